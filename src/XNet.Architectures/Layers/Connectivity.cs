@@ -1,0 +1,90 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Layers;
+
+/// <summary>
+/// How a convolution connects its input channels to its output channels. Every model family takes one, so each
+/// X-model has a dense twin and a grouped-convolution twin (the paper's baselines) from the same builder.
+/// </summary>
+public abstract record Connectivity
+{
+    private protected Connectivity()
+    {
+    }
+
+    /// <summary>Every output channel sees every input channel.</summary>
+    public static Connectivity Dense { get; } = new DenseConnectivity();
+
+    /// <summary>A grouped convolution with <paramref name="groups"/> groups (density 1/g, block-diagonal).</summary>
+    public static Connectivity Grouped(int groups) => new GroupedConnectivity(groups);
+
+    /// <summary>An expander convolution with compression <paramref name="compression"/> (density about 1/e, random).</summary>
+    public static Connectivity Expander(double compression) => new ExpanderConnectivity(compression);
+
+    /// <summary>Builds a k x k convolution without bias that follows this connectivity.</summary>
+    /// <param name="layerPath">The layer's path in its model (seeds expander graphs, names the layer in errors).</param>
+    /// <param name="inputChannels">C_in.</param>
+    /// <param name="outputChannels">C_out.</param>
+    /// <param name="kernelSize">Square kernel size.</param>
+    /// <param name="stride">Stride.</param>
+    /// <param name="padding">Zero padding.</param>
+    /// <param name="seed">The model seed.</param>
+    public abstract nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, long seed);
+
+    /// <summary>A dense convolution initialised as torchvision's ResNet does (Kaiming-normal, fan_out, ReLU).</summary>
+    private protected static nn.Module<Tensor, Tensor> KaimingConv2d(int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, int groups)
+    {
+        var conv = nn.Conv2d(inputChannels, outputChannels, kernelSize, stride: stride, padding: padding, groups: groups, bias: false);
+        nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+        return conv;
+    }
+}
+
+/// <summary>Dense connectivity: an ordinary convolution.</summary>
+public sealed record DenseConnectivity : Connectivity
+{
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, long seed) =>
+        KaimingConv2d(inputChannels, outputChannels, kernelSize, stride, padding, groups: 1);
+
+    /// <inheritdoc />
+    public override string ToString() => "dense";
+}
+
+/// <summary>Grouped connectivity: a convolution with <paramref name="Groups"/> groups.</summary>
+/// <param name="Groups">Number of groups g; must divide both channel counts of every layer it is used for.</param>
+public sealed record GroupedConnectivity(int Groups) : Connectivity
+{
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, long seed)
+    {
+        if (Groups < 1 || inputChannels % Groups != 0 || outputChannels % Groups != 0)
+        {
+            throw new ArgumentException(
+                $"Layer '{layerPath}': groups g={Groups} must be positive and divide C_in={inputChannels} and C_out={outputChannels}.");
+        }
+
+        return KaimingConv2d(inputChannels, outputChannels, kernelSize, stride, padding, Groups);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"grouped(g={Groups})";
+}
+
+/// <summary>Expander connectivity: an <see cref="ExpanderConv2d"/> with compression <paramref name="Compression"/>.</summary>
+/// <param name="Compression">Compression e, in [1, C_in] of every layer it is used for.</param>
+public sealed record ExpanderConnectivity(double Compression) : Connectivity
+{
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, long seed) =>
+        new ExpanderConv2d(layerPath, inputChannels, outputChannels, kernelSize, Compression, seed, stride, padding);
+
+    /// <inheritdoc />
+    public override string ToString() => $"expander(e={Compression:0.###})";
+}

@@ -1,0 +1,82 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using XNet.Architectures.Graphs;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Layers;
+
+/// <summary>
+/// A linear layer whose connections follow an <see cref="ExpanderGraph"/>: output o reads only its D inputs.
+/// Compact <c>weight</c> (out, D) plus the int64 <c>indices</c> buffer (out, D); forward scatters into a dense
+/// (out, in) weight (the reference implementation).
+/// </summary>
+public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Tensor indices;
+    private readonly Parameter? bias;
+
+    /// <summary>Creates the layer with a graph drawn from (<paramref name="seed"/>, <paramref name="layerPath"/>).</summary>
+    public ExpanderLinear(string layerPath, int inputFeatures, int outputFeatures, double compression, long seed, bool bias = false)
+        : this(ExpanderGraph.Create(layerPath, inputFeatures, outputFeatures, compression, seed), bias)
+    {
+    }
+
+    /// <summary>Creates the layer over a given graph.</summary>
+    public ExpanderLinear(ExpanderGraph graph, bool bias = false)
+        : base(nameof(ExpanderLinear))
+    {
+        LayerPath = graph.LayerPath;
+        InputFeatures = graph.InputChannels;
+        OutputFeatures = graph.OutputChannels;
+        Degree = graph.Degree;
+
+        // Kaiming-normal with the full fan-in, as the seed's ExpanderLinear.
+        this.weight = new Parameter(randn(OutputFeatures, Degree) * Math.Sqrt(2.0 / InputFeatures));
+        this.indices = graph.ToIndexTensor();
+        this.bias = bias ? new Parameter(zeros(OutputFeatures)) : null;
+        register_parameter(nameof(weight), this.weight);
+        register_buffer(nameof(indices), this.indices);
+        if (this.bias is not null)
+        {
+            register_parameter(nameof(bias), this.bias);
+        }
+    }
+
+    /// <summary>The layer's path in its model.</summary>
+    public string LayerPath { get; }
+
+    /// <summary>Input features.</summary>
+    public int InputFeatures { get; }
+
+    /// <summary>Output features.</summary>
+    public int OutputFeatures { get; }
+
+    /// <summary>Inputs per output, D.</summary>
+    public int Degree { get; }
+
+    /// <summary>The compact weight, (out, D).</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>The optional bias.</summary>
+    public Parameter? Bias => bias;
+
+    /// <summary>The graph as currently held in the <c>indices</c> buffer.</summary>
+    public ExpanderGraph Graph =>
+        ExpanderGraph.FromIndices(LayerPath, InputFeatures, OutputFeatures, indices.cpu().data<long>().ToArray());
+
+    /// <summary>The equivalent dense weight, (out, in), zero where there is no connection; differentiable.</summary>
+    public Tensor DenseWeight() =>
+        zeros(new long[] { OutputFeatures, InputFeatures }, weight.dtype, weight.device).scatter_(1, indices, weight);
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var dense = DenseWeight();
+        return nn.functional.linear(input, dense, bias);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"ExpanderLinear(in_features={InputFeatures}, out_features={OutputFeatures}, degree={Degree}, bias={bias is not null})";
+}
