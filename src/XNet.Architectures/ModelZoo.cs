@@ -36,14 +36,25 @@ public static class ModelZoo
     /// <summary>Whether <paramref name="name"/> names a buildable architecture.</summary>
     public static bool IsKnown(string name) => Resolve(name) is not null;
 
+    /// <summary>Throws unless <paramref name="name"/> names a buildable architecture.</summary>
+    /// <exception cref="ArgumentException">When the name is unknown; the message lists close matches.</exception>
+    public static void EnsureKnown(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (Resolve(name) is null)
+        {
+            throw new ArgumentException(UnknownNameMessage(name), nameof(name));
+        }
+    }
+
     /// <summary>Builds the named network; expander graphs are drawn from (<paramref name="seed"/>, layer path).</summary>
     /// <exception cref="ArgumentException">When the name is unknown (the message lists close matches) or the configuration is invalid.</exception>
     public static nn.Module<Tensor, Tensor> Create(string name, ImageShape input, int numClasses, long seed)
     {
         ArgumentNullException.ThrowIfNull(name);
+        EnsureKnown(name);
         TorchRuntime.EnsureLoaded();
-        var builder = Resolve(name) ?? throw new ArgumentException(UnknownNameMessage(name), nameof(name));
-        return builder(input, numClasses, seed);
+        return Resolve(name)!(input, numClasses, seed);
     }
 
     private static ModelBuilder? Resolve(string name)

@@ -1,0 +1,43 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Layers;
+
+/// <summary>
+/// Per-channel standardisation, (x - mean) / std, as a module with <c>mean</c> and <c>std</c> buffers, so a saved
+/// classifier carries its own preprocessing and takes raw pixels.
+/// </summary>
+public sealed class Normalize : nn.Module<Tensor, Tensor>
+{
+    private readonly Tensor mean;
+    private readonly Tensor std;
+
+    /// <summary>Creates the layer; <paramref name="mean"/> and <paramref name="std"/> have one entry per channel.</summary>
+    /// <exception cref="ArgumentException">When the lengths differ or a standard deviation is not positive.</exception>
+    public Normalize(IReadOnlyList<float> mean, IReadOnlyList<float> std)
+        : base(nameof(Normalize))
+    {
+        if (mean.Count == 0 || mean.Count != std.Count || std.Any(s => !(s > 0)) || mean.Any(m => !float.IsFinite(m)))
+        {
+            throw new ArgumentException(
+                $"Normalize: expected one finite mean and one positive std per channel, got mean [{string.Join(", ", mean)}] and std [{string.Join(", ", std)}].");
+        }
+
+        this.mean = tensor(mean.ToArray()).view(1, -1, 1, 1);
+        this.std = tensor(std.ToArray()).view(1, -1, 1, 1);
+        register_buffer(nameof(mean), this.mean);
+        register_buffer(nameof(std), this.std);
+    }
+
+    /// <summary>Per-channel means.</summary>
+    public float[] Mean => mean.cpu().data<float>().ToArray();
+
+    /// <summary>Per-channel standard deviations.</summary>
+    public float[] Std => std.cpu().data<float>().ToArray();
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        return (input - mean).div_(std);
+    }
+}

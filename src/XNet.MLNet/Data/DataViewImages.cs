@@ -1,0 +1,203 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.Architectures;
+using XNet.MLNet.Training;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>
+/// Adapts an IDataView with a key-typed label and a pixel-vector feature column into an <see cref="ImageSet"/> for the
+/// training engine, checking the schema and the values on the way; every error names the column.
+/// </summary>
+internal static class DataViewImages
+{
+    /// <summary>The image shape of a feature column: from the explicit shape, the vector's dimensions, or a square single channel.</summary>
+    /// <exception cref="ArgumentException">When the column is missing, not a known-size Single vector, or does not match the shape.</exception>
+    public static ImageShape ResolveShape(DataViewSchema schema, string featureColumn, ImageShape? explicitShape)
+    {
+        var column = schema.GetColumnOrNull(featureColumn)
+            ?? throw new ArgumentException(
+                $"Features column '{featureColumn}' was not found in the input schema; columns present: {ColumnList(schema)}.",
+                nameof(featureColumn));
+        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType type, IsKnownSize: true } vector || type != NumberDataViewType.Single)
+        {
+            throw new ArgumentException(
+                $"Features column '{featureColumn}' has type {column.Type}; expected a known-size vector of Single pixels " +
+                "(Vector<Single, C*H*W>, e.g. from ExtractPixels).", nameof(featureColumn));
+        }
+
+        if (explicitShape is not null)
+        {
+            explicitShape.Validate($"Features column '{featureColumn}'");
+            return explicitShape.Size == vector.Size ? explicitShape
+                : throw new ArgumentException(
+                    $"Features column '{featureColumn}' has {vector.Size} values per row, but the image shape {explicitShape} needs {explicitShape.Size}.",
+                    nameof(featureColumn));
+        }
+
+        var dims = vector.Dimensions;
+        if (dims.Length == 3 && dims[2] <= 4 && dims[0] > 4)
+        {
+            throw new ArgumentException(
+                $"Features column '{featureColumn}' looks interleaved (H, W, C) = ({dims[0]}, {dims[1]}, {dims[2]}); X-Net expects planar " +
+                "(C, H, W) pixels: use ExtractPixels(..., interleavePixelColors: false).", nameof(featureColumn));
+        }
+
+        if (dims.Length == 3)
+        {
+            return new ImageShape(dims[0], dims[1], dims[2]);
+        }
+
+        if (dims.Length == 2)
+        {
+            return new ImageShape(1, dims[0], dims[1]);
+        }
+
+        int side = (int)Math.Round(Math.Sqrt(vector.Size));
+        return side * side == vector.Size ? new ImageShape(1, side, side)
+            : throw new ArgumentException(
+                $"Cannot infer the image shape of Features column '{featureColumn}' ({vector.Size} values, no dimensions): " +
+                "set ImageChannels, ImageHeight and ImageWidth in the options.", nameof(featureColumn));
+    }
+
+    /// <summary>The key count of a label column.</summary>
+    /// <exception cref="ArgumentException">When the column is missing, not a key, or has fewer than 2 classes.</exception>
+    public static KeyDataViewType LabelType(DataViewSchema schema, string labelColumn)
+    {
+        var column = schema.GetColumnOrNull(labelColumn)
+            ?? throw new ArgumentException(
+                $"Label column '{labelColumn}' was not found in the input schema; columns present: {ColumnList(schema)}.", nameof(labelColumn));
+        if (column.Type is not KeyDataViewType key)
+        {
+            throw new ArgumentException(
+                $"Label column '{labelColumn}' has type {column.Type}; expected a key type. Add " +
+                $"mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before the X-Net trainer.", nameof(labelColumn));
+        }
+
+        if (key.Count < 2 || key.Count > int.MaxValue)
+        {
+            throw new ArgumentException($"Label column '{labelColumn}' has {key.Count} classes; expected at least 2.", nameof(labelColumn));
+        }
+
+        return key;
+    }
+
+    /// <summary>The label's key values as text ("0".."N-1" when it has none).</summary>
+    public static string[] ClassNames(DataViewSchema schema, string labelColumn)
+    {
+        var column = schema[labelColumn];
+        int count = (int)((KeyDataViewType)column.Type).Count;
+        var keyValues = column.Annotations.Schema.GetColumnOrNull("KeyValues");
+        if (keyValues?.Type is not VectorDataViewType { ItemType: var itemType } || ((VectorDataViewType)keyValues.Value.Type).Size != count)
+        {
+            return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        }
+
+        return itemType.RawType switch
+        {
+            var t when t == typeof(ReadOnlyMemory<char>) => Read<ReadOnlyMemory<char>>(column, count, v => v.ToString()),
+            var t when t == typeof(uint) => Read<uint>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(int) => Read<int>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(long) => Read<long>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(float) => Read<float>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(double) => Read<double>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            var t when t == typeof(bool) => Read<bool>(column, count, v => v.ToString()),
+            _ => Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+        };
+    }
+
+    /// <summary>Reads every labelled row into memory (rows with a missing label, key 0, are skipped and counted).</summary>
+    /// <exception cref="InvalidOperationException">When a pixel is NaN or infinite, or no labelled row exists; the message names the column and row.</exception>
+    public static (ImageSet Images, long SkippedRows) Read(IDataView data, string featureColumn, string labelColumn, ImageShape shape,
+        int numClasses, string role, CancellationToken cancellation)
+    {
+        var features = data.Schema[featureColumn];
+        var label = data.Schema[labelColumn];
+        int size = shape.Size;
+        long expected = data.GetRowCount() ?? 1024;
+        var pixels = new List<float>((int)Math.Min(expected * size, int.MaxValue / 2));
+        var labels = new List<int>((int)Math.Min(expected, int.MaxValue / 2));
+        long skipped = 0, row = -1;
+        using (var cursor = data.GetRowCursor(new[] { features, label }))
+        {
+            var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
+            var getLabel = KeyGetter(cursor, label);
+            VBuffer<float> vector = default;
+            var dense = new float[size];
+            while (cursor.MoveNext())
+            {
+                row++;
+                if ((row & 1023) == 0)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                }
+
+                ulong key = getLabel();
+                if (key == 0 || key > (ulong)numClasses)
+                {
+                    skipped++;
+                    continue;
+                }
+
+                getFeatures(ref vector);
+                vector.CopyTo(dense);
+                for (int p = 0; p < size; p++)
+                {
+                    if (!float.IsFinite(dense[p]))
+                    {
+                        throw new InvalidOperationException(
+                            $"Features column '{featureColumn}' of the {role} data has the value {dense[p]} at row {row}, pixel {p}; " +
+                            "X-Net needs finite pixel values (replace missing values first, e.g. mlContext.Transforms.ReplaceMissingValues).");
+                    }
+                }
+
+                pixels.AddRange(dense);
+                labels.Add((int)(key - 1));
+            }
+        }
+
+        if (labels.Count == 0)
+        {
+            throw new InvalidOperationException(
+                $"The {role} data has no rows with a label in column '{labelColumn}' ({row + 1} rows read, {skipped} without a label).");
+        }
+
+        return (new ImageSet(shape, pixels.ToArray(), labels.ToArray(), numClasses), skipped);
+    }
+
+    private static Func<ulong> KeyGetter(DataViewRowCursor cursor, DataViewSchema.Column column)
+    {
+        var raw = column.Type.RawType;
+        if (raw == typeof(uint))
+        {
+            var get = cursor.GetGetter<uint>(column);
+            return () => { uint v = 0; get(ref v); return v; };
+        }
+
+        if (raw == typeof(ushort))
+        {
+            var get = cursor.GetGetter<ushort>(column);
+            return () => { ushort v = 0; get(ref v); return v; };
+        }
+
+        if (raw == typeof(byte))
+        {
+            var get = cursor.GetGetter<byte>(column);
+            return () => { byte v = 0; get(ref v); return v; };
+        }
+
+        var get64 = cursor.GetGetter<ulong>(column);
+        return () => { ulong v = 0; get64(ref v); return v; };
+    }
+
+    private static string[] Read<T>(DataViewSchema.Column column, int count, Func<T, string> format)
+    {
+        VBuffer<T> values = default;
+        column.GetKeyValues(ref values);
+        var dense = values.DenseValues().Select(format).ToArray();
+        return dense.Length == count ? dense : Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static string ColumnList(DataViewSchema schema) =>
+        string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+}

@@ -1,0 +1,88 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.Architectures;
+using XNet.MLNet.Training;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>
+/// Loads an idx image file and its label file (MNIST, Fashion-MNIST) as an IDataView with a key-typed
+/// <c>Label</c> column (with the class names as key values) and a <c>Features</c> column of raw pixel values
+/// 0-255, typed <c>Vector&lt;Single, 1, H, W&gt;</c>, the layout ML.NET's ExtractPixels produces.
+/// </summary>
+public static class IdxDataset
+{
+    /// <summary>Loads the two files as an IDataView.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="imagesPath">idx3 file of images (gzip optional).</param>
+    /// <param name="labelsPath">idx1 file of labels (gzip optional).</param>
+    /// <param name="classNames">Names of the classes, label 0 first; null gives "0".."9" style names for the labels seen.</param>
+    /// <exception cref="InvalidDataException">When the files disagree or a label has no class name; the message names the file.</exception>
+    public static IDataView Load(MLContext mlContext, string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null)
+    {
+        var (images, labels, names) = Read(imagesPath, labelsPath, classNames);
+        int height = images.Dimensions[1], width = images.Dimensions[2], size = height * width;
+        var rows = new IdxRow[labels.Data.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var pixels = new float[size];
+            for (int p = 0; p < size; p++)
+            {
+                pixels[p] = images.Data[i * size + p];
+            }
+
+            rows[i] = new IdxRow { Label = labels.Data[i], Features = pixels };
+        }
+
+        var schema = SchemaDefinition.Create(typeof(IdxRow));
+        schema[nameof(IdxRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 1, height, width);
+        var labelColumn = schema[nameof(IdxRow.Label)];
+        labelColumn.ColumnType = new KeyDataViewType(typeof(uint), names.Count);
+        var keyValues = new VBuffer<ReadOnlyMemory<char>>(names.Count, names.Select(n => n.AsMemory()).ToArray());
+        labelColumn.AddAnnotation("KeyValues", keyValues, new VectorDataViewType(TextDataViewType.Instance, names.Count));
+        return mlContext.Data.LoadFromEnumerable(rows, schema);
+    }
+
+    /// <summary>Loads the two files straight into an <see cref="ImageSet"/> for the training engine.</summary>
+    public static ImageSet LoadImageSet(string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null)
+    {
+        var (images, labels, names) = Read(imagesPath, labelsPath, classNames);
+        var shape = new ImageShape(1, images.Dimensions[1], images.Dimensions[2]);
+        var pixels = Array.ConvertAll(images.Data, b => (float)b);
+        return new ImageSet(shape, pixels, Array.ConvertAll(labels.Data, b => (int)b), names.Count);
+    }
+
+    private static (IdxFile Images, IdxFile Labels, IReadOnlyList<string> Names) Read(
+        string imagesPath, string labelsPath, IReadOnlyList<string>? classNames)
+    {
+        var images = IdxFile.Read(imagesPath, expectedRank: 3);
+        var labels = IdxFile.Read(labelsPath, expectedRank: 1);
+        if (images.Dimensions[0] != labels.Dimensions[0])
+        {
+            throw new InvalidDataException(
+                $"idx files disagree: '{imagesPath}' holds {images.Dimensions[0]} images, '{labelsPath}' holds {labels.Dimensions[0]} labels.");
+        }
+
+        if (images.Dimensions[0] == 0)
+        {
+            throw new InvalidDataException($"idx file '{imagesPath}' holds no images.");
+        }
+
+        int maxLabel = labels.Data.Max();
+        var names = classNames ?? Enumerable.Range(0, maxLabel + 1).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (maxLabel >= names.Count)
+        {
+            throw new InvalidDataException(
+                $"idx file '{labelsPath}' has label {maxLabel}, but only {names.Count} class names were given.");
+        }
+
+        return (images, labels, names);
+    }
+
+    private sealed class IdxRow
+    {
+        public uint Label { get; set; }
+
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+}

@@ -1,0 +1,67 @@
+namespace XNet.MLNet.Training;
+
+/// <summary>A learning-rate schedule, evaluated before every optimiser step.</summary>
+public abstract record LearningRateSchedule
+{
+    private protected LearningRateSchedule()
+    {
+    }
+
+    /// <summary>Cosine decay from the base rate to <paramref name="minimum"/>, after a linear warm-up.</summary>
+    public static LearningRateSchedule Cosine(double warmupEpochs = 1, double minimum = 0) => new CosineSchedule(warmupEpochs, minimum);
+
+    /// <summary>
+    /// The seed's <c>decayschedular</c>: the base rate times <paramref name="multiplier"/> every
+    /// <paramref name="interval"/> epochs, never below <paramref name="minimum"/>.
+    /// </summary>
+    public static LearningRateSchedule Step(int interval, double multiplier, double minimum = 0) => new StepSchedule(interval, multiplier, minimum);
+
+    /// <summary>The base rate throughout.</summary>
+    public static LearningRateSchedule Constant { get; } = new ConstantSchedule();
+
+    /// <summary>The learning rate at a point of training.</summary>
+    /// <param name="baseRate">The configured (maximum) learning rate.</param>
+    /// <param name="epoch">0-based epoch.</param>
+    /// <param name="step">0-based step within the epoch.</param>
+    /// <param name="stepsPerEpoch">Steps per epoch.</param>
+    /// <param name="epochs">Total epochs.</param>
+    public abstract double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs);
+}
+
+/// <summary>Linear warm-up, then cosine decay per step.</summary>
+/// <param name="WarmupEpochs">Epochs of linear warm-up from 0 (may be fractional; 0 disables it).</param>
+/// <param name="Minimum">Learning rate at the end of training.</param>
+public sealed record CosineSchedule(double WarmupEpochs, double Minimum) : LearningRateSchedule
+{
+    /// <inheritdoc />
+    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs)
+    {
+        double progress = epoch + (double)step / stepsPerEpoch;
+        double warmup = Math.Min(WarmupEpochs, epochs);
+        if (progress < warmup)
+        {
+            return baseRate * (progress + 1.0 / stepsPerEpoch) / warmup;
+        }
+
+        double t = epochs <= warmup ? 1 : (progress - warmup) / (epochs - warmup);
+        return Minimum + (baseRate - Minimum) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(t, 0, 1)));
+    }
+}
+
+/// <summary>Step decay per epoch, clamped below.</summary>
+/// <param name="Interval">Epochs between decays.</param>
+/// <param name="Multiplier">Factor applied at each decay (0.1 or 0.5; above 1 grows the rate, the seed README's bug).</param>
+/// <param name="Minimum">Lower clamp.</param>
+public sealed record StepSchedule(int Interval, double Multiplier, double Minimum) : LearningRateSchedule
+{
+    /// <inheritdoc />
+    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
+        Math.Max(Minimum, baseRate * Math.Pow(Multiplier, epoch / Math.Max(1, Interval)));
+}
+
+/// <summary>A constant learning rate.</summary>
+public sealed record ConstantSchedule : LearningRateSchedule
+{
+    /// <inheritdoc />
+    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) => baseRate;
+}

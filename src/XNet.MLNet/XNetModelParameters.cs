@@ -1,0 +1,229 @@
+using System.IO.Compression;
+using System.Text.Json;
+using TorchSharp;
+using XNet.Architectures;
+using XNet.Architectures.Layers;
+using XNet.MLNet.Training;
+using static TorchSharp.torch;
+
+namespace XNet.MLNet;
+
+/// <summary>
+/// A trained X-Net: the network (with its input normalisation and expander graphs), the architecture it was built
+/// from, its input shape and its class names. Saved as one file: a zip of <c>xnet-model.json</c> (metadata) and
+/// <c>weights.bin</c> (TorchSharp state dict, expander index tables included).
+/// </summary>
+public sealed class XNetModelParameters : IDisposable
+{
+    private const string MetadataEntry = "xnet-model.json";
+    private const string WeightsEntry = "weights.bin";
+    private const int FormatVersion = 1;
+
+    private readonly nn.Module<Tensor, Tensor> classifier;
+    private readonly Lock inferenceGate = new();
+    private bool disposed;
+
+    private XNetModelParameters(string architecture, long seed, ImageShape inputShape, IReadOnlyList<string> classNames,
+        nn.Module<Tensor, Tensor> classifier, Normalize normalize, Device device)
+    {
+        Architecture = architecture;
+        Seed = seed;
+        InputShape = inputShape;
+        ClassNames = classNames;
+        this.classifier = classifier;
+        ChannelMean = normalize.Mean;
+        ChannelStd = normalize.Std;
+        Device = device;
+    }
+
+    /// <summary>The zoo name of the architecture (for example <c>x-resnet-20-4</c>).</summary>
+    public string Architecture { get; }
+
+    /// <summary>The model seed the expander graphs were drawn from.</summary>
+    public long Seed { get; }
+
+    /// <summary>Input image shape, channels-first.</summary>
+    public ImageShape InputShape { get; }
+
+    /// <summary>Number of classes.</summary>
+    public int NumberOfClasses => ClassNames.Count;
+
+    /// <summary>Class names, in the order of the label's key values (slot i of Score is class i).</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>Per-channel mean the network subtracts from raw pixels.</summary>
+    public IReadOnlyList<float> ChannelMean { get; }
+
+    /// <summary>Per-channel standard deviation the network divides by.</summary>
+    public IReadOnlyList<float> ChannelStd { get; }
+
+    /// <summary>The device the network lives on.</summary>
+    public Device Device { get; private set; }
+
+    /// <summary>Trainable parameters: expander layers count only their present connections.</summary>
+    public long ParameterCount => classifier.parameters().Sum(p => p.numel());
+
+    /// <summary>The network from raw (B, C, H, W) pixels to (B, classes) logits.</summary>
+    internal nn.Module<Tensor, Tensor> Network => classifier;
+
+    /// <summary>Builds an untrained model: normalisation from <paramref name="mean"/>/<paramref name="std"/>, then the zoo network.</summary>
+    internal static XNetModelParameters Create(string architecture, long seed, ImageShape inputShape, IReadOnlyList<string> classNames,
+        IReadOnlyList<float> mean, IReadOnlyList<float> std, Device device)
+    {
+        var normalize = new Normalize(mean, std);
+        var network = ModelZoo.Create(architecture, inputShape, classNames.Count, seed);
+        var classifier = nn.Sequential(("normalize", normalize), ("network", network));
+        var model = new XNetModelParameters(architecture, seed, inputShape, classNames, classifier, normalize, CPU);
+        model.MoveTo(device);
+        classifier.eval();
+        return model;
+    }
+
+    /// <summary>Writes the model to <paramref name="path"/> atomically (a temporary file beside it, then a rename).</summary>
+    public void Save(string path)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                Save(file);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>Writes the model to a stream (left open).</summary>
+    public void Save(Stream stream)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+        var metadata = new ModelMetadata(FormatVersion, Architecture, Seed, InputShape.Channels, InputShape.Height, InputShape.Width,
+            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray());
+        using (var entry = zip.CreateEntry(MetadataEntry).Open())
+        {
+            JsonSerializer.Serialize(entry, metadata, MetadataJson.Options);
+        }
+
+        using var weights = zip.CreateEntry(WeightsEntry, CompressionLevel.Fastest).Open();
+        using var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true);
+        classifier.save(writer);
+    }
+
+    /// <summary>Reads a model written by <see cref="Save(string)"/>.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="device">Where to load it: <c>auto</c> (default), <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</param>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When the file is not an X-Net model; the message names the file.</exception>
+    public static XNetModelParameters Load(string path, string? device = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"X-Net model file '{path}' does not exist.", path);
+        }
+
+        using var file = File.OpenRead(path);
+        return Load(file, device, path);
+    }
+
+    /// <summary>Reads a model from a stream written by <see cref="Save(Stream)"/>.</summary>
+    public static XNetModelParameters Load(Stream stream, string? device = null) => Load(stream, device, "stream");
+
+    private static XNetModelParameters Load(Stream stream, string? device, string source)
+    {
+        ModelMetadata metadata;
+        var weights = new MemoryStream();
+        try
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            var metadataEntry = zip.GetEntry(MetadataEntry) ?? throw new InvalidDataException($"it has no '{MetadataEntry}' entry");
+            var weightsEntry = zip.GetEntry(WeightsEntry) ?? throw new InvalidDataException($"it has no '{WeightsEntry}' entry");
+            using (var entry = metadataEntry.Open())
+            {
+                metadata = JsonSerializer.Deserialize<ModelMetadata>(entry, MetadataJson.Options)
+                           ?? throw new InvalidDataException($"'{MetadataEntry}' is empty");
+            }
+
+            using (var entry = weightsEntry.Open())
+            {
+                entry.CopyTo(weights);
+            }
+
+            if (metadata.FormatVersion != FormatVersion)
+            {
+                throw new InvalidDataException($"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion}");
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or JsonException)
+        {
+            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
+        }
+
+        var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
+        var model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, metadata.Mean, metadata.Std, CPU);
+        try
+        {
+            weights.Position = 0;
+            using var reader = new BinaryReader(weights);
+            model.classifier.load(reader);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"'{source}' is not an X-Net model file: its weights do not fit {metadata.Architecture}: {ex.Message}", ex);
+        }
+
+        model.MoveTo(TorchDevices.Resolve(device));
+        return model;
+    }
+
+    /// <summary>Moves the network to <paramref name="device"/>.</summary>
+    internal void MoveTo(Device device)
+    {
+        classifier.to(device);
+        Device = device;
+    }
+
+    /// <summary>Class probabilities of <paramref name="count"/> images given as raw channels-first pixels.</summary>
+    internal void Predict(ReadOnlySpan<float> pixels, int count, Span<float> probabilities)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var batch = pixels[..(count * InputShape.Size)].ToArray();
+        lock (inferenceGate)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            classifier.eval();
+            var input = tensor(batch, new long[] { count, InputShape.Channels, InputShape.Height, InputShape.Width }).to(Device);
+            var output = nn.functional.softmax(classifier.forward(input), 1).cpu();
+            output.data<float>().CopyTo(probabilities[..(count * NumberOfClasses)]);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (!disposed)
+        {
+            disposed = true;
+            classifier.Dispose();
+        }
+    }
+
+    private sealed record ModelMetadata(int FormatVersion, string Architecture, long Seed, int Channels, int Height, int Width,
+        string[] ClassNames, float[] Mean, float[] Std);
+
+    private static class MetadataJson
+    {
+        public static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    }
+}

@@ -1,0 +1,304 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using XNet.Architectures;
+using XNet.MLNet.Data;
+using XNet.MLNet.Training;
+using static TorchSharp.torch;
+
+namespace XNet.MLNet;
+
+/// <summary>
+/// Trains a Deep Expander Network (or its dense / grouped twin) on images given as pixel vectors, with TorchSharp on
+/// the CPU or a CUDA GPU. Input: a key-typed label column and a known-size Single vector of C*H*W raw pixels (for
+/// example from ExtractPixels). Output: an <see cref="XNetTransformer"/> that adds Score and PredictedLabel.
+/// </summary>
+public sealed class XNetTrainer : IEstimator<XNetTransformer>
+{
+    private readonly IHost host;
+
+    /// <summary>Creates the trainer; logs go to <c>mlContext.Log</c>.</summary>
+    public XNetTrainer(MLContext mlContext, Options options)
+        : this((IHostEnvironment)mlContext, options)
+    {
+    }
+
+    internal XNetTrainer(IHostEnvironment environment, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(options);
+        host = environment.Register(nameof(XNetTrainer));
+        TrainerOptions = options;
+    }
+
+    /// <summary>The options this trainer was created with.</summary>
+    public Options TrainerOptions { get; }
+
+    /// <summary>Trains on <paramref name="input"/>, validating on <see cref="Options.ValidationSet"/> when set.</summary>
+    public XNetTransformer Fit(IDataView input) => Fit(input, TrainerOptions.ValidationSet);
+
+    /// <summary>Trains on <paramref name="trainData"/> and reports validation metrics on <paramref name="validationData"/> each epoch.</summary>
+    /// <exception cref="ArgumentException">When a column is missing or has the wrong type, or an option is invalid; the message names it.</exception>
+    /// <exception cref="InvalidOperationException">When the data has no labelled rows or a non-finite pixel.</exception>
+    /// <exception cref="OperationCanceledException">When <see cref="Options.CancellationToken"/> fires.</exception>
+    public XNetTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var options = TrainerOptions;
+        var cancellation = options.CancellationToken;
+        var shape = DataViewImages.ResolveShape(trainData.Schema, options.FeatureColumnName, options.ExplicitShape());
+        int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
+        var classNames = DataViewImages.ClassNames(trainData.Schema, options.LabelColumnName);
+        var trainingOptions = options.ToTrainingOptions(options.Seed ?? host.Rand.Next());
+        trainingOptions.Validate();
+        ModelZoo.EnsureKnown(options.Architecture);
+
+        var device = TorchDevices.Resolve(options.Device, options.FallbackToCpu);
+        using var channel = host.Start("Training");
+        var (train, skipped) = DataViewImages.Read(trainData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
+            "training", cancellation);
+        Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
+                     (skipped > 0 ? $" ({skipped} rows without a label skipped)." : "."));
+
+        ImageSet? validation = null;
+        if (validationData is not null)
+        {
+            DataViewImages.ResolveShape(validationData.Schema, options.FeatureColumnName, shape);
+            DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
+            validation = DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
+                "validation", cancellation).Images;
+        }
+        else if (options.ValidationSetFraction is float fraction)
+        {
+            (train, validation) = train.Split(fraction, trainingOptions.Seed);
+        }
+
+        manual_seed(trainingOptions.Seed);
+        var (mean, std) = train.ChannelStatistics();
+        var model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
+        Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {trainingOptions.Seed}.");
+        try
+        {
+            var engine = new TrainingEngine(model.Network, trainingOptions, device);
+            engine.BatchCompleted += progress => options.ProgressCallback?.Invoke(progress);
+            engine.EpochCompleted += metrics =>
+            {
+                Log(channel, Describe(metrics));
+                options.MetricsCallback?.Invoke(metrics);
+            };
+            var history = engine.Fit(train, validation, cancellation);
+            if (options.WorkspacePath is string workspace)
+            {
+                WriteWorkspace(workspace, model, history);
+                Log(channel, $"X-Net: model and metrics written to '{workspace}'.");
+            }
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+
+        return new XNetTransformer(model, options.FeatureColumnName, options.ScoreColumnName, options.PredictedLabelColumnName,
+            options.InferenceBatchSize);
+    }
+
+    /// <summary>
+    /// The input columns plus Score (Vector&lt;Single&gt;) and PredictedLabel (key), after checking the label and feature columns.
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var options = TrainerOptions;
+        var label = Find(inputSchema, options.LabelColumnName, "Label");
+
+        if (!label.IsKey)
+        {
+            throw new ArgumentException(
+                $"Label column '{options.LabelColumnName}' has type {label.ItemType}; expected a key type. Add " +
+                $"mlContext.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\") before the X-Net trainer.", nameof(inputSchema));
+        }
+
+        var features = Find(inputSchema, options.FeatureColumnName, "Features");
+
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+        {
+            throw new ArgumentException(
+                $"Features column '{options.FeatureColumnName}' must be a known-size vector of Single pixels.", nameof(inputSchema));
+        }
+
+        var text = TextDataViewType.Instance;
+        var scoreAnnotations = new SchemaShape(new[]
+        {
+            NewColumn("SlotNames", SchemaShape.Column.VectorKind.Vector, text, false, null),
+            NewColumn("ScoreColumnKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
+            NewColumn("ScoreValueKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
+        });
+        var labelAnnotations = new SchemaShape(new[]
+        {
+            NewColumn("KeyValues", SchemaShape.Column.VectorKind.Vector, text, false, null),
+            NewColumn("ScoreColumnKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
+            NewColumn("ScoreValueKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
+        });
+        return new SchemaShape(inputSchema
+            .Where(c => c.Name != options.ScoreColumnName && c.Name != options.PredictedLabelColumnName)
+            .Append(NewColumn(options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, scoreAnnotations))
+            .Append(NewColumn(options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, labelAnnotations)));
+    }
+
+    private static SchemaShape.Column Find(SchemaShape schema, string name, string role) =>
+        schema.LastOrDefault(c => c.Name == name) is { Name: not null } column ? column
+            : throw new ArgumentException($"{role} column '{name}' was not found in the input schema.", nameof(schema));
+
+    // SchemaShape.Column's constructor is internal to ML.NET; an estimator that adds columns has no public way to describe them.
+    [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
+    private static extern SchemaShape.Column NewColumn(string name, SchemaShape.Column.VectorKind vecKind, DataViewType itemType,
+        bool isKey, SchemaShape? annotations);
+
+    private static void Log(IChannel channel, string message) => channel.Info(MessageSensitivity.None, "{0}", message);
+
+    private static string Describe(EpochMetrics m)
+    {
+        string validation = m.ValidationAccuracy is double accuracy
+            ? string.Create(CultureInfo.InvariantCulture, $", validation loss {m.ValidationLoss:F4} accuracy {accuracy:P2}")
+            : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"X-Net epoch {m.Epoch}/{m.Epochs}: train loss {m.TrainLoss:F4} accuracy {m.TrainAccuracy:P2}{validation}, " +
+            $"lr {m.LearningRate:G3}, {m.ImagesPerSecond:F0} images/s, elapsed {m.Elapsed:hh\\:mm\\:ss}");
+    }
+
+    private static void WriteWorkspace(string workspace, XNetModelParameters model, IReadOnlyList<EpochMetrics> history)
+    {
+        Directory.CreateDirectory(workspace);
+        model.Save(Path.Combine(workspace, "model.xnet"));
+        var lines = history.Select(m => string.Create(CultureInfo.InvariantCulture,
+            $"{m.Epoch},{m.TrainLoss:R},{m.TrainAccuracy:R},{m.ValidationLoss?.ToString("R", CultureInfo.InvariantCulture)}," +
+            $"{m.ValidationAccuracy?.ToString("R", CultureInfo.InvariantCulture)},{m.LearningRate:R},{m.ImagesPerSecond:R},{m.Elapsed.TotalSeconds:R}"));
+        string path = Path.Combine(workspace, "metrics.csv");
+        string temp = path + ".tmp";
+        File.WriteAllLines(temp, lines.Prepend(
+            "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,learning_rate,images_per_second,elapsed_seconds"));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Options of <see cref="XNetTrainer"/>, named as ML.NET's ImageClassificationTrainer names them where they overlap.</summary>
+    public sealed class Options
+    {
+        /// <summary>Key-typed label column.</summary>
+        public string LabelColumnName = "Label";
+
+        /// <summary>Known-size Single vector of C*H*W raw pixels, channels-first.</summary>
+        public string FeatureColumnName = "Features";
+
+        /// <summary>Output column of class probabilities.</summary>
+        public string ScoreColumnName = "Score";
+
+        /// <summary>Output column of the predicted class (key type of the label).</summary>
+        public string PredictedLabelColumnName = "PredictedLabel";
+
+        /// <summary>Zoo name of the network: <c>x-resnet-20-4</c> (expander, compression 4), <c>resnet-20</c>, <c>g-resnet-20-4</c>, ...</summary>
+        public string Architecture = "x-resnet-20-4";
+
+        /// <summary>Image channels; with <see cref="ImageHeight"/> and <see cref="ImageWidth"/> overrides the shape read from the feature column.</summary>
+        public int? ImageChannels;
+
+        /// <summary>Image height in pixels.</summary>
+        public int? ImageHeight;
+
+        /// <summary>Image width in pixels.</summary>
+        public int? ImageWidth;
+
+        /// <summary>Passes over the training data.</summary>
+        public int Epoch = 10;
+
+        /// <summary>Images per optimiser step.</summary>
+        public int BatchSize = 128;
+
+        /// <summary>Base (maximum) learning rate of SGD.</summary>
+        public float LearningRate = 0.1f;
+
+        /// <summary>SGD momentum.</summary>
+        public float Momentum = 0.9f;
+
+        /// <summary>Nesterov momentum.</summary>
+        public bool Nesterov = true;
+
+        /// <summary>L2 weight decay.</summary>
+        public float WeightDecay = 5e-4f;
+
+        /// <summary>Learning-rate schedule: cosine with one warm-up epoch by default; <see cref="LearningRateSchedule.Step"/> is the seed's.</summary>
+        public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Cosine();
+
+        /// <summary>Zero padding before the random crop (0 disables cropping).</summary>
+        public int RandomCropPadding = 2;
+
+        /// <summary>Whether to flip half of the training images horizontally.</summary>
+        public bool HorizontalFlip = true;
+
+        /// <summary>Validation data; metrics on it are reported each epoch. Takes precedence over <see cref="ValidationSetFraction"/>.</summary>
+        public IDataView? ValidationSet;
+
+        /// <summary>When no validation set is given, hold out this fraction of the training data for validation (null: none).</summary>
+        public float? ValidationSetFraction;
+
+        /// <summary>Called at the end of every epoch.</summary>
+        public Action<EpochMetrics>? MetricsCallback;
+
+        /// <summary>Called after every batch (for progress displays).</summary>
+        public Action<BatchProgress>? ProgressCallback;
+
+        /// <summary>Seed of weights, expander graphs, shuffling and augmentation; null derives one from the MLContext's seed.</summary>
+        public int? Seed;
+
+        /// <summary>When set, the trained model (<c>model.xnet</c>) and per-epoch metrics (<c>metrics.csv</c>) are written here.</summary>
+        public string? WorkspacePath;
+
+        /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+        public string? Device;
+
+        /// <summary>Train on the CPU when a CUDA device was requested but is not available, instead of throwing.</summary>
+        public bool FallbackToCpu;
+
+        /// <summary>Rows per forward pass when scoring.</summary>
+        public int InferenceBatchSize = 256;
+
+        /// <summary>Stops training (checked every batch); ML.NET's own cancellation is internal to it.</summary>
+        public CancellationToken CancellationToken;
+
+        internal ImageShape? ExplicitShape()
+        {
+            if (ImageChannels is null && ImageHeight is null && ImageWidth is null)
+            {
+                return null;
+            }
+
+            if (ImageChannels is not int c || ImageHeight is not int h || ImageWidth is not int w)
+            {
+                throw new ArgumentException(
+                    $"Set all of ImageChannels, ImageHeight and ImageWidth or none (got {ImageChannels}, {ImageHeight}, {ImageWidth}).");
+            }
+
+            return new ImageShape(c, h, w);
+        }
+
+        internal TrainingOptions ToTrainingOptions(int seed)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(InferenceBatchSize, 1, nameof(InferenceBatchSize));
+            return new TrainingOptions
+            {
+                Epochs = Epoch,
+                BatchSize = BatchSize,
+                LearningRate = LearningRate,
+                Momentum = Momentum,
+                Nesterov = Nesterov,
+                WeightDecay = WeightDecay,
+                Schedule = LearningRateSchedule,
+                RandomCropPadding = RandomCropPadding,
+                HorizontalFlip = HorizontalFlip,
+                EvaluationBatchSize = InferenceBatchSize,
+                Seed = seed,
+            };
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.MLNet.Data;
+using XNet.MLNet.Scoring;
+
+namespace XNet.MLNet;
+
+/// <summary>
+/// A trained X-Net as an ML.NET transformer: appends <c>Score</c> (class probabilities, one slot per class, slot names
+/// from the label's key values) and <c>PredictedLabel</c> (key type of the label, with its key values), so
+/// <c>MulticlassClassification.Evaluate</c>, <c>MapKeyToValue</c> and <c>PredictionEngine</c> work as with any ML.NET
+/// multiclass trainer. <see cref="Transform"/> is lazy and scores in batches.
+/// </summary>
+public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetModelParameters>, IDisposable
+{
+    /// <summary>Wraps a trained model.</summary>
+    /// <param name="model">The trained network and its metadata; owned (and disposed) by the transformer.</param>
+    /// <param name="featureColumnName">Input column of raw channels-first pixels.</param>
+    /// <param name="scoreColumnName">Output column of class probabilities.</param>
+    /// <param name="predictedLabelColumnName">Output column of the predicted class.</param>
+    /// <param name="inferenceBatchSize">Rows per forward pass in <see cref="Transform"/>.</param>
+    public XNetTransformer(XNetModelParameters model, string featureColumnName = "Features", string scoreColumnName = "Score",
+        string predictedLabelColumnName = "PredictedLabel", int inferenceBatchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(inferenceBatchSize, 1);
+        Model = model;
+        FeatureColumnName = featureColumnName;
+        ScoreColumnName = scoreColumnName;
+        PredictedLabelColumnName = predictedLabelColumnName;
+        InferenceBatchSize = inferenceBatchSize;
+        FeatureColumnType = new VectorDataViewType(NumberDataViewType.Single,
+            model.InputShape.Channels, model.InputShape.Height, model.InputShape.Width);
+    }
+
+    /// <inheritdoc />
+    public XNetModelParameters Model { get; }
+
+    /// <inheritdoc />
+    public string FeatureColumnName { get; }
+
+    /// <inheritdoc />
+    public DataViewType FeatureColumnType { get; }
+
+    /// <summary>Output column of class probabilities.</summary>
+    public string ScoreColumnName { get; }
+
+    /// <summary>Output column of the predicted class.</summary>
+    public string PredictedLabelColumnName { get; }
+
+    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
+    public int InferenceBatchSize { get; }
+
+    /// <inheritdoc />
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>Loads a model saved with <see cref="XNetModelParameters.Save(string)"/> and wraps it with the default column names.</summary>
+    public static XNetTransformer Load(string path, string? device = null) => new(XNetModelParameters.Load(path, device));
+
+    /// <inheritdoc />
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Bind(inputSchema).Schema.Output;
+
+    /// <inheritdoc />
+    public IDataView Transform(IDataView input)
+    {
+        var (schema, features) = Bind(input.Schema);
+        return new ScoredDataView(input, schema, Model, features, InferenceBatchSize);
+    }
+
+    /// <inheritdoc />
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        var (schema, features) = Bind(inputSchema);
+        return new ScoringRowMapper(schema, Model, features);
+    }
+
+    /// <summary>
+    /// Not supported yet: ML.NET's public API cannot persist a third-party transformer. Save the network with
+    /// <c>transformer.Model.Save(path)</c> and restore it with <see cref="Load"/>.
+    /// </summary>
+    /// <exception cref="NotSupportedException">Always.</exception>
+    void ICanSaveModel.Save(ModelSaveContext ctx) =>
+        throw new NotSupportedException(
+            "mlContext.Model.Save cannot store an X-Net yet (ONNX-based persistence is planned). Save the trained network with " +
+            "transformer.Model.Save(\"model.xnet\") and restore it with XNetTransformer.Load(\"model.xnet\"); save the rest of the " +
+            "pipeline (the transforms before the trainer) with mlContext.Model.Save on its own.");
+
+    /// <inheritdoc />
+    public void Dispose() => Model.Dispose();
+
+    private (ScoringSchema Schema, DataViewSchema.Column Features) Bind(DataViewSchema inputSchema)
+    {
+        DataViewImages.ResolveShape(inputSchema, FeatureColumnName, Model.InputShape);
+        var schema = new ScoringSchema(inputSchema, ScoreColumnName, PredictedLabelColumnName, Model.ClassNames);
+        return (schema, inputSchema[FeatureColumnName]);
+    }
+}
