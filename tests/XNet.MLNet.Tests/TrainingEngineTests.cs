@@ -1,0 +1,141 @@
+using TorchSharp;
+using XNet.Architectures;
+using XNet.MLNet.Training;
+using static TorchSharp.torch;
+
+namespace XNet.MLNet.Tests;
+
+[TestClass]
+public sealed class TrainingEngineTests
+{
+    [TestMethod]
+    public void CosineWarmsUpLinearlyThenDecaysToTheMinimum()
+    {
+        var schedule = LearningRateSchedule.Cosine(warmupEpochs: 1, minimum: 0.001);
+        Assert.AreEqual(0.1 * 1 / 10, schedule.At(0.1, 0, 0, 10, 5), 1e-12);
+        Assert.AreEqual(0.1, schedule.At(0.1, 0, 9, 10, 5), 1e-12);
+        Assert.AreEqual(0.1, schedule.At(0.1, 1, 0, 10, 5), 1e-12);
+        Assert.AreEqual(0.001 + 0.099 * 0.5, schedule.At(0.1, 3, 0, 10, 5), 1e-12);
+        Assert.AreEqual(0.001, schedule.At(0.1, 5, 0, 10, 5), 1e-12);
+    }
+
+    [TestMethod]
+    public void StepScheduleMultipliesPerIntervalAndClamps()
+    {
+        var schedule = LearningRateSchedule.Step(interval: 30, multiplier: 0.5, minimum: 0.0005);
+        Assert.AreEqual(0.05, schedule.At(0.05, 29, 0, 1, 300), 1e-12);
+        Assert.AreEqual(0.025, schedule.At(0.05, 30, 0, 1, 300), 1e-12);
+        Assert.AreEqual(0.05 / 64, schedule.At(0.05, 180, 0, 1, 300), 1e-12);
+        Assert.AreEqual(0.0005, schedule.At(0.05, 210, 0, 1, 300), 1e-12);
+    }
+
+    [TestMethod]
+    public void CropAtTheCentreOffsetIsIdentityAndFlipMirrors()
+    {
+        using var scope = NewDisposeScope();
+        var images = arange(2 * 3 * 4 * 5, dtype: ScalarType.Float32).view(2, 3, 4, 5);
+        var centre = tensor(new long[] { 2, 2 });
+        var same = Augmentation.CropAndFlip(images, 2, centre, centre, tensor(new[] { false, false }));
+        var mirrored = Augmentation.CropAndFlip(images, 2, centre, centre, tensor(new[] { false, true }));
+
+        Assert.IsTrue(same.eq(images).all().item<bool>());
+        Assert.IsTrue(mirrored[0].eq(images[0]).all().item<bool>());
+        Assert.IsTrue(mirrored[1].eq(images[1].flip(2)).all().item<bool>());
+    }
+
+    [TestMethod]
+    public void CropShiftsAndZeroPads()
+    {
+        using var scope = NewDisposeScope();
+        var images = ones(1, 1, 3, 3);
+        var shifted = Augmentation.CropAndFlip(images, 1, tensor(new long[] { 0 }), tensor(new long[] { 2 }), tensor(new[] { false }));
+
+        // Row offset 0 reads the top padding row; column offset 2 reads the right padding column.
+        var expected = tensor(new float[] { 0, 0, 0, 1, 1, 0, 1, 1, 0 }).view(1, 1, 3, 3);
+        Assert.IsTrue(shifted.eq(expected).all().item<bool>(), shifted.ToString(TorchSharp.TensorStringStyle.Julia));
+    }
+
+    [TestMethod]
+    public void SameSeedTrainsToTheSameWeights()
+    {
+        var a = TrainTinyModel(seed: 4);
+        var b = TrainTinyModel(seed: 4);
+        var c = TrainTinyModel(seed: 5);
+
+        CollectionAssert.AreEqual(a, b);
+        CollectionAssert.AreNotEqual(a, c);
+    }
+
+    [TestMethod]
+    public void CancellationStopsTraining()
+    {
+        using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, 0);
+        var engine = new TrainingEngine(model, new TrainingOptions { Epochs = 5, BatchSize = 4 }, CPU);
+        using var stop = new CancellationTokenSource();
+        int batches = 0;
+        engine.BatchCompleted += _ =>
+        {
+            if (++batches == 2)
+            {
+                stop.Cancel();
+            }
+        };
+
+        Assert.ThrowsExactly<OperationCanceledException>(() => engine.Fit(TinySet(32, seed: 1), null, stop.Token));
+        Assert.AreEqual(2, batches);
+    }
+
+    [TestMethod]
+    public void EpochMetricsReportValidationAndSchedule()
+    {
+        using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 8, Schedule = LearningRateSchedule.Constant, LearningRate = 0.01 };
+        var history = new TrainingEngine(model, options, CPU).Fit(TinySet(24, 1), TinySet(10, 2));
+
+        Assert.HasCount(2, history);
+        Assert.AreEqual(2, history[1].Epoch);
+        Assert.AreEqual(0.01, history[1].LearningRate, 1e-12);
+        Assert.IsNotNull(history[1].ValidationAccuracy);
+        Assert.IsTrue(history.All(m => m.TrainLoss > 0 && m.ImagesPerSecond > 0));
+    }
+
+    [TestMethod]
+    public void SplitKeepsEveryImageOnce()
+    {
+        var set = TinySet(20, 3);
+        var (kept, held) = set.Split(0.25, seed: 1);
+
+        Assert.AreEqual(15, kept.Count);
+        Assert.AreEqual(5, held.Count);
+        Assert.ThrowsExactly<ArgumentException>(() => set.Split(1.0, 1));
+    }
+
+    [TestMethod]
+    public void ChannelStatisticsArePerChannel()
+    {
+        var pixels = new float[] { 0, 2, 10, 10, 4, 6, 10, 10 }; // two 2x1x2 images: channel 0 = {0,2,4,6}, channel 1 = 10s
+        var set = new ImageSet(new ImageShape(2, 1, 2), pixels, new[] { 0, 1 }, 2);
+        var (mean, std) = set.ChannelStatistics();
+
+        CollectionAssert.AreEqual(new[] { 3f, 10f }, mean);
+        Assert.AreEqual(Math.Sqrt(5), std[0], 1e-6);
+        Assert.AreEqual(1e-6f, std[1], "a constant channel is kept finite");
+    }
+
+    private static float[] TrainTinyModel(int seed)
+    {
+        manual_seed(seed);
+        using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, seed);
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 8, Seed = seed, RandomCropPadding = 1 };
+        new TrainingEngine(model, options, CPU).Fit(TinySet(32, seed: 7));
+        return model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
+    }
+
+    private static ImageSet TinySet(int count, int seed)
+    {
+        var random = new Random(seed);
+        var labels = Enumerable.Range(0, count).Select(i => i % 2).ToArray();
+        var pixels = labels.SelectMany(l => Enumerable.Range(0, 64).Select(p => (float)(random.NextDouble() + (p < 32 ? l : 1 - l)))).ToArray();
+        return new ImageSet(new ImageShape(1, 8, 8), pixels, labels, 2);
+    }
+}
