@@ -147,6 +147,59 @@ public sealed class PipelineTests
     }
 
     [TestMethod]
+    public void ImageFileScoresLikeItsPixelVector()
+    {
+        // trouser.png is the first trouser (label 1) of the t10k subset, written as an 8-bit grayscale PNG.
+        var (images, labels) = FashionMnist.Files(TestData.Directory, "t10k");
+        int index = Array.IndexOf(IdxFile.Read(labels, 1).Data, (byte)1);
+        var pixels = IdxFile.Read(images, 3).Data.Skip(index * 784).Take(784).Select(b => (float)b).ToArray();
+        var vector = Context.Data.LoadFromEnumerable(new[] { new FashionRow { Features = pixels } });
+        var expected = model.LastTransformer.Transform(vector).GetColumn<float[]>("Score").Single();
+
+        var actual = ImageFileInput.Score(Context, model.LastTransformer, Path.Combine(AppContext.BaseDirectory, "data", "images", "trouser.png"));
+
+        Assert.HasCount(10, actual);
+        for (int c = 0; c < 10; c++)
+        {
+            Assert.AreEqual(expected[c], actual[c], 1e-3, $"class {c}");
+        }
+    }
+
+    [TestMethod]
+    public void UnreadableImageFileIsNamed()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"xnet-{Guid.NewGuid():N}.png");
+        File.WriteAllText(path, "not a png");
+        try
+        {
+            var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFileInput.Score(Context, model.LastTransformer, path));
+            StringAssert.Contains(ex.Message, path);
+            Assert.ThrowsExactly<FileNotFoundException>(() => ImageFileInput.Score(Context, model.LastTransformer, path + ".missing"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void CorruptModelFileIsNamed()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"xnet-{Guid.NewGuid():N}.xnet");
+        File.WriteAllBytes(path, new byte[] { 1, 2, 3 });
+        try
+        {
+            var ex = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelParameters.Load(path, "cpu"));
+            StringAssert.Contains(ex.Message, path);
+            StringAssert.Contains(ex.Message, "is not an X-Net model file");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
     public void MlNetModelSaveSaysWhatToUseInstead()
     {
         var ex = Assert.ThrowsExactly<NotSupportedException>(

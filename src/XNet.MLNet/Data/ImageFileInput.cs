@@ -1,0 +1,70 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using XNet.Architectures;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>
+/// ML.NET's own image transforms that turn image files into the pixel vectors an X-Net takes: LoadImages, then
+/// ResizeImages to the model's input size, then ExtractPixels, planar (C, H, W), raw 0-255 values, grayscale for
+/// one-channel models.
+/// </summary>
+public static class ImageFileInput
+{
+    /// <summary>The estimator chain from a column of image paths to a <paramref name="outputColumnName"/> pixel vector.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="shape">The model's input shape (1 channel: grayscale; 3: RGB).</param>
+    /// <param name="imageFolder">Folder the paths are relative to (null: as given).</param>
+    /// <param name="imagePathColumnName">Input column of image paths.</param>
+    /// <param name="outputColumnName">Output column of pixels.</param>
+    /// <exception cref="ArgumentException">When the shape has a channel count other than 1 or 3.</exception>
+    public static IEstimator<ITransformer> CreatePipeline(MLContext mlContext, ImageShape shape, string? imageFolder = null,
+        string imagePathColumnName = "ImagePath", string outputColumnName = "Features")
+    {
+        var colors = shape.Channels switch
+        {
+            1 => ImagePixelExtractingEstimator.ColorBits.Red, // with grayscale conversion below, R = G = B = luminance
+            3 => ImagePixelExtractingEstimator.ColorBits.Rgb,
+            _ => throw new ArgumentException($"Image files give 1 (grayscale) or 3 (RGB) channels; the model takes {shape.Channels}."),
+        };
+        const string image = "XNetImage";
+        IEstimator<ITransformer> chain = mlContext.Transforms.LoadImages(image, imageFolder, imagePathColumnName)
+            .Append(mlContext.Transforms.ResizeImages(image, shape.Width, shape.Height, image));
+        if (shape.Channels == 1)
+        {
+            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(image, image));
+        }
+
+        return chain
+            .Append(mlContext.Transforms.ExtractPixels(outputColumnName, image, colors, interleavePixelColors: false))
+            .Append(mlContext.Transforms.DropColumns(image));
+    }
+
+    /// <summary>Class probabilities of one image file under a trained X-Net (slot i is <c>model.Model.ClassNames[i]</c>).</summary>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When the file cannot be decoded as an image; the message names it.</exception>
+    public static float[] Score(MLContext mlContext, XNetTransformer model, string imagePath)
+    {
+        if (!File.Exists(imagePath))
+        {
+            throw new FileNotFoundException($"Image file '{imagePath}' does not exist.", imagePath);
+        }
+
+        var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = imagePath } });
+        var pixels = CreatePipeline(mlContext, model.Model.InputShape, outputColumnName: model.FeatureColumnName).Fit(data);
+        try
+        {
+            return model.Transform(pixels.Transform(data)).GetColumn<float[]>(model.ScoreColumnName).Single();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            throw new InvalidDataException($"Image file '{imagePath}' could not be read as an image: {ex.GetBaseException().Message}", ex);
+        }
+    }
+
+    private sealed class ImagePathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+}
