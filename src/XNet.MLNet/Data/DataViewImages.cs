@@ -90,7 +90,7 @@ internal static class DataViewImages
         var keyValues = column.Annotations.Schema.GetColumnOrNull("KeyValues");
         if (keyValues?.Type is not VectorDataViewType { ItemType: var itemType } || ((VectorDataViewType)keyValues.Value.Type).Size != count)
         {
-            return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            return IndexNames(count);
         }
 
         return itemType.RawType switch
@@ -102,7 +102,7 @@ internal static class DataViewImages
             var t when t == typeof(float) => Read<float>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             var t when t == typeof(double) => Read<double>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             var t when t == typeof(bool) => Read<bool>(column, count, v => v.ToString()),
-            _ => Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+            _ => IndexNames(count),
         };
     }
 
@@ -195,8 +195,11 @@ internal static class DataViewImages
         VBuffer<T> values = default;
         column.GetKeyValues(ref values);
         var dense = values.DenseValues().Select(format).ToArray();
-        return dense.Length == count ? dense : Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        return dense.Length == count ? dense : IndexNames(count);
     }
+
+    private static string[] IndexNames(int count) =>
+        Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     private static string ColumnList(DataViewSchema schema) =>
         string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
