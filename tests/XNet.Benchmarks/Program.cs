@@ -6,7 +6,7 @@ using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
 using XNet.Architectures;
-using XNet.Architectures.Layers;
+using XNet.MLNet;
 using XNet.MLNet.Data;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
@@ -40,12 +40,12 @@ ImageSet Load(string split)
     return IdxDataset.LoadImageSet(images, labels, FashionMnist.ClassNames);
 }
 
-nn.Module<Tensor, Tensor> Classifier(string name, ImageSet train, long seed)
+// The trainer's own model construction (normalisation from the training images, then the zoo network).
+XNetModelParameters Classifier(string name, ImageSet train, long seed)
 {
     manual_seed(seed);
     var (mean, std) = train.ChannelStatistics();
-    return nn.Sequential(("normalize", new Normalize(mean, std)),
-        ("network", ModelZoo.Create(name, train.Shape, train.NumClasses, seed)));
+    return XNetModelParameters.Create(name, seed, train.Shape, FashionMnist.ClassNames, mean, std, CPU);
 }
 
 void Throughput()
@@ -59,9 +59,9 @@ void Throughput()
     foreach (string name in Option("models", "resnet-20,x-resnet-20-4").Split(','))
     {
         using var model = Classifier(name, train, 0);
-        long parameters = model.parameters().Sum(p => p.numel());
+        long parameters = model.ParameterCount;
         var options = new TrainingOptions { Epochs = 1, BatchSize = batchSize };
-        var engine = new TrainingEngine(model, options, CPU);
+        var engine = new TrainingEngine(model.Network, options, CPU);
         var clock = new Stopwatch();
         int images = 0;
         using var stop = new CancellationTokenSource();
@@ -108,11 +108,11 @@ void Accuracy()
         Seed = seed,
     };
     using var model = Classifier(name, train, seed);
-    var engine = new TrainingEngine(model, options, CPU);
+    var engine = new TrainingEngine(model.Network, options, CPU);
     engine.EpochCompleted += m => Console.WriteLine(
         $"epoch {m.Epoch}/{m.Epochs}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:P2}, test loss {m.ValidationLoss:F4} " +
         $"acc {m.ValidationAccuracy:P2}, lr {m.LearningRate:G3}, {m.ImagesPerSecond:F0} img/s, {m.Elapsed:hh\\:mm\\:ss}");
-    Console.WriteLine($"{name}: {model.parameters().Sum(p => p.numel()):N0} parameters, {options}");
+    Console.WriteLine($"{name}: {model.ParameterCount:N0} parameters, {options}");
     var history = engine.Fit(train, test);
     Console.WriteLine($"RESULT {name} epochs {options.Epochs} test accuracy {history[^1].ValidationAccuracy:P2}");
 }
