@@ -9,22 +9,41 @@ public delegate nn.Module<Tensor, Tensor> ModelBuilder(ImageShape input, int num
 
 /// <summary>A model family in the zoo: its canonical variant names and a parser from a paper-style name to a builder.</summary>
 /// <param name="Name">Family name, for listings.</param>
+/// <param name="Input">The input the family was designed for (CIFAR 3x32x32, ImageNet 3x224x224); costs are quoted at it.</param>
+/// <param name="Classes">The class count of the family's reference dataset (10 or 1000).</param>
 /// <param name="Variants">Canonical names of the registered variants.</param>
 /// <param name="Parse">Returns a builder for a (lower-case) name of this family, or null when the name is not one.</param>
-public sealed record ModelFamily(string Name, IReadOnlyList<string> Variants, Func<string, ModelBuilder?> Parse);
+public sealed record ModelFamily(string Name, ImageShape Input, int Classes, IReadOnlyList<string> Variants,
+    Func<string, ModelBuilder?> Parse);
+
+/// <summary>Parses a paper-style name into a family's configuration record.</summary>
+internal delegate bool ConfigParser<TConfig>(string name, out TConfig? config);
 
 /// <summary>
 /// The registry of named architectures: paper-style names (<c>resnet-20</c>, <c>x-resnet-20-4</c>,
-/// <c>g-resnet-20-4</c>) map to builders. Names are case-insensitive.
+/// <c>g-resnet-20-4</c>, <c>x-densenet-bc-40-24-2</c>, <c>x-vgg16</c>, <c>x-resnet-50-2</c>, <c>x-mobilenet-0.5-4</c>, ...)
+/// map to builders. Names are case-insensitive; <c>x-</c> names an expander model with compression e, <c>g-</c> its
+/// grouped-convolution twin with g groups, no prefix the dense model.
 /// </summary>
 public static class ModelZoo
 {
+    private static readonly ImageShape Cifar = new(3, 32, 32);
+    private static readonly ImageShape ImageNet = new(3, 224, 224);
+
     private static readonly ModelFamily[] Families =
     {
-        new("ResNet (CIFAR)", ResNetCifar.Variants.ToArray(),
-            name => ResNetCifar.TryParse(name, out var config)
-                ? (input, classes, seed) => new ResNetCifar(config!, input, classes, seed)
-                : null),
+        Family<ResNetCifarConfig>("ResNet (CIFAR)", Cifar, 10, ResNetCifar.Variants, ResNetCifar.TryParse,
+            (c, input, classes, seed) => new ResNetCifar(c, input, classes, seed)),
+        Family<DenseNetCifarConfig>("DenseNet-BC (CIFAR)", Cifar, 10, DenseNetCifar.Variants, DenseNetCifar.TryParse,
+            (c, input, classes, seed) => new DenseNetCifar(c, input, classes, seed)),
+        Family<VggCifarConfig>("VGG16-BN (CIFAR)", Cifar, 10, VggCifar.Variants, VggCifar.TryParse,
+            (c, input, classes, seed) => new VggCifar(c, input, classes, seed)),
+        Family<ResNetConfig>("ResNet (ImageNet)", ImageNet, 1000, ResNet.Variants, ResNet.TryParse,
+            (c, input, classes, seed) => new ResNet(c, input, classes, seed)),
+        Family<DenseNetConfig>("DenseNet (ImageNet)", ImageNet, 1000, DenseNet.Variants, DenseNet.TryParse,
+            (c, input, classes, seed) => new DenseNet(c, input, classes, seed)),
+        Family<MobileNetConfig>("MobileNet v1 (ImageNet)", ImageNet, 1000, MobileNet.Variants, MobileNet.TryParse,
+            (c, input, classes, seed) => new MobileNet(c, input, classes, seed)),
     };
 
     /// <summary>The registered families.</summary>
@@ -57,15 +76,32 @@ public static class ModelZoo
         return Resolve(name)!(input, numClasses, seed);
     }
 
+    /// <summary>The family a name belongs to (for its reference input and class count).</summary>
+    /// <exception cref="ArgumentException">When the name is unknown.</exception>
+    public static ModelFamily FamilyOf(string name)
+    {
+        EnsureKnown(name);
+        string key = Key(name);
+        return Families.First(f => f.Parse(key) is not null);
+    }
+
     private static ModelBuilder? Resolve(string name)
     {
-        string key = name.Trim().ToLowerInvariant();
+        string key = Key(name);
         return Families.Select(f => f.Parse(key)).FirstOrDefault(b => b is not null);
     }
 
+    private static string Key(string name) => name.Trim().ToLowerInvariant();
+
+    private static ModelFamily Family<TConfig>(string name, ImageShape input, int classes, IEnumerable<string> variants,
+        ConfigParser<TConfig> parse, Func<TConfig, ImageShape, int, long, nn.Module<Tensor, Tensor>> build)
+        where TConfig : class =>
+        new(name, input, classes, variants.ToArray(),
+            key => parse(key, out var config) ? (i, c, s) => build(config!, i, c, s) : null);
+
     private static string UnknownNameMessage(string name)
     {
-        string key = name.Trim().ToLowerInvariant();
+        string key = Key(name);
         var close = Names.OrderBy(n => EditDistance(key, n)).ThenBy(n => n, StringComparer.Ordinal).Take(3);
         return $"Unknown architecture '{name}'. Did you mean: {string.Join(", ", close)}? " +
                "Run 'xnet models' for the full list.";

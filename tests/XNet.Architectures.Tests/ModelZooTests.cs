@@ -11,15 +11,79 @@ public sealed class ModelZooTests
 
     [TestMethod]
     [DynamicData(nameof(RegisteredModels))]
-    public void EveryRegisteredModelBuildsAndClassifies(string name)
+    public void EveryRegisteredModelClassifiesAtItsInputWithItsPinnedCost(string name)
     {
+        var family = ModelZoo.FamilyOf(name);
         using var scope = NewDisposeScope();
-        using var model = ModelZoo.Create(name, new ImageShape(1, 28, 28), numClasses: 10, seed: 0);
+        using var model = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
         model.eval();
-        using var logits = model.forward(randn(2, 1, 28, 28));
+        using var logits = model.call(randn(2, family.Input.Channels, family.Input.Height, family.Input.Width));
 
-        CollectionAssert.AreEqual(new long[] { 2, 10 }, logits.shape);
+        CollectionAssert.AreEqual(new long[] { 2, family.Classes }, logits.shape);
         Assert.IsTrue(logits.isfinite().all().item<bool>());
+        var cost = ModelCost.Measure(model, family.Input);
+        Assert.AreEqual(PinnedCosts.ByName[name], (cost.Parameters, cost.MultiplyAccumulates), name);
+    }
+
+    [TestMethod]
+    public void EveryRegisteredModelHasAPinnedCostAndEveryPinIsRegistered()
+    {
+        CollectionAssert.AreEquivalent(PinnedCosts.ByName.Keys.ToArray(), ModelZoo.Names.ToArray());
+        Assert.AreEqual(ModelZoo.Names.Count, ModelZoo.Names.Distinct().Count(), "variant names are unique");
+    }
+
+    [TestMethod]
+    [DataRow("resnet-50", "ResNet (ImageNet)")]
+    [DataRow("RESNET-56", "ResNet (CIFAR)")]
+    [DataRow("x-densenet-bc-100-12-2", "DenseNet-BC (CIFAR)")]
+    [DataRow("densenet-40-12", "DenseNet-BC (CIFAR)")]
+    [DataRow("g-densenet-121-4", "DenseNet (ImageNet)")]
+    [DataRow("x-mobilenet-0.75-4", "MobileNet v1 (ImageNet)")]
+    [DataRow("g-vgg16", "VGG16-BN (CIFAR)")]
+    public void NamesResolveToTheirFamily(string name, string family) =>
+        Assert.AreEqual(family, ModelZoo.FamilyOf(name).Name);
+
+    [TestMethod]
+    [DataRow("x-densenet-bc-40-24-2-dt", 18 * 2, 0)]
+    [DataRow("x-densenet-bc-40-24-2", 18 * 2 + 2, 0)]
+    [DataRow("g-densenet-bc-40-24-2", 0, 18 * 2 + 2)]
+    [DataRow("x-resnet-50-2", 16 * 3, 0)]
+    [DataRow("x-densenet-121-2", 58 * 2, 0)]
+    [DataRow("x-mobilenet-0.5-4", 12, 0)]
+    [DataRow("g-mobilenet-0.5-4", 0, 12)]
+    [DataRow("x-vgg16", 10, 0)]
+    public void ConnectivityReachesTheLayersThePaperNames(string name, int expanderConvs, int groupedConvs)
+    {
+        var family = ModelZoo.FamilyOf(name);
+        using var model = ModelZoo.Create(name, family.Input, family.Classes, 0);
+
+        Assert.AreEqual(expanderConvs, model.modules().OfType<ExpanderConv2d>().Count());
+        int grouped = model.modules().OfType<TorchSharp.Modules.Conv2d>()
+            .Count(c => c.weight!.shape[1] * c.weight.shape[0] < c.in_channels * c.out_channels && c.weight.shape[1] > 1);
+        Assert.AreEqual(groupedConvs, grouped);
+    }
+
+    [TestMethod]
+    public void XVgg16FollowsTheSeedDensityTable()
+    {
+        using var model = ModelZoo.Create("x-vgg16", new ImageShape(3, 32, 32), 100, 0);
+        var densities = model.modules().OfType<ExpanderConv2d>().Select(c => (double)c.Degree / c.InputChannels).ToArray();
+        var linear = model.modules().OfType<ExpanderLinear>().Single();
+
+        CollectionAssert.AreEqual(new[] { 1 / 2.0, 1 / 16.0, 1 / 16.0, 1 / 16.0, 1 / 32.0, 1 / 32.0, 1 / 32.0, 1 / 32.0, 1 / 32.0, 1 / 32.0 }, densities);
+        Assert.AreEqual(128, linear.Degree);
+        using var logits = model.call(randn(2, 3, 32, 32));
+        CollectionAssert.AreEqual(new long[] { 2, 100 }, logits.shape, "any class count (the seed hard-wired 10)");
+    }
+
+    [TestMethod]
+    public void TooSmallInputsAreRefusedBeforeLibtorchSeesThem()
+    {
+        var vgg = Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("vgg16", new ImageShape(1, 28, 28), 10, 0));
+        StringAssert.Contains(vgg.Message, "VGG16 (CIFAR): input 1x28x28 is too small");
+        StringAssert.Contains(vgg.Message, "at least 32");
+        var densenet = Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("densenet-121", new ImageShape(3, 16, 16), 10, 0));
+        StringAssert.Contains(densenet.Message, "DenseNet");
     }
 
     [TestMethod]
@@ -69,6 +133,8 @@ public sealed class ModelZooTests
     {
         var depth = Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("resnet-21", new ImageShape(1, 28, 28), 10, 0));
         StringAssert.Contains(depth.Message, "6n + 2");
+        var dense = Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("densenet-bc-41-12", new ImageShape(3, 32, 32), 10, 0));
+        StringAssert.Contains(dense.Message, "6n + 4");
         var classes = Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("resnet-20", new ImageShape(1, 28, 28), 1, 0));
         StringAssert.Contains(classes.Message, "at least 2");
     }

@@ -33,6 +33,13 @@ public abstract record Connectivity
     public abstract nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
         int stride, int padding, long seed);
 
+    /// <summary>Builds a linear layer that follows this connectivity (expander layers carry no bias, as in the paper).</summary>
+    /// <param name="layerPath">The layer's path in its model.</param>
+    /// <param name="inputFeatures">Input features.</param>
+    /// <param name="outputFeatures">Output features.</param>
+    /// <param name="seed">The model seed.</param>
+    public abstract nn.Module<Tensor, Tensor> Linear(string layerPath, int inputFeatures, int outputFeatures, long seed);
+
     /// <summary>A dense convolution initialised as torchvision's ResNet does (Kaiming-normal, fan_out, ReLU).</summary>
     private protected static nn.Module<Tensor, Tensor> KaimingConv2d(int inputChannels, int outputChannels, int kernelSize,
         int stride, int padding, int groups)
@@ -52,6 +59,10 @@ public sealed record DenseConnectivity : Connectivity
         KaimingConv2d(inputChannels, outputChannels, kernelSize, stride, padding, groups: 1);
 
     /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Linear(string layerPath, int inputFeatures, int outputFeatures, long seed) =>
+        nn.Linear(inputFeatures, outputFeatures);
+
+    /// <inheritdoc />
     public override string ToString() => "dense";
 }
 
@@ -63,13 +74,24 @@ public sealed record GroupedConnectivity(int Groups) : Connectivity
     public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
         int stride, int padding, long seed)
     {
-        if (Groups < 1 || inputChannels % Groups != 0 || outputChannels % Groups != 0)
+        CheckDivides(layerPath, inputChannels, outputChannels);
+        return KaimingConv2d(inputChannels, outputChannels, kernelSize, stride, padding, Groups);
+    }
+
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Linear(string layerPath, int inputFeatures, int outputFeatures, long seed)
+    {
+        CheckDivides(layerPath, inputFeatures, outputFeatures);
+        return new GroupedLinear(inputFeatures, outputFeatures, Groups);
+    }
+
+    private void CheckDivides(string layerPath, int inputs, int outputs)
+    {
+        if (Groups < 1 || inputs % Groups != 0 || outputs % Groups != 0)
         {
             throw new ArgumentException(
-                $"Layer '{layerPath}': groups g={Groups} must be positive and divide C_in={inputChannels} and C_out={outputChannels}.");
+                $"Layer '{layerPath}': groups g={Groups} must be positive and divide C_in={inputs} and C_out={outputs}.");
         }
-
-        return KaimingConv2d(inputChannels, outputChannels, kernelSize, stride, padding, Groups);
     }
 
     /// <inheritdoc />
@@ -84,6 +106,10 @@ public sealed record ExpanderConnectivity(double Compression) : Connectivity
     public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
         int stride, int padding, long seed) =>
         new ExpanderConv2d(layerPath, inputChannels, outputChannels, kernelSize, Compression, seed, stride, padding);
+
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Linear(string layerPath, int inputFeatures, int outputFeatures, long seed) =>
+        new ExpanderLinear(layerPath, inputFeatures, outputFeatures, Compression, seed);
 
     /// <inheritdoc />
     public override string ToString() => $"expander(e={Compression:0.###})";

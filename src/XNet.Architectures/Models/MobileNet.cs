@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using XNet.Architectures.Layers;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Models;
+
+/// <summary>Configuration of MobileNet v1 (Howard et al. 2017).</summary>
+/// <param name="WidthMultiplier">Width multiplier w in (0, 1] (more is allowed); channels are floor(w x c).</param>
+/// <param name="Pointwise">Connectivity of the pointwise convs of blocks 2-13; block 1's stays dense (as the seed).</param>
+/// <param name="SeedLayout">
+/// The seed file's layout instead of the canonical one: stem and block-1 input stay 32 wide and the last block ends at
+/// 1024 channels whatever w is. The seed README's FLOPs match the canonical layout (every block scaled).
+/// </param>
+public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointwise, bool SeedLayout = false)
+{
+    /// <summary>The 13 depthwise-separable blocks at w = 1: (input channels, output channels, stride).</summary>
+    public static IReadOnlyList<(int In, int Out, int Stride)> Blocks { get; } = new[]
+    {
+        (32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2),
+        (512, 512, 1), (512, 512, 1), (512, 512, 1), (512, 512, 1), (512, 512, 1), (512, 1024, 2), (1024, 1024, 1),
+    };
+
+    /// <summary>floor(w x channels), at least 1.</summary>
+    public int Scale(int channels) => Math.Max(1, (int)Math.Floor(WidthMultiplier * channels));
+}
+
+/// <summary>
+/// MobileNet v1: a 3x3/2 stem (BN, ReLU), 13 depthwise-separable blocks (depthwise 3x3, BN, ReLU6, pointwise 1x1, BN,
+/// ReLU6), global average pooling and a linear classifier. <c>x-mobilenet-w-g</c> makes the pointwise convs expanders of
+/// density exactly 1/g, <c>g-mobilenet-w-g</c> grouped convs with g groups (no shuffle), as the seed's
+/// <c>--grouptype expander|groups --sp g</c>; a <c>-seed</c> suffix selects the seed file's layout.
+/// </summary>
+public sealed class MobileNet : nn.Module<Tensor, Tensor>
+{
+    private static readonly Regex NamePattern = new(
+        @"^(?<kind>x-|g-)?mobilenet-(?<width>\d+(?:\.\d+)?)(?:-(?<factor>\d+))?(?<seed>-seed)?$", RegexOptions.CultureInvariant);
+
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Sequential layers;
+    private readonly Linear fc;
+
+    /// <summary>Builds the network.</summary>
+    public MobileNet(MobileNetConfig config, ImageShape input, int numClasses, long seed)
+        : base(nameof(MobileNet))
+    {
+        if (!(config.WidthMultiplier > 0) || config.WidthMultiplier > 4)
+        {
+            throw new ArgumentException($"MobileNet width multiplier {config.WidthMultiplier} must be in (0, 4].");
+        }
+
+        ModelChecks.Classes("MobileNet", numClasses);
+        input.Validate("MobileNet input");
+        var blocks = MobileNetConfig.Blocks;
+        int stem = config.SeedLayout ? 32 : config.Scale(32);
+        conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, stem, 3, 2, 1, seed);
+        bn1 = nn.BatchNorm2d(stem);
+        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int channels = stem;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            bool last = i == blocks.Count - 1;
+            int output = config.SeedLayout && last ? blocks[i].Out : config.Scale(blocks[i].Out);
+            var pointwise = i == 0 ? Connectivity.Dense : config.Pointwise;
+            modules.Add(($"{i}", new DepthwiseSeparable($"layers.{i}", channels, output, blocks[i].Stride, pointwise, seed)));
+            channels = output;
+        }
+
+        layers = nn.Sequential(modules);
+        fc = nn.Linear(channels, numClasses);
+        RegisterComponents();
+    }
+
+    /// <summary>Canonical names of the registered variants.</summary>
+    public static IEnumerable<string> Variants =>
+        new[] { "1.0", "0.5" }.SelectMany(w => ConnectivityName.Twins($"mobilenet-{w}", 2, 4, 8, 16))
+            .Concat(new[] { "mobilenet-0.5-seed", "x-mobilenet-0.5-4-seed" });
+
+    /// <summary>Parses <c>[x-|g-]mobilenet-w[-g][-seed]</c>.</summary>
+    public static bool TryParse(string name, out MobileNetConfig? config)
+    {
+        var match = NamePattern.Match(name);
+        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
+        config = connectivity is null
+            ? null
+            : new MobileNetConfig(double.Parse(match.Groups["width"].Value, CultureInfo.InvariantCulture), connectivity,
+                match.Groups["seed"].Success);
+        return config is not null;
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = layers.call(nn.functional.relu(bn1.call(conv1.call(input))));
+        x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
+        return fc.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Depthwise 3x3 (stride s), BN, ReLU6, then pointwise 1x1 with the given connectivity, BN, ReLU6.</summary>
+    private sealed class DepthwiseSeparable : nn.Module<Tensor, Tensor>
+    {
+        private readonly Conv2d conv1;
+        private readonly BatchNorm2d bn1;
+        private readonly nn.Module<Tensor, Tensor> conv2;
+        private readonly BatchNorm2d bn2;
+
+        public DepthwiseSeparable(string path, int inputChannels, int outputChannels, int stride, Connectivity pointwise, long seed)
+            : base(nameof(DepthwiseSeparable))
+        {
+            conv1 = nn.Conv2d(inputChannels, inputChannels, 3, stride: stride, padding: 1, groups: inputChannels, bias: false);
+            nn.init.kaiming_normal_(conv1.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+            bn1 = nn.BatchNorm2d(inputChannels);
+            conv2 = pointwise.Conv2d($"{path}.conv2", inputChannels, outputChannels, 1, 1, 0, seed);
+            bn2 = nn.BatchNorm2d(outputChannels);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var scope = NewDisposeScope();
+            var x = nn.functional.relu6(bn1.call(conv1.call(input)));
+            return nn.functional.relu6(bn2.call(conv2.call(x))).MoveToOuterDisposeScope();
+        }
+    }
+}

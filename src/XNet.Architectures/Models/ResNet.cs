@@ -1,0 +1,206 @@
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using XNet.Architectures.Layers;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Models;
+
+/// <summary>Configuration of an ImageNet ResNet (He et al. 2016, torchvision's v1.5 layout).</summary>
+/// <param name="Depth">18, 34, 50, 101 or 152.</param>
+/// <param name="Connectivity">Connectivity of every residual-branch convolution; stem, downsample projections and classifier stay dense.</param>
+public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
+{
+    private static readonly Dictionary<int, (int[] Blocks, bool Bottleneck)> Layouts = new()
+    {
+        [18] = (new[] { 2, 2, 2, 2 }, false),
+        [34] = (new[] { 3, 4, 6, 3 }, false),
+        [50] = (new[] { 3, 4, 6, 3 }, true),
+        [101] = (new[] { 3, 4, 23, 3 }, true),
+        [152] = (new[] { 3, 8, 36, 3 }, true),
+    };
+
+    /// <summary>The depths with a torchvision layout.</summary>
+    public static IReadOnlyCollection<int> Depths => Layouts.Keys;
+
+    /// <summary>Blocks per stage.</summary>
+    public IReadOnlyList<int> Blocks => Layout.Blocks;
+
+    /// <summary>Whether the blocks are bottlenecks (1x1, 3x3, 1x1 with expansion 4) rather than basic blocks.</summary>
+    public bool Bottleneck => Layout.Bottleneck;
+
+    private (int[] Blocks, bool Bottleneck) Layout => Layouts.TryGetValue(Depth, out var layout)
+        ? layout
+        : throw new ArgumentException($"ResNet depth {Depth} must be one of {string.Join(", ", Layouts.Keys)}.");
+}
+
+/// <summary>
+/// The ImageNet ResNet family (ResNet-18/34/50/101/152): a 7x7/2 stem with max pooling, four stages of basic or
+/// bottleneck blocks (64, 128, 256, 512 wide; stride on the 3x3 conv), global average pooling and a linear classifier.
+/// Module names follow torchvision (conv1, bn1, layer1..4, fc), so the dense models have torchvision's exact parameter
+/// counts. X-ResNets replace every residual-branch convolution (seed-reference 3.5).
+/// </summary>
+public sealed class ResNet : nn.Module<Tensor, Tensor>
+{
+    private static readonly Regex NamePattern = new(
+        @"^(?<kind>x-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly MaxPool2d maxpool;
+    private readonly Sequential layer1;
+    private readonly Sequential layer2;
+    private readonly Sequential layer3;
+    private readonly Sequential layer4;
+    private readonly AdaptiveAvgPool2d avgpool;
+    private readonly Linear fc;
+
+    /// <summary>Builds the network.</summary>
+    public ResNet(ResNetConfig config, ImageShape input, int numClasses, long seed)
+        : base(nameof(ResNet))
+    {
+        ModelChecks.Classes("ResNet", numClasses);
+        ModelChecks.MinimumSize("ResNet", input, 32);
+        conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, 64, 7, 2, 3, seed);
+        bn1 = nn.BatchNorm2d(64);
+        maxpool = nn.MaxPool2d(3, 2, 1);
+        int channels = 64;
+        var blocks = config.Blocks;
+        layer1 = ResNetStages.Make("layer1", ref channels, 64, blocks[0], 1, config.Bottleneck, config.Connectivity, seed);
+        layer2 = ResNetStages.Make("layer2", ref channels, 128, blocks[1], 2, config.Bottleneck, config.Connectivity, seed);
+        layer3 = ResNetStages.Make("layer3", ref channels, 256, blocks[2], 2, config.Bottleneck, config.Connectivity, seed);
+        layer4 = ResNetStages.Make("layer4", ref channels, 512, blocks[3], 2, config.Bottleneck, config.Connectivity, seed);
+        avgpool = nn.AdaptiveAvgPool2d(1);
+        fc = nn.Linear(channels, numClasses);
+        RegisterComponents();
+    }
+
+    /// <summary>Canonical names of the registered variants.</summary>
+    public static IEnumerable<string> Variants =>
+        ResNetConfig.Depths.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4));
+
+    /// <summary>Parses <c>resnet-D</c>, <c>x-resnet-D-e</c> and <c>g-resnet-D-g</c> for D in 18, 34, 50, 101, 152.</summary>
+    public static bool TryParse(string name, out ResNetConfig? config)
+    {
+        var match = NamePattern.Match(name);
+        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
+        config = connectivity is null ? null : new ResNetConfig(ConnectivityName.Int(match.Groups["depth"].Value), connectivity);
+        return config is not null;
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = maxpool.call(nn.functional.relu(bn1.call(conv1.call(input))));
+        x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
+        return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Builds the stages of both ResNet families from basic or bottleneck blocks.</summary>
+internal static class ResNetStages
+{
+    /// <summary>A stage of <paramref name="blocks"/> blocks; the first one strides and projects the shortcut when needed.</summary>
+    /// <param name="path">The stage's module path (layer1, ...).</param>
+    /// <param name="channels">Channels entering the stage; updated to the channels leaving it.</param>
+    /// <param name="width">The blocks' width (the bottleneck's inner width).</param>
+    /// <param name="blocks">Number of blocks.</param>
+    /// <param name="stride">Stride of the first block.</param>
+    /// <param name="bottleneck">Bottleneck (expansion 4) or basic blocks.</param>
+    /// <param name="connectivity">Connectivity of the residual-branch convolutions.</param>
+    /// <param name="seed">The model seed.</param>
+    public static Sequential Make(string path, ref int channels, int width, int blocks, int stride, bool bottleneck,
+        Connectivity connectivity, long seed)
+    {
+        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
+        for (int i = 0; i < blocks; i++)
+        {
+            string blockPath = $"{path}.{i}";
+            int blockStride = i == 0 ? stride : 1;
+            nn.Module<Tensor, Tensor> block = bottleneck
+                ? new Bottleneck(blockPath, channels, width, blockStride, connectivity, seed)
+                : new BasicBlock(blockPath, channels, width, blockStride, connectivity, seed);
+            modules.Add(($"{i}", block));
+            channels = bottleneck ? width * Bottleneck.Expansion : width;
+        }
+
+        return nn.Sequential(modules);
+    }
+
+    /// <summary>The shortcut projection (dense 1x1 conv + BN), or null when the shapes already match.</summary>
+    public static Sequential? Downsample(string path, int inputChannels, int outputChannels, int stride, long seed) =>
+        stride == 1 && inputChannels == outputChannels
+            ? null
+            : nn.Sequential(
+                ("0", Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, stride, 0, seed)),
+                ("1", nn.BatchNorm2d(outputChannels)));
+}
+
+/// <summary>Two 3x3 convolutions with BatchNorm and ReLU, plus the identity (or projection) shortcut.</summary>
+internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly nn.Module<Tensor, Tensor> conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Sequential? downsample;
+
+    public BasicBlock(string path, int inputChannels, int width, int stride, Connectivity connectivity, long seed)
+        : base(nameof(BasicBlock))
+    {
+        conv1 = connectivity.Conv2d($"{path}.conv1", inputChannels, width, 3, stride, 1, seed);
+        bn1 = nn.BatchNorm2d(width);
+        conv2 = connectivity.Conv2d($"{path}.conv2", width, width, 3, 1, 1, seed);
+        bn2 = nn.BatchNorm2d(width);
+        downsample = ResNetStages.Downsample(path, inputChannels, width, stride, seed);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.relu(bn1.call(conv1.call(input)));
+        x = bn2.call(conv2.call(x));
+        var identity = downsample is null ? input : downsample.call(input);
+        return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>1x1 reduce, 3x3 (strided), 1x1 expand by 4, each with BatchNorm; ReLU after the sum with the shortcut.</summary>
+internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
+{
+    public const int Expansion = 4;
+
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly nn.Module<Tensor, Tensor> conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly nn.Module<Tensor, Tensor> conv3;
+    private readonly BatchNorm2d bn3;
+    private readonly Sequential? downsample;
+
+    public Bottleneck(string path, int inputChannels, int width, int stride, Connectivity connectivity, long seed)
+        : base(nameof(Bottleneck))
+    {
+        int outputChannels = width * Expansion;
+        conv1 = connectivity.Conv2d($"{path}.conv1", inputChannels, width, 1, 1, 0, seed);
+        bn1 = nn.BatchNorm2d(width);
+        conv2 = connectivity.Conv2d($"{path}.conv2", width, width, 3, stride, 1, seed);
+        bn2 = nn.BatchNorm2d(width);
+        conv3 = connectivity.Conv2d($"{path}.conv3", width, outputChannels, 1, 1, 0, seed);
+        bn3 = nn.BatchNorm2d(outputChannels);
+        downsample = ResNetStages.Downsample(path, inputChannels, outputChannels, stride, seed);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.relu(bn1.call(conv1.call(input)));
+        x = nn.functional.relu(bn2.call(conv2.call(x)));
+        x = bn3.call(conv3.call(x));
+        var identity = downsample is null ? input : downsample.call(input);
+        return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
+    }
+}
