@@ -1,0 +1,187 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.Architectures;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>
+/// An in-memory IDataView over 8-bit images in planar (C, H, W) order: a key-typed <c>Label</c> column whose KeyValues
+/// are the class names, and a <c>Features</c> column typed <c>Vector&lt;Single, C, H, W&gt;</c> of raw 0-255 values, the
+/// schema <see cref="IdxDataset"/> produces. Pixels stay bytes (a quarter of the memory of floats) and are widened into
+/// the caller's reused buffer by the getter, so cursoring allocates nothing per row.
+/// </summary>
+internal sealed class ByteImageDataView : IDataView
+{
+    private readonly ReadOnlyMemory<byte>[] pixels;
+    private readonly uint[] labels;
+    private readonly int size;
+
+    /// <param name="shape">The image shape; every row has <c>shape.Size</c> bytes.</param>
+    /// <param name="classNames">Class names, label 0 first.</param>
+    /// <param name="pixels">One planar image per row.</param>
+    /// <param name="labels">0-based class index per row.</param>
+    public ByteImageDataView(ImageShape shape, IReadOnlyList<string> classNames, ReadOnlyMemory<byte>[] pixels, uint[] labels)
+    {
+        if (pixels.Length != labels.Length)
+        {
+            throw new ArgumentException($"{pixels.Length} images but {labels.Length} labels.", nameof(labels));
+        }
+
+        size = shape.Size;
+        foreach (var image in pixels)
+        {
+            if (image.Length != size)
+            {
+                throw new ArgumentException($"An image has {image.Length} bytes; the shape {shape} needs {size}.", nameof(pixels));
+            }
+        }
+
+        foreach (uint label in labels)
+        {
+            if (label >= classNames.Count)
+            {
+                throw new ArgumentException($"Label {label} is out of range for {classNames.Count} classes.", nameof(labels));
+            }
+        }
+
+        this.pixels = pixels;
+        this.labels = labels;
+        Shape = shape;
+        ClassNames = classNames;
+
+        var builder = new DataViewSchema.Builder();
+        var annotations = new DataViewSchema.Annotations.Builder();
+        var keyValues = new VBuffer<ReadOnlyMemory<char>>(classNames.Count, classNames.Select(n => n.AsMemory()).ToArray());
+        annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, classNames.Count),
+            (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> v) => keyValues.CopyTo(ref v)));
+        builder.AddColumn("Label", new KeyDataViewType(typeof(uint), classNames.Count), annotations.ToAnnotations());
+        builder.AddColumn("Features", new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width));
+        Schema = builder.ToSchema();
+    }
+
+    /// <summary>The image shape of every row.</summary>
+    public ImageShape Shape { get; }
+
+    /// <summary>Class names, label 0 first.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+
+    /// <inheritdoc/>
+    public bool CanShuffle => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema Schema { get; }
+
+    /// <inheritdoc/>
+    public long? GetRowCount() => labels.Length;
+
+    /// <inheritdoc/>
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        int[]? order = null;
+        if (rand is not null)
+        {
+            order = Enumerable.Range(0, labels.Length).ToArray();
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = rand.Next(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+        }
+
+        var active = new bool[Schema.Count];
+        foreach (var column in columnsNeeded)
+        {
+            active[column.Index] = true;
+        }
+
+        return new Cursor(this, active, order);
+    }
+
+    /// <inheritdoc/>
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+        new[] { GetRowCursor(columnsNeeded, rand) };
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly ByteImageDataView view;
+        private readonly bool[] active;
+        private readonly int[]? order;
+        private long position = -1;
+        private int row = -1;
+
+        public Cursor(ByteImageDataView view, bool[] active, int[]? order)
+        {
+            this.view = view;
+            this.active = active;
+            this.order = order;
+        }
+
+        public override DataViewSchema Schema => view.Schema;
+
+        public override long Position => position;
+
+        public override long Batch => 0;
+
+        public override bool MoveNext()
+        {
+            if (position + 1 >= view.labels.Length)
+            {
+                position = view.labels.Length;
+                row = -1;
+                return false;
+            }
+
+            position++;
+            row = order is null ? (int)position : order[position];
+            return true;
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId value) =>
+        {
+            EnsureRow();
+            value = new DataViewRowId((ulong)row, 0);
+        };
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (!IsColumnActive(column))
+            {
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
+            }
+
+            Delegate getter = column.Index switch
+            {
+                0 => (ValueGetter<uint>)((ref uint value) =>
+                {
+                    EnsureRow();
+                    value = view.labels[row] + 1; // key values are 1-based; 0 means missing
+                }),
+                _ => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
+                {
+                    EnsureRow();
+                    var source = view.pixels[row].Span;
+                    var editor = VBufferEditor.Create(ref value, view.size);
+                    for (int p = 0; p < source.Length; p++)
+                    {
+                        editor.Values[p] = source[p];
+                    }
+
+                    value = editor.Commit();
+                }),
+            };
+            return getter as ValueGetter<TValue>
+                ?? throw new InvalidOperationException(
+                    $"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
+        }
+
+        private void EnsureRow()
+        {
+            if (row < 0)
+            {
+                throw new InvalidOperationException("The cursor is not on a row (call MoveNext first).");
+            }
+        }
+    }
+}

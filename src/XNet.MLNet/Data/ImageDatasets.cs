@@ -1,0 +1,197 @@
+using Microsoft.ML;
+using XNet.Architectures;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>The on-disk format <see cref="ImageDatasets.Load"/> recognised.</summary>
+public enum ImageDatasetFormat
+{
+    /// <summary>CIFAR-10 binary (<c>cifar-10-batches-bin</c>).</summary>
+    Cifar10,
+
+    /// <summary>CIFAR-100 binary (<c>cifar-100-binary</c>), fine labels.</summary>
+    Cifar100,
+
+    /// <summary>idx files (MNIST, Fashion-MNIST): <c>train-images-idx3-ubyte</c> and friends, gzip optional.</summary>
+    Idx,
+
+    /// <summary>An ImageNet-style folder of class subfolders.</summary>
+    ImageFolder,
+}
+
+/// <summary>The training-time augmentation the reference (seed) project used for a dataset; X-Net's engine implements it.</summary>
+public enum SeedAugmentation
+{
+    /// <summary>None known (the seed had no loader for this dataset).</summary>
+    None,
+
+    /// <summary>CIFAR: RandomCrop(32, padding 4, zero padding), then a random horizontal flip.</summary>
+    PadCropFlip,
+
+    /// <summary>ImageNet: RandomResizedCrop(224; scale 0.08-1, ratio 3/4-4/3), then a random horizontal flip.</summary>
+    RandomResizedCropFlip,
+}
+
+/// <summary>Settings for image folders (ignored by the fixed-size formats).</summary>
+public sealed record ImageFolderOptions
+{
+    /// <summary>Target height in pixels.</summary>
+    public int Height { get; init; } = 224;
+
+    /// <summary>Target width in pixels.</summary>
+    public int Width { get; init; } = 224;
+
+    /// <summary>1 (grayscale) or 3 (RGB).</summary>
+    public int Channels { get; init; } = 3;
+
+    /// <summary>How images reach the target size; the default is the seed's evaluation transform, Resize(256) + CenterCrop(224).</summary>
+    public ImageFolderResize Resize { get; init; } = ImageFolderResize.ShorterSideCenterCrop;
+
+    /// <summary>Shorter side before the centre crop; null: max(Height, Width) * 8 / 7.</summary>
+    public int? ShorterSide { get; init; }
+
+    /// <summary>Leave out undecodable files (listed in <see cref="ImageDataset.SkippedFiles"/>) instead of throwing.</summary>
+    public bool SkipUnreadable { get; init; }
+}
+
+/// <summary>A dataset split loaded by <see cref="ImageDatasets.Load"/>.</summary>
+/// <param name="Data">Key-typed <c>Label</c> (KeyValues: class names) and <c>Features</c>, <c>Vector&lt;Single, C, H, W&gt;</c>, raw 0-255.</param>
+/// <param name="Format">The format found.</param>
+/// <param name="Shape">The image shape of every row.</param>
+/// <param name="ClassNames">Class names, label 0 first.</param>
+/// <param name="Mean">The seed's per-channel normalisation mean in 0-255 units, or null when the seed had none for this dataset.</param>
+/// <param name="Std">The seed's per-channel normalisation standard deviation in 0-255 units, or null.</param>
+/// <param name="Augmentation">The training augmentation the seed used for this dataset.</param>
+/// <param name="SkippedFiles">Image files left out as unreadable (image folders with <see cref="ImageFolderOptions.SkipUnreadable"/>).</param>
+public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, ImageShape Shape, IReadOnlyList<string> ClassNames,
+    IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, SeedAugmentation Augmentation, IReadOnlyList<string> SkippedFiles);
+
+/// <summary>
+/// One entry point for the image datasets X-Net reads: finds the format of a path (CIFAR-10, CIFAR-100, idx, image folder)
+/// and loads a split with the reference project's normalisation statistics and augmentation.
+/// </summary>
+public static class ImageDatasets
+{
+    /// <summary>The seed's CIFAR-10 mean (R, G, B), 0-255.</summary>
+    public static IReadOnlyList<float> Cifar10Mean { get; } = new[] { 125.3f, 123.0f, 113.9f };
+
+    /// <summary>The seed's CIFAR-10 standard deviation (R, G, B), 0-255.</summary>
+    public static IReadOnlyList<float> Cifar10Std { get; } = new[] { 63.0f, 62.1f, 66.7f };
+
+    /// <summary>The seed's CIFAR-100 mean (R, G, B), 0-255.</summary>
+    public static IReadOnlyList<float> Cifar100Mean { get; } = new[] { 129.3f, 124.1f, 112.4f };
+
+    /// <summary>The seed's CIFAR-100 standard deviation (R, G, B), 0-255.</summary>
+    public static IReadOnlyList<float> Cifar100Std { get; } = new[] { 68.2f, 65.4f, 70.4f };
+
+    /// <summary>The ImageNet mean (0.485, 0.456, 0.406) x 255.</summary>
+    public static IReadOnlyList<float> ImageNetMean { get; } = new[] { 0.485f * 255, 0.456f * 255, 0.406f * 255 };
+
+    /// <summary>The ImageNet standard deviation (0.229, 0.224, 0.225) x 255.</summary>
+    public static IReadOnlyList<float> ImageNetStd { get; } = new[] { 0.229f * 255, 0.224f * 255, 0.225f * 255 };
+
+    /// <summary>Recognises the dataset format of a folder.</summary>
+    /// <param name="path">The folder.</param>
+    /// <param name="directory">The folder holding the files (a CIFAR archive folder may sit below <paramref name="path"/>).</param>
+    /// <returns>The format, or null when none is recognised.</returns>
+    public static ImageDatasetFormat? Detect(string path, out string directory)
+    {
+        directory = path;
+        if (!Directory.Exists(path))
+        {
+            return null;
+        }
+
+        if (CifarDataset.TryLocate(path, out var variant, out directory))
+        {
+            return variant == CifarVariant.Cifar10 ? ImageDatasetFormat.Cifar10 : ImageDatasetFormat.Cifar100;
+        }
+
+        directory = path;
+        if (new[] { "train", "t10k" }.Any(s => File.Exists(Path.Combine(path, $"{s}-images-idx3-ubyte"))
+                                            || File.Exists(Path.Combine(path, $"{s}-images-idx3-ubyte.gz"))))
+        {
+            return ImageDatasetFormat.Idx;
+        }
+
+        return Directory.EnumerateDirectories(path).Any() ? ImageDatasetFormat.ImageFolder : null;
+    }
+
+    /// <summary>Loads a split of the dataset at <paramref name="path"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="path">A CIFAR-10/100 binary folder (or its parent), a folder of idx files, or an image folder: either
+    /// <c>path/train</c> and <c>path/val</c> (or <c>path/test</c>) holding class subfolders, or class subfolders directly
+    /// (then both splits are the whole folder: split it yourself, e.g. with <c>mlContext.Data.TrainTestSplit</c>).</param>
+    /// <param name="split"><c>train</c> or <c>test</c> (idx also takes <c>t10k</c>; image folders also <c>val</c>).</param>
+    /// <param name="imageFolder">Image-folder settings; null: 224x224 RGB, Resize(256) + CenterCrop(224).</param>
+    /// <exception cref="DirectoryNotFoundException">When the path does not exist or is no known dataset layout.</exception>
+    /// <exception cref="ArgumentException">When the split is not known.</exception>
+    /// <exception cref="FileNotFoundException">When a file of the split is missing (see the format's loader).</exception>
+    /// <exception cref="InvalidDataException">When a file is corrupt (see the format's loader).</exception>
+    public static ImageDataset Load(MLContext mlContext, string path, string split, ImageFolderOptions? imageFolder = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        if (!Directory.Exists(path))
+        {
+            throw new DirectoryNotFoundException($"Dataset folder '{path}' does not exist.");
+        }
+
+        string normalized = split.ToLowerInvariant() switch
+        {
+            "train" => "train",
+            "test" or "t10k" or "val" => "test",
+            _ => throw new ArgumentException($"Dataset split '{split}' is not known; expected 'train' or 'test'.", nameof(split)),
+        };
+        var format = Detect(path, out string directory)
+            ?? throw new DirectoryNotFoundException(
+                $"Folder '{path}' is not a dataset X-Net recognises: expected CIFAR-10 binary files (data_batch_1.bin, test_batch.bin), " +
+                "CIFAR-100 binary files (train.bin, test.bin), idx files (train-images-idx3-ubyte[.gz]), or class subfolders of images.");
+
+        switch (format)
+        {
+            case ImageDatasetFormat.Cifar10:
+            case ImageDatasetFormat.Cifar100:
+            {
+                var view = CifarDataset.Read(directory, normalized, out var variant);
+                bool ten = variant == CifarVariant.Cifar10;
+                return new ImageDataset(view, format, view.Shape, view.ClassNames, ten ? Cifar10Mean : Cifar100Mean,
+                    ten ? Cifar10Std : Cifar100Std, SeedAugmentation.PadCropFlip, Array.Empty<string>());
+            }
+
+            case ImageDatasetFormat.Idx:
+            {
+                var (images, labels) = FashionMnist.Files(directory, normalized == "train" ? "train" : "t10k");
+                bool fashion = directory.Contains("fashion", StringComparison.OrdinalIgnoreCase);
+                var data = IdxDataset.Load(mlContext, images, labels, fashion ? FashionMnist.ClassNames : null);
+                var shape = DataViewImages.ResolveShape(data.Schema, "Features", null);
+                var names = DataViewImages.ClassNames(data.Schema, "Label");
+                return new ImageDataset(data, format, shape, names, null, null, SeedAugmentation.None, Array.Empty<string>());
+            }
+
+            default:
+            {
+                string root = ImageFolderRoot(directory, normalized);
+                var options = imageFolder ?? new ImageFolderOptions();
+                var loaded = ImageFolderDataset.Load(mlContext, root, options.Height, options.Width, options.Channels, options.Resize,
+                    options.ShorterSide, options.SkipUnreadable);
+                bool rgb = options.Channels == 3;
+                return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, rgb ? ImageNetMean : null,
+                    rgb ? ImageNetStd : null, SeedAugmentation.RandomResizedCropFlip, loaded.SkippedFiles);
+            }
+        }
+    }
+
+    private static string ImageFolderRoot(string path, string split)
+    {
+        string train = Path.Combine(path, "train");
+        string val = Path.Combine(path, "val");
+        string test = Path.Combine(path, "test");
+        bool hasSplits = Directory.Exists(train) && (Directory.Exists(val) || Directory.Exists(test));
+        if (!hasSplits)
+        {
+            return path;
+        }
+
+        return split == "train" ? train : Directory.Exists(val) ? val : test;
+    }
+}

@@ -1,0 +1,240 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using XNet.Architectures;
+
+namespace XNet.MLNet.Data;
+
+/// <summary>How <see cref="ImageFolderDataset"/> brings an image to the target size.</summary>
+public enum ImageFolderResize
+{
+    /// <summary>Resize to exactly the target height and width, ignoring the aspect ratio (ML.NET's <c>ResizingKind.Fill</c>).</summary>
+    Stretch,
+
+    /// <summary>
+    /// Resize so the shorter side has a given length (aspect ratio kept), then cut the target size from the centre: the
+    /// evaluation transform Resize(256) + CenterCrop(224) of ImageNet models.
+    /// </summary>
+    ShorterSideCenterCrop,
+}
+
+/// <summary>An image folder read into memory by <see cref="ImageFolderDataset.Load"/>.</summary>
+/// <param name="Data">Key-typed <c>Label</c> (KeyValues: the class names) and <c>Features</c>, <c>Vector&lt;Single, C, H, W&gt;</c>, raw 0-255.</param>
+/// <param name="Shape">The image shape of every row.</param>
+/// <param name="ClassNames">The class folder names, label 0 first (ordinal order).</param>
+/// <param name="Files">The image file of each row, in row order.</param>
+/// <param name="SkippedFiles">Files that could not be decoded and were left out (only with <c>skipUnreadable: true</c>).</param>
+public sealed record ImageFolderData(IDataView Data, ImageShape Shape, IReadOnlyList<string> ClassNames, IReadOnlyList<string> Files,
+    IReadOnlyList<string> SkippedFiles)
+{
+    /// <summary>How many files were skipped as unreadable.</summary>
+    public int SkippedCount => SkippedFiles.Count;
+}
+
+/// <summary>
+/// Reads an ImageNet-style folder, <c>root/&lt;class&gt;/**/*.jpg|jpeg|png|bmp</c>, with ML.NET's image transforms
+/// (LoadImages, ResizeImages, ExtractPixels planar without scaling) into an in-memory IDataView in the schema
+/// <see cref="IdxDataset"/> produces. Class names are the subfolder names in ordinal order (hidden folders, starting with
+/// '.', are ignored); files are found recursively and sorted. Every image is decoded at load, so a bad file fails here,
+/// not in the middle of training.
+/// </summary>
+public static class ImageFolderDataset
+{
+    /// <summary>The file extensions read as images (case-insensitive).</summary>
+    public static IReadOnlyList<string> Extensions { get; } = new[] { ".jpg", ".jpeg", ".png", ".bmp" };
+
+    /// <summary>Loads every image under <paramref name="root"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">Folder with one subfolder per class.</param>
+    /// <param name="height">Target height in pixels.</param>
+    /// <param name="width">Target width in pixels.</param>
+    /// <param name="channels">1 (grayscale) or 3 (RGB).</param>
+    /// <param name="resize">How to reach the target size.</param>
+    /// <param name="shorterSide">For <see cref="ImageFolderResize.ShorterSideCenterCrop"/>: the shorter side's length before the
+    /// crop; null gives max(height, width) * 8 / 7 rounded (256 for 224, as ImageNet evaluation does).</param>
+    /// <param name="skipUnreadable">Leave out files that cannot be decoded (listed in <see cref="ImageFolderData.SkippedFiles"/>)
+    /// instead of throwing.</param>
+    /// <exception cref="DirectoryNotFoundException">When <paramref name="root"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">When there are fewer than 2 class folders, a class folder holds no image files,
+    /// or a file cannot be decoded (without <paramref name="skipUnreadable"/>); the message names the folder or file.</exception>
+    /// <exception cref="ArgumentException">When the size, channel count or shorter side is invalid.</exception>
+    public static ImageFolderData Load(MLContext mlContext, string root, int height, int width, int channels = 3,
+        ImageFolderResize resize = ImageFolderResize.Stretch, int? shorterSide = null, bool skipUnreadable = false)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        var shape = new ImageShape(channels, height, width);
+        shape.Validate("Image folder target");
+        if (channels is not (1 or 3))
+        {
+            throw new ArgumentException($"Image folder target: channels must be 1 (grayscale) or 3 (RGB); got {channels}.", nameof(channels));
+        }
+
+        int side = resize == ImageFolderResize.ShorterSideCenterCrop
+            ? shorterSide ?? (int)Math.Round(Math.Max(height, width) * 8.0 / 7.0)
+            : 0;
+        if (resize == ImageFolderResize.ShorterSideCenterCrop && side < Math.Max(height, width))
+        {
+            throw new ArgumentException(
+                $"Image folder target: the shorter side {side} must be at least the crop size {height}x{width}.", nameof(shorterSide));
+        }
+
+        var (classNames, files, labels) = Scan(root);
+
+        // Decode every file once on its own first: ML.NET's cursor runs the transforms on worker threads, and an
+        // exception there names neither the row nor the file.
+        var skipped = new List<string>();
+        var readable = new List<int>(files.Count);
+        for (int i = 0; i < files.Count; i++)
+        {
+            try
+            {
+                using var probe = MLImage.CreateFromFile(files[i]);
+                readable.Add(i);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                if (!skipUnreadable)
+                {
+                    throw new InvalidDataException(
+                        $"Image file '{files[i]}' could not be read as an image: {ex.GetBaseException().Message}. " +
+                        "Remove or replace it, or load with skipUnreadable: true.", ex);
+                }
+
+                skipped.Add(files[i]);
+            }
+        }
+
+        if (readable.Count == 0)
+        {
+            throw new InvalidDataException($"Image folder '{root}' has no readable image: all {skipped.Count} image files failed to decode.");
+        }
+
+        var paths = mlContext.Data.LoadFromEnumerable(readable.Select(i => new PathRow { ImagePath = files[i], Index = i }));
+        int loadHeight = side > 0 ? side : height, loadWidth = side > 0 ? side : width;
+        var pixelView = CreatePipeline(mlContext, channels, loadHeight, loadWidth, side > 0).Fit(paths).Transform(paths);
+
+        // Rows go back to file order by their index, whatever order the cursor delivers them in.
+        var images = new ReadOnlyMemory<byte>[files.Count];
+        var features = pixelView.Schema["Features"];
+        var index = pixelView.Schema[nameof(PathRow.Index)];
+        using (var cursor = pixelView.GetRowCursor(new[] { features, index }))
+        {
+            var getPixels = cursor.GetGetter<VBuffer<float>>(features);
+            var getIndex = cursor.GetGetter<int>(index);
+            VBuffer<float> buffer = default;
+            int i = 0;
+            while (cursor.MoveNext())
+            {
+                getIndex(ref i);
+                try
+                {
+                    getPixels(ref buffer);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    throw new InvalidDataException($"Image file '{files[i]}' could not be read as an image: {ex.GetBaseException().Message}", ex);
+                }
+
+                images[i] = ToBytes(buffer.IsDense ? buffer.GetValues() : buffer.DenseValues().ToArray(), channels, loadHeight, loadWidth, height, width);
+            }
+        }
+
+        var rowFiles = readable.Select(i => files[i]).ToArray();
+        var rowLabels = readable.Select(i => labels[i]).ToArray();
+        var rowImages = readable.Select(i => images[i]).ToArray();
+        var view = new ByteImageDataView(shape, classNames, rowImages, rowLabels);
+        return new ImageFolderData(view, shape, classNames, rowFiles, skipped);
+    }
+
+    /// <summary>The class names (sorted subfolders) and the image files with their 0-based labels.</summary>
+    internal static (string[] ClassNames, List<string> Files, List<uint> Labels) Scan(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
+        }
+
+        var classDirs = Directory.GetDirectories(root)
+            .Where(d => !Path.GetFileName(d).StartsWith('.'))
+            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal)
+            .ToArray();
+        if (classDirs.Length == 0)
+        {
+            throw new InvalidDataException(
+                $"Image folder '{root}' has no class subfolders; expected one folder per class holding its images (root/<class>/<image>.jpg).");
+        }
+
+        var classNames = classDirs.Select(d => Path.GetFileName(d)).ToArray();
+        if (classNames.Length < 2)
+        {
+            throw new InvalidDataException($"Image folder '{root}' needs at least 2 classes, found 1: '{classNames[0]}'.");
+        }
+
+        var files = new List<string>();
+        var labels = new List<uint>();
+        for (int c = 0; c < classDirs.Length; c++)
+        {
+            var images = Directory.EnumerateFiles(classDirs[c], "*", SearchOption.AllDirectories)
+                .Where(IsImageFile)
+                .OrderBy(f => f, StringComparer.Ordinal)
+                .ToArray();
+            if (images.Length == 0)
+            {
+                throw new InvalidDataException(
+                    $"Class folder '{classDirs[c]}' holds no image files ({string.Join(", ", Extensions)}); remove the folder or add images.");
+            }
+
+            files.AddRange(images);
+            labels.AddRange(Enumerable.Repeat((uint)c, images.Length));
+        }
+
+        return (classNames, files, labels);
+    }
+
+    private static bool IsImageFile(string path) =>
+        Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    private static IEstimator<ITransformer> CreatePipeline(MLContext mlContext, int channels, int height, int width, bool isoCrop)
+    {
+        const string image = "XNetImage";
+        IEstimator<ITransformer> chain = mlContext.Transforms.LoadImages(image, imageFolder: null, nameof(PathRow.ImagePath))
+            .Append(mlContext.Transforms.ResizeImages(image, width, height, image,
+                isoCrop ? ImageResizingEstimator.ResizingKind.IsoCrop : ImageResizingEstimator.ResizingKind.Fill,
+                ImageResizingEstimator.Anchor.Center));
+        if (channels == 1)
+        {
+            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(image, image));
+        }
+
+        var colors = channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
+        return chain.Append(mlContext.Transforms.ExtractPixels("Features", image, colors, interleavePixelColors: false));
+    }
+
+    /// <summary>Planar 0-255 floats of a (C, loadHeight, loadWidth) image to bytes, cutting the centred (height, width) window.</summary>
+    private static ReadOnlyMemory<byte> ToBytes(ReadOnlySpan<float> values, int channels, int loadHeight, int loadWidth, int height, int width)
+    {
+        int top = (loadHeight - height) / 2, left = (loadWidth - width) / 2;
+        var bytes = new byte[channels * height * width];
+        int i = 0;
+        for (int c = 0; c < channels; c++)
+        {
+            for (int y = 0; y < height; y++)
+            {
+                int offset = (c * loadHeight + top + y) * loadWidth + left;
+                for (int x = 0; x < width; x++)
+                {
+                    bytes[i++] = (byte)Math.Clamp(MathF.Round(values[offset + x]), 0, 255);
+                }
+            }
+        }
+
+        return bytes;
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        public int Index { get; set; }
+    }
+}

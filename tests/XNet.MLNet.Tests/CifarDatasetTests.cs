@@ -1,0 +1,281 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.MLNet.Data;
+
+namespace XNet.MLNet.Tests;
+
+[TestClass]
+public sealed class CifarDatasetTests
+{
+    private const int Pixels = 3 * 32 * 32;
+    private readonly MLContext context = new(seed: 0);
+    private string root = null!;
+
+    [TestInitialize]
+    public void CreateRoot() => root = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"xnet-cifar-{Guid.NewGuid():N}")).FullName;
+
+    [TestCleanup]
+    public void DeleteRoot() => Directory.Delete(root, recursive: true);
+
+    [TestMethod]
+    public void Cifar10RoundTripsLabelsPixelsAndNames()
+    {
+        var (dir, records) = WriteCifar10(root, recordsPerBatch: 2, testRecords: 3);
+
+        var train = CifarDataset.Load(context, root, "train"); // the parent of cifar-10-batches-bin
+        var test = CifarDataset.Load(context, dir, "test");
+
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 3, 32, 32), train.Schema["Features"].Type);
+        Assert.AreEqual(new KeyDataViewType(typeof(uint), 10), train.Schema["Label"].Type);
+        CollectionAssert.AreEqual(Cifar10Names, KeyNames(train));
+        Assert.AreEqual(10L, train.GetRowCount());
+        AssertRows(records["train"], train);
+        AssertRows(records["test"], test);
+    }
+
+    [TestMethod]
+    public void Cifar100UsesFineLabelsAndNames()
+    {
+        var (_, records) = WriteCifar100(root, trainRecords: 5, testRecords: 2);
+
+        var train = CifarDataset.Load(context, root, "train");
+        var test = CifarDataset.Load(context, root, "TEST");
+
+        Assert.AreEqual(new KeyDataViewType(typeof(uint), 100), train.Schema["Label"].Type);
+        CollectionAssert.AreEqual(Cifar100Names, KeyNames(train));
+        AssertRows(records["train"], train);
+        AssertRows(records["test"], test);
+    }
+
+    [TestMethod]
+    public void ImageDatasetsRecognisesBothLayoutsWithSeedStatistics()
+    {
+        string ten = Directory.CreateDirectory(Path.Combine(root, "a")).FullName;
+        string hundred = Directory.CreateDirectory(Path.Combine(root, "b")).FullName;
+        WriteCifar10(ten, 1, 1);
+        WriteCifar100(hundred, 2, 1);
+
+        var cifar10 = ImageDatasets.Load(context, ten, "train");
+        var cifar100 = ImageDatasets.Load(context, Path.Combine(hundred, "cifar-100-binary"), "test");
+
+        Assert.AreEqual(ImageDatasetFormat.Cifar10, cifar10.Format);
+        Assert.AreEqual(new XNet.Architectures.ImageShape(3, 32, 32), cifar10.Shape);
+        CollectionAssert.AreEqual(new[] { 125.3f, 123.0f, 113.9f }, cifar10.Mean!.ToArray());
+        CollectionAssert.AreEqual(new[] { 63.0f, 62.1f, 66.7f }, cifar10.Std!.ToArray());
+        Assert.AreEqual(SeedAugmentation.PadCropFlip, cifar10.Augmentation);
+        Assert.AreEqual(5L, cifar10.Data.GetRowCount());
+        Assert.AreEqual(ImageDatasetFormat.Cifar100, cifar100.Format);
+        CollectionAssert.AreEqual(new[] { 129.3f, 124.1f, 112.4f }, cifar100.Mean!.ToArray());
+        CollectionAssert.AreEqual(new[] { 68.2f, 65.4f, 70.4f }, cifar100.Std!.ToArray());
+        Assert.HasCount(100, cifar100.ClassNames);
+        Assert.AreEqual(1L, cifar100.Data.GetRowCount());
+    }
+
+    [TestMethod]
+    public void TruncatedFileIsNamed()
+    {
+        var (dir, _) = WriteCifar10(root, 2, 1);
+        string file = Path.Combine(dir, "data_batch_3.bin");
+        var bytes = File.ReadAllBytes(file);
+        File.WriteAllBytes(file, bytes[..^1]);
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => CifarDataset.Load(context, dir, "train"));
+        StringAssert.Contains(ex.Message, file);
+        StringAssert.Contains(ex.Message, $"{bytes.Length - 1} bytes");
+        StringAssert.Contains(ex.Message, "3073-byte record");
+    }
+
+    [TestMethod]
+    public void TruncatedCifar100FileIsNamedWithItsRecordSize()
+    {
+        var (dir, _) = WriteCifar100(root, 3, 1);
+        string file = Path.Combine(dir, "test.bin");
+        File.WriteAllBytes(file, new byte[100]);
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => CifarDataset.Load(context, dir, "test"));
+        StringAssert.Contains(ex.Message, file);
+        StringAssert.Contains(ex.Message, "3074-byte record");
+    }
+
+    [TestMethod]
+    public void LabelOutOfRangeIsNamed()
+    {
+        var (dir, _) = WriteCifar10(root, 2, 2);
+        string file = Path.Combine(dir, "test_batch.bin");
+        var bytes = File.ReadAllBytes(file);
+        bytes[3073] = 10; // the label of record 1
+        File.WriteAllBytes(file, bytes);
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => CifarDataset.Load(context, dir, "test"));
+        StringAssert.Contains(ex.Message, file);
+        StringAssert.Contains(ex.Message, "label 10 in record 1");
+        StringAssert.Contains(ex.Message, "expected 0..9");
+    }
+
+    [TestMethod]
+    public void FineLabelOutOfRangeIsNamed()
+    {
+        var (dir, _) = WriteCifar100(root, 2, 1);
+        string file = Path.Combine(dir, "train.bin");
+        var bytes = File.ReadAllBytes(file);
+        bytes[1] = 100;
+        File.WriteAllBytes(file, bytes);
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => CifarDataset.Load(context, dir, "train"));
+        StringAssert.Contains(ex.Message, file);
+        StringAssert.Contains(ex.Message, "label 100 in record 0");
+    }
+
+    [TestMethod]
+    public void MissingBatchFileIsNamed()
+    {
+        var (dir, _) = WriteCifar10(root, 1, 1);
+        string file = Path.Combine(dir, "data_batch_4.bin");
+        File.Delete(file);
+
+        var ex = Assert.ThrowsExactly<FileNotFoundException>(() => CifarDataset.Load(context, dir, "train"));
+        StringAssert.Contains(ex.Message, file);
+        Assert.AreEqual(file, ex.FileName);
+        Assert.AreEqual(1L, CifarDataset.Load(context, dir, "test").GetRowCount(), "the test split does not need the train files");
+    }
+
+    [TestMethod]
+    public void MissingClassNamesFileIsNamed()
+    {
+        var (dir, _) = WriteCifar100(root, 1, 1);
+        string names = Path.Combine(dir, "fine_label_names.txt");
+        File.Delete(names);
+
+        var ex = Assert.ThrowsExactly<FileNotFoundException>(() => CifarDataset.Load(context, dir, "train"));
+        StringAssert.Contains(ex.Message, names);
+    }
+
+    [TestMethod]
+    public void FolderWithoutCifarFilesAndUnknownSplitAreRefused()
+    {
+        var notCifar = Assert.ThrowsExactly<DirectoryNotFoundException>(() => CifarDataset.Load(context, root, "train"));
+        StringAssert.Contains(notCifar.Message, root);
+        StringAssert.Contains(notCifar.Message, "neither CIFAR-10");
+
+        var missing = Path.Combine(root, "nope");
+        StringAssert.Contains(Assert.ThrowsExactly<DirectoryNotFoundException>(() => CifarDataset.Load(context, missing, "train")).Message, missing);
+
+        WriteCifar10(root, 1, 1);
+        var split = Assert.ThrowsExactly<ArgumentException>(() => CifarDataset.Load(context, root, "validation"));
+        StringAssert.Contains(split.Message, "'validation'");
+    }
+
+    [TestMethod]
+    public void ShuffledCursorVisitsEveryRowOnce()
+    {
+        WriteCifar10(root, 3, 1);
+        var view = CifarDataset.Load(context, root, "train");
+        var shuffled = context.Data.ShuffleRows(view, seed: 5);
+
+        var ids = new List<float>();
+        using var cursor = shuffled.GetRowCursor(shuffled.Schema);
+        var getter = cursor.GetGetter<VBuffer<float>>(shuffled.Schema["Features"]);
+        VBuffer<float> buffer = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref buffer);
+            ids.Add(buffer.GetValues()[0] + 256 * buffer.GetValues()[1]);
+        }
+
+        CollectionAssert.AreEquivalent(view.GetColumn<float[]>("Features").Select(p => p[0] + 256 * p[1]).ToArray(), ids.ToArray());
+    }
+
+    [TestMethod]
+    public void TrainsTwoBatchesThroughTheTrainer()
+    {
+        WriteCifar10(root, recordsPerBatch: 4, testRecords: 4); // 20 training images, batches of 10
+        var train = CifarDataset.Load(context, root, "train");
+        var options = TestData.SmallOptions();
+        options.BatchSize = 10;
+
+        using var model = context.MulticlassClassification.Trainers.XNet(options).Fit(train);
+        var scores = model.Transform(CifarDataset.Load(context, root, "test")).GetColumn<float[]>("Score").ToArray();
+
+        Assert.AreEqual(new XNet.Architectures.ImageShape(3, 32, 32), model.Model.InputShape);
+        CollectionAssert.AreEqual(Cifar10Names, model.Model.ClassNames.ToArray());
+        Assert.HasCount(4, scores);
+        Assert.IsTrue(scores.All(s => s.Length == 10 && Math.Abs(s.Sum() - 1) < 1e-4));
+    }
+
+    internal static readonly string[] Cifar10Names =
+        { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" };
+
+    private static readonly string[] Cifar100Names = Enumerable.Range(0, 100).Select(i => $"fine_{i:D2}").ToArray();
+
+    /// <summary>Writes cifar-10-batches-bin under <paramref name="parent"/>: five train batches and a test batch of seeded random records.</summary>
+    internal static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar10(
+        string parent, int recordsPerBatch, int testRecords)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-10-batches-bin")).FullName;
+        File.WriteAllText(Path.Combine(dir, "batches.meta.txt"), string.Join("\n", Cifar10Names) + "\n\n");
+        var random = new Random(7);
+        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
+        for (int batch = 1; batch <= 6; batch++)
+        {
+            string split = batch == 6 ? "test" : "train";
+            using var stream = File.Create(Path.Combine(dir, batch == 6 ? "test_batch.bin" : $"data_batch_{batch}.bin"));
+            for (int r = 0; r < (batch == 6 ? testRecords : recordsPerBatch); r++)
+            {
+                int label = random.Next(10);
+                var pixels = new byte[Pixels];
+                random.NextBytes(pixels);
+                stream.WriteByte((byte)label);
+                stream.Write(pixels);
+                records[split].Add((label, pixels));
+            }
+        }
+
+        return (dir, records);
+    }
+
+    /// <summary>Writes cifar-100-binary under <paramref name="parent"/>; coarse labels differ from fine ones so a mix-up shows.</summary>
+    private static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar100(
+        string parent, int trainRecords, int testRecords)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-100-binary")).FullName;
+        File.WriteAllLines(Path.Combine(dir, "fine_label_names.txt"), Cifar100Names);
+        File.WriteAllLines(Path.Combine(dir, "coarse_label_names.txt"), Enumerable.Range(0, 20).Select(i => $"coarse_{i}"));
+        var random = new Random(11);
+        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
+        foreach (var (split, count) in new[] { ("train", trainRecords), ("test", testRecords) })
+        {
+            using var stream = File.Create(Path.Combine(dir, $"{split}.bin"));
+            for (int r = 0; r < count; r++)
+            {
+                int fine = 20 + random.Next(80);
+                var pixels = new byte[Pixels];
+                random.NextBytes(pixels);
+                stream.WriteByte((byte)(fine % 20));
+                stream.WriteByte((byte)fine);
+                stream.Write(pixels);
+                records[split].Add((fine, pixels));
+            }
+        }
+
+        return (dir, records);
+    }
+
+    private static string[] KeyNames(IDataView data)
+    {
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        data.Schema["Label"].GetKeyValues(ref names);
+        return names.DenseValues().Select(n => n.ToString()).ToArray();
+    }
+
+    private static void AssertRows(List<(int Label, byte[] Pixels)> expected, IDataView data)
+    {
+        var keys = data.GetColumn<uint>("Label").ToArray();
+        var features = data.GetColumn<float[]>("Features").ToArray();
+        Assert.HasCount(expected.Count, keys);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.AreEqual((uint)expected[i].Label + 1, keys[i], $"row {i}: keys are 1-based, label 0 is key 1");
+            CollectionAssert.AreEqual(Array.ConvertAll(expected[i].Pixels, b => (float)b), features[i], $"row {i}");
+        }
+    }
+}

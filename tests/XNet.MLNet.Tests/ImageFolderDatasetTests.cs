@@ -1,0 +1,340 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using XNet.Architectures;
+using XNet.MLNet.Data;
+
+namespace XNet.MLNet.Tests;
+
+[TestClass]
+public sealed class ImageFolderDatasetTests
+{
+    private readonly MLContext context = new(seed: 0);
+    private string root = null!;
+
+    [TestInitialize]
+    public void CreateRoot() => root = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"xnet-folder-{Guid.NewGuid():N}")).FullName;
+
+    [TestCleanup]
+    public void DeleteRoot() => Directory.Delete(root, recursive: true);
+
+    [TestMethod]
+    public void RgbBitmapsRoundTripExactlyWithOrdinalClassOrder()
+    {
+        // Ordinal order puts "Zebra" before "ant"; files sort by path, subfolders included.
+        var a = WriteBmp(Path.Combine(root, "ant", "b.bmp"), Pattern(32, 32, 1));
+        var b = WriteBmp(Path.Combine(root, "ant", "a.BMP"), Pattern(32, 32, 2));
+        var c = WriteBmp(Path.Combine(root, "Zebra", "nested", "z.bmp"), Pattern(32, 32, 3));
+        File.WriteAllText(Path.Combine(root, "Zebra", "notes.txt"), "not an image");
+        Directory.CreateDirectory(Path.Combine(root, ".hidden"));
+
+        var loaded = ImageFolderDataset.Load(context, root, 32, 32);
+
+        CollectionAssert.AreEqual(new[] { "Zebra", "ant" }, loaded.ClassNames.ToArray());
+        Assert.AreEqual(new ImageShape(3, 32, 32), loaded.Shape);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 3, 32, 32), loaded.Data.Schema["Features"].Type);
+        Assert.AreEqual(new KeyDataViewType(typeof(uint), 2), loaded.Data.Schema["Label"].Type);
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        loaded.Data.Schema["Label"].GetKeyValues(ref names);
+        CollectionAssert.AreEqual(new[] { "Zebra", "ant" }, names.DenseValues().Select(n => n.ToString()).ToArray());
+        Assert.AreEqual(0, loaded.SkippedCount);
+        CollectionAssert.AreEqual(
+            new[] { Path.Combine(root, "Zebra", "nested", "z.bmp"), Path.Combine(root, "ant", "a.BMP"), Path.Combine(root, "ant", "b.bmp") },
+            loaded.Files.ToArray());
+
+        CollectionAssert.AreEqual(new uint[] { 1, 2, 2 }, loaded.Data.GetColumn<uint>("Label").ToArray());
+        var features = loaded.Data.GetColumn<float[]>("Features").ToArray();
+        CollectionAssert.AreEqual(Planar(c), features[0]);
+        CollectionAssert.AreEqual(Planar(b), features[1]);
+        CollectionAssert.AreEqual(Planar(a), features[2]);
+    }
+
+    [TestMethod]
+    public void PngFilesLoadAsGrayscaleOrRgb()
+    {
+        string images = Path.Combine(AppContext.BaseDirectory, "data", "images");
+        Directory.CreateDirectory(Path.Combine(root, "boot"));
+        Directory.CreateDirectory(Path.Combine(root, "other"));
+        File.Copy(Path.Combine(images, "ankle-boot.png"), Path.Combine(root, "boot", "ankle-boot.png"));
+        File.Copy(Path.Combine(images, "sneaker.png"), Path.Combine(root, "other", "sneaker.png"));
+        File.Copy(Path.Combine(images, "trouser.png"), Path.Combine(root, "other", "trouser.png"));
+
+        var gray = ImageFolderDataset.Load(context, root, 28, 28, channels: 1);
+        var rgb = ImageFolderDataset.Load(context, root, 28, 28, channels: 3);
+
+        Assert.AreEqual(new ImageShape(1, 28, 28), gray.Shape);
+        var grayPixels = gray.Data.GetColumn<float[]>("Features").ToArray();
+        var rgbPixels = rgb.Data.GetColumn<float[]>("Features").ToArray();
+        Assert.HasCount(3, grayPixels);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(grayPixels[i].Max() > 100 && grayPixels[i].All(p => p >= 0 && p <= 255), "raw 0-255 values");
+            // A grayscale PNG has R = G = B; the grayscale conversion keeps the value (weights sum to 1) up to rounding.
+            for (int p = 0; p < 28 * 28; p++)
+            {
+                Assert.AreEqual(rgbPixels[i][p], rgbPixels[i][28 * 28 + p]);
+                Assert.AreEqual(rgbPixels[i][p], grayPixels[i][p], 1.0);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void ShorterSideCenterCropKeepsTheCentreAndStretchTheWholeImage()
+    {
+        // 80 wide x 48 high: red frame, green inside the window that Resize(48) + CenterCrop(32) keeps (x 24..55, y 8..39).
+        var pixels = new byte[48, 80, 3];
+        for (int y = 0; y < 48; y++)
+        {
+            for (int x = 0; x < 80; x++)
+            {
+                bool inside = x >= 24 && x < 56 && y >= 8 && y < 40;
+                pixels[y, x, inside ? 1 : 0] = 255;
+            }
+        }
+
+        WriteBmp(Path.Combine(root, "a", "wide.bmp"), pixels);
+        WriteBmp(Path.Combine(root, "b", "wide.bmp"), pixels);
+
+        var cropped = ImageFolderDataset.Load(context, root, 32, 32, resize: ImageFolderResize.ShorterSideCenterCrop, shorterSide: 48)
+            .Data.GetColumn<float[]>("Features").First();
+        var stretched = ImageFolderDataset.Load(context, root, 32, 32).Data.GetColumn<float[]>("Features").First();
+
+        const int plane = 32 * 32;
+        // Only the filter's fringe of the red frame may bleed into the crop's border.
+        Assert.IsTrue(cropped.Take(plane).All(r => r < 64), $"red in crop: max {cropped.Take(plane).Max()}");
+        Assert.IsTrue(cropped.Skip(plane).Take(plane).Average() > 230, "the crop is the green centre");
+        Assert.AreEqual(255f, stretched[0], "stretching keeps the red frame at (0, 0)");
+        Assert.AreEqual(0f, stretched[plane + 16 * 32], "stretching: row 16, column 0 is red");
+        Assert.AreEqual(255f, stretched[plane + 16 * 32 + 16], "and the middle green");
+    }
+
+    [TestMethod]
+    public void DefaultShorterSideIsEightSeventhsOfTheCrop()
+    {
+        WriteBmp(Path.Combine(root, "a", "x.bmp"), Pattern(40, 40, 1));
+        WriteBmp(Path.Combine(root, "b", "x.bmp"), Pattern(40, 40, 2));
+
+        var loaded = ImageFolderDataset.Load(context, root, 28, 28, resize: ImageFolderResize.ShorterSideCenterCrop);
+
+        Assert.AreEqual(new ImageShape(3, 28, 28), loaded.Shape); // loaded at 32 (= 28 * 8 / 7), cut to 28
+        var ex = Assert.ThrowsExactly<ArgumentException>(() =>
+            ImageFolderDataset.Load(context, root, 28, 28, resize: ImageFolderResize.ShorterSideCenterCrop, shorterSide: 20));
+        StringAssert.Contains(ex.Message, "shorter side 20");
+    }
+
+    [TestMethod]
+    public void MissingRootIsNamed()
+    {
+        string missing = Path.Combine(root, "missing");
+        var ex = Assert.ThrowsExactly<DirectoryNotFoundException>(() => ImageFolderDataset.Load(context, missing, 32, 32));
+        StringAssert.Contains(ex.Message, missing);
+    }
+
+    [TestMethod]
+    public void FolderWithoutClassSubfoldersIsRefused()
+    {
+        WriteBmp(Path.Combine(root, "loose.bmp"), Pattern(8, 8, 1));
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
+        StringAssert.Contains(ex.Message, root);
+        StringAssert.Contains(ex.Message, "no class subfolders");
+    }
+
+    [TestMethod]
+    public void SingleClassIsRefusedByName()
+    {
+        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(8, 8, 1));
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
+        StringAssert.Contains(ex.Message, "needs at least 2 classes, found 1: 'cat'");
+        StringAssert.Contains(ex.Message, root);
+    }
+
+    [TestMethod]
+    public void EmptyClassFolderIsNamed()
+    {
+        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(8, 8, 1));
+        string dog = Directory.CreateDirectory(Path.Combine(root, "dog")).FullName;
+        File.WriteAllText(Path.Combine(dog, "readme.txt"), "no images here");
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
+        StringAssert.Contains(ex.Message, $"Class folder '{dog}' holds no image files");
+    }
+
+    [TestMethod]
+    public void CorruptImageIsNamedOrSkipped()
+    {
+        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(32, 32, 1));
+        WriteBmp(Path.Combine(root, "dog", "1.bmp"), Pattern(32, 32, 2));
+        WriteBmp(Path.Combine(root, "dog", "3.bmp"), Pattern(32, 32, 3));
+        string corrupt = Path.Combine(root, "dog", "2.png");
+        File.WriteAllBytes(corrupt, new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3, 4, 5, 6, 7 });
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
+        StringAssert.Contains(ex.Message, $"Image file '{corrupt}' could not be read as an image");
+        StringAssert.Contains(ex.Message, "skipUnreadable");
+
+        var loaded = ImageFolderDataset.Load(context, root, 32, 32, skipUnreadable: true);
+        Assert.AreEqual(1, loaded.SkippedCount);
+        CollectionAssert.AreEqual(new[] { corrupt }, loaded.SkippedFiles.ToArray());
+        CollectionAssert.AreEqual(new uint[] { 1, 2, 2 }, loaded.Data.GetColumn<uint>("Label").ToArray());
+        var features = loaded.Data.GetColumn<float[]>("Features").ToArray();
+        CollectionAssert.AreEqual(Planar(Pattern(32, 32, 3)), features[2], "rows after the skipped file keep their own pixels");
+    }
+
+    [TestMethod]
+    public void ImageDatasetsPicksTheSplitFolderAndReportsImageNetStatistics()
+    {
+        foreach (var (split, count) in new[] { ("train", 2), ("val", 1) })
+        {
+            foreach (string cls in new[] { "n01", "n02" })
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    WriteBmp(Path.Combine(root, split, cls, $"{i}.bmp"), Pattern(40, 40, i));
+                }
+            }
+        }
+
+        var options = new ImageFolderOptions { Height = 32, Width = 32 };
+        var train = ImageDatasets.Load(context, root, "train", options);
+        var test = ImageDatasets.Load(context, root, "test", options);
+        var direct = ImageDatasets.Load(context, Path.Combine(root, "train"), "test", options with { Channels = 1 });
+
+        Assert.AreEqual(ImageDatasetFormat.ImageFolder, train.Format);
+        Assert.AreEqual(4L, train.Data.GetRowCount());
+        Assert.AreEqual(2L, test.Data.GetRowCount());
+        CollectionAssert.AreEqual(new[] { "n01", "n02" }, test.ClassNames.ToArray());
+        Assert.AreEqual(new ImageShape(3, 32, 32), train.Shape);
+        Assert.AreEqual(SeedAugmentation.RandomResizedCropFlip, train.Augmentation);
+        Assert.AreEqual(0.485f * 255, train.Mean![0], 1e-4);
+        Assert.AreEqual(0.225f * 255, train.Std![2], 1e-4);
+        Assert.AreEqual(4L, direct.Data.GetRowCount(), "class folders directly: the whole folder for either split");
+        Assert.AreEqual(new ImageShape(1, 32, 32), direct.Shape);
+        Assert.IsNull(direct.Mean, "no seed statistics for grayscale folders");
+    }
+
+    [TestMethod]
+    public void ImageDatasetsLoadsIdxFolders()
+    {
+        var loaded = ImageDatasets.Load(context, TestData.Directory, "test");
+        var reference = TestData.Load(context, "t10k");
+
+        Assert.AreEqual(ImageDatasetFormat.Idx, loaded.Format);
+        Assert.AreEqual(new ImageShape(1, 28, 28), loaded.Shape);
+        Assert.AreEqual(SeedAugmentation.None, loaded.Augmentation);
+        Assert.IsNull(loaded.Mean);
+        Assert.AreEqual(reference.GetRowCount(), loaded.Data.GetRowCount());
+        CollectionAssert.AreEqual(reference.GetColumn<uint>("Label").ToArray(), loaded.Data.GetColumn<uint>("Label").ToArray());
+        CollectionAssert.AreEqual(FashionMnist.ClassNames.ToArray(), loaded.ClassNames.ToArray());
+    }
+
+    [TestMethod]
+    public void ImageDatasetsRefusesUnknownFoldersAndSplits()
+    {
+        string missing = Path.Combine(root, "missing");
+        StringAssert.Contains(Assert.ThrowsExactly<DirectoryNotFoundException>(() => ImageDatasets.Load(context, missing, "train")).Message, missing);
+        var unknown = Assert.ThrowsExactly<DirectoryNotFoundException>(() => ImageDatasets.Load(context, root, "train"));
+        StringAssert.Contains(unknown.Message, "is not a dataset X-Net recognises");
+        var split = Assert.ThrowsExactly<ArgumentException>(() => ImageDatasets.Load(context, root, "holdout"));
+        StringAssert.Contains(split.Message, "'holdout'");
+    }
+
+    [TestMethod]
+    public void TrainsTwoBatchesThroughTheTrainer()
+    {
+        for (int i = 0; i < 8; i++)
+        {
+            WriteBmp(Path.Combine(root, "cat", $"{i}.bmp"), Pattern(32, 32, i));
+            WriteBmp(Path.Combine(root, "dog", $"{i}.bmp"), Pattern(32, 32, 100 + i));
+        }
+
+        var train = ImageFolderDataset.Load(context, root, 32, 32).Data;
+        var options = TestData.SmallOptions();
+        options.BatchSize = 8;
+
+        using var model = context.MulticlassClassification.Trainers.XNet(options).Fit(train);
+        var predicted = context.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel").Fit(model.Transform(train))
+            .Transform(model.Transform(train)).GetColumn<string>("Name").ToArray();
+
+        Assert.AreEqual(new ImageShape(3, 32, 32), model.Model.InputShape);
+        CollectionAssert.AreEqual(new[] { "cat", "dog" }, model.Model.ClassNames.ToArray());
+        Assert.HasCount(16, predicted);
+        Assert.IsTrue(predicted.All(p => p is "cat" or "dog"), string.Join(", ", predicted));
+    }
+
+    /// <summary>A deterministic image [y, x, (R, G, B)] that differs per seed and per channel.</summary>
+    internal static byte[,,] Pattern(int height, int width, int seed)
+    {
+        var pixels = new byte[height, width, 3];
+        var random = new Random(seed);
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                for (int c = 0; c < 3; c++)
+                {
+                    pixels[y, x, c] = (byte)random.Next(256);
+                }
+            }
+        }
+
+        return pixels;
+    }
+
+    /// <summary>The planar (R plane, G plane, B plane) floats of an image, the Features layout.</summary>
+    internal static float[] Planar(byte[,,] pixels)
+    {
+        int height = pixels.GetLength(0), width = pixels.GetLength(1);
+        var planar = new float[3 * height * width];
+        for (int c = 0; c < 3; c++)
+        {
+            for (int y = 0; y < height; y++)
+            {
+                for (int x = 0; x < width; x++)
+                {
+                    planar[(c * height + y) * width + x] = pixels[y, x, c];
+                }
+            }
+        }
+
+        return planar;
+    }
+
+    /// <summary>Writes a 24-bit uncompressed BMP (bottom-up rows of B, G, R, each padded to 4 bytes).</summary>
+    internal static byte[,,] WriteBmp(string path, byte[,,] pixels)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        int height = pixels.GetLength(0), width = pixels.GetLength(1);
+        int stride = (width * 3 + 3) & ~3;
+        int dataSize = stride * height;
+        using var writer = new BinaryWriter(File.Create(path));
+        writer.Write((byte)'B');
+        writer.Write((byte)'M');
+        writer.Write(14 + 40 + dataSize); // file size
+        writer.Write(0); // reserved
+        writer.Write(14 + 40); // pixel data offset
+        writer.Write(40); // BITMAPINFOHEADER
+        writer.Write(width);
+        writer.Write(height); // positive: bottom-up
+        writer.Write((short)1); // planes
+        writer.Write((short)24); // bits per pixel
+        writer.Write(0); // BI_RGB
+        writer.Write(dataSize);
+        writer.Write(2835); // 72 dpi
+        writer.Write(2835);
+        writer.Write(0);
+        writer.Write(0);
+        var row = new byte[stride];
+        for (int y = height - 1; y >= 0; y--)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                row[3 * x] = pixels[y, x, 2];
+                row[3 * x + 1] = pixels[y, x, 1];
+                row[3 * x + 2] = pixels[y, x, 0];
+            }
+
+            writer.Write(row);
+        }
+
+        return pixels;
+    }
+}
