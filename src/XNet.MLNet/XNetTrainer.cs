@@ -54,6 +54,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         var trainingOptions = options.ToTrainingOptions(options.Seed ?? host.Rand.Next());
         trainingOptions.Validate();
         ModelZoo.EnsureKnown(options.Architecture);
+        options.CheckNormalization(shape);
 
         var device = TorchDevices.Resolve(options.Device, options.FallbackToCpu);
         using var channel = host.Start("Training");
@@ -76,7 +77,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         manual_seed(trainingOptions.Seed);
-        var (mean, std) = train.ChannelStatistics();
+        var (mean, std) = options.Normalization(train, shape);
         var model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
         Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {trainingOptions.Seed}.");
         try
@@ -89,6 +90,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
                 options.MetricsCallback?.Invoke(metrics);
             };
             var history = engine.Fit(train, validation, cancellation);
+            Log(channel, Summarize(history));
             if (options.WorkspacePath is string workspace)
             {
                 WriteWorkspace(workspace, model, history);
@@ -161,24 +163,63 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
     private static string Describe(EpochMetrics m)
     {
         string validation = m.ValidationAccuracy is double accuracy
-            ? string.Create(CultureInfo.InvariantCulture, $", validation loss {m.ValidationLoss:F4} accuracy {accuracy:P2}")
+            ? string.Create(CultureInfo.InvariantCulture,
+                $", validation loss {m.ValidationLoss:F4} accuracy {accuracy:P2} top-5 {m.ValidationTop5Accuracy:P2}")
             : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"X-Net epoch {m.Epoch}/{m.Epochs}: train loss {m.TrainLoss:F4} accuracy {m.TrainAccuracy:P2}{validation}, " +
-            $"lr {m.LearningRate:G3}, {m.ImagesPerSecond:F0} images/s, elapsed {m.Elapsed:hh\\:mm\\:ss}");
+            $"X-Net epoch {m.Epoch}/{m.Epochs}: train loss {m.TrainLoss:F4} accuracy {m.TrainAccuracy:P2} top-5 {m.TrainTop5Accuracy:P2}" +
+            $"{validation}, lr {m.LearningRate:G3}, {m.ImagesPerSecond:F0} images/s, elapsed {m.Elapsed:hh\\:mm\\:ss}");
     }
 
-    private static void WriteWorkspace(string workspace, XNetModelParameters model, IReadOnlyList<EpochMetrics> history)
+    private static string Summarize(TrainingHistory history)
+    {
+        var final = history.Final;
+        var culture = CultureInfo.InvariantCulture;
+        string validation = final.ValidationAccuracy is double v ? string.Create(culture, $", validation accuracy {v:P2}") : "";
+        string best = history.BestValidation is { } b
+            ? string.Create(culture, $"; best validation accuracy {b.ValidationAccuracy:P2} at epoch {b.Epoch}")
+            : "";
+        return string.Create(culture,
+            $"X-Net: final epoch {final.Epoch} train accuracy {final.TrainAccuracy:P2}{validation}{best}; " +
+            $"the model holds the weights of epoch {history.KeptEpoch}.");
+    }
+
+    /// <summary>The header of <c>metrics.csv</c>.</summary>
+    internal const string MetricsHeader =
+        "epoch,train_loss,train_accuracy,train_top5_accuracy,validation_loss,validation_accuracy,validation_top5_accuracy," +
+        "best_validation_accuracy,best_validation_epoch,learning_rate,images_per_second,elapsed_seconds";
+
+    /// <summary>
+    /// The lines of <c>metrics.csv</c>: the header, then one line per epoch with the best validation accuracy so far and
+    /// its epoch (empty without a validation set).
+    /// </summary>
+    internal static IEnumerable<string> MetricsLines(TrainingHistory history)
+    {
+        yield return MetricsHeader;
+        EpochMetrics? best = null;
+        foreach (var m in history)
+        {
+            if (m.ValidationAccuracy is double accuracy && (best is null || accuracy > best.ValidationAccuracy))
+            {
+                best = m;
+            }
+
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"{m.Epoch},{m.TrainLoss:R},{m.TrainAccuracy:R},{m.TrainTop5Accuracy:R},{Optional(m.ValidationLoss)}," +
+                $"{Optional(m.ValidationAccuracy)},{Optional(m.ValidationTop5Accuracy)},{Optional(best?.ValidationAccuracy)}," +
+                $"{best?.Epoch.ToString(CultureInfo.InvariantCulture)},{m.LearningRate:R},{m.ImagesPerSecond:R},{m.Elapsed.TotalSeconds:R}");
+        }
+    }
+
+    private static string Optional(double? value) => value?.ToString("R", CultureInfo.InvariantCulture) ?? "";
+
+    private static void WriteWorkspace(string workspace, XNetModelParameters model, TrainingHistory history)
     {
         Directory.CreateDirectory(workspace);
         model.Save(Path.Combine(workspace, "model.xnet"));
-        var lines = history.Select(m => string.Create(CultureInfo.InvariantCulture,
-            $"{m.Epoch},{m.TrainLoss:R},{m.TrainAccuracy:R},{m.ValidationLoss?.ToString("R", CultureInfo.InvariantCulture)}," +
-            $"{m.ValidationAccuracy?.ToString("R", CultureInfo.InvariantCulture)},{m.LearningRate:R},{m.ImagesPerSecond:R},{m.Elapsed.TotalSeconds:R}"));
         string path = Path.Combine(workspace, "metrics.csv");
         string temp = path + ".tmp";
-        File.WriteAllLines(temp, lines.Prepend(
-            "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,learning_rate,images_per_second,elapsed_seconds"));
+        File.WriteAllLines(temp, MetricsLines(history));
         File.Move(temp, path, overwrite: true);
     }
 
@@ -215,26 +256,59 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// <summary>Images per optimiser step.</summary>
         public int BatchSize = 128;
 
-        /// <summary>Base (maximum) learning rate of SGD.</summary>
+        /// <summary>Base (maximum) learning rate (the seed's <c>maxlr</c>).</summary>
         public float LearningRate = 0.1f;
 
-        /// <summary>SGD momentum.</summary>
+        /// <summary>The optimiser: SGD (default) or Adam (the seed's <c>--optimType</c>).</summary>
+        public OptimizerKind Optimizer = OptimizerKind.Sgd;
+
+        /// <summary>SGD momentum (ignored by Adam).</summary>
         public float Momentum = 0.9f;
 
-        /// <summary>Nesterov momentum.</summary>
+        /// <summary>Nesterov momentum (ignored by Adam).</summary>
         public bool Nesterov = true;
 
         /// <summary>L2 weight decay.</summary>
         public float WeightDecay = 5e-4f;
 
-        /// <summary>Learning-rate schedule: cosine with one warm-up epoch by default; <see cref="LearningRateSchedule.Step"/> is the seed's.</summary>
+        /// <summary>
+        /// Learning-rate schedule: cosine with one warm-up epoch by default; <see cref="LearningRateSchedule.Step"/>,
+        /// <see cref="LearningRateSchedule.Cifar"/> and <see cref="LearningRateSchedule.ImageNet"/> are the seed's.
+        /// </summary>
         public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Cosine();
 
-        /// <summary>Zero padding before the random crop (0 disables cropping).</summary>
+        /// <summary>How training images are augmented: pad-and-crop with flips (default), RandomResizedCrop with flips, or none.</summary>
+        public AugmentationKind Augmentation = AugmentationKind.PadCropFlip;
+
+        /// <summary>Zero padding before the random crop of <see cref="AugmentationKind.PadCropFlip"/> (0 disables cropping; CIFAR: 4).</summary>
         public int RandomCropPadding = 2;
 
-        /// <summary>Whether to flip half of the training images horizontally.</summary>
+        /// <summary>Whether to flip half of the training images horizontally (with either crop).</summary>
         public bool HorizontalFlip = true;
+
+        /// <summary>Area fraction range of <see cref="AugmentationKind.RandomResizedCrop"/>.</summary>
+        public (double Min, double Max) CropScale = (0.08, 1.0);
+
+        /// <summary>Aspect-ratio range (width / height) of <see cref="AugmentationKind.RandomResizedCrop"/>.</summary>
+        public (double Min, double Max) CropRatio = (3.0 / 4.0, 4.0 / 3.0);
+
+        /// <summary>
+        /// Per-channel mean subtracted from the raw pixels, in the pixels' own units (0-255 for ExtractPixels' defaults),
+        /// one value per channel; null computes it from the training images. CIFAR-10's seed constants: 125.3, 123.0, 113.9.
+        /// </summary>
+        public float[]? ChannelMean;
+
+        /// <summary>
+        /// Per-channel standard deviation the pixels are divided by, in the pixels' units, one positive value per channel;
+        /// null computes it from the training images. CIFAR-10's seed constants: 63.0, 62.1, 66.7.
+        /// </summary>
+        public float[]? ChannelStd;
+
+        /// <summary>
+        /// After the last epoch, restore the weights of the epoch with the best validation top-1 accuracy (needs a
+        /// validation set). Off by default: the final epoch's model is the result.
+        /// </summary>
+        public bool KeepBestValidationModel;
 
         /// <summary>Validation data; metrics on it are reported each epoch. Takes precedence over <see cref="ValidationSetFraction"/>.</summary>
         public IDataView? ValidationSet;
@@ -282,6 +356,50 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
             return new ImageShape(c, h, w);
         }
 
+        /// <summary>The normalisation of the network's input: the given constants, or the statistics of the training images.</summary>
+        /// <exception cref="ArgumentException">When a given mean or std has the wrong length or an invalid value.</exception>
+        internal (float[] Mean, float[] Std) Normalization(ImageSet train, ImageShape shape)
+        {
+            CheckNormalization(shape);
+            if (ChannelMean is not null && ChannelStd is not null)
+            {
+                return ((float[])ChannelMean.Clone(), (float[])ChannelStd.Clone());
+            }
+
+            var (mean, std) = train.ChannelStatistics();
+            return ((float[]?)ChannelMean?.Clone() ?? mean, (float[]?)ChannelStd?.Clone() ?? std);
+        }
+
+        /// <summary>Checks <see cref="ChannelMean"/> and <see cref="ChannelStd"/> against the channel count.</summary>
+        /// <exception cref="ArgumentException">When a given mean or std has the wrong length or an invalid value.</exception>
+        internal void CheckNormalization(ImageShape shape)
+        {
+            Check(ChannelMean, nameof(ChannelMean), shape, v => float.IsFinite(v), "a finite number");
+            Check(ChannelStd, nameof(ChannelStd), shape, v => float.IsFinite(v) && v > 0, "a positive finite number");
+        }
+
+        private static void Check(float[]? values, string option, ImageShape shape, Func<float, bool> valid, string expected)
+        {
+            if (values is null)
+            {
+                return;
+            }
+
+            if (values.Length != shape.Channels)
+            {
+                throw new ArgumentException(
+                    $"Option {option} has {values.Length} value(s) but the images ({shape}) have {shape.Channels} channel(s); " +
+                    $"give one value per channel, in pixel units (0-255), or null to compute it from the training data.", option);
+            }
+
+            int bad = Array.FindIndex(values, v => !valid(v));
+            if (bad >= 0)
+            {
+                throw new ArgumentException(
+                    string.Create(CultureInfo.InvariantCulture, $"Option {option}[{bad}] = {values[bad]} must be {expected}."), option);
+            }
+        }
+
         internal TrainingOptions ToTrainingOptions(int seed)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(InferenceBatchSize, 1, nameof(InferenceBatchSize));
@@ -290,12 +408,17 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
                 Epochs = Epoch,
                 BatchSize = BatchSize,
                 LearningRate = LearningRate,
+                Optimizer = Optimizer,
                 Momentum = Momentum,
                 Nesterov = Nesterov,
                 WeightDecay = WeightDecay,
                 Schedule = LearningRateSchedule,
+                Augmentation = Augmentation,
                 RandomCropPadding = RandomCropPadding,
                 HorizontalFlip = HorizontalFlip,
+                CropScale = CropScale,
+                CropRatio = CropRatio,
+                KeepBestValidationModel = KeepBestValidationModel,
                 EvaluationBatchSize = InferenceBatchSize,
                 Seed = seed,
             };

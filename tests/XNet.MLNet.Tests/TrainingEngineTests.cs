@@ -96,6 +96,10 @@ public sealed class TrainingEngineTests
         Assert.AreEqual(2, history[1].Epoch);
         Assert.AreEqual(0.01, history[1].LearningRate, 1e-12);
         Assert.IsNotNull(history[1].ValidationAccuracy);
+        Assert.AreEqual(1.0, history[1].ValidationTop5Accuracy, "two classes: top-5 is top-2, always right");
+        Assert.AreEqual(1.0, history[1].TrainTop5Accuracy);
+        Assert.AreEqual(history.Max(m => m.ValidationAccuracy), history.BestValidationAccuracy);
+        Assert.AreEqual(2, history.KeptEpoch, "the final epoch's model by default");
         Assert.IsTrue(history.All(m => m.TrainLoss > 0 && m.ImagesPerSecond > 0));
     }
 

@@ -1,10 +1,12 @@
 using System.ComponentModel;
+using System.Globalization;
 using Microsoft.ML;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using XNet.Cli.Display;
 using XNet.MLNet;
 using XNet.MLNet.Data;
+using XNet.MLNet.Training;
 
 namespace XNet.Cli.Commands;
 
@@ -36,14 +38,83 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public int BatchSize { get; init; } = 128;
 
         [CommandOption("--lr <RATE>")]
-        [Description("Base learning rate (SGD, Nesterov momentum 0.9, cosine schedule with one warm-up epoch).")]
+        [Description("Base (maximum) learning rate, the seed's maxlr.")]
         [DefaultValue(0.1f)]
         public float LearningRate { get; init; } = 0.1f;
+
+        [CommandOption("--optimizer <NAME>")]
+        [Description("sgd (momentum, Nesterov, weight decay) or adam (weight decay; momentum options ignored).")]
+        [DefaultValue("sgd")]
+        public string Optimizer { get; init; } = "sgd";
+
+        [CommandOption("--momentum <M>")]
+        [Description("SGD momentum, in [0, 1).")]
+        [DefaultValue(0.9f)]
+        public float Momentum { get; init; } = 0.9f;
+
+        [CommandOption("--nesterov")]
+        [Description("Nesterov momentum for SGD (the default).")]
+        public bool Nesterov { get; init; }
+
+        [CommandOption("--no-nesterov")]
+        [Description("Plain momentum for SGD.")]
+        public bool NoNesterov { get; init; }
 
         [CommandOption("--weight-decay <WD>")]
         [Description("L2 weight decay.")]
         [DefaultValue(5e-4f)]
         public float WeightDecay { get; init; } = 5e-4f;
+
+        [CommandOption("--scheduler <NAME>")]
+        [Description("cosine (linear warm-up, then cosine to --min-lr), step (seed decayschedular: x--decay-level every --decay-interval epochs), cifar (x0.1 at 150, x0.01 at 225), imagenet (x0.1 every 30 epochs) or constant. All but cosine clamp at --min-lr.")]
+        [DefaultValue("cosine")]
+        public string Scheduler { get; init; } = "cosine";
+
+        [CommandOption("--decay-interval <EPOCHS>")]
+        [Description("Epochs between decays of --scheduler step.")]
+        [DefaultValue(30)]
+        public int DecayInterval { get; init; } = 30;
+
+        [CommandOption("--decay-level <FACTOR>")]
+        [Description("Multiplier per decay of --scheduler step (0.5 or 0.1; above 1 grows the rate).")]
+        [DefaultValue(0.5f)]
+        public float DecayLevel { get; init; } = 0.5f;
+
+        [CommandOption("--min-lr <RATE>")]
+        [Description("Lower clamp of the learning rate (cosine: its final value), the seed's minlr.")]
+        [DefaultValue(0f)]
+        public float MinLearningRate { get; init; }
+
+        [CommandOption("--warmup-epochs <EPOCHS>")]
+        [Description("Linear warm-up of --scheduler cosine (may be fractional; 0 disables it).")]
+        [DefaultValue(1f)]
+        public float WarmupEpochs { get; init; } = 1f;
+
+        [CommandOption("--augment <KIND>")]
+        [Description("crop-flip (zero-pad by --crop-padding, random crop, flip), random-resized-crop (scale 0.08-1, ratio 3/4-4/3, bilinear, flip) or none.")]
+        [DefaultValue("crop-flip")]
+        public string Augment { get; init; } = "crop-flip";
+
+        [CommandOption("--crop-padding <PIXELS>")]
+        [Description("Zero padding of --augment crop-flip (CIFAR: 4; 0 keeps only the flips).")]
+        [DefaultValue(2)]
+        public int CropPadding { get; init; } = 2;
+
+        [CommandOption("--no-flip")]
+        [Description("No horizontal flips with either crop.")]
+        public bool NoFlip { get; init; }
+
+        [CommandOption("--channel-mean <VALUES>")]
+        [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel; default: computed from the training images.")]
+        public string? ChannelMean { get; init; }
+
+        [CommandOption("--channel-std <VALUES>")]
+        [Description("Per-channel standard deviation in pixel units (0-255), comma-separated; default: computed from the training images.")]
+        public string? ChannelStd { get; init; }
+
+        [CommandOption("--keep-best")]
+        [Description("Keep the weights of the best validation epoch instead of the final epoch's (needs --validation-fraction).")]
+        public bool KeepBest { get; init; }
 
         [CommandOption("--seed <N>")]
         [Description("Seed of weights, expander graphs, shuffling and augmentation.")]
@@ -64,12 +135,79 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [DefaultValue("xnet-model.xnet")]
         public string Output { get; init; } = "xnet-model.xnet";
 
+        [CommandOption("--output-dir <DIR>")]
+        [Description("Run folder: model.xnet, metrics.csv (per epoch: loss, top-1, top-5, best validation) and training-curves.png.")]
+        [DefaultValue("xnet-run")]
+        public string OutputDirectory { get; init; } = "xnet-run";
+
         public override ValidationResult Validate() =>
             Epochs < 1 ? ValidationResult.Error("--epochs must be at least 1")
             : BatchSize < 1 ? ValidationResult.Error("--batch-size must be at least 1")
             : !(LearningRate > 0) ? ValidationResult.Error("--lr must be positive")
             : ValidationFraction is float f && !(f > 0 && f < 1) ? ValidationResult.Error("--validation-fraction must lie in (0, 1)")
+            : ParseOptimizer(Optimizer) is null ? ValidationResult.Error($"--optimizer '{Optimizer}' is not known; expected sgd or adam")
+            : !(Momentum >= 0 && Momentum < 1) ? ValidationResult.Error("--momentum must lie in [0, 1)")
+            : Nesterov && NoNesterov ? ValidationResult.Error("--nesterov and --no-nesterov exclude each other")
+            : !(WeightDecay >= 0) ? ValidationResult.Error("--weight-decay must not be negative")
+            : !Schedulers.Contains(Scheduler) ? ValidationResult.Error(
+                $"--scheduler '{Scheduler}' is not known; expected {string.Join(", ", Schedulers)}")
+            : DecayInterval < 1 ? ValidationResult.Error("--decay-interval must be at least 1")
+            : !(DecayLevel > 0) ? ValidationResult.Error("--decay-level must be positive (0.5 or 0.1 to decay)")
+            : !(MinLearningRate >= 0) ? ValidationResult.Error("--min-lr must not be negative")
+            : !(WarmupEpochs >= 0) ? ValidationResult.Error("--warmup-epochs must not be negative")
+            : ParseAugment(Augment) is null ? ValidationResult.Error(
+                $"--augment '{Augment}' is not known; expected crop-flip, random-resized-crop or none")
+            : CropPadding < 0 ? ValidationResult.Error("--crop-padding must not be negative")
+            : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
+            : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
+            : KeepBest && ValidationFraction is null ? ValidationResult.Error("--keep-best needs --validation-fraction (a held-out validation set)")
             : ValidationResult.Success();
+
+        internal static readonly string[] Schedulers = { "cosine", "step", "cifar", "imagenet", "constant" };
+
+        internal static OptimizerKind? ParseOptimizer(string name) => name.ToLowerInvariant() switch
+        {
+            "sgd" => OptimizerKind.Sgd,
+            "adam" => OptimizerKind.Adam,
+            _ => null,
+        };
+
+        internal static AugmentationKind? ParseAugment(string name) => name.ToLowerInvariant() switch
+        {
+            "crop-flip" => AugmentationKind.PadCropFlip,
+            "random-resized-crop" => AugmentationKind.RandomResizedCrop,
+            "none" => AugmentationKind.None,
+            _ => null,
+        };
+
+        internal static (float[]? Values, string? Error) ParseValues(string? text)
+        {
+            if (text is null)
+            {
+                return (null, null);
+            }
+
+            var parts = text.Split(',', StringSplitOptions.TrimEntries);
+            var values = new float[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+            {
+                if (!float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]))
+                {
+                    return (null, $"'{text}' is not a comma-separated list of numbers (e.g. 125.3,123.0,113.9)");
+                }
+            }
+
+            return (values, null);
+        }
+
+        internal LearningRateSchedule Schedule() => Scheduler.ToLowerInvariant() switch
+        {
+            "step" => LearningRateSchedule.Step(DecayInterval, DecayLevel, MinLearningRate),
+            "cifar" => LearningRateSchedule.Cifar(MinLearningRate),
+            "imagenet" => LearningRateSchedule.ImageNet(MinLearningRate),
+            "constant" => LearningRateSchedule.Constant,
+            _ => LearningRateSchedule.Cosine(WarmupEpochs, MinLearningRate),
+        };
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -89,20 +227,39 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             Epoch = settings.Epochs,
             BatchSize = settings.BatchSize,
             LearningRate = settings.LearningRate,
+            Optimizer = Settings.ParseOptimizer(settings.Optimizer)!.Value,
+            Momentum = settings.Momentum,
+            Nesterov = settings.Nesterov || (!settings.NoNesterov && settings.Momentum > 0),
             WeightDecay = settings.WeightDecay,
+            LearningRateSchedule = settings.Schedule(),
+            Augmentation = Settings.ParseAugment(settings.Augment)!.Value,
+            RandomCropPadding = settings.CropPadding,
+            HorizontalFlip = !settings.NoFlip,
+            ChannelMean = Settings.ParseValues(settings.ChannelMean).Values,
+            ChannelStd = Settings.ParseValues(settings.ChannelStd).Values,
+            KeepBestValidationModel = settings.KeepBest,
             Seed = settings.Seed,
             Device = settings.Device,
             ValidationSetFraction = settings.ValidationFraction,
+            WorkspacePath = settings.OutputDirectory,
             CancellationToken = cancellationToken,
         };
 
         // The ML.NET pipeline: the idx loader already gives a key-typed Label and a Vector<Single, 1, 28, 28> Features column.
         var pipeline = mlContext.MulticlassClassification.Trainers.XNet(options);
+        var epochs = new List<EpochMetrics>();
+        options.MetricsCallback = epochs.Add;
         var model = TrainingDisplay.Run(options, () => pipeline.Fit(train));
         using (model)
         {
             AnsiConsole.MarkupLineInterpolated(
                 $"Trained {model.Model.Architecture}: {model.Model.ParameterCount:N0} parameters on {model.Model.Device.type}.");
+            var history = new TrainingHistory(epochs, settings.KeepBest ? new TrainingHistory(epochs).BestValidationEpoch : null);
+            TrainingDisplay.Summary(history);
+            string plot = Path.Combine(settings.OutputDirectory, TrainingCurvesPlot.FileName);
+            TrainingCurvesPlot.Write(history, plot);
+            AnsiConsole.MarkupLineInterpolated(
+                $"Run folder [green]{Path.GetFullPath(settings.OutputDirectory)}[/]: model.xnet, metrics.csv, {TrainingCurvesPlot.FileName}");
             var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
             MetricsReport.Write(metrics, model.Model.ClassNames);
             model.Model.Save(settings.Output);

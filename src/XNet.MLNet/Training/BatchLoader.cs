@@ -2,10 +2,35 @@ using System.Collections.Concurrent;
 
 namespace XNet.MLNet.Training;
 
-/// <summary>One prepared mini-batch: pixels, labels and the augmentation draws for each image.</summary>
-internal sealed record HostBatch(float[] Pixels, long[] Labels, long[] CropRows, long[] CropColumns, bool[] Flips)
+/// <summary>
+/// One prepared mini-batch: pixels, labels and the augmentation draws for each image. Crop rows and columns are offsets
+/// into the padded image (pad-and-crop) or the top-left corner of the box (resized crop); heights and widths are the box
+/// size (resized crop only).
+/// </summary>
+internal sealed record HostBatch(float[] Pixels, long[] Labels, long[] CropRows, long[] CropColumns, bool[] Flips,
+    long[] CropHeights, long[] CropWidths)
 {
     public int Count => Labels.Length;
+}
+
+/// <summary>What the batch loader draws for each training image.</summary>
+internal sealed record AugmentationPlan(AugmentationKind Kind, int Padding, bool Flip, (double Min, double Max) Scale,
+    (double Min, double Max) Ratio)
+{
+    /// <summary>Nothing to draw: evaluation, or <see cref="AugmentationKind.None"/>.</summary>
+    public static AugmentationPlan Identity { get; } = new(AugmentationKind.None, 0, false, (1, 1), (1, 1));
+
+    /// <summary>Whether the batch tensor has to be transformed at all.</summary>
+    public bool Active => Kind switch
+    {
+        AugmentationKind.PadCropFlip => Padding > 0 || Flip,
+        AugmentationKind.RandomResizedCrop => true,
+        _ => false,
+    };
+
+    public static AugmentationPlan From(TrainingOptions options) =>
+        options.Augmentation == AugmentationKind.None ? Identity
+            : new(options.Augmentation, options.RandomCropPadding, options.HorizontalFlip, options.CropScale, options.CropRatio);
 }
 
 /// <summary>
@@ -21,15 +46,14 @@ internal sealed class BatchLoader : IDisposable
     /// <param name="images">The images.</param>
     /// <param name="batchSize">Images per batch; the last batch may be smaller.</param>
     /// <param name="shuffleSeed">Seed of the order and the augmentation draws; null keeps the stored order and draws nothing.</param>
-    /// <param name="cropPadding">Padding of the random crop (0: none).</param>
-    /// <param name="flip">Whether to draw horizontal flips.</param>
+    /// <param name="augmentation">What to draw per image (only with a seed).</param>
     /// <param name="cancellation">Stops the producer.</param>
-    public BatchLoader(ImageSet images, int batchSize, int? shuffleSeed, int cropPadding, bool flip, CancellationToken cancellation)
+    public BatchLoader(ImageSet images, int batchSize, int? shuffleSeed, AugmentationPlan augmentation, CancellationToken cancellation)
     {
         BatchCount = (images.Count + batchSize - 1) / batchSize;
         stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var token = stop.Token;
-        producer = Task.Run(() => Produce(images, batchSize, shuffleSeed, cropPadding, flip, token), token);
+        producer = Task.Run(() => Produce(images, batchSize, shuffleSeed, augmentation, token), token);
     }
 
     public int BatchCount { get; }
@@ -60,7 +84,7 @@ internal sealed class BatchLoader : IDisposable
         queue.Dispose();
     }
 
-    private void Produce(ImageSet images, int batchSize, int? seed, int cropPadding, bool flip, CancellationToken token)
+    private void Produce(ImageSet images, int batchSize, int? seed, AugmentationPlan plan, CancellationToken token)
     {
         try
         {
@@ -76,20 +100,29 @@ internal sealed class BatchLoader : IDisposable
                 var rows = new long[count];
                 var columns = new long[count];
                 var flips = new bool[count];
+                var heights = new long[count];
+                var widths = new long[count];
                 for (int i = 0; i < count; i++)
                 {
                     int index = order[start + i];
                     images.Image(index).CopyTo(pixels.AsSpan(i * size, size));
                     labels[i] = images.Label(index);
-                    if (random is not null)
+                    if (random is not null && plan.Kind == AugmentationKind.PadCropFlip)
                     {
-                        rows[i] = cropPadding > 0 ? random.Next(2 * cropPadding + 1) : 0;
-                        columns[i] = cropPadding > 0 ? random.Next(2 * cropPadding + 1) : 0;
-                        flips[i] = flip && random.Next(2) == 1;
+                        rows[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
+                        columns[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
+                        flips[i] = plan.Flip && random.Next(2) == 1;
+                    }
+                    else if (random is not null && plan.Kind == AugmentationKind.RandomResizedCrop)
+                    {
+                        var (top, left, h, w) = Augmentation.DrawResizedCrop(random, images.Shape.Height, images.Shape.Width,
+                            plan.Scale, plan.Ratio);
+                        (rows[i], columns[i], heights[i], widths[i]) = (top, left, h, w);
+                        flips[i] = plan.Flip && random.Next(2) == 1;
                     }
                 }
 
-                queue.Add(new HostBatch(pixels, labels, rows, columns, flips), token);
+                queue.Add(new HostBatch(pixels, labels, rows, columns, flips, heights, widths), token);
             }
         }
         finally

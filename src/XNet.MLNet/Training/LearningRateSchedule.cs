@@ -16,6 +16,17 @@ public abstract record LearningRateSchedule
     /// </summary>
     public static LearningRateSchedule Step(int interval, double multiplier, double minimum = 0) => new StepSchedule(interval, multiplier, minimum);
 
+    /// <summary>
+    /// The seed's <c>cifarschedular</c> (written for 300 epochs): the base rate for epochs 0-149, a tenth of it from
+    /// epoch 150 and a hundredth from epoch 225, never below <paramref name="minimum"/>.
+    /// </summary>
+    public static LearningRateSchedule Cifar(double minimum = 0) => new CifarSchedule(minimum);
+
+    /// <summary>
+    /// The seed's <c>imagenetschedular</c>: the base rate times 0.1 every 30 epochs, never below <paramref name="minimum"/>.
+    /// </summary>
+    public static LearningRateSchedule ImageNet(double minimum = 0) => new ImageNetSchedule(minimum);
+
     /// <summary>The base rate throughout.</summary>
     public static LearningRateSchedule Constant { get; } = new ConstantSchedule();
 
@@ -26,6 +37,24 @@ public abstract record LearningRateSchedule
     /// <param name="stepsPerEpoch">Steps per epoch.</param>
     /// <param name="epochs">Total epochs.</param>
     public abstract double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs);
+
+    /// <summary>Throws when a parameter of the schedule is out of range, naming it.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">When a parameter is invalid.</exception>
+    public virtual void Validate()
+    {
+    }
+
+    private protected static void Check(bool ok, string parameter, object value, string expected)
+    {
+        if (!ok)
+        {
+            throw new ArgumentOutOfRangeException(parameter, value,
+                $"Learning-rate schedule parameter {parameter} = {value} must be {expected}.");
+        }
+    }
+
+    private protected static void CheckMinimum(double minimum) =>
+        Check(minimum >= 0 && double.IsFinite(minimum), "Minimum", minimum, "a finite number, not negative");
 }
 
 /// <summary>Linear warm-up, then cosine decay per step.</summary>
@@ -46,6 +75,13 @@ public sealed record CosineSchedule(double WarmupEpochs, double Minimum) : Learn
         double t = epochs <= warmup ? 1 : (progress - warmup) / (epochs - warmup);
         return Minimum + (baseRate - Minimum) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(t, 0, 1)));
     }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        Check(WarmupEpochs >= 0 && double.IsFinite(WarmupEpochs), nameof(WarmupEpochs), WarmupEpochs, "a finite number, not negative");
+        CheckMinimum(Minimum);
+    }
 }
 
 /// <summary>Step decay per epoch, clamped below.</summary>
@@ -57,6 +93,38 @@ public sealed record StepSchedule(int Interval, double Multiplier, double Minimu
     /// <inheritdoc />
     public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
         Math.Max(Minimum, baseRate * Math.Pow(Multiplier, epoch / Math.Max(1, Interval)));
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        Check(Interval >= 1, nameof(Interval), Interval, "at least 1");
+        Check(Multiplier > 0 && double.IsFinite(Multiplier), nameof(Multiplier), Multiplier, "a positive number (0.1 or 0.5 to decay)");
+        CheckMinimum(Minimum);
+    }
+}
+
+/// <summary>The seed's <c>cifarschedular</c>: x1 for epochs 0-149, x0.1 from 150, x0.01 from 225, clamped below.</summary>
+/// <param name="Minimum">Lower clamp (the seed's <c>minlr</c>).</param>
+public sealed record CifarSchedule(double Minimum) : LearningRateSchedule
+{
+    /// <inheritdoc />
+    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
+        Math.Max(Minimum, baseRate * (epoch >= 225 ? 0.01 : epoch >= 150 ? 0.1 : 1));
+
+    /// <inheritdoc />
+    public override void Validate() => CheckMinimum(Minimum);
+}
+
+/// <summary>The seed's <c>imagenetschedular</c>: x0.1 every 30 epochs, clamped below.</summary>
+/// <param name="Minimum">Lower clamp (the seed's <c>minlr</c>).</param>
+public sealed record ImageNetSchedule(double Minimum) : LearningRateSchedule
+{
+    /// <inheritdoc />
+    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
+        Math.Max(Minimum, baseRate * Math.Pow(0.1, epoch / 30));
+
+    /// <inheritdoc />
+    public override void Validate() => CheckMinimum(Minimum);
 }
 
 /// <summary>A constant learning rate.</summary>

@@ -6,8 +6,8 @@ using static TorchSharp.torch;
 namespace XNet.MLNet.Training;
 
 /// <summary>
-/// Trains an image classifier with SGD (momentum, Nesterov, weight decay), a learning-rate schedule and tensor-level
-/// augmentation; reports progress per batch and metrics per epoch. Shared by the ML.NET trainer, the CLI and the
+/// Trains an image classifier with SGD (momentum, Nesterov, weight decay) or Adam, a learning-rate schedule and
+/// tensor-level augmentation; reports progress per batch and top-1/top-5 metrics per epoch. Shared by the ML.NET trainer, the CLI and the
 /// benchmarks; it knows nothing of IDataView.
 /// </summary>
 public sealed class TrainingEngine
@@ -35,42 +35,79 @@ public sealed class TrainingEngine
     /// <summary>Raised at the end of every epoch (after validation).</summary>
     public event Action<EpochMetrics>? EpochCompleted;
 
-    /// <summary>Trains for <see cref="TrainingOptions.Epochs"/> epochs and returns the metrics of each.</summary>
+    /// <summary>
+    /// Trains for <see cref="TrainingOptions.Epochs"/> epochs and returns the metrics of each. The model keeps the weights
+    /// of the final epoch, or of the best validation epoch when <see cref="TrainingOptions.KeepBestValidationModel"/> is set.
+    /// </summary>
+    /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel is set without a validation set.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires (checked every batch).</exception>
-    public IReadOnlyList<EpochMetrics> Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default)
+    public TrainingHistory Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default)
     {
         if (train.Count == 0)
         {
             throw new ArgumentException("The training set is empty.", nameof(train));
         }
 
-        var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
-        using var optimizer = optim.SGD(parameters, options.LearningRate, options.Momentum, dampening: 0,
-            weight_decay: options.WeightDecay, nesterov: options.Nesterov);
-        var history = new List<EpochMetrics>();
-        var clock = Stopwatch.StartNew();
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        if (options.KeepBestValidationModel && validation is null)
         {
-            var (loss, accuracy, rate, imagesPerSecond) = TrainEpoch(optimizer, train, epoch, cancellation);
-            var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
-            var metrics = new EpochMetrics(epoch + 1, options.Epochs, loss, accuracy, validated?.Loss, validated?.Accuracy,
-                rate, imagesPerSecond, clock.Elapsed);
-            history.Add(metrics);
-            EpochCompleted?.Invoke(metrics);
+            throw new ArgumentException(
+                "Training option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
+        }
+
+        var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
+        using var optimizer = CreateOptimizer(parameters);
+        var history = new List<EpochMetrics>();
+        Dictionary<string, Tensor>? best = null;
+        int? bestEpoch = null;
+        double bestAccuracy = double.NegativeInfinity;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            {
+                var trained = TrainEpoch(optimizer, train, epoch, cancellation);
+                var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
+                var metrics = new EpochMetrics(epoch + 1, options.Epochs, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
+                    validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond, clock.Elapsed);
+                history.Add(metrics);
+                if (options.KeepBestValidationModel && validated!.Accuracy > bestAccuracy)
+                {
+                    bestAccuracy = validated.Accuracy;
+                    bestEpoch = epoch + 1;
+                    DisposeAll(best);
+                    best = Snapshot();
+                }
+
+                EpochCompleted?.Invoke(metrics);
+            }
+
+            if (best is not null)
+            {
+                using (no_grad())
+                {
+                    model.load_state_dict(best);
+                }
+            }
+        }
+        finally
+        {
+            DisposeAll(best);
         }
 
         model.eval();
-        return history;
+        return new TrainingHistory(history, bestEpoch);
     }
 
-    /// <summary>Mean cross-entropy and top-1 accuracy of <paramref name="model"/> on <paramref name="images"/>, in evaluation mode.</summary>
+    /// <summary>
+    /// Mean cross-entropy, top-1 and top-5 accuracy of <paramref name="model"/> on <paramref name="images"/>, in evaluation mode.
+    /// </summary>
     public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ImageSet images, int batchSize, Device device,
         CancellationToken cancellation = default)
     {
         model.eval();
         double lossSum = 0;
-        long correct = 0;
-        using var loader = new BatchLoader(images, batchSize, shuffleSeed: null, cropPadding: 0, flip: false, cancellation);
+        long correct = 0, correctTop5 = 0;
+        using var loader = new BatchLoader(images, batchSize, shuffleSeed: null, AugmentationPlan.Identity, cancellation);
         using (no_grad())
         {
             foreach (var batch in loader.Batches())
@@ -79,21 +116,58 @@ public sealed class TrainingEngine
                 var (x, y) = ToDevice(batch, images, device);
                 var logits = model.forward(x);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-                correct += logits.argmax(1).eq(y).sum().item<long>();
+                correct += TopKCorrect(logits, y, 1);
+                correctTop5 += TopKCorrect(logits, y, 5);
             }
         }
 
-        return new EvaluationResult(lossSum / images.Count, (double)correct / images.Count, images.Count);
+        return new EvaluationResult(lossSum / images.Count, (double)correct / images.Count, (double)correctTop5 / images.Count,
+            images.Count);
     }
 
-    private (double Loss, double Accuracy, double Rate, double ImagesPerSecond) TrainEpoch(
+    /// <summary>
+    /// How many rows of <paramref name="logits"/> (B, classes) have their label among the k largest logits, with k capped
+    /// at the class count (the seed's <c>precision</c>, as a count).
+    /// </summary>
+    internal static long TopKCorrect(Tensor logits, Tensor labels, int k)
+    {
+        int top = (int)Math.Min(k, logits.shape[1]);
+        using var scope = NewDisposeScope();
+        var (_, indices) = logits.topk(top, dim: 1);
+        return indices.eq(labels.unsqueeze(1)).any(1).sum().item<long>();
+    }
+
+    private OptimizerHelper CreateOptimizer(IEnumerable<Parameter> parameters) => options.Optimizer switch
+    {
+        OptimizerKind.Adam => optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay),
+        _ => optim.SGD(parameters, options.LearningRate, options.Momentum, dampening: 0, weight_decay: options.WeightDecay,
+            nesterov: options.Nesterov),
+    };
+
+    private Dictionary<string, Tensor> Snapshot()
+    {
+        using var _ = no_grad();
+        return model.state_dict().ToDictionary(e => e.Key, e => e.Value.clone().DetachFromDisposeScope());
+    }
+
+    private static void DisposeAll(Dictionary<string, Tensor>? tensors)
+    {
+        foreach (var t in tensors?.Values ?? Enumerable.Empty<Tensor>())
+        {
+            t.Dispose();
+        }
+
+        tensors?.Clear();
+    }
+
+    private (double Loss, double Accuracy, double Top5Accuracy, double Rate, double ImagesPerSecond) TrainEpoch(
         OptimizerHelper optimizer, ImageSet train, int epoch, CancellationToken cancellation)
     {
         model.train();
-        using var loader = new BatchLoader(train, options.BatchSize, options.Seed * 1_000_003 + epoch,
-            options.RandomCropPadding, options.HorizontalFlip, cancellation);
+        var plan = AugmentationPlan.From(options);
+        using var loader = new BatchLoader(train, options.BatchSize, options.Seed * 1_000_003 + epoch, plan, cancellation);
         double lossSum = 0, rate = options.LearningRate;
-        long correct = 0, seen = 0;
+        long correct = 0, correctTop5 = 0, seen = 0;
         int step = 0;
         var clock = Stopwatch.StartNew();
         foreach (var batch in loader.Batches())
@@ -108,11 +182,7 @@ public sealed class TrainingEngine
             using (var scope = NewDisposeScope())
             {
                 var (x, y) = ToDevice(batch, train, device);
-                if (options.RandomCropPadding > 0 || options.HorizontalFlip)
-                {
-                    x = Augmentation.CropAndFlip(x, options.RandomCropPadding, tensor(batch.CropRows, device: device),
-                        tensor(batch.CropColumns, device: device), tensor(batch.Flips, device: device));
-                }
+                x = Augment(x, batch, plan);
 
                 var logits = model.forward(x);
                 var loss = nn.functional.cross_entropy(logits, y);
@@ -129,7 +199,8 @@ public sealed class TrainingEngine
                 }
 
                 lossSum += batchLoss * batch.Count;
-                correct += logits.argmax(1).eq(y).sum().item<long>();
+                correct += TopKCorrect(logits, y, 1);
+                correctTop5 += TopKCorrect(logits, y, 5);
             }
 
             seen += batch.Count;
@@ -138,8 +209,17 @@ public sealed class TrainingEngine
                 (double)correct / seen, rate, seen / clock.Elapsed.TotalSeconds));
         }
 
-        return (lossSum / seen, (double)correct / seen, rate, seen / clock.Elapsed.TotalSeconds);
+        return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate, seen / clock.Elapsed.TotalSeconds);
     }
+
+    private Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
+    {
+        AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, tensor(batch.CropRows, device: device),
+            tensor(batch.CropColumns, device: device), tensor(batch.CropHeights, device: device),
+            tensor(batch.CropWidths, device: device), tensor(batch.Flips, device: device)),
+        _ => Augmentation.CropAndFlip(images, plan.Padding, tensor(batch.CropRows, device: device),
+            tensor(batch.CropColumns, device: device), tensor(batch.Flips, device: device)),
+    };
 
     private static (Tensor Images, Tensor Labels) ToDevice(HostBatch batch, ImageSet set, Device device)
     {
