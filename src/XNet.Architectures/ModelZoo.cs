@@ -27,6 +27,10 @@ internal delegate bool ConfigParser<TConfig>(string name, out TConfig? config);
 /// </summary>
 public static class ModelZoo
 {
+    private static readonly System.Text.RegularExpressions.Regex TwinPattern = new(
+        @"^(?<prefix>x-|g-)?(?<body>.*?)(?:-\d+(?:\.\d+)?)?(?:-dt)?(?<seed>-seed)?$",
+        System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     private static readonly ImageShape Cifar = new(3, 32, 32);
     private static readonly ImageShape ImageNet = new(3, 224, 224);
 
@@ -83,6 +87,21 @@ public static class ModelZoo
         EnsureKnown(name);
         string key = Key(name);
         return Families.First(f => f.Parse(key) is not null);
+    }
+
+    /// <summary>
+    /// The dense model an X- or G-model compresses: the name without its <c>x-</c>/<c>g-</c> prefix, its factor and a
+    /// <c>-dt</c> suffix (<c>x-densenet-bc-40-24-2-dt</c> -> <c>densenet-bc-40-24</c>, <c>g-mobilenet-0.5-4-seed</c> ->
+    /// <c>mobilenet-0.5-seed</c>). A dense name is its own twin.
+    /// </summary>
+    /// <exception cref="ArgumentException">When the name is unknown.</exception>
+    public static string DenseTwinOf(string name)
+    {
+        EnsureKnown(name);
+        var match = TwinPattern.Match(Key(name));
+        string twin = match.Groups["prefix"].Success ? match.Groups["body"].Value + match.Groups["seed"].Value : Key(name);
+        EnsureKnown(twin);
+        return twin;
     }
 
     private static ModelBuilder? Resolve(string name)

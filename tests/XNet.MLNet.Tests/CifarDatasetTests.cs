@@ -1,13 +1,13 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.MLNet.Data;
+using XNet.Tests.Shared;
 
 namespace XNet.MLNet.Tests;
 
 [TestClass]
 public sealed class CifarDatasetTests
 {
-    private const int Pixels = 3 * 32 * 32;
     private readonly MLContext context = new(seed: 0);
     private string root = null!;
 
@@ -20,14 +20,14 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void Cifar10RoundTripsLabelsPixelsAndNames()
     {
-        var (dir, records) = WriteCifar10(root, recordsPerBatch: 2, testRecords: 3);
+        var (dir, records) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 3);
 
         var train = CifarDataset.Load(context, root, "train"); // the parent of cifar-10-batches-bin
         var test = CifarDataset.Load(context, dir, "test");
 
         Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 3, 32, 32), train.Schema["Features"].Type);
         Assert.AreEqual(new KeyDataViewType(typeof(uint), 10), train.Schema["Label"].Type);
-        CollectionAssert.AreEqual(Cifar10Names, KeyNames(train));
+        CollectionAssert.AreEqual(GeneratedDatasets.Cifar10Names, KeyNames(train));
         Assert.AreEqual(10L, train.GetRowCount());
         AssertRows(records["train"], train);
         AssertRows(records["test"], test);
@@ -36,13 +36,13 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void Cifar100UsesFineLabelsAndNames()
     {
-        var (_, records) = WriteCifar100(root, trainRecords: 5, testRecords: 2);
+        var (_, records) = GeneratedDatasets.WriteCifar100(root, trainRecords: 5, testRecords: 2);
 
         var train = CifarDataset.Load(context, root, "train");
         var test = CifarDataset.Load(context, root, "TEST");
 
         Assert.AreEqual(new KeyDataViewType(typeof(uint), 100), train.Schema["Label"].Type);
-        CollectionAssert.AreEqual(Cifar100Names, KeyNames(train));
+        CollectionAssert.AreEqual(GeneratedDatasets.Cifar100Names, KeyNames(train));
         AssertRows(records["train"], train);
         AssertRows(records["test"], test);
     }
@@ -52,8 +52,8 @@ public sealed class CifarDatasetTests
     {
         string ten = Directory.CreateDirectory(Path.Combine(root, "a")).FullName;
         string hundred = Directory.CreateDirectory(Path.Combine(root, "b")).FullName;
-        WriteCifar10(ten, 1, 1);
-        WriteCifar100(hundred, 2, 1);
+        GeneratedDatasets.WriteCifar10(ten, 1, 1);
+        GeneratedDatasets.WriteCifar100(hundred, 2, 1);
 
         var cifar10 = ImageDatasets.Load(context, ten, "train");
         var cifar100 = ImageDatasets.Load(context, Path.Combine(hundred, "cifar-100-binary"), "test");
@@ -74,7 +74,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void TruncatedFileIsNamed()
     {
-        var (dir, _) = WriteCifar10(root, 2, 1);
+        var (dir, _) = GeneratedDatasets.WriteCifar10(root, 2, 1);
         string file = Path.Combine(dir, "data_batch_3.bin");
         var bytes = File.ReadAllBytes(file);
         File.WriteAllBytes(file, bytes[..^1]);
@@ -88,7 +88,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void TruncatedCifar100FileIsNamedWithItsRecordSize()
     {
-        var (dir, _) = WriteCifar100(root, 3, 1);
+        var (dir, _) = GeneratedDatasets.WriteCifar100(root, 3, 1);
         string file = Path.Combine(dir, "test.bin");
         File.WriteAllBytes(file, new byte[100]);
 
@@ -100,7 +100,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void LabelOutOfRangeIsNamed()
     {
-        var (dir, _) = WriteCifar10(root, 2, 2);
+        var (dir, _) = GeneratedDatasets.WriteCifar10(root, 2, 2);
         string file = Path.Combine(dir, "test_batch.bin");
         var bytes = File.ReadAllBytes(file);
         bytes[3073] = 10; // the label of record 1
@@ -115,7 +115,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void FineLabelOutOfRangeIsNamed()
     {
-        var (dir, _) = WriteCifar100(root, 2, 1);
+        var (dir, _) = GeneratedDatasets.WriteCifar100(root, 2, 1);
         string file = Path.Combine(dir, "train.bin");
         var bytes = File.ReadAllBytes(file);
         bytes[1] = 100;
@@ -129,7 +129,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void MissingBatchFileIsNamed()
     {
-        var (dir, _) = WriteCifar10(root, 1, 1);
+        var (dir, _) = GeneratedDatasets.WriteCifar10(root, 1, 1);
         string file = Path.Combine(dir, "data_batch_4.bin");
         File.Delete(file);
 
@@ -142,7 +142,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void MissingClassNamesFileIsNamed()
     {
-        var (dir, _) = WriteCifar100(root, 1, 1);
+        var (dir, _) = GeneratedDatasets.WriteCifar100(root, 1, 1);
         string names = Path.Combine(dir, "fine_label_names.txt");
         File.Delete(names);
 
@@ -160,7 +160,7 @@ public sealed class CifarDatasetTests
         var missing = Path.Combine(root, "nope");
         StringAssert.Contains(Assert.ThrowsExactly<DirectoryNotFoundException>(() => CifarDataset.Load(context, missing, "train")).Message, missing);
 
-        WriteCifar10(root, 1, 1);
+        GeneratedDatasets.WriteCifar10(root, 1, 1);
         var split = Assert.ThrowsExactly<ArgumentException>(() => CifarDataset.Load(context, root, "validation"));
         StringAssert.Contains(split.Message, "'validation'");
     }
@@ -168,7 +168,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void ShuffledCursorVisitsEveryRowOnce()
     {
-        WriteCifar10(root, 3, 1);
+        GeneratedDatasets.WriteCifar10(root, 3, 1);
         var view = CifarDataset.Load(context, root, "train");
         var shuffled = context.Data.ShuffleRows(view, seed: 5);
 
@@ -188,7 +188,7 @@ public sealed class CifarDatasetTests
     [TestMethod]
     public void TrainsTwoBatchesThroughTheTrainer()
     {
-        WriteCifar10(root, recordsPerBatch: 4, testRecords: 4); // 20 training images, batches of 10
+        GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 4, testRecords: 4); // 20 training images, batches of 10
         var train = CifarDataset.Load(context, root, "train");
         var options = TestData.SmallOptions();
         options.BatchSize = 10;
@@ -197,67 +197,9 @@ public sealed class CifarDatasetTests
         var scores = model.Transform(CifarDataset.Load(context, root, "test")).GetColumn<float[]>("Score").ToArray();
 
         Assert.AreEqual(new XNet.Architectures.ImageShape(3, 32, 32), model.Model.InputShape);
-        CollectionAssert.AreEqual(Cifar10Names, model.Model.ClassNames.ToArray());
+        CollectionAssert.AreEqual(GeneratedDatasets.Cifar10Names, model.Model.ClassNames.ToArray());
         Assert.HasCount(4, scores);
         Assert.IsTrue(scores.All(s => s.Length == 10 && Math.Abs(s.Sum() - 1) < 1e-4));
-    }
-
-    internal static readonly string[] Cifar10Names =
-        { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" };
-
-    private static readonly string[] Cifar100Names = Enumerable.Range(0, 100).Select(i => $"fine_{i:D2}").ToArray();
-
-    /// <summary>Writes cifar-10-batches-bin under <paramref name="parent"/>: five train batches and a test batch of seeded random records.</summary>
-    internal static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar10(
-        string parent, int recordsPerBatch, int testRecords)
-    {
-        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-10-batches-bin")).FullName;
-        File.WriteAllText(Path.Combine(dir, "batches.meta.txt"), string.Join("\n", Cifar10Names) + "\n\n");
-        var random = new Random(7);
-        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
-        for (int batch = 1; batch <= 6; batch++)
-        {
-            string split = batch == 6 ? "test" : "train";
-            using var stream = File.Create(Path.Combine(dir, batch == 6 ? "test_batch.bin" : $"data_batch_{batch}.bin"));
-            for (int r = 0; r < (batch == 6 ? testRecords : recordsPerBatch); r++)
-            {
-                int label = random.Next(10);
-                var pixels = new byte[Pixels];
-                random.NextBytes(pixels);
-                stream.WriteByte((byte)label);
-                stream.Write(pixels);
-                records[split].Add((label, pixels));
-            }
-        }
-
-        return (dir, records);
-    }
-
-    /// <summary>Writes cifar-100-binary under <paramref name="parent"/>; coarse labels differ from fine ones so a mix-up shows.</summary>
-    private static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar100(
-        string parent, int trainRecords, int testRecords)
-    {
-        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-100-binary")).FullName;
-        File.WriteAllLines(Path.Combine(dir, "fine_label_names.txt"), Cifar100Names);
-        File.WriteAllLines(Path.Combine(dir, "coarse_label_names.txt"), Enumerable.Range(0, 20).Select(i => $"coarse_{i}"));
-        var random = new Random(11);
-        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
-        foreach (var (split, count) in new[] { ("train", trainRecords), ("test", testRecords) })
-        {
-            using var stream = File.Create(Path.Combine(dir, $"{split}.bin"));
-            for (int r = 0; r < count; r++)
-            {
-                int fine = 20 + random.Next(80);
-                var pixels = new byte[Pixels];
-                random.NextBytes(pixels);
-                stream.WriteByte((byte)(fine % 20));
-                stream.WriteByte((byte)fine);
-                stream.Write(pixels);
-                records[split].Add((fine, pixels));
-            }
-        }
-
-        return (dir, records);
     }
 
     private static string[] KeyNames(IDataView data)

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.Architectures;
 using XNet.MLNet.Data;
+using XNet.Tests.Shared;
 
 namespace XNet.MLNet.Tests;
 
@@ -21,9 +22,9 @@ public sealed class ImageFolderDatasetTests
     public void RgbBitmapsRoundTripExactlyWithOrdinalClassOrder()
     {
         // Ordinal order puts "Zebra" before "ant"; files sort by path, subfolders included.
-        var a = WriteBmp(Path.Combine(root, "ant", "b.bmp"), Pattern(32, 32, 1));
-        var b = WriteBmp(Path.Combine(root, "ant", "a.BMP"), Pattern(32, 32, 2));
-        var c = WriteBmp(Path.Combine(root, "Zebra", "nested", "z.bmp"), Pattern(32, 32, 3));
+        var a = GeneratedDatasets.WriteBmp(Path.Combine(root, "ant", "b.bmp"), GeneratedDatasets.Pattern(32, 32, 1));
+        var b = GeneratedDatasets.WriteBmp(Path.Combine(root, "ant", "a.BMP"), GeneratedDatasets.Pattern(32, 32, 2));
+        var c = GeneratedDatasets.WriteBmp(Path.Combine(root, "Zebra", "nested", "z.bmp"), GeneratedDatasets.Pattern(32, 32, 3));
         File.WriteAllText(Path.Combine(root, "Zebra", "notes.txt"), "not an image");
         Directory.CreateDirectory(Path.Combine(root, ".hidden"));
 
@@ -43,9 +44,9 @@ public sealed class ImageFolderDatasetTests
 
         CollectionAssert.AreEqual(new uint[] { 1, 2, 2 }, loaded.Data.GetColumn<uint>("Label").ToArray());
         var features = loaded.Data.GetColumn<float[]>("Features").ToArray();
-        CollectionAssert.AreEqual(Planar(c), features[0]);
-        CollectionAssert.AreEqual(Planar(b), features[1]);
-        CollectionAssert.AreEqual(Planar(a), features[2]);
+        CollectionAssert.AreEqual(GeneratedDatasets.Planar(c), features[0]);
+        CollectionAssert.AreEqual(GeneratedDatasets.Planar(b), features[1]);
+        CollectionAssert.AreEqual(GeneratedDatasets.Planar(a), features[2]);
     }
 
     [TestMethod]
@@ -91,8 +92,8 @@ public sealed class ImageFolderDatasetTests
             }
         }
 
-        WriteBmp(Path.Combine(root, "a", "wide.bmp"), pixels);
-        WriteBmp(Path.Combine(root, "b", "wide.bmp"), pixels);
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "a", "wide.bmp"), pixels);
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "b", "wide.bmp"), pixels);
 
         var cropped = ImageFolderDataset.Load(context, root, 32, 32, resize: ImageFolderResize.ShorterSideCenterCrop, shorterSide: 48)
             .Data.GetColumn<float[]>("Features").First();
@@ -110,8 +111,8 @@ public sealed class ImageFolderDatasetTests
     [TestMethod]
     public void DefaultShorterSideIsEightSeventhsOfTheCrop()
     {
-        WriteBmp(Path.Combine(root, "a", "x.bmp"), Pattern(40, 40, 1));
-        WriteBmp(Path.Combine(root, "b", "x.bmp"), Pattern(40, 40, 2));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "a", "x.bmp"), GeneratedDatasets.Pattern(40, 40, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "b", "x.bmp"), GeneratedDatasets.Pattern(40, 40, 2));
 
         var loaded = ImageFolderDataset.Load(context, root, 28, 28, resize: ImageFolderResize.ShorterSideCenterCrop);
 
@@ -132,7 +133,7 @@ public sealed class ImageFolderDatasetTests
     [TestMethod]
     public void FolderWithoutClassSubfoldersIsRefused()
     {
-        WriteBmp(Path.Combine(root, "loose.bmp"), Pattern(8, 8, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "loose.bmp"), GeneratedDatasets.Pattern(8, 8, 1));
         var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
         StringAssert.Contains(ex.Message, root);
         StringAssert.Contains(ex.Message, "no class subfolders");
@@ -141,7 +142,7 @@ public sealed class ImageFolderDatasetTests
     [TestMethod]
     public void SingleClassIsRefusedByName()
     {
-        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(8, 8, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "cat", "1.bmp"), GeneratedDatasets.Pattern(8, 8, 1));
         var ex = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolderDataset.Load(context, root, 32, 32));
         StringAssert.Contains(ex.Message, "needs at least 2 classes, found 1: 'cat'");
         StringAssert.Contains(ex.Message, root);
@@ -150,7 +151,7 @@ public sealed class ImageFolderDatasetTests
     [TestMethod]
     public void EmptyClassFolderIsNamed()
     {
-        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(8, 8, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "cat", "1.bmp"), GeneratedDatasets.Pattern(8, 8, 1));
         string dog = Directory.CreateDirectory(Path.Combine(root, "dog")).FullName;
         File.WriteAllText(Path.Combine(dog, "readme.txt"), "no images here");
 
@@ -161,9 +162,9 @@ public sealed class ImageFolderDatasetTests
     [TestMethod]
     public void CorruptImageIsNamedOrSkipped()
     {
-        WriteBmp(Path.Combine(root, "cat", "1.bmp"), Pattern(32, 32, 1));
-        WriteBmp(Path.Combine(root, "dog", "1.bmp"), Pattern(32, 32, 2));
-        WriteBmp(Path.Combine(root, "dog", "3.bmp"), Pattern(32, 32, 3));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "cat", "1.bmp"), GeneratedDatasets.Pattern(32, 32, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "dog", "1.bmp"), GeneratedDatasets.Pattern(32, 32, 2));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "dog", "3.bmp"), GeneratedDatasets.Pattern(32, 32, 3));
         string corrupt = Path.Combine(root, "dog", "2.png");
         File.WriteAllBytes(corrupt, new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3, 4, 5, 6, 7 });
 
@@ -176,7 +177,7 @@ public sealed class ImageFolderDatasetTests
         CollectionAssert.AreEqual(new[] { corrupt }, loaded.SkippedFiles.ToArray());
         CollectionAssert.AreEqual(new uint[] { 1, 2, 2 }, loaded.Data.GetColumn<uint>("Label").ToArray());
         var features = loaded.Data.GetColumn<float[]>("Features").ToArray();
-        CollectionAssert.AreEqual(Planar(Pattern(32, 32, 3)), features[2], "rows after the skipped file keep their own pixels");
+        CollectionAssert.AreEqual(GeneratedDatasets.Planar(GeneratedDatasets.Pattern(32, 32, 3)), features[2], "rows after the skipped file keep their own pixels");
     }
 
     [TestMethod]
@@ -188,7 +189,7 @@ public sealed class ImageFolderDatasetTests
             {
                 for (int i = 0; i < count; i++)
                 {
-                    WriteBmp(Path.Combine(root, split, cls, $"{i}.bmp"), Pattern(40, 40, i));
+                    GeneratedDatasets.WriteBmp(Path.Combine(root, split, cls, $"{i}.bmp"), GeneratedDatasets.Pattern(40, 40, i));
                 }
             }
         }
@@ -242,8 +243,8 @@ public sealed class ImageFolderDatasetTests
     {
         for (int i = 0; i < 8; i++)
         {
-            WriteBmp(Path.Combine(root, "cat", $"{i}.bmp"), Pattern(32, 32, i));
-            WriteBmp(Path.Combine(root, "dog", $"{i}.bmp"), Pattern(32, 32, 100 + i));
+            GeneratedDatasets.WriteBmp(Path.Combine(root, "cat", $"{i}.bmp"), GeneratedDatasets.Pattern(32, 32, i));
+            GeneratedDatasets.WriteBmp(Path.Combine(root, "dog", $"{i}.bmp"), GeneratedDatasets.Pattern(32, 32, 100 + i));
         }
 
         var train = ImageFolderDataset.Load(context, root, 32, 32).Data;
@@ -258,83 +259,5 @@ public sealed class ImageFolderDatasetTests
         CollectionAssert.AreEqual(new[] { "cat", "dog" }, model.Model.ClassNames.ToArray());
         Assert.HasCount(16, predicted);
         Assert.IsTrue(predicted.All(p => p is "cat" or "dog"), string.Join(", ", predicted));
-    }
-
-    /// <summary>A deterministic image [y, x, (R, G, B)] that differs per seed and per channel.</summary>
-    internal static byte[,,] Pattern(int height, int width, int seed)
-    {
-        var pixels = new byte[height, width, 3];
-        var random = new Random(seed);
-        for (int y = 0; y < height; y++)
-        {
-            for (int x = 0; x < width; x++)
-            {
-                for (int c = 0; c < 3; c++)
-                {
-                    pixels[y, x, c] = (byte)random.Next(256);
-                }
-            }
-        }
-
-        return pixels;
-    }
-
-    /// <summary>The planar (R plane, G plane, B plane) floats of an image, the Features layout.</summary>
-    internal static float[] Planar(byte[,,] pixels)
-    {
-        int height = pixels.GetLength(0), width = pixels.GetLength(1);
-        var planar = new float[3 * height * width];
-        for (int c = 0; c < 3; c++)
-        {
-            for (int y = 0; y < height; y++)
-            {
-                for (int x = 0; x < width; x++)
-                {
-                    planar[(c * height + y) * width + x] = pixels[y, x, c];
-                }
-            }
-        }
-
-        return planar;
-    }
-
-    /// <summary>Writes a 24-bit uncompressed BMP (bottom-up rows of B, G, R, each padded to 4 bytes).</summary>
-    internal static byte[,,] WriteBmp(string path, byte[,,] pixels)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        int height = pixels.GetLength(0), width = pixels.GetLength(1);
-        int stride = (width * 3 + 3) & ~3;
-        int dataSize = stride * height;
-        using var writer = new BinaryWriter(File.Create(path));
-        writer.Write((byte)'B');
-        writer.Write((byte)'M');
-        writer.Write(14 + 40 + dataSize); // file size
-        writer.Write(0); // reserved
-        writer.Write(14 + 40); // pixel data offset
-        writer.Write(40); // BITMAPINFOHEADER
-        writer.Write(width);
-        writer.Write(height); // positive: bottom-up
-        writer.Write((short)1); // planes
-        writer.Write((short)24); // bits per pixel
-        writer.Write(0); // BI_RGB
-        writer.Write(dataSize);
-        writer.Write(2835); // 72 dpi
-        writer.Write(2835);
-        writer.Write(0);
-        writer.Write(0);
-        var row = new byte[stride];
-        for (int y = height - 1; y >= 0; y--)
-        {
-            for (int x = 0; x < width; x++)
-            {
-                row[3 * x] = pixels[y, x, 2];
-                row[3 * x + 1] = pixels[y, x, 1];
-                row[3 * x + 2] = pixels[y, x, 0];
-            }
-
-            writer.Write(row);
-        }
-
-        return pixels;
     }
 }

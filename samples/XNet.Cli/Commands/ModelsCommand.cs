@@ -5,38 +5,89 @@ using XNet.Architectures;
 
 namespace XNet.Cli.Commands;
 
-/// <summary><c>xnet models</c>: the zoo's registered variants and their parameter counts.</summary>
+/// <summary><c>xnet models</c>: the zoo's registered variants with effective parameters and MACs at their reference input.</summary>
 internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--channels <C>")]
-        [Description("Input channels the counts are for (default 1, Fashion-MNIST).")]
-        [DefaultValue(1)]
-        public int Channels { get; init; } = 1;
+        [CommandArgument(0, "[FILTER]")]
+        [Description("Only names containing this text (e.g. densenet-bc, x-resnet-50).")]
+        public string? Filter { get; init; }
 
         [CommandOption("--classes <N>")]
-        [Description("Number of classes the counts are for (default 10).")]
-        [DefaultValue(10)]
-        public int Classes { get; init; } = 10;
+        [Description("Class count the costs are for (default: the family's, 10 for CIFAR models, 1000 for ImageNet models).")]
+        public int? Classes { get; init; }
+
+        [CommandOption("--input <CxHxW>")]
+        [Description("Input shape the costs are for, e.g. 1x28x28 (default: the family's, 3x32x32 or 3x224x224).")]
+        public string? Input { get; init; }
+
+        public override ValidationResult Validate() =>
+            Classes is < 2 ? ValidationResult.Error("--classes must be at least 2")
+            : Input is not null && ParseShape(Input) is null ? ValidationResult.Error($"--input '{Input}' is not CxHxW with positive numbers, e.g. 3x32x32")
+            : ValidationResult.Success();
+
+        internal static ImageShape? ParseShape(string text)
+        {
+            var parts = text.Split('x');
+            return parts.Length == 3 && parts.All(p => int.TryParse(p, out int v) && v > 0)
+                ? new ImageShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]))
+                : null;
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var table = new Table().AddColumn("family").AddColumn("name").AddColumn(new TableColumn("parameters").RightAligned());
-        var input = new ImageShape(settings.Channels, 32, 32);
+        var denseMacs = new Dictionary<string, long>();
         foreach (var family in ModelZoo.ModelFamilies)
         {
-            foreach (string name in family.Variants)
+            var input = settings.Input is null ? family.Input : Settings.ParseShape(settings.Input)!;
+            int classes = settings.Classes ?? family.Classes;
+            var names = family.Variants.Where(n => settings.Filter is null || n.Contains(settings.Filter, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (names.Count == 0)
             {
-                using var model = ModelZoo.Create(name, input, settings.Classes, seed: 0);
-                table.AddRow(family.Name, name, $"{model.parameters().Sum(p => p.numel()):N0}");
+                continue;
             }
+
+            var table = new Table().Title($"{family.Name}, input {input}, {classes} classes").AddColumn("name")
+                .AddColumn(new TableColumn("parameters").RightAligned())
+                .AddColumn(new TableColumn("MACs").RightAligned())
+                .AddColumn(new TableColumn("MACs vs dense").RightAligned());
+            foreach (string name in names)
+            {
+                ModelCost cost;
+                try
+                {
+                    cost = Measure(name, input, classes);
+                }
+                catch (ArgumentException ex)
+                {
+                    table.AddRow(name, $"[grey]{ex.Message.EscapeMarkup()}[/]", "", "");
+                    continue;
+                }
+
+                string twin = ModelZoo.DenseTwinOf(name);
+                if (!denseMacs.TryGetValue(twin, out long dense))
+                {
+                    dense = twin == name ? cost.MultiplyAccumulates : Measure(twin, input, classes).MultiplyAccumulates;
+                    denseMacs[twin] = dense;
+                }
+
+                table.AddRow(name, $"{cost.Parameters:N0}", $"{cost.MultiplyAccumulates / 1e6:N1} M",
+                    $"{(double)cost.MultiplyAccumulates / dense:P0}");
+            }
+
+            AnsiConsole.Write(table);
         }
 
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLineInterpolated(
-            $"Counts are trainable parameters for {settings.Channels} input channel(s) and {settings.Classes} classes; expander layers count only present connections.");
+        AnsiConsole.MarkupLine(
+            "Effective counts: expander and grouped layers count only present connections; MACs of one image's forward pass (convolutions and linear layers).");
         return 0;
+    }
+
+    private static ModelCost Measure(string name, ImageShape input, int classes)
+    {
+        using var model = ModelZoo.Create(name, input, classes, seed: 0);
+        return ModelCost.Measure(model, input);
     }
 }

@@ -13,9 +13,9 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <FILE>")]
-        [Description("A model saved by 'xnet train'.")]
-        [DefaultValue("xnet-model.xnet")]
-        public string Model { get; init; } = "xnet-model.xnet";
+        [Description("A model saved by 'xnet train' (model.xnet in its run folder).")]
+        [DefaultValue("xnet-run/model.xnet")]
+        public string Model { get; init; } = "xnet-run/model.xnet";
 
         [CommandOption("--image <FILE>")]
         [Description("The image (PNG, JPEG, BMP); resized to the model's input, grayscale for one-channel models.")]

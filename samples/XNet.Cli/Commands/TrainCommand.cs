@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using XNet.Cli.Display;
+using XNet.Architectures;
 using XNet.MLNet;
 using XNet.MLNet.Data;
 using XNet.MLNet.Training;
@@ -11,16 +12,26 @@ using XNet.MLNet.Training;
 namespace XNet.Cli.Commands;
 
 /// <summary>
-/// <c>xnet train</c>: Fashion-MNIST (or MNIST) idx files -> ML.NET pipeline with the X-Net trainer -> ML.NET metrics on
-/// the test split -> saved model.
+/// <c>xnet train</c>, the seed's main.py: a dataset (CIFAR-10/100, idx, image folder; the embedded Fashion-MNIST subset
+/// by default) -> ML.NET pipeline with the X-Net trainer -> ML.NET metrics on the test split -> saved model, metrics.csv
+/// and training curves in the run folder.
 /// </summary>
 internal sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <DIR>")]
-        [Description("Folder with train-/t10k- images and labels idx files (gzip optional). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
+        [Description("Dataset folder: CIFAR-10 (cifar-10-batches-bin) or CIFAR-100 (cifar-100-binary) binary files, idx files (train-/t10k-images-idx3-ubyte[.gz], MNIST or Fashion-MNIST), or an image folder (root/train and root/val with one subfolder per class, or root/<class>). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
         public string? Data { get; init; }
+
+        [CommandOption("--image-size <PIXELS>")]
+        [Description("Image folders only: the square size images are read at (shorter side to 8/7 of it, centre crop), the seed's --inpsize.")]
+        [DefaultValue(224)]
+        public int ImageSize { get; init; } = 224;
+
+        [CommandOption("--skip-unreadable")]
+        [Description("Image folders only: skip (and list) files that cannot be decoded instead of stopping.")]
+        public bool SkipUnreadable { get; init; }
 
         [CommandOption("--model <NAME>")]
         [Description("Architecture from the zoo ('xnet models' lists them).")]
@@ -91,25 +102,23 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public float WarmupEpochs { get; init; } = 1f;
 
         [CommandOption("--augment <KIND>")]
-        [Description("crop-flip (zero-pad by --crop-padding, random crop, flip), random-resized-crop (scale 0.08-1, ratio 3/4-4/3, bilinear, flip) or none.")]
-        [DefaultValue("crop-flip")]
-        public string Augment { get; init; } = "crop-flip";
+        [Description("crop-flip (zero-pad by --crop-padding, random crop, flip), random-resized-crop (scale 0.08-1, ratio 3/4-4/3, bilinear, flip) or none. Default: the seed's for the dataset (CIFAR: crop-flip with padding 4; image folders: random-resized-crop; idx: crop-flip with padding 2).")]
+        public string? Augment { get; init; }
 
         [CommandOption("--crop-padding <PIXELS>")]
-        [Description("Zero padding of --augment crop-flip (CIFAR: 4; 0 keeps only the flips).")]
-        [DefaultValue(2)]
-        public int CropPadding { get; init; } = 2;
+        [Description("Zero padding of --augment crop-flip (0 keeps only the flips). Default: 4 for CIFAR, 2 otherwise.")]
+        public int? CropPadding { get; init; }
 
         [CommandOption("--no-flip")]
         [Description("No horizontal flips with either crop.")]
         public bool NoFlip { get; init; }
 
         [CommandOption("--channel-mean <VALUES>")]
-        [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel; default: computed from the training images.")]
+        [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel. Default: the seed's constants for CIFAR-10/100 and RGB image folders (ImageNet's), otherwise computed from the training images.")]
         public string? ChannelMean { get; init; }
 
         [CommandOption("--channel-std <VALUES>")]
-        [Description("Per-channel standard deviation in pixel units (0-255), comma-separated; default: computed from the training images.")]
+        [Description("Per-channel standard deviation in pixel units (0-255), comma-separated. Default: as --channel-mean.")]
         public string? ChannelStd { get; init; }
 
         [CommandOption("--keep-best")]
@@ -130,13 +139,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Hold out this fraction of the training data and report validation metrics each epoch.")]
         public float? ValidationFraction { get; init; }
 
-        [CommandOption("--output <FILE>")]
-        [Description("Where to save the trained model.")]
-        [DefaultValue("xnet-model.xnet")]
-        public string Output { get; init; } = "xnet-model.xnet";
-
         [CommandOption("--output-dir <DIR>")]
-        [Description("Run folder: model.xnet, metrics.csv (per epoch: loss, top-1, top-5, best validation) and training-curves.png.")]
+        [Description("Run folder: model.xnet (for 'xnet predict' and 'xnet evaluate'), metrics.csv (per epoch: loss, top-1, top-5, best validation) and training-curves.png.")]
         [DefaultValue("xnet-run")]
         public string OutputDirectory { get; init; } = "xnet-run";
 
@@ -155,9 +159,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             : !(DecayLevel > 0) ? ValidationResult.Error("--decay-level must be positive (0.5 or 0.1 to decay)")
             : !(MinLearningRate >= 0) ? ValidationResult.Error("--min-lr must not be negative")
             : !(WarmupEpochs >= 0) ? ValidationResult.Error("--warmup-epochs must not be negative")
-            : ParseAugment(Augment) is null ? ValidationResult.Error(
+            : Augment is not null && ParseAugment(Augment) is null ? ValidationResult.Error(
                 $"--augment '{Augment}' is not known; expected crop-flip, random-resized-crop or none")
             : CropPadding < 0 ? ValidationResult.Error("--crop-padding must not be negative")
+            : ImageSize < 8 ? ValidationResult.Error("--image-size must be at least 8 pixels")
             : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
             : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
             : KeepBest && ValidationFraction is null ? ValidationResult.Error("--keep-best needs --validation-fraction (a held-out validation set)")
@@ -212,15 +217,18 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        string directory = settings.Data ?? Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist-subset");
         var mlContext = new MLContext(seed: settings.Seed);
-        var (trainImages, trainLabels) = FashionMnist.Files(directory, "train");
-        var (testImages, testLabels) = FashionMnist.Files(directory, "t10k");
-        var train = IdxDataset.Load(mlContext, trainImages, trainLabels, FashionMnist.ClassNames);
-        var test = IdxDataset.Load(mlContext, testImages, testLabels, FashionMnist.ClassNames);
+        var imageShape = new ImageShape(3, settings.ImageSize, settings.ImageSize);
+        var train = DatasetSource.Load(mlContext, settings.Data, "train", imageShape, settings.SkipUnreadable);
+        var test = DatasetSource.Load(mlContext, settings.Data, "test", imageShape, settings.SkipUnreadable);
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet train[/]: {settings.Model} on {train.GetRowCount():N0} training and {test.GetRowCount():N0} test images from [grey]{directory}[/]");
+            $"[bold]xnet train[/]: {settings.Model} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
+        foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[yellow]skipped unreadable image[/] {skipped}");
+        }
 
+        var (augmentation, padding) = DatasetSource.SeedAugmentation(train);
         var options = new XNetTrainer.Options
         {
             Architecture = settings.Model,
@@ -232,11 +240,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             Nesterov = settings.Nesterov || (!settings.NoNesterov && settings.Momentum > 0),
             WeightDecay = settings.WeightDecay,
             LearningRateSchedule = settings.Schedule(),
-            Augmentation = Settings.ParseAugment(settings.Augment)!.Value,
-            RandomCropPadding = settings.CropPadding,
+            Augmentation = settings.Augment is null ? augmentation : Settings.ParseAugment(settings.Augment)!.Value,
+            RandomCropPadding = settings.CropPadding ?? padding,
             HorizontalFlip = !settings.NoFlip,
-            ChannelMean = Settings.ParseValues(settings.ChannelMean).Values,
-            ChannelStd = Settings.ParseValues(settings.ChannelStd).Values,
+            ChannelMean = Settings.ParseValues(settings.ChannelMean).Values ?? train.Mean?.ToArray(),
+            ChannelStd = Settings.ParseValues(settings.ChannelStd).Values ?? train.Std?.ToArray(),
             KeepBestValidationModel = settings.KeepBest,
             Seed = settings.Seed,
             Device = settings.Device,
@@ -245,11 +253,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             CancellationToken = cancellationToken,
         };
 
-        // The ML.NET pipeline: the idx loader already gives a key-typed Label and a Vector<Single, 1, 28, 28> Features column.
+        // The ML.NET pipeline: every reader already gives a key-typed Label and a Vector<Single, C, H, W> Features column.
         var pipeline = mlContext.MulticlassClassification.Trainers.XNet(options);
         var epochs = new List<EpochMetrics>();
         options.MetricsCallback = epochs.Add;
-        var model = TrainingDisplay.Run(options, () => pipeline.Fit(train));
+        var model = TrainingDisplay.Run(options, () => pipeline.Fit(train.Data));
         using (model)
         {
             AnsiConsole.MarkupLineInterpolated(
@@ -260,10 +268,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             TrainingCurvesPlot.Write(history, plot);
             AnsiConsole.MarkupLineInterpolated(
                 $"Run folder [green]{Path.GetFullPath(settings.OutputDirectory)}[/]: model.xnet, metrics.csv, {TrainingCurvesPlot.FileName}");
-            var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
+            var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test.Data), topKPredictionCount: Math.Min(5, test.ClassNames.Count));
             MetricsReport.Write(metrics, model.Model.ClassNames);
-            model.Model.Save(settings.Output);
-            AnsiConsole.MarkupLineInterpolated($"Model saved to [green]{Path.GetFullPath(settings.Output)}[/]");
         }
 
         return 0;

@@ -4,13 +4,24 @@ using Spectre.Console;
 
 namespace XNet.Cli.Display;
 
-/// <summary>ML.NET's multiclass metrics on the test split: micro/macro accuracy, log-loss and the confusion matrix.</summary>
+/// <summary>
+/// ML.NET's multiclass metrics on a test split: micro/macro accuracy, top-5 accuracy, log-loss and, for up to
+/// <see cref="MaxMatrixClasses"/> classes, the confusion matrix.
+/// </summary>
 internal static class MetricsReport
 {
+    /// <summary>Above this many classes (CIFAR-100, ImageNet) the confusion matrix is too wide to print.</summary>
+    public const int MaxMatrixClasses = 20;
+
     public static void Write(MulticlassClassificationMetrics metrics, IReadOnlyList<string> classNames)
     {
+        string top5 = metrics.TopKPredictionCount > 0 ? $", top-{metrics.TopKPredictionCount} accuracy {metrics.TopKAccuracy:F4}" : "";
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]Test metrics (ML.NET)[/]: micro-accuracy [green]{metrics.MicroAccuracy:F4}[/], macro-accuracy {metrics.MacroAccuracy:F4}, log-loss {metrics.LogLoss:F4}, log-loss reduction {metrics.LogLossReduction:F4}");
+            $"[bold]Test metrics (ML.NET)[/]: micro-accuracy [green]{metrics.MicroAccuracy:F4}[/], macro-accuracy {metrics.MacroAccuracy:F4}{top5}, log-loss {metrics.LogLoss:F4}, log-loss reduction {metrics.LogLossReduction:F4}");
+        if (metrics.ConfusionMatrix.NumberOfClasses > MaxMatrixClasses)
+        {
+            return;
+        }
 
         // Compact enough for an 80-column terminal: rows are true classes, columns predicted class indices.
         var matrix = metrics.ConfusionMatrix;

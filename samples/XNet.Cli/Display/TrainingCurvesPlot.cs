@@ -1,26 +1,26 @@
-using System.Reflection;
-using System.Runtime.InteropServices;
-using System.Runtime.Loader;
+using OxyPlot;
+using OxyPlot.Annotations;
+using OxyPlot.Axes;
+using OxyPlot.Legends;
+using OxyPlot.Series;
+using OxyPlot.SkiaSharp;
 using XNet.MLNet.Training;
 
 namespace XNet.Cli.Display;
 
 /// <summary>
-/// Writes the training curves of a run (loss and top-1 accuracy per epoch, train and validation) as a PNG, atomically.
-/// The rendering (ScottPlot, SkiaSharp 3.119) lives in XNet.Cli.Plot, copied to the plot/ folder next to xnet and loaded
-/// into its own AssemblyLoadContext, because ML.NET ImageAnalytics (used by <c>xnet predict</c>) needs SkiaSharp 2.88.
+/// Writes the training curves of a run as a PNG (OxyPlot on SkiaSharp): loss per epoch on the left, top-1 accuracy per
+/// epoch on the right, for the training set and, when there is one, the validation set, with the best validation epoch
+/// marked. The file is written atomically.
 /// </summary>
 internal static class TrainingCurvesPlot
 {
     /// <summary>File name of the plot in the run folder.</summary>
     public const string FileName = "training-curves.png";
 
-    private static readonly Lazy<MethodInfo> Renderer = new(LoadRenderer);
-
     /// <summary>Renders <paramref name="history"/> and writes it to <paramref name="path"/> (temporary file, then rename).</summary>
     /// <exception cref="ArgumentException">When the history is empty.</exception>
-    /// <exception cref="InvalidOperationException">When the renderer in plot/ is missing.</exception>
-    public static void Write(TrainingHistory history, string path, int width = 900, int height = 800)
+    public static void Write(TrainingHistory history, string path, int width = 1200, int height = 480)
     {
         if (history.Count == 0)
         {
@@ -28,58 +28,66 @@ internal static class TrainingCurvesPlot
         }
 
         bool validated = history.All(m => m.ValidationAccuracy is not null);
-        object?[] arguments =
+        var loss = Chart("Cross-entropy loss", "loss");
+        var accuracy = Chart("Top-1 accuracy", "accuracy (%)");
+        loss.Series.Add(Line("train", history.Select(m => (m.Epoch, m.TrainLoss))));
+        accuracy.Series.Add(Line("train", history.Select(m => (m.Epoch, 100 * m.TrainAccuracy))));
+        if (validated)
         {
-            history.Select(m => (double)m.Epoch).ToArray(),
-            history.Select(m => m.TrainLoss).ToArray(),
-            history.Select(m => m.TrainAccuracy).ToArray(),
-            validated ? history.Select(m => m.ValidationLoss!.Value).ToArray() : null,
-            validated ? history.Select(m => m.ValidationAccuracy!.Value).ToArray() : null,
-            validated ? history.BestValidationEpoch ?? 0 : 0,
-            width,
-            height,
-        };
-        byte[] png;
-        try
-        {
-            png = (byte[])Renderer.Value.Invoke(null, arguments)!;
-        }
-        catch (TargetInvocationException ex) when (ex.InnerException is not null)
-        {
-            throw new InvalidOperationException($"Rendering the training curves failed: {ex.InnerException.Message}", ex.InnerException);
+            loss.Series.Add(Line("validation", history.Select(m => (m.Epoch, m.ValidationLoss!.Value))));
+            accuracy.Series.Add(Line("validation", history.Select(m => (m.Epoch, 100 * m.ValidationAccuracy!.Value))));
+            if (history.BestValidationEpoch is int best && history.BestValidationAccuracy is double bestAccuracy)
+            {
+                accuracy.Annotations.Add(new LineAnnotation
+                {
+                    Type = LineAnnotationType.Vertical,
+                    X = best,
+                    LineStyle = LineStyle.Dash,
+                    Text = FormattableString.Invariant($"best validation {100 * bestAccuracy:F2} % (epoch {best})"),
+                });
+            }
         }
 
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temp = full + ".tmp";
-        File.WriteAllBytes(temp, png);
+        using (var stream = File.Create(temp))
+        {
+            // Two charts side by side: render each into half of one canvas.
+            using var bitmap = new SkiaSharp.SKBitmap(width, height);
+            using var canvas = new SkiaSharp.SKCanvas(bitmap);
+            canvas.Clear(SkiaSharp.SKColors.White);
+            var context = new SkiaRenderContext { RenderTarget = RenderTarget.PixelGraphic, SkCanvas = canvas, UseTextShaping = false };
+            foreach (var (chart, left) in new[] { (loss, 0), (accuracy, width / 2) })
+            {
+                canvas.Save();
+                canvas.Translate(left, 0);
+                ((IPlotModel)chart).Update(true);
+                ((IPlotModel)chart).Render(context, new OxyRect(0, 0, width / 2.0, height));
+                canvas.Restore();
+            }
+
+            using var image = SkiaSharp.SKImage.FromBitmap(bitmap);
+            using var png = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            png.SaveTo(stream);
+        }
+
         File.Move(temp, full, overwrite: true);
     }
 
-    private static MethodInfo LoadRenderer()
+    private static PlotModel Chart(string title, string yTitle)
     {
-        string assembly = Path.Combine(AppContext.BaseDirectory, "plot", "XNet.Cli.Plot.dll");
-        if (!File.Exists(assembly))
-        {
-            throw new InvalidOperationException(
-                $"The training-curve renderer '{assembly}' is missing; build samples/XNet.Cli (it copies XNet.Cli.Plot to plot/).");
-        }
-
-        var context = new PlotLoadContext(assembly);
-        return context.LoadFromAssemblyPath(assembly)
-            .GetType("XNet.Cli.Plot.TrainingCurvesRenderer", throwOnError: true)!
-            .GetMethod("RenderPng", BindingFlags.Public | BindingFlags.Static)!;
+        var model = new PlotModel { Title = title, Background = OxyColors.White };
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "epoch", MinimumMajorStep = 1, MinimumMinorStep = 1 });
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = yTitle, MajorGridlineStyle = LineStyle.Dot });
+        model.Legends.Add(new Legend { LegendPosition = LegendPosition.RightTop, LegendPlacement = LegendPlacement.Inside });
+        return model;
     }
 
-    /// <summary>Resolves ScottPlot, SkiaSharp and their native libraries from plot/ (its deps.json), everything else from the default context.</summary>
-    private sealed class PlotLoadContext(string assembly) : AssemblyLoadContext("xnet-plot")
+    private static LineSeries Line(string title, IEnumerable<(int Epoch, double Value)> points)
     {
-        private readonly AssemblyDependencyResolver resolver = new(assembly);
-
-        protected override Assembly? Load(AssemblyName name) =>
-            resolver.ResolveAssemblyToPath(name) is string path ? LoadFromAssemblyPath(path) : null;
-
-        protected override IntPtr LoadUnmanagedDll(string name) =>
-            resolver.ResolveUnmanagedDllToPath(name) is string path ? NativeLibrary.Load(path) : IntPtr.Zero;
+        var series = new LineSeries { Title = title, MarkerType = MarkerType.Circle, MarkerSize = 3 };
+        series.Points.AddRange(points.Select(p => new DataPoint(p.Epoch, p.Value)));
+        return series;
     }
 }

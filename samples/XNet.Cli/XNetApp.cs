@@ -1,0 +1,34 @@
+using Spectre.Console.Cli;
+using XNet.Cli.Commands;
+
+namespace XNet.Cli;
+
+/// <summary>The <c>xnet</c> command line: its commands, and one entry point that turns expected failures into exit codes.</summary>
+internal static class XNetApp
+{
+    /// <summary>Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 cancelled).</summary>
+    public static int Run(string[] args)
+    {
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("xnet");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Train an X-Net on CIFAR-10/100, idx (MNIST/Fashion-MNIST) or an image folder (the embedded Fashion-MNIST subset by default), evaluate it with ML.NET's metrics and save it.")
+                .WithExample("train")
+                .WithExample("train", "--data", "/usr/share/datasets/fashion-mnist", "--model", "x-resnet-20-4", "--epochs", "10");
+            config.AddCommand<PredictCommand>("predict")
+                .WithDescription("Classify one image file with a saved model.")
+                .WithExample("predict", "--model", "xnet-run/model.xnet", "--image", "shoe.png");
+            config.AddCommand<EvaluateCommand>("evaluate")
+                .WithDescription("Score a saved model on a dataset split with ML.NET's metrics (accuracy, top-5, log-loss, confusion matrix).")
+                .WithExample("evaluate", "--model", "xnet-run/model.xnet", "--data", "/data/cifar-10-batches-bin");
+            config.AddCommand<ModelsCommand>("models")
+                .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
+                .WithExample("models", "densenet-bc");
+            config.PropagateExceptions();
+        });
+
+        return CliErrors.Run(() => app.Run(args));
+    }
+}

@@ -1,0 +1,147 @@
+namespace XNet.Tests.Shared;
+
+/// <summary>
+/// Tiny datasets written in the real file formats (CIFAR-10/100 binary, BMP image folders) for tests that read or train
+/// on them; shared by the library and CLI test projects.
+/// </summary>
+internal static class GeneratedDatasets
+{
+    /// <summary>Bytes of one 3x32x32 CIFAR image.</summary>
+    public const int CifarPixels = 3 * 32 * 32;
+
+    internal static readonly string[] Cifar10Names =
+        { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" };
+
+    internal static readonly string[] Cifar100Names = Enumerable.Range(0, 100).Select(i => $"fine_{i:D2}").ToArray();
+
+    /// <summary>Writes cifar-10-batches-bin under <paramref name="parent"/>: five train batches and a test batch of seeded random records.</summary>
+    internal static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar10(
+        string parent, int recordsPerBatch, int testRecords)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-10-batches-bin")).FullName;
+        File.WriteAllText(Path.Combine(dir, "batches.meta.txt"), string.Join("\n", Cifar10Names) + "\n\n");
+        var random = new Random(7);
+        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
+        for (int batch = 1; batch <= 6; batch++)
+        {
+            string split = batch == 6 ? "test" : "train";
+            using var stream = File.Create(Path.Combine(dir, batch == 6 ? "test_batch.bin" : $"data_batch_{batch}.bin"));
+            for (int r = 0; r < (batch == 6 ? testRecords : recordsPerBatch); r++)
+            {
+                int label = random.Next(10);
+                var pixels = new byte[CifarPixels];
+                random.NextBytes(pixels);
+                stream.WriteByte((byte)label);
+                stream.Write(pixels);
+                records[split].Add((label, pixels));
+            }
+        }
+
+        return (dir, records);
+    }
+
+    /// <summary>Writes cifar-100-binary under <paramref name="parent"/>; coarse labels differ from fine ones so a mix-up shows.</summary>
+    internal static (string Dir, Dictionary<string, List<(int Label, byte[] Pixels)>> Records) WriteCifar100(
+        string parent, int trainRecords, int testRecords)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(parent, "cifar-100-binary")).FullName;
+        File.WriteAllLines(Path.Combine(dir, "fine_label_names.txt"), Cifar100Names);
+        File.WriteAllLines(Path.Combine(dir, "coarse_label_names.txt"), Enumerable.Range(0, 20).Select(i => $"coarse_{i}"));
+        var random = new Random(11);
+        var records = new Dictionary<string, List<(int, byte[])>> { ["train"] = new(), ["test"] = new() };
+        foreach (var (split, count) in new[] { ("train", trainRecords), ("test", testRecords) })
+        {
+            using var stream = File.Create(Path.Combine(dir, $"{split}.bin"));
+            for (int r = 0; r < count; r++)
+            {
+                int fine = 20 + random.Next(80);
+                var pixels = new byte[CifarPixels];
+                random.NextBytes(pixels);
+                stream.WriteByte((byte)(fine % 20));
+                stream.WriteByte((byte)fine);
+                stream.Write(pixels);
+                records[split].Add((fine, pixels));
+            }
+        }
+
+        return (dir, records);
+    }
+
+    /// <summary>A deterministic image [y, x, (R, G, B)] that differs per seed and per channel.</summary>
+    internal static byte[,,] Pattern(int height, int width, int seed)
+    {
+        var pixels = new byte[height, width, 3];
+        var random = new Random(seed);
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                for (int c = 0; c < 3; c++)
+                {
+                    pixels[y, x, c] = (byte)random.Next(256);
+                }
+            }
+        }
+
+        return pixels;
+    }
+
+    /// <summary>The planar (R plane, G plane, B plane) floats of an image, the Features layout.</summary>
+    internal static float[] Planar(byte[,,] pixels)
+    {
+        int height = pixels.GetLength(0), width = pixels.GetLength(1);
+        var planar = new float[3 * height * width];
+        for (int c = 0; c < 3; c++)
+        {
+            for (int y = 0; y < height; y++)
+            {
+                for (int x = 0; x < width; x++)
+                {
+                    planar[(c * height + y) * width + x] = pixels[y, x, c];
+                }
+            }
+        }
+
+        return planar;
+    }
+
+    /// <summary>Writes a 24-bit uncompressed BMP (bottom-up rows of B, G, R, each padded to 4 bytes).</summary>
+    internal static byte[,,] WriteBmp(string path, byte[,,] pixels)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        int height = pixels.GetLength(0), width = pixels.GetLength(1);
+        int stride = (width * 3 + 3) & ~3;
+        int dataSize = stride * height;
+        using var writer = new BinaryWriter(File.Create(path));
+        writer.Write((byte)'B');
+        writer.Write((byte)'M');
+        writer.Write(14 + 40 + dataSize); // file size
+        writer.Write(0); // reserved
+        writer.Write(14 + 40); // pixel data offset
+        writer.Write(40); // BITMAPINFOHEADER
+        writer.Write(width);
+        writer.Write(height); // positive: bottom-up
+        writer.Write((short)1); // planes
+        writer.Write((short)24); // bits per pixel
+        writer.Write(0); // BI_RGB
+        writer.Write(dataSize);
+        writer.Write(2835); // 72 dpi
+        writer.Write(2835);
+        writer.Write(0);
+        writer.Write(0);
+        var row = new byte[stride];
+        for (int y = height - 1; y >= 0; y--)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                row[3 * x] = pixels[y, x, 2];
+                row[3 * x + 1] = pixels[y, x, 1];
+                row[3 * x + 2] = pixels[y, x, 0];
+            }
+
+            writer.Write(row);
+        }
+
+        return pixels;
+    }
+}

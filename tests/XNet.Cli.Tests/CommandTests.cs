@@ -1,0 +1,80 @@
+using XNet.Tests.Shared;
+
+namespace XNet.Cli.Tests;
+
+[TestClass]
+public sealed class CommandTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void TrainedModelEvaluatesOnItsDatasetAndRefusesAnotherOne()
+    {
+        string root = TestFolders.Create(TestContext);
+        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
+        var (cifar100, _) = GeneratedDatasets.WriteCifar100(root, trainRecords: 2, testRecords: 2);
+        string run = Path.Combine(root, "run");
+        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "1",
+            "--batch-size", "4", "--output-dir", run);
+        Assert.AreEqual(0, trained, trainOutput);
+
+        var (evaluated, output) = XNetRunner.Run("evaluate", "--model", Path.Combine(run, "model.xnet"), "--data", cifar10);
+        Assert.AreEqual(0, evaluated, output);
+        StringAssert.Contains(output, "x-resnet-8-2 on 5 test images");
+        StringAssert.Contains(output, "top-5 accuracy");
+
+        var (refused, error) = XNetRunner.Run("evaluate", "--model", Path.Combine(run, "model.xnet"), "--data", cifar100);
+        Assert.AreEqual(1, refused, error);
+        StringAssert.Contains(error, "are not the model's (airplane, automobile");
+    }
+
+    [TestMethod]
+    public void ModelsListsEffectiveParametersAndMacs()
+    {
+        var (exitCode, output) = XNetRunner.Run("models", "densenet-bc-40-24");
+
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Contains(output, "DenseNet-BC (CIFAR), input 3x32x32, 10 classes");
+        StringAssert.Contains(output, "x-densenet-bc-40-24-2-dt");
+        StringAssert.Contains(output, "352,234");
+        StringAssert.Contains(output, "144.7 M");
+        Assert.DoesNotContain("ResNet", output, "the filter keeps other families out");
+    }
+
+    [TestMethod]
+    public void ModelsSkipsArchitecturesThatCannotTakeTheInput()
+    {
+        var (exitCode, output) = XNetRunner.Run("models", "vgg16", "--input", "1x28x28");
+
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Contains(output, "too small");
+    }
+
+    [TestMethod]
+    public void MissingAndCorruptDataEndWithOneErrorLine()
+    {
+        string root = TestFolders.Create(TestContext);
+        var (missing, missingOutput) = XNetRunner.Run("train", "--data", Path.Combine(root, "nowhere"), "--epochs", "1");
+        Assert.AreEqual(1, missing, missingOutput);
+        StringAssert.Contains(missingOutput, "error:");
+        StringAssert.Contains(missingOutput, "nowhere");
+
+        var (cifar, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 2);
+        string batch = Path.Combine(cifar, "data_batch_2.bin");
+        File.WriteAllBytes(batch, File.ReadAllBytes(batch)[..100]);
+        var (corrupt, corruptOutput) = XNetRunner.Run("train", "--data", cifar, "--epochs", "1");
+        Assert.AreEqual(1, corrupt, corruptOutput);
+        StringAssert.Contains(corruptOutput, "data_batch_2.bin");
+    }
+
+    [TestMethod]
+    [DataRow("--scheduler", "linear", "--scheduler 'linear' is not known")]
+    [DataRow("--augment", "mixup", "--augment 'mixup' is not known")]
+    [DataRow("--image-size", "4", "--image-size must be at least 8")]
+    public void BadOptionsAreUsageErrors(string option, string value, string message)
+    {
+        var (exitCode, output) = XNetRunner.Run("train", option, value);
+        Assert.AreEqual(2, exitCode, output);
+        StringAssert.Contains(output, message);
+    }
+}
