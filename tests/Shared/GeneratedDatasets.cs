@@ -144,4 +144,38 @@ internal static class GeneratedDatasets
 
         return pixels;
     }
+
+    /// <summary>
+    /// Writes MNIST-style idx files (<c>train-</c> and <c>t10k-images-idx3-ubyte</c>, <c>-labels-idx1-ubyte</c>) of seeded
+    /// random 28x28 digits with labels 0-9 into <paramref name="directory"/>.
+    /// </summary>
+    internal static string WriteIdx(string directory, int trainImages, int testImages)
+    {
+        Directory.CreateDirectory(directory);
+        var random = new Random(5);
+        foreach (var (split, count) in new[] { ("train", trainImages), ("t10k", testImages) })
+        {
+            var images = new byte[16 + count * 28 * 28];
+            new byte[] { 0, 0, 8, 3 }.CopyTo(images, 0);
+            BigEndian(images, 4, count);
+            BigEndian(images, 8, 28);
+            BigEndian(images, 12, 28);
+            random.NextBytes(images.AsSpan(16));
+            var labels = new byte[8 + count];
+            new byte[] { 0, 0, 8, 1 }.CopyTo(labels, 0);
+            BigEndian(labels, 4, count);
+            for (int i = 0; i < count; i++)
+            {
+                labels[8 + i] = (byte)(i % 10);
+            }
+
+            File.WriteAllBytes(Path.Combine(directory, $"{split}-images-idx3-ubyte"), images);
+            File.WriteAllBytes(Path.Combine(directory, $"{split}-labels-idx1-ubyte"), labels);
+        }
+
+        return directory;
+    }
+
+    private static void BigEndian(byte[] buffer, int offset, int value) =>
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(buffer.AsSpan(offset), value);
 }

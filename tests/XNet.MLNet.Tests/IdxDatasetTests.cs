@@ -2,6 +2,7 @@ using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.MLNet.Data;
+using XNet.Tests.Shared;
 
 namespace XNet.MLNet.Tests;
 
@@ -80,6 +81,24 @@ public sealed class IdxDatasetTests
         string zipped = TempFile(buffer.ToArray());
         CollectionAssert.AreEqual(IdxFile.Read(plain, 1).Data, IdxFile.Read(zipped, 1).Data);
         CollectionAssert.AreEqual(new byte[] { 4, 5, 6 }, IdxFile.Read(plain, 1).Data);
+    }
+
+    [TestMethod]
+    public void GeneratedIdxFolderIsDetectedAndTrainsTwoBatches()
+    {
+        string directory = GeneratedDatasets.WriteIdx(Path.Combine(Path.GetTempPath(), $"xnet-test-{Guid.NewGuid():N}", "mnist"), 20, 10);
+
+        var train = ImageDatasets.Load(context, directory, "train");
+        var test = ImageDatasets.Load(context, directory, "test");
+        var options = TestData.SmallOptions();
+        options.BatchSize = 10;
+        using var model = context.MulticlassClassification.Trainers.XNet(options).Fit(train.Data);
+        var metrics = context.MulticlassClassification.Evaluate(model.Transform(test.Data));
+
+        Assert.AreEqual(ImageDatasetFormat.Idx, train.Format);
+        Assert.AreEqual(new XNet.Architectures.ImageShape(1, 28, 28), model.Model.InputShape);
+        CollectionAssert.AreEqual(Enumerable.Range(0, 10).Select(i => $"{i}").ToArray(), model.Model.ClassNames.ToArray());
+        Assert.AreEqual(10, metrics.ConfusionMatrix.Counts.Sum(row => row.Sum()), "every test image scored once");
     }
 
     [TestMethod]
