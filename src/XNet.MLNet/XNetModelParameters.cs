@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text.Json;
 using TorchSharp;
 using XNet.Architectures;
+using XNet.MLNet.IO;
 using XNet.Architectures.Layers;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
@@ -83,23 +84,7 @@ public sealed class XNetModelParameters : IDisposable
     public void Save(string path)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Save(file);
-                file.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        AtomicFile.Write(path, Save);
     }
 
     /// <summary>Writes the model to a stream (left open).</summary>

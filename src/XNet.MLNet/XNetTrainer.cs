@@ -5,6 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using XNet.Architectures;
 using XNet.MLNet.Data;
+using XNet.MLNet.IO;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
@@ -51,13 +52,27 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         var shape = DataViewImages.ResolveShape(trainData.Schema, options.FeatureColumnName, options.ExplicitShape());
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
         var classNames = DataViewImages.ClassNames(trainData.Schema, options.LabelColumnName);
-        var trainingOptions = options.ToTrainingOptions(options.Seed ?? host.Rand.Next());
-        trainingOptions.Validate();
         ModelZoo.EnsureKnown(options.Architecture);
         options.CheckNormalization(shape);
+        var identity = new ModelIdentity(options.Architecture, shape, classNames);
+        using var channel = host.Start("Training");
+        var resume = options.ResumeFrom is string resumePath ? FindCheckpoint(resumePath, identity, channel) : null;
+        var trainingOptions = options.ToTrainingOptions(resume?.Seed ?? options.Seed ?? host.Rand.Next());
+        trainingOptions.Validate();
+        var checkpoints = options.WorkspacePath is string runFolder
+            ? new CheckpointSettings(Path.Combine(runFolder, CheckpointStore.FolderName), identity, options.CheckpointEveryBatches,
+                options.CheckpointsToKeep)
+            : null;
+        if (checkpoints is null && options.CheckpointEveryBatches > 0)
+        {
+            throw new ArgumentException(
+                $"Option CheckpointEveryBatches = {options.CheckpointEveryBatches} needs WorkspacePath, the folder checkpoints are written to.",
+                nameof(Options.CheckpointEveryBatches));
+        }
+
+        checkpoints?.Validate();
 
         var device = TorchDevices.Resolve(options.Device, options.FallbackToCpu);
-        using var channel = host.Start("Training");
         var (train, skipped) = DataViewImages.Read(trainData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
             "training", cancellation);
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
@@ -80,6 +95,11 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         var (mean, std) = options.Normalization(train, shape);
         var model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
         Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {trainingOptions.Seed}.");
+        if (resume is not null)
+        {
+            Log(channel, $"X-Net: resuming from '{resume.Path}' at epoch {resume.Epoch + 1}, batch {resume.Batch}.");
+        }
+
         try
         {
             var engine = new TrainingEngine(model.Network, trainingOptions, device);
@@ -89,7 +109,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
                 Log(channel, Describe(metrics));
                 options.MetricsCallback?.Invoke(metrics);
             };
-            var history = engine.Fit(train, validation, cancellation);
+            var history = engine.Fit(train, validation, checkpoints, resume, cancellation);
             Log(channel, Summarize(history));
             if (options.WorkspacePath is string workspace)
             {
@@ -105,6 +125,32 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
 
         return new XNetTransformer(model, options.FeatureColumnName, options.ScoreColumnName, options.PredictedLabelColumnName,
             options.InferenceBatchSize);
+    }
+
+    /// <summary>The newest valid checkpoint under <paramref name="path"/>, checked against the network this run trains.</summary>
+    private static TrainingCheckpoint FindCheckpoint(string path, ModelIdentity identity, IChannel channel)
+    {
+        var rejected = new List<string>();
+        var checkpoint = TrainingCheckpoint.FindNewestValid(path, (file, reason) =>
+        {
+            rejected.Add($"{file}: {reason}");
+            Log(channel, $"X-Net: skipping checkpoint '{file}': {reason}");
+        });
+        if (checkpoint is null)
+        {
+            throw new FileNotFoundException(
+                $"ResumeFrom '{path}' holds no valid X-Net checkpoint (checkpoint-*{TrainingCheckpoint.Extension})" +
+                (rejected.Count > 0 ? $"; rejected: {string.Join("; ", rejected)}" : "") + ".", path);
+        }
+
+        if (!checkpoint.Identity.Matches(identity))
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{checkpoint.Path}' holds {checkpoint.Identity}; this run trains {identity}. " +
+                "Resume with the architecture, image shape and classes of the checkpoint, or start a new run.", nameof(Options.ResumeFrom));
+        }
+
+        return checkpoint;
     }
 
     /// <summary>
@@ -217,10 +263,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
     {
         Directory.CreateDirectory(workspace);
         model.Save(Path.Combine(workspace, "model.xnet"));
-        string path = Path.Combine(workspace, "metrics.csv");
-        string temp = path + ".tmp";
-        File.WriteAllLines(temp, MetricsLines(history));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllLines(Path.Combine(workspace, "metrics.csv"), MetricsLines(history));
     }
 
     /// <summary>Options of <see cref="XNetTrainer"/>, named as ML.NET's ImageClassificationTrainer names them where they overlap.</summary>
@@ -325,8 +368,25 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// <summary>Seed of weights, expander graphs, shuffling and augmentation; null derives one from the MLContext's seed.</summary>
         public int? Seed;
 
-        /// <summary>When set, the trained model (<c>model.xnet</c>) and per-epoch metrics (<c>metrics.csv</c>) are written here.</summary>
+        /// <summary>
+        /// When set, the run folder: the trained model (<c>model.xnet</c>), per-epoch metrics (<c>metrics.csv</c>) and
+        /// checkpoints (<c>checkpoints/</c>: at every epoch end, every <see cref="CheckpointEveryBatches"/> batches and on
+        /// cancellation) are written here, each file atomically.
+        /// </summary>
         public string? WorkspacePath;
+
+        /// <summary>Also checkpoint every this many batches within an epoch (0: at epoch ends and on cancellation only). Needs <see cref="WorkspacePath"/>.</summary>
+        public int CheckpointEveryBatches;
+
+        /// <summary>How many of the newest checkpoints to keep in <c>checkpoints/</c> (the best validation one is kept apart).</summary>
+        public int CheckpointsToKeep = 3;
+
+        /// <summary>
+        /// Continue a checkpointed run: a run folder, its <c>checkpoints</c> folder or a checkpoint file. The newest valid
+        /// checkpoint is used, and its seed replaces <see cref="Seed"/>; with the same data and options the result equals
+        /// an uninterrupted run's (bit for bit on the CPU). A checkpoint of another architecture, input shape or class list is refused.
+        /// </summary>
+        public string? ResumeFrom;
 
         /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
         public string? Device;

@@ -48,12 +48,17 @@ internal sealed class BatchLoader : IDisposable
     /// <param name="shuffleSeed">Seed of the order and the augmentation draws; null keeps the stored order and draws nothing.</param>
     /// <param name="augmentation">What to draw per image (only with a seed).</param>
     /// <param name="cancellation">Stops the producer.</param>
-    public BatchLoader(ImageSet images, int batchSize, int? shuffleSeed, AugmentationPlan augmentation, CancellationToken cancellation)
+    /// <param name="startBatch">
+    /// Batches to skip (a run resumed within an epoch): their order and augmentation are still drawn, so the batches
+    /// that follow are exactly those of an uninterrupted epoch.
+    /// </param>
+    public BatchLoader(ImageSet images, int batchSize, int? shuffleSeed, AugmentationPlan augmentation, CancellationToken cancellation,
+        int startBatch = 0)
     {
         BatchCount = (images.Count + batchSize - 1) / batchSize;
         stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var token = stop.Token;
-        producer = Task.Run(() => Produce(images, batchSize, shuffleSeed, augmentation, token), token);
+        producer = Task.Run(() => Produce(images, batchSize, shuffleSeed, augmentation, startBatch, token), token);
     }
 
     public int BatchCount { get; }
@@ -84,7 +89,7 @@ internal sealed class BatchLoader : IDisposable
         queue.Dispose();
     }
 
-    private void Produce(ImageSet images, int batchSize, int? seed, AugmentationPlan plan, CancellationToken token)
+    private void Produce(ImageSet images, int batchSize, int? seed, AugmentationPlan plan, int startBatch, CancellationToken token)
     {
         try
         {
@@ -92,10 +97,11 @@ internal sealed class BatchLoader : IDisposable
             var random = seed is int s ? new Random(s) : null;
             random?.Shuffle(order);
             int size = images.Shape.Size;
-            for (int start = 0; start < order.Length; start += batchSize)
+            for (int start = 0, batch = 0; start < order.Length; start += batchSize, batch++)
             {
+                bool skipped = batch < startBatch;
                 int count = Math.Min(batchSize, order.Length - start);
-                var pixels = new float[count * size];
+                var pixels = skipped ? Array.Empty<float>() : new float[count * size];
                 var labels = new long[count];
                 var rows = new long[count];
                 var columns = new long[count];
@@ -105,8 +111,12 @@ internal sealed class BatchLoader : IDisposable
                 for (int i = 0; i < count; i++)
                 {
                     int index = order[start + i];
-                    images.Image(index).CopyTo(pixels.AsSpan(i * size, size));
-                    labels[i] = images.Label(index);
+                    if (!skipped)
+                    {
+                        images.Image(index).CopyTo(pixels.AsSpan(i * size, size));
+                        labels[i] = images.Label(index);
+                    }
+
                     if (random is not null && plan.Kind == AugmentationKind.PadCropFlip)
                     {
                         rows[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
@@ -122,7 +132,10 @@ internal sealed class BatchLoader : IDisposable
                     }
                 }
 
-                queue.Add(new HostBatch(pixels, labels, rows, columns, flips, heights, widths), token);
+                if (!skipped)
+                {
+                    queue.Add(new HostBatch(pixels, labels, rows, columns, flips, heights, widths), token);
+                }
             }
         }
         finally

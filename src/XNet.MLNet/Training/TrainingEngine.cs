@@ -41,7 +41,24 @@ public sealed class TrainingEngine
     /// </summary>
     /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel is set without a validation set.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires (checked every batch).</exception>
-    public TrainingHistory Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default)
+    public TrainingHistory Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default) =>
+        Fit(train, validation, checkpoints: null, resumeFrom: null, cancellation);
+
+    /// <summary>
+    /// Trains as <see cref="Fit(ImageSet, ImageSet?, CancellationToken)"/>, writing checkpoints (at every epoch end, every
+    /// <see cref="CheckpointSettings.EveryBatches"/> batches and on cancellation) and optionally continuing a checkpointed
+    /// run: on the CPU with the same options the result is bit-identical to an uninterrupted run.
+    /// </summary>
+    /// <param name="train">Training images.</param>
+    /// <param name="validation">Validation images, or null.</param>
+    /// <param name="checkpoints">Where to write checkpoints, or null for none.</param>
+    /// <param name="resumeFrom">A checkpoint of this run to continue from, or null to start.</param>
+    /// <param name="cancellation">Checked at every batch boundary; a checkpoint is written before the exception.</param>
+    /// <exception cref="ArgumentException">When the data or the checkpoint does not fit this run.</exception>
+    /// <exception cref="OperationCanceledException">When cancelled; its message names the checkpoint to resume from.</exception>
+    /// <exception cref="InvalidOperationException">When the loss becomes NaN or infinite; the last checkpoint is left in place.</exception>
+    public TrainingHistory Fit(ImageSet train, ImageSet? validation, CheckpointSettings? checkpoints, TrainingCheckpoint? resumeFrom,
+        CancellationToken cancellation = default)
     {
         if (train.Count == 0)
         {
@@ -54,48 +71,46 @@ public sealed class TrainingEngine
                 "Training option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
         }
 
+        checkpoints?.Validate();
+        var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = CreateOptimizer(parameters);
-        var history = new List<EpochMetrics>();
-        Dictionary<string, Tensor>? best = null;
-        int? bestEpoch = null;
-        double bestAccuracy = double.NegativeInfinity;
+        var run = resumeFrom is null ? new RunState() : Restore(resumeFrom, optimizer);
         var clock = Stopwatch.StartNew();
-        try
+        double elapsedBefore = run.Progress.ElapsedSeconds;
+        double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
+        for (; run.Epoch < options.Epochs; run.Epoch++)
         {
-            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            var trained = TrainEpoch(optimizer, train, run, store, Elapsed, cancellation);
+            var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
+            var metrics = new EpochMetrics(run.Epoch + 1, options.Epochs, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
+                validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond,
+                TimeSpan.FromSeconds(Elapsed()));
+            run.History.Add(metrics);
+            bool improved = validated is not null && validated.Accuracy > run.BestAccuracy;
+            if (improved)
             {
-                var trained = TrainEpoch(optimizer, train, epoch, cancellation);
-                var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
-                var metrics = new EpochMetrics(epoch + 1, options.Epochs, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
-                    validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond, clock.Elapsed);
-                history.Add(metrics);
-                if (options.KeepBestValidationModel && validated!.Accuracy > bestAccuracy)
+                run.BestAccuracy = validated!.Accuracy;
+                if (options.KeepBestValidationModel)
                 {
-                    bestAccuracy = validated.Accuracy;
-                    bestEpoch = epoch + 1;
-                    DisposeAll(best);
-                    best = Snapshot();
-                }
-
-                EpochCompleted?.Invoke(metrics);
-            }
-
-            if (best is not null)
-            {
-                using (no_grad())
-                {
-                    model.load_state_dict(best);
+                    run.BestEpoch = run.Epoch + 1;
+                    run.BestModel = ModelBytes();
                 }
             }
+
+            run.Batch = 0;
+            run.Progress = EpochProgress.Start(Elapsed());
+            store?.Save(run.Epoch + 1, 0, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: improved);
+            EpochCompleted?.Invoke(metrics);
         }
-        finally
+
+        if (run.BestModel is not null)
         {
-            DisposeAll(best);
+            LoadModel(run.BestModel);
         }
 
         model.eval();
-        return new TrainingHistory(history, bestEpoch);
+        return new TrainingHistory(run.History, run.BestEpoch);
     }
 
     /// <summary>
@@ -144,72 +159,164 @@ public sealed class TrainingEngine
             nesterov: options.Nesterov),
     };
 
-    private Dictionary<string, Tensor> Snapshot()
-    {
-        using var _ = no_grad();
-        return model.state_dict().ToDictionary(e => e.Key, e => e.Value.clone().DetachFromDisposeScope());
-    }
-
-    private static void DisposeAll(Dictionary<string, Tensor>? tensors)
-    {
-        foreach (var t in tensors?.Values ?? Enumerable.Empty<Tensor>())
-        {
-            t.Dispose();
-        }
-
-        tensors?.Clear();
-    }
-
     private (double Loss, double Accuracy, double Top5Accuracy, double Rate, double ImagesPerSecond) TrainEpoch(
-        OptimizerHelper optimizer, ImageSet train, int epoch, CancellationToken cancellation)
+        OptimizerHelper optimizer, ImageSet train, RunState run, CheckpointStore? store, Func<double> elapsed,
+        CancellationToken cancellation)
     {
         model.train();
+        int epoch = run.Epoch;
         var plan = AugmentationPlan.From(options);
-        using var loader = new BatchLoader(train, options.BatchSize, options.Seed * 1_000_003 + epoch, plan, cancellation);
-        double lossSum = 0, rate = options.LearningRate;
-        long correct = 0, correctTop5 = 0, seen = 0;
-        int step = 0;
+        using var loader = new BatchLoader(train, options.BatchSize, options.Seed * 1_000_003 + epoch, plan, cancellation, run.Batch);
+        var (lossSum, correct, correctTop5, seen, _) = run.Progress;
+        long seenBefore = seen;
+        double rate = options.LearningRate;
         var clock = Stopwatch.StartNew();
-        foreach (var batch in loader.Batches())
+        try
         {
-            cancellation.ThrowIfCancellationRequested();
-            rate = options.Schedule.At(options.LearningRate, epoch, step, loader.BatchCount, options.Epochs);
-            foreach (var group in optimizer.ParamGroups)
+            foreach (var batch in loader.Batches())
             {
-                group.LearningRate = rate;
-            }
-
-            using (var scope = NewDisposeScope())
-            {
-                var (x, y) = ToDevice(batch, train, device);
-                x = Augment(x, batch, plan);
-
-                var logits = model.forward(x);
-                var loss = nn.functional.cross_entropy(logits, y);
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-
-                float batchLoss = loss.item<float>();
-                if (!float.IsFinite(batchLoss))
+                cancellation.ThrowIfCancellationRequested();
+                rate = options.Schedule.At(options.LearningRate, epoch, run.Batch, loader.BatchCount, options.Epochs);
+                foreach (var group in optimizer.ParamGroups)
                 {
-                    throw new InvalidOperationException(
-                        $"Training diverged: the loss is {batchLoss} at epoch {epoch + 1}, batch {step + 1} (learning rate {rate:g4}). " +
-                        "Lower LearningRate or check the input pixels.");
+                    group.LearningRate = rate;
                 }
 
-                lossSum += batchLoss * batch.Count;
-                correct += TopKCorrect(logits, y, 1);
-                correctTop5 += TopKCorrect(logits, y, 5);
+                using (var scope = NewDisposeScope())
+                {
+                    var (x, y) = ToDevice(batch, train, device);
+                    x = Augment(x, batch, plan);
+
+                    var logits = model.forward(x);
+                    var loss = nn.functional.cross_entropy(logits, y);
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+
+                    float batchLoss = loss.item<float>();
+                    if (!float.IsFinite(batchLoss))
+                    {
+                        throw new InvalidOperationException(
+                            $"Training diverged: the loss is {batchLoss} at epoch {epoch + 1}, batch {run.Batch + 1} (learning rate {rate:g4}). " +
+                            "Lower LearningRate or check the input pixels." +
+                            (store?.Latest is string latest ? $" The last good checkpoint, '{latest}', is kept." : ""));
+                    }
+
+                    lossSum += batchLoss * batch.Count;
+                    correct += TopKCorrect(logits, y, 1);
+                    correctTop5 += TopKCorrect(logits, y, 5);
+                }
+
+                seen += batch.Count;
+                run.Batch++;
+                run.Progress = new EpochProgress(lossSum, correct, correctTop5, seen, elapsed());
+                BatchCompleted?.Invoke(new BatchProgress(epoch + 1, options.Epochs, run.Batch, loader.BatchCount, lossSum / seen,
+                    (double)correct / seen, rate, (seen - seenBefore) / clock.Elapsed.TotalSeconds));
+                if (store is { Settings.EveryBatches: > 0 } && run.Batch % store.Settings.EveryBatches == 0 && run.Batch < loader.BatchCount)
+                {
+                    store.Save(epoch, run.Batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: false);
+                }
+            }
+        }
+        catch (OperationCanceledException ex) when (cancellation.IsCancellationRequested)
+        {
+            // Between batches the position is consistent: keep it, so the run can continue exactly here.
+            string where = $"epoch {epoch + 1}, after batch {run.Batch}";
+            if (store is null)
+            {
+                throw new OperationCanceledException($"Training was cancelled at {where}.", ex, cancellation);
             }
 
-            seen += batch.Count;
-            step++;
-            BatchCompleted?.Invoke(new BatchProgress(epoch + 1, options.Epochs, step, loader.BatchCount, lossSum / seen,
-                (double)correct / seen, rate, seen / clock.Elapsed.TotalSeconds));
+            string path = store.Save(epoch, run.Batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: false);
+            throw new OperationCanceledException(
+                $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Settings.Directory}'.", ex, cancellation);
         }
 
-        return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate, seen / clock.Elapsed.TotalSeconds);
+        return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate,
+            (seen - seenBefore) / clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Loads a checkpoint's weights, optimizer state, random state and position.</summary>
+    private RunState Restore(TrainingCheckpoint checkpoint, OptimizerHelper optimizer)
+    {
+        if (checkpoint.Seed != options.Seed)
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{checkpoint.Path}' was written by a run with seed {checkpoint.Seed}; this run has seed {options.Seed}. " +
+                "Resume with the checkpoint's seed.", nameof(checkpoint));
+        }
+
+        if (checkpoint.Epoch > options.Epochs)
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{checkpoint.Path}' is at epoch {checkpoint.Epoch}, beyond this run's {options.Epochs} epochs.", nameof(checkpoint));
+        }
+
+        LoadModel(checkpoint.Blobs[CheckpointStore.ModelEntry]);
+        using (var reader = new BinaryReader(new MemoryStream(checkpoint.Blobs[CheckpointStore.OptimizerEntry])))
+        {
+            optimizer.load_state_dict(reader);
+        }
+
+        using (var state = tensor(checkpoint.Blobs[CheckpointStore.RandomEntry]))
+        {
+            random.set_rng_state(state);
+        }
+
+        return new RunState
+        {
+            Epoch = checkpoint.Epoch,
+            Batch = checkpoint.Batch,
+            Progress = checkpoint.Progress,
+            History = checkpoint.History.ToList(),
+            BestAccuracy = checkpoint.History.Max(m => m.ValidationAccuracy) ?? double.NegativeInfinity,
+            BestEpoch = checkpoint.BestEpoch,
+            BestModel = checkpoint.Blobs.GetValueOrDefault(CheckpointStore.BestModelEntry),
+        };
+    }
+
+    /// <summary>The binary parts of a checkpoint: weights (with graphs and BN statistics), optimizer state, random state.</summary>
+    private Dictionary<string, byte[]> Blobs(OptimizerHelper optimizer, RunState run)
+    {
+        var blobs = new Dictionary<string, byte[]> { [CheckpointStore.ModelEntry] = ModelBytes() };
+        using (var buffer = new MemoryStream())
+        {
+            using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                optimizer.save_state_dict(writer);
+            }
+
+            blobs[CheckpointStore.OptimizerEntry] = buffer.ToArray();
+        }
+
+        using (var state = random.get_rng_state())
+        {
+            blobs[CheckpointStore.RandomEntry] = state.data<byte>().ToArray();
+        }
+
+        if (run.BestModel is not null)
+        {
+            blobs[CheckpointStore.BestModelEntry] = run.BestModel;
+        }
+
+        return blobs;
+    }
+
+    private byte[] ModelBytes()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            model.save(writer);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private void LoadModel(byte[] bytes)
+    {
+        using var reader = new BinaryReader(new MemoryStream(bytes));
+        model.load(reader);
     }
 
     private Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
@@ -227,5 +334,23 @@ public sealed class TrainingEngine
         var images = tensor(batch.Pixels, new long[] { batch.Count, shape.Channels, shape.Height, shape.Width }).to(device);
         var labels = tensor(batch.Labels).to(device);
         return (images, labels);
+    }
+
+    /// <summary>Where a run stands: the position, the running sums of the current epoch, the history and the best epoch.</summary>
+    private sealed class RunState
+    {
+        public int Epoch { get; set; }
+
+        public int Batch { get; set; }
+
+        public EpochProgress Progress { get; set; } = EpochProgress.Start(0);
+
+        public List<EpochMetrics> History { get; init; } = new();
+
+        public double BestAccuracy { get; set; } = double.NegativeInfinity;
+
+        public int? BestEpoch { get; set; }
+
+        public byte[]? BestModel { get; set; }
     }
 }

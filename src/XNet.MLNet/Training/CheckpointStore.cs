@@ -1,0 +1,61 @@
+using XNet.MLNet.IO;
+
+namespace XNet.MLNet.Training;
+
+/// <summary>
+/// The checkpoint folder of a run: files named by position (<c>checkpoint-EEEE-BBBBBB.xckpt</c>, epoch and batch, so
+/// that names sort by age), written atomically, pruned to the newest <see cref="CheckpointSettings.Keep"/>, with the best
+/// validation checkpoint kept apart as <c>best.xckpt</c>.
+/// </summary>
+internal sealed class CheckpointStore
+{
+    /// <summary>The folder inside a run folder (WorkspacePath) that holds the checkpoints.</summary>
+    public const string FolderName = "checkpoints";
+
+    public const string ModelEntry = "model.bin";
+    public const string OptimizerEntry = "optimizer.bin";
+    public const string RandomEntry = "rng.bin";
+    public const string BestModelEntry = "best-model.bin";
+
+    private const string Prefix = "checkpoint-";
+
+    public CheckpointStore(CheckpointSettings settings)
+    {
+        Settings = settings;
+        Directory.CreateDirectory(settings.Directory);
+        AtomicFile.DeleteStale(settings.Directory);
+    }
+
+    public CheckpointSettings Settings { get; }
+
+    /// <summary>The newest checkpoint written by this store, if any.</summary>
+    public string? Latest { get; private set; }
+
+    /// <summary>Checkpoint files of a folder, newest first.</summary>
+    public static IEnumerable<string> Newest(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.EnumerateFiles(directory, Prefix + "*" + TrainingCheckpoint.Extension).OrderByDescending(Path.GetFileName, StringComparer.Ordinal)
+            : Enumerable.Empty<string>();
+
+    /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
+    public string Save(int epoch, int batch, int seed, EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch,
+        IReadOnlyDictionary<string, byte[]> blobs, bool best)
+    {
+        string path = Path.Combine(Settings.Directory, $"{Prefix}{epoch:D4}-{batch:D6}{TrainingCheckpoint.Extension}");
+        void Write(Stream stream) =>
+            TrainingCheckpoint.Write(stream, Settings.Identity, seed, epoch, batch, progress, history, bestEpoch, blobs);
+        AtomicFile.Write(path, Write);
+        if (best)
+        {
+            AtomicFile.Write(Path.Combine(Settings.Directory, TrainingCheckpoint.BestFileName), Write);
+        }
+
+        Latest = path;
+        foreach (string old in Newest(Settings.Directory).Skip(Settings.Keep))
+        {
+            File.Delete(old);
+        }
+
+        return path;
+    }
+}

@@ -1,0 +1,213 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+using XNet.Architectures;
+
+namespace XNet.MLNet.Training;
+
+/// <summary>What a checkpoint's network is; a run resumes only from a checkpoint of the same identity.</summary>
+/// <param name="Architecture">Zoo name.</param>
+/// <param name="InputShape">Input image shape.</param>
+/// <param name="ClassNames">Class names, in label-key order.</param>
+public sealed record ModelIdentity(string Architecture, ImageShape InputShape, IReadOnlyList<string> ClassNames)
+{
+    /// <summary>Whether both describe the same network (architecture names compare case-insensitively).</summary>
+    public bool Matches(ModelIdentity other) =>
+        string.Equals(Architecture, other.Architecture, StringComparison.OrdinalIgnoreCase) && InputShape == other.InputShape
+        && ClassNames.SequenceEqual(other.ClassNames);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Architecture} on {InputShape} images, {ClassNames.Count} classes";
+}
+
+/// <summary>Where and how often the engine writes checkpoints.</summary>
+/// <param name="Directory">Folder of the checkpoint files.</param>
+/// <param name="Identity">The network being trained.</param>
+/// <param name="EveryBatches">Also write one every this many batches within an epoch (0: only at epoch ends and on cancellation).</param>
+/// <param name="Keep">How many of the newest checkpoints to keep (the best one is kept apart as <c>best.xckpt</c>).</param>
+public sealed record CheckpointSettings(string Directory, ModelIdentity Identity, int EveryBatches = 0, int Keep = 3)
+{
+    /// <summary>Throws unless the counts are valid.</summary>
+    public void Validate()
+    {
+        if (EveryBatches < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(EveryBatches), EveryBatches, $"Checkpoint option EveryBatches = {EveryBatches} must not be negative.");
+        }
+
+        if (Keep < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Keep), Keep, $"Checkpoint option Keep = {Keep} must be at least 1.");
+        }
+    }
+}
+
+/// <summary>
+/// A training checkpoint: the weights and graphs, the optimizer state, the position (epoch and batch, with the running
+/// sums of the epoch so far), the random-number state, the metrics history and the best validation result. One zip file
+/// whose binary entries are checked against SHA-256 digests kept in its manifest, written atomically.
+/// </summary>
+public sealed class TrainingCheckpoint
+{
+    /// <summary>File extension of checkpoints.</summary>
+    public const string Extension = ".xckpt";
+
+    /// <summary>File name of the best validation checkpoint in a checkpoint folder.</summary>
+    public const string BestFileName = "best" + Extension;
+
+    private const int FormatVersion = 1;
+    private const string ManifestEntry = "checkpoint.json";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    private TrainingCheckpoint(string path, Manifest manifest, IReadOnlyDictionary<string, byte[]> blobs)
+    {
+        Path = path;
+        Identity = new ModelIdentity(manifest.Architecture, new ImageShape(manifest.Channels, manifest.Height, manifest.Width),
+            manifest.ClassNames);
+        Seed = manifest.Seed;
+        Epoch = manifest.Epoch;
+        Batch = manifest.Batch;
+        Progress = manifest.Progress;
+        History = manifest.History;
+        BestEpoch = manifest.BestEpoch;
+        Blobs = blobs;
+    }
+
+    /// <summary>The file read.</summary>
+    public string Path { get; }
+
+    /// <summary>The network it holds.</summary>
+    public ModelIdentity Identity { get; }
+
+    /// <summary>The training seed of the run (data order, augmentation, graphs).</summary>
+    public int Seed { get; }
+
+    /// <summary>0-based epoch the run continues in.</summary>
+    public int Epoch { get; }
+
+    /// <summary>Batches of <see cref="Epoch"/> already trained (0 at an epoch boundary).</summary>
+    public int Batch { get; }
+
+    /// <summary>Metrics of the completed epochs.</summary>
+    public IReadOnlyList<EpochMetrics> History { get; }
+
+    /// <summary>1-based epoch of the best validation accuracy whose weights are kept (KeepBestValidationModel), if any.</summary>
+    public int? BestEpoch { get; }
+
+    internal EpochProgress Progress { get; }
+
+    internal IReadOnlyDictionary<string, byte[]> Blobs { get; }
+
+    /// <summary>Reads and verifies a checkpoint.</summary>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When it is truncated, tampered with or not a checkpoint; the message names the file.</exception>
+    public static TrainingCheckpoint Read(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+        }
+
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            var manifestEntry = zip.GetEntry(ManifestEntry) ?? throw new InvalidDataException($"it has no '{ManifestEntry}'");
+            Manifest manifest;
+            using (var stream = manifestEntry.Open())
+            {
+                manifest = JsonSerializer.Deserialize<Manifest>(stream, Json) ?? throw new InvalidDataException($"'{ManifestEntry}' is empty");
+            }
+
+            if (manifest.FormatVersion != FormatVersion)
+            {
+                throw new InvalidDataException($"its format version is {manifest.FormatVersion}; this library reads {FormatVersion}");
+            }
+
+            var blobs = new Dictionary<string, byte[]>();
+            foreach (var (name, digest) in manifest.Sha256)
+            {
+                var entry = zip.GetEntry(name) ?? throw new InvalidDataException($"it has no '{name}' entry");
+                using var stream = entry.Open();
+                using var buffer = new MemoryStream();
+                stream.CopyTo(buffer);
+                byte[] bytes = buffer.ToArray();
+                if (!string.Equals(Convert.ToHexString(SHA256.HashData(bytes)), digest, StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new InvalidDataException($"the SHA-256 of '{name}' does not match its manifest (the file was altered or damaged)");
+                }
+
+                blobs[name] = bytes;
+            }
+
+            return new TrainingCheckpoint(path, manifest, blobs);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or IOException && ex is not FileNotFoundException)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid X-Net checkpoint: {ex.Message}.", ex);
+        }
+    }
+
+    /// <summary>
+    /// The newest valid checkpoint in a folder (a run folder, its <c>checkpoints</c> folder) or the given file; invalid ones
+    /// (a crash while writing cannot leave one, but a damaged disk can) are reported through <paramref name="rejected"/>
+    /// and skipped. Null when there is none.
+    /// </summary>
+    public static TrainingCheckpoint? FindNewestValid(string path, Action<string, string>? rejected = null)
+    {
+        if (File.Exists(path))
+        {
+            return Read(path);
+        }
+
+        string directory = System.IO.Directory.Exists(System.IO.Path.Combine(path, CheckpointStore.FolderName))
+            ? System.IO.Path.Combine(path, CheckpointStore.FolderName)
+            : path;
+        foreach (string file in CheckpointStore.Newest(directory))
+        {
+            try
+            {
+                return Read(file);
+            }
+            catch (InvalidDataException ex)
+            {
+                rejected?.Invoke(file, ex.Message);
+            }
+        }
+
+        return null;
+    }
+
+    internal static void Write(Stream stream, ModelIdentity identity, int seed, int epoch, int batch, EpochProgress progress,
+        IReadOnlyList<EpochMetrics> history, int? bestEpoch, IReadOnlyDictionary<string, byte[]> blobs)
+    {
+        var manifest = new Manifest(FormatVersion, identity.Architecture, identity.InputShape.Channels, identity.InputShape.Height,
+            identity.InputShape.Width, identity.ClassNames.ToArray(), seed, epoch, batch, progress, history.ToArray(), bestEpoch,
+            blobs.ToDictionary(b => b.Key, b => Convert.ToHexString(SHA256.HashData(b.Value))));
+        using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+        using (var entry = zip.CreateEntry(ManifestEntry).Open())
+        {
+            JsonSerializer.Serialize(entry, manifest, Json);
+        }
+
+        foreach (var (name, bytes) in blobs)
+        {
+            using var entry = zip.CreateEntry(name, CompressionLevel.Fastest).Open();
+            entry.Write(bytes);
+        }
+    }
+
+    private sealed record Manifest(int FormatVersion, string Architecture, int Channels, int Height, int Width, string[] ClassNames,
+        int Seed, int Epoch, int Batch, EpochProgress Progress, EpochMetrics[] History, int? BestEpoch,
+        Dictionary<string, string> Sha256);
+}
+
+/// <summary>The running sums of an epoch in progress, so a run resumed within it reports the same epoch metrics.</summary>
+/// <param name="LossSum">Sum of per-image losses so far.</param>
+/// <param name="Correct">Top-1 hits so far.</param>
+/// <param name="CorrectTop5">Top-5 hits so far.</param>
+/// <param name="Seen">Images so far.</param>
+/// <param name="ElapsedSeconds">Training time of the whole run so far.</param>
+internal sealed record EpochProgress(double LossSum, long Correct, long CorrectTop5, long Seen, double ElapsedSeconds)
+{
+    public static EpochProgress Start(double elapsedSeconds) => new(0, 0, 0, 0, elapsedSeconds);
+}

@@ -1,0 +1,181 @@
+using Microsoft.ML;
+using TorchSharp;
+using XNet.MLNet.Training;
+
+namespace XNet.MLNet.Tests;
+
+/// <summary>Checkpoints and resume: an interrupted and resumed run equals an uninterrupted one, bit for bit on the CPU.</summary>
+[TestClass]
+public sealed class ResumeTests
+{
+    private static readonly MLContext Context = new(seed: 0);
+    private static IDataView data = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static void LoadData(TestContext _) => data = Context.Data.Cache(TestData.Take(Context, "train", 96));
+
+    // 96 images, a quarter held out: 72 training images in batches of 16 = 5 batches per epoch, 3 epochs = 15 batches.
+    private XNetTrainer.Options Options(string run) => new()
+    {
+        Architecture = "x-resnet-8-2",
+        Epoch = 3,
+        BatchSize = 16,
+        LearningRate = 0.05f,
+        Seed = 3,
+        Device = "cpu",
+        ValidationSetFraction = 0.25f,
+        WorkspacePath = run,
+    };
+
+    [TestMethod]
+    [DataRow(2, DisplayName = "within epoch 1")]
+    [DataRow(5, DisplayName = "at the end of epoch 1")]
+    [DataRow(8, DisplayName = "within epoch 2")]
+    public void InterruptedAndResumedRunEqualsAnUninterruptedOne(int interruptAfterBatch)
+    {
+        string whole = Folder("whole"), split = Folder("split");
+        using var uninterrupted = Context.MulticlassClassification.Trainers.XNet(Options(whole)).Fit(data);
+
+        using var cancel = new CancellationTokenSource();
+        int batches = 0;
+        var first = Options(split);
+        first.CancellationToken = cancel.Token;
+        first.ProgressCallback = _ =>
+        {
+            if (++batches == interruptAfterBatch)
+            {
+                cancel.Cancel();
+            }
+        };
+        var ex = Assert.ThrowsExactly<OperationCanceledException>(() => Context.MulticlassClassification.Trainers.XNet(first).Fit(data));
+        StringAssert.Contains(ex.Message, $"after batch {(interruptAfterBatch - 1) % 5 + 1}");
+        StringAssert.Contains(ex.Message, "checkpoint");
+
+        var second = Options(split);
+        second.ResumeFrom = split;
+        using var resumed = Context.MulticlassClassification.Trainers.XNet(second).Fit(data);
+
+        var expected = uninterrupted.Model.Network.state_dict();
+        var actual = resumed.Model.Network.state_dict();
+        CollectionAssert.AreEqual(expected.Keys.ToArray(), actual.Keys.ToArray());
+        foreach (var (name, tensor) in expected)
+        {
+            Assert.IsTrue(tensor.eq(actual[name]).all().item<bool>(), $"tensor '{name}' differs after resuming at batch {interruptAfterBatch}");
+        }
+
+        CollectionAssert.AreEqual(MetricsWithoutTimings(whole), MetricsWithoutTimings(split));
+    }
+
+    [TestMethod]
+    public void CheckpointsArePrunedAndTheBestIsKeptApart()
+    {
+        string run = Folder("pruned");
+        var options = Options(run);
+        options.CheckpointEveryBatches = 2;
+        options.CheckpointsToKeep = 2;
+        using var model = Context.MulticlassClassification.Trainers.XNet(options).Fit(data);
+
+        var files = Directory.GetFiles(Path.Combine(run, "checkpoints")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        CollectionAssert.AreEqual(new[] { "best.xckpt", "checkpoint-0002-000004.xckpt", "checkpoint-0003-000000.xckpt" }, files);
+        var last = TrainingCheckpoint.Read(Path.Combine(run, "checkpoints", "checkpoint-0003-000000.xckpt"));
+        Assert.AreEqual(3, last.Epoch);
+        Assert.AreEqual(0, last.Batch);
+        Assert.HasCount(3, last.History);
+        Assert.AreEqual("x-resnet-8-2", last.Identity.Architecture);
+        Assert.AreEqual(3, last.Seed);
+    }
+
+    [TestMethod]
+    public void DamagedNewestCheckpointIsSkippedForTheOneBefore()
+    {
+        string run = Folder("damaged");
+        using (Context.MulticlassClassification.Trainers.XNet(Options(run)).Fit(data))
+        {
+        }
+
+        string newest = Path.Combine(run, "checkpoints", "checkpoint-0003-000000.xckpt");
+        var bytes = File.ReadAllBytes(newest);
+        File.WriteAllBytes(newest, bytes[..(bytes.Length / 2)]);
+        var rejected = new List<string>();
+
+        var found = TrainingCheckpoint.FindNewestValid(run, (file, _) => rejected.Add(file));
+
+        Assert.IsNotNull(found);
+        Assert.AreEqual(2, found.Epoch, "the epoch-2 checkpoint is the newest valid one");
+        CollectionAssert.AreEqual(new[] { newest }, rejected);
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => TrainingCheckpoint.Read(newest));
+        StringAssert.Contains(ex.Message, newest);
+    }
+
+    [TestMethod]
+    public void TamperedWeightsFailTheirChecksum()
+    {
+        string run = Folder("tampered");
+        using (Context.MulticlassClassification.Trainers.XNet(Options(run)).Fit(data))
+        {
+        }
+
+        string file = Path.Combine(run, "checkpoints", "checkpoint-0002-000000.xckpt");
+        using (var zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("model.bin")!;
+            byte[] weights;
+            using (var stream = entry.Open())
+            using (var buffer = new MemoryStream())
+            {
+                stream.CopyTo(buffer);
+                weights = buffer.ToArray();
+            }
+
+            weights[^1] ^= 0x40;
+            entry.Delete();
+            using var replaced = zip.CreateEntry("model.bin").Open();
+            replaced.Write(weights);
+        }
+
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => TrainingCheckpoint.Read(file));
+        StringAssert.Contains(ex.Message, file);
+        StringAssert.Contains(ex.Message, "SHA-256 of 'model.bin'");
+    }
+
+    [TestMethod]
+    public void CheckpointOfAnotherArchitectureIsRefusedNamingBoth()
+    {
+        string run = Folder("other");
+        var first = Options(run);
+        first.Epoch = 1;
+        using (Context.MulticlassClassification.Trainers.XNet(first).Fit(data))
+        {
+        }
+
+        var other = Options(Folder("other-resumed"));
+        other.Architecture = "resnet-8";
+        other.ResumeFrom = run;
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(other).Fit(data));
+        StringAssert.Contains(ex.Message, "holds x-resnet-8-2 on 1x28x28 images, 10 classes");
+        StringAssert.Contains(ex.Message, "this run trains resnet-8 on 1x28x28 images, 10 classes");
+    }
+
+    [TestMethod]
+    public void ResumingFromAFolderWithoutCheckpointsNamesIt()
+    {
+        string empty = Folder("empty");
+        var options = Options(Folder("unused"));
+        options.ResumeFrom = empty;
+        var ex = Assert.ThrowsExactly<FileNotFoundException>(() => Context.MulticlassClassification.Trainers.XNet(options).Fit(data));
+        StringAssert.Contains(ex.Message, $"ResumeFrom '{empty}' holds no valid X-Net checkpoint");
+    }
+
+    /// <summary>metrics.csv without its two timing columns (images/s, elapsed seconds).</summary>
+    private static string[] MetricsWithoutTimings(string run) =>
+        File.ReadAllLines(Path.Combine(run, "metrics.csv")).Select(line => string.Join(",", line.Split(',')[..^2])).ToArray();
+
+    private string Folder(string name)
+    {
+        string path = Path.Combine(Path.GetTempPath(), "xnet-resume-tests", TestContext.TestName!, Guid.NewGuid().ToString("N"), name);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}
