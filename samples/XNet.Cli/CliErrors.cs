@@ -12,9 +12,9 @@ internal static class CliErrors
         {
             return command();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException ex)
         {
-            AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
+            AnsiConsole.MarkupLineInterpolated($"[yellow]Cancelled:[/] {ex.Message}");
             return 130;
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or CommandAppException

@@ -29,6 +29,21 @@ internal static class XNetApp
             config.PropagateExceptions();
         });
 
-        return CliErrors.Run(() => app.Run(args));
+        // Ctrl+C stops training at the next batch boundary (after a checkpoint) instead of killing the process.
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return CliErrors.Run(() => app.Run(RunFolder.ExpandResume(args), cancel.Token));
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
     }
 }

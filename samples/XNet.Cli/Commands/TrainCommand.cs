@@ -125,6 +125,20 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Keep the weights of the best validation epoch instead of the final epoch's (needs --validation-fraction).")]
         public bool KeepBest { get; init; }
 
+        [CommandOption("--resume <DIR>")]
+        [Description("Continue the run in this run folder from its newest valid checkpoint, with the options it was started with (options given now override them). Bit-identical to an uninterrupted run on the CPU.")]
+        public string? Resume { get; init; }
+
+        [CommandOption("--checkpoint-every <BATCHES>")]
+        [Description("Also checkpoint every this many batches (checkpoints are always written at epoch ends and on Ctrl+C).")]
+        [DefaultValue(0)]
+        public int CheckpointEvery { get; init; }
+
+        [CommandOption("--keep-checkpoints <N>")]
+        [Description("How many of the newest checkpoints to keep in <output-dir>/checkpoints (best.xckpt is kept apart).")]
+        [DefaultValue(3)]
+        public int KeepCheckpoints { get; init; } = 3;
+
         [CommandOption("--seed <N>")]
         [Description("Seed of weights, expander graphs, shuffling and augmentation.")]
         [DefaultValue(0)]
@@ -163,6 +177,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 $"--augment '{Augment}' is not known; expected crop-flip, random-resized-crop or none")
             : CropPadding < 0 ? ValidationResult.Error("--crop-padding must not be negative")
             : ImageSize < 8 ? ValidationResult.Error("--image-size must be at least 8 pixels")
+            : CheckpointEvery < 0 ? ValidationResult.Error("--checkpoint-every must not be negative")
+            : KeepCheckpoints < 1 ? ValidationResult.Error("--keep-checkpoints must be at least 1")
             : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
             : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
             : KeepBest && ValidationFraction is null ? ValidationResult.Error("--keep-best needs --validation-fraction (a held-out validation set)")
@@ -217,6 +233,21 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.Resume is null)
+        {
+            RunFolder.SaveArguments(settings.OutputDirectory, context.Arguments.Skip(1));
+        }
+        else
+        {
+            var checkpoint = TrainingCheckpoint.FindNewestValid(settings.Resume,
+                (file, reason) => AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}"));
+            if (checkpoint is not null)
+            {
+                AnsiConsole.MarkupLineInterpolated(
+                    $"Resuming from [green]{checkpoint.Path}[/] (epoch {checkpoint.Epoch + 1}, after batch {checkpoint.Batch}).");
+            }
+        }
+
         var mlContext = new MLContext(seed: settings.Seed);
         var imageShape = new ImageShape(3, settings.ImageSize, settings.ImageSize);
         var train = DatasetSource.Load(mlContext, settings.Data, "train", imageShape, settings.SkipUnreadable);
@@ -250,6 +281,9 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             Device = settings.Device,
             ValidationSetFraction = settings.ValidationFraction,
             WorkspacePath = settings.OutputDirectory,
+            ResumeFrom = settings.Resume,
+            CheckpointEveryBatches = settings.CheckpointEvery,
+            CheckpointsToKeep = settings.KeepCheckpoints,
             CancellationToken = cancellationToken,
         };
 
@@ -257,7 +291,16 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         var pipeline = mlContext.MulticlassClassification.Trainers.XNet(options);
         var epochs = new List<EpochMetrics>();
         options.MetricsCallback = epochs.Add;
-        var model = TrainingDisplay.Run(options, () => pipeline.Fit(train.Data));
+        XNetTransformer model;
+        try
+        {
+            model = TrainingDisplay.Run(options, () => pipeline.Fit(train.Data));
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new OperationCanceledException($"{ex.Message} Continue with: xnet train --resume {settings.OutputDirectory}", ex);
+        }
+
         using (model)
         {
             AnsiConsole.MarkupLineInterpolated(
