@@ -2,8 +2,10 @@
 //
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- throughput [--data DIR] [--models a,b] [--batches N] [--warmup N] [--batch-size N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- accuracy   [--data DIR] [--model NAME] [--epochs N] [--batch-size N] [--lr X] [--seed N]
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- memory     [--data DIR] [--model NAME] [--epochs N]  (the ML.NET trainer with checkpoints; RSS per epoch)
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.ML;
 using TorchSharp;
 using XNet.Architectures;
 using XNet.MLNet;
@@ -27,8 +29,11 @@ switch (args.FirstOrDefault())
     case "accuracy":
         Accuracy();
         break;
+    case "memory":
+        Memory();
+        break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 
@@ -115,4 +120,47 @@ void Accuracy()
     Console.WriteLine($"{name}: {model.ParameterCount:N0} parameters, {options}");
     var history = engine.Fit(train, test);
     Console.WriteLine($"RESULT {name} epochs {options.Epochs} test accuracy {history[^1].ValidationAccuracy:P2}");
+}
+
+// Resident memory of a long run through the product path (IDataView -> XNetTrainer -> engine, checkpoint every epoch),
+// read from /proc/self/status at the end of every epoch. No forced garbage collection: what a user's process sees.
+void Memory()
+{
+    var mlContext = new MLContext(seed: 0);
+    var (images, labels) = FashionMnist.Files(data, "train");
+    var train = IdxDataset.Load(mlContext, images, labels, FashionMnist.ClassNames);
+    string run = Path.Combine(Path.GetTempPath(), $"xnet-memory-{Guid.NewGuid():N}");
+    int epochs = int.Parse(Option("epochs", "20"), CultureInfo.InvariantCulture);
+    var rss = new List<double>();
+    var options = new XNetTrainer.Options
+    {
+        Architecture = Option("model", "x-resnet-20-4"),
+        Epoch = epochs,
+        Seed = 0,
+        Device = "cpu",
+        WorkspacePath = run,
+        MetricsCallback = m =>
+        {
+            rss.Add(ResidentMegabytes());
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {m.Epoch} | {rss[^1]:F1} | {GC.GetTotalMemory(false) / 1048576.0:F1} | {m.TrainLoss:F4} | {m.ImagesPerSecond:F0} |"));
+        },
+    };
+    Console.WriteLine($"memory: {options.Architecture}, {train.GetRowCount():N0} images from {data}, {epochs} epochs, checkpoint every epoch");
+    Console.WriteLine("| epoch | resident MB | managed heap MB | train loss | img/s |");
+    Console.WriteLine("|---|---|---|---|---|");
+    using (mlContext.MulticlassClassification.Trainers.XNet(options).Fit(train))
+    {
+    }
+
+    int from = Math.Min(2, rss.Count) - 1;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"resident memory from the end of epoch {from + 1} to the end: {rss[from]:F1} -> {rss[^1]:F1} MB ({100 * (rss[^1] / rss[from] - 1):+0.0;-0.0} %), peak {rss.Max():F1} MB"));
+    Directory.Delete(run, recursive: true);
+}
+
+static double ResidentMegabytes()
+{
+    string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+    return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
 }

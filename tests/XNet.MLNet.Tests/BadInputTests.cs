@@ -88,12 +88,102 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
-    public void InvalidOptionIsNamed()
+    [DataRow(nameof(XNetTrainer.Options.BatchSize), 0)]
+    [DataRow(nameof(XNetTrainer.Options.Epoch), 0)]
+    [DataRow(nameof(XNetTrainer.Options.Epoch), -3)]
+    [DataRow(nameof(XNetTrainer.Options.LearningRate), 0)]
+    [DataRow(nameof(XNetTrainer.Options.LearningRate), -0.1)]
+    public void NonPositiveOptionIsNamed(string option, double value)
     {
         var options = TestData.SmallOptions();
-        options.BatchSize = 0;
+        switch (option)
+        {
+            case nameof(XNetTrainer.Options.BatchSize): options.BatchSize = (int)value; break;
+            case nameof(XNetTrainer.Options.Epoch): options.Epoch = (int)value; break;
+            default: options.LearningRate = (float)value; break;
+        }
+
         var ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
-        StringAssert.Contains(ex.Message, "BatchSize");
+        StringAssert.Contains(ex.Message, option == "Epoch" ? "Epochs" : option);
+        StringAssert.Contains(ex.Message, "must be");
+    }
+
+    [TestMethod]
+    public void CompressionBelowOneNamesTheLayer()
+    {
+        var options = TestData.SmallOptions();
+        options.Architecture = "x-resnet-8-0.5";
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, "layer1.0.conv1");
+        StringAssert.Contains(ex.Message, "e=0.5 must lie in [1, C_in=16]");
+    }
+
+    [TestMethod]
+    public void UnknownDeviceIsNamed()
+    {
+        var options = TestData.SmallOptions();
+        options.Device = "tpu";
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, "'tpu'");
+        StringAssert.Contains(ex.Message, "cuda:N");
+    }
+
+    [TestMethod]
+    public void MissingFeaturesColumnIsNamed()
+    {
+        var data = Keyed(context.Data.LoadFromEnumerable(new[] { new LabelOnly { Label = "a" }, new LabelOnly { Label = "b" } }));
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(data));
+        StringAssert.Contains(ex.Message, "Features column 'Features' was not found");
+    }
+
+    [TestMethod]
+    public void TextFeaturesAreRefusedWithTheExpectedType()
+    {
+        var data = Keyed(context.Data.LoadFromEnumerable(new[] { new TextFeatures { Label = "a" }, new TextFeatures { Label = "b" } }));
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(data));
+        StringAssert.Contains(ex.Message, "Features column 'Features'");
+        StringAssert.Contains(ex.Message, "Single");
+    }
+
+    [TestMethod]
+    public void InfinitePixelNamesColumnRowAndPixel()
+    {
+        var rows = Rows(6, "a", "b").ToArray();
+        rows[5].Features[2] = float.PositiveInfinity;
+        var ex = Assert.ThrowsExactly<InvalidOperationException>(
+            () => context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(Keyed(rows)));
+        StringAssert.Contains(ex.Message, "has the value Infinity at row 5, pixel 2");
+    }
+
+    [TestMethod]
+    public void LabelOutsideItsKeyRangeIsRefusedByTheEngineAndSkippedWithACountThroughMlNet()
+    {
+        // The engine's own input: a class index outside [0, classes) is an error that names it.
+        var ex = Assert.ThrowsExactly<ArgumentException>(
+            () => new XNet.MLNet.Training.ImageSet(new XNet.Architectures.ImageShape(1, 4, 4), new float[32], new[] { 1, 7 }, 3));
+        StringAssert.Contains(ex.Message, "label 7 of image 1 is outside [0, 3)");
+
+        // Through IDataView, ML.NET itself reads a key beyond its type's count as missing (0): the row is skipped and
+        // the count is logged, as for any unlabelled row.
+        var data = context.Data.LoadFromEnumerable(new[]
+        {
+            new RawKey { Label = 1, Features = new float[16] },
+            new RawKey { Label = 2, Features = Enumerable.Repeat(9f, 16).ToArray() },
+            new RawKey { Label = 7, Features = new float[16] },
+        });
+        var log = new List<string>();
+        context.Log += (_, e) => log.Add(e.Message);
+        using var model = context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(data);
+        Assert.IsTrue(log.Any(m => m.Contains("read 2 training images") && m.Contains("1 rows without a label skipped")), string.Join("\n", log));
+    }
+
+    [TestMethod]
+    public void ValidationSetWithAnotherShapeIsNamed()
+    {
+        var options = TestData.SmallOptions();
+        options.ValidationSet = Keyed(context.Data.LoadFromEnumerable(new[] { new Odd { Label = "a" }, new Odd { Label = "b" } }));
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, "Features column 'Features' has 15 values per row, but the image shape 1x4x4 needs 16");
     }
 
     [TestMethod]
@@ -129,6 +219,27 @@ public sealed class BadInputTests
             Label = labels[i % labels.Length],
             Features = Enumerable.Range(0, 16).Select(p => (float)((i * 16 + p) % 255)).ToArray(),
         });
+
+    private sealed class LabelOnly
+    {
+        public string Label { get; set; } = "";
+    }
+
+    private sealed class TextFeatures
+    {
+        public string Label { get; set; } = "";
+
+        public string Features { get; set; } = "pixels";
+    }
+
+    private sealed class RawKey
+    {
+        [KeyType(3)]
+        public uint Label { get; set; }
+
+        [VectorType(16)]
+        public float[] Features { get; set; } = new float[16];
+    }
 
     private sealed class FeaturesOnly
     {

@@ -107,7 +107,9 @@ internal static class DataViewImages
     }
 
     /// <summary>Reads every labelled row into memory (rows with a missing label, key 0, are skipped and counted).</summary>
-    /// <exception cref="InvalidOperationException">When a pixel is NaN or infinite, or no labelled row exists; the message names the column and row.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// When a pixel is NaN or infinite, a label lies outside its key range, or no labelled row exists; the message names the column and row.
+    /// </exception>
     public static (ImageSet Images, long SkippedRows) Read(IDataView data, string featureColumn, string labelColumn, ImageShape shape,
         int numClasses, string role, CancellationToken cancellation)
     {
@@ -133,10 +135,17 @@ internal static class DataViewImages
                 }
 
                 ulong key = getLabel();
-                if (key == 0 || key > (ulong)numClasses)
+                if (key == 0)
                 {
                     skipped++;
                     continue;
+                }
+
+                if (key > (ulong)numClasses)
+                {
+                    throw new InvalidOperationException(
+                        $"Label column '{labelColumn}' of the {role} data has key {key} at row {row}, outside its key range 1-{numClasses} " +
+                        "(0 means missing). The column's key type does not match its values; build it with MapValueToKey.");
                 }
 
                 getFeatures(ref vector);
