@@ -19,6 +19,7 @@ namespace XNet.MLNet;
 public sealed class XNetTrainer : IEstimator<XNetTransformer>
 {
     private readonly IHost host;
+    private readonly IHostEnvironment environment;
 
     /// <summary>Creates the trainer; logs go to <c>mlContext.Log</c>.</summary>
     public XNetTrainer(MLContext mlContext, Options options)
@@ -30,6 +31,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
     {
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(options);
+        this.environment = environment;
         host = environment.Register(nameof(XNetTrainer));
         TrainerOptions = options;
     }
@@ -72,7 +74,15 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
 
         checkpoints?.Validate();
 
-        var device = TorchDevices.Resolve(options.Device, options.FallbackToCpu);
+        var (gpuDeviceId, contextFallback) = MlContextDevices.Read(environment);
+        var choice = TorchDevices.Choose(options.Device, options.FallbackToCpu ?? contextFallback, gpuDeviceId);
+        var device = choice.Device;
+        if (choice.Fallback is string fallback)
+        {
+            Log(channel, $"X-Net: {fallback}");
+        }
+
+        Log(channel, $"X-Net: training on {choice.Description}.");
         var (train, skipped) = DataViewImages.Read(trainData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
             "training", cancellation);
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
@@ -388,11 +398,17 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// </summary>
         public string? ResumeFrom;
 
-        /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+        /// <summary>
+        /// Device: <c>auto</c> or null (<c>MLContext.GpuDeviceId</c> when set, else CUDA when available, else the CPU),
+        /// <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.
+        /// </summary>
         public string? Device;
 
-        /// <summary>Train on the CPU when a CUDA device was requested but is not available, instead of throwing.</summary>
-        public bool FallbackToCpu;
+        /// <summary>
+        /// Train on the CPU (with a logged warning) when a CUDA device was requested but is not available, instead of
+        /// throwing; null follows <c>MLContext.FallbackToCpu</c>.
+        /// </summary>
+        public bool? FallbackToCpu;
 
         /// <summary>Rows per forward pass when scoring.</summary>
         public int InferenceBatchSize = 256;

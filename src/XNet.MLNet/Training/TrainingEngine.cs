@@ -328,12 +328,21 @@ public sealed class TrainingEngine
             tensor(batch.CropColumns, device: device), tensor(batch.Flips, device: device)),
     };
 
+    /// <summary>
+    /// The batch as tensors on <paramref name="device"/>. For CUDA the host tensors are pinned and copied asynchronously,
+    /// so the copy overlaps the previous batch's kernels (the loader thread has already prepared this batch).
+    /// </summary>
     private static (Tensor Images, Tensor Labels) ToDevice(HostBatch batch, ImageSet set, Device device)
     {
         var shape = set.Shape;
-        var images = tensor(batch.Pixels, new long[] { batch.Count, shape.Channels, shape.Height, shape.Width }).to(device);
-        var labels = tensor(batch.Labels).to(device);
-        return (images, labels);
+        var images = tensor(batch.Pixels, new long[] { batch.Count, shape.Channels, shape.Height, shape.Width });
+        var labels = tensor(batch.Labels);
+        if (device.type == DeviceType.CPU)
+        {
+            return (images, labels);
+        }
+
+        return (images.pin_memory().to(device, non_blocking: true), labels.pin_memory().to(device, non_blocking: true));
     }
 
     /// <summary>Where a run stands: the position, the running sums of the current epoch, the history and the best epoch.</summary>
