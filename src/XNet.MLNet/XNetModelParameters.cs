@@ -13,7 +13,7 @@ namespace XNet.MLNet;
 /// from, its input shape and its class names. Saved as one file: a zip of <c>xnet-model.json</c> (metadata) and
 /// <c>weights.bin</c> (TorchSharp state dict, expander index tables included).
 /// </summary>
-public sealed class XNetModelParameters : IDisposable
+public sealed partial class XNetModelParameters : IDisposable
 {
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";
@@ -83,23 +83,7 @@ public sealed class XNetModelParameters : IDisposable
     public void Save(string path)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Save(file);
-                file.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        AtomicFile.Write(path, Save);
     }
 
     /// <summary>Writes the model to a stream (left open).</summary>
