@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- throughput [--data DIR] [--models a,b] [--batches N] [--warmup N] [--batch-size N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- accuracy   [--data DIR] [--model NAME] [--epochs N] [--batch-size N] [--lr X] [--seed N]
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- onnx-expander [--seconds X]   (ONNX Runtime: dense-weight vs gather form, docs/onnx.md)
 using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
@@ -27,8 +28,11 @@ switch (args.FirstOrDefault())
     case "accuracy":
         Accuracy();
         break;
+    case "onnx-expander":
+        OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
+        break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|onnx-expander [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 
