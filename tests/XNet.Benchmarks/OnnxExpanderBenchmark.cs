@@ -54,8 +54,8 @@ internal static class OnnxExpanderBenchmark
         }
 
         Console.WriteLine();
-        Console.WriteLine("| model | input | batch | dense weight (ms) | gather + grouped conv (ms) | gather / dense |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|");
+        Console.WriteLine("| model | input | batch | dense weight (ms) | gather + grouped conv (ms) | gather / dense | file size dense / gather (bytes) |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
         foreach (var (name, input) in Models)
         {
             manual_seed(1);
@@ -64,9 +64,10 @@ internal static class OnnxExpanderBenchmark
             foreach (int batch in new[] { 1, 8 })
             {
                 var shape = new long[] { batch, input.Channels, input.Height, input.Width };
-                double dense = Time(Export(model, ExpanderConvForm.DenseWeight), shape, seconds);
-                double gather = Time(Export(model, ExpanderConvForm.GatherGroupedConv), shape, seconds);
-                Console.WriteLine($"| {name} | {input} | {batch} | {dense:F3} | {gather:F3} | {gather / dense:F2} |");
+                byte[] denseFile = Export(model, ExpanderConvForm.DenseWeight), gatherFile = Export(model, ExpanderConvForm.GatherGroupedConv);
+                double dense = Time(denseFile, shape, seconds);
+                double gather = Time(gatherFile, shape, seconds);
+                Console.WriteLine($"| {name} | {input} | {batch} | {dense:F3} | {gather:F3} | {gather / dense:F2} | {denseFile.Length:N0} / {gatherFile.Length:N0} |");
             }
         }
     }
