@@ -36,9 +36,10 @@ public sealed class OnnxExportTests
         var watch = Stopwatch.StartNew();
         using var session = Session(Export(model, OnnxModelWriter.DefaultExpanderForm));
         var (logits, score, index, oneHot) = Run(session, input, 3);
-        TestContext.WriteLine($"{name}: export + ORT session + run {watch.ElapsedMilliseconds} ms");
+        long milliseconds = watch.ElapsedMilliseconds;
 
-        AssertClose(expected, logits, name);
+        double ratio = AssertClose(expected, logits, name);
+        TestContext.WriteLine($"ONNX parity {name}: max |ORT - TorchSharp| / max |logit| = {ratio:E2}; export + ORT session + run {milliseconds} ms");
         AssertHeads(logits, score, index, oneHot, name);
     }
 
@@ -218,13 +219,14 @@ public sealed class OnnxExportTests
             outputs[2].GetTensorDataAsSpan<uint>().ToArray(), outputs[3].GetTensorDataAsSpan<float>().ToArray());
     }
 
-    private static void AssertClose(float[] expected, float[] actual, string what)
+    private static double AssertClose(float[] expected, float[] actual, string what)
     {
         Assert.HasCount(expected.Length, actual, what);
         double scale = expected.Max(v => Math.Abs((double)v));
         double diff = expected.Zip(actual, (e, a) => Math.Abs((double)e - a)).Max();
         Assert.IsTrue(expected.All(float.IsFinite) && scale > 0, $"{what}: TorchSharp's logits must be finite and not all zero (max |logit| {scale}).");
         Assert.IsTrue(diff <= Tolerance * scale, $"{what}: max |ORT - TorchSharp| = {diff:E3}, max |logit| = {scale:E3}, ratio {diff / scale:E3} > {Tolerance}.");
+        return diff / scale;
     }
 
     private static void AssertHeads(float[] logits, float[] score, uint[] index, float[] oneHot, string what)

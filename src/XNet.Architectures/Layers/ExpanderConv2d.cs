@@ -121,13 +121,12 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     internal ConvolutionSpec ToConvolutionSpec(ExpanderConvForm form, string path)
     {
         float[]? biasValues = bias is null ? null : OnnxExport.Data(bias);
-        long[] kernel = { KernelSize, KernelSize };
         if (form == ExpanderConvForm.GatherGroupedConv)
         {
             // Output channel o convolves its D gathered inputs: gather (C_out x D) channels, then C_out groups of D.
+            using var graphIndices = indices.cpu().contiguous();
             return new ConvolutionSpec(path, OnnxExport.Data(weight), new long[] { OutputChannels, Degree, KernelSize, KernelSize },
-                biasValues, stride.ToArray(), padding.ToArray(), OutputChannels,
-                indices.cpu().contiguous().data<long>().ToArray());
+                biasValues, stride.ToArray(), padding.ToArray(), OutputChannels, graphIndices.data<long>().ToArray());
         }
 
         using var noGrad = no_grad();
