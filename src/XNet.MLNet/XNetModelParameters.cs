@@ -2,8 +2,8 @@ using System.IO.Compression;
 using System.Text.Json;
 using TorchSharp;
 using XNet.Architectures;
-using XNet.MLNet.IO;
 using XNet.Architectures.Layers;
+using XNet.MLNet.IO;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
@@ -14,7 +14,7 @@ namespace XNet.MLNet;
 /// from, its input shape and its class names. Saved as one file: a zip of <c>xnet-model.json</c> (metadata) and
 /// <c>weights.bin</c> (TorchSharp state dict, expander index tables included).
 /// </summary>
-public sealed class XNetModelParameters : IDisposable
+public sealed partial class XNetModelParameters : IDisposable
 {
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";

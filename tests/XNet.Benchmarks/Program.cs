@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- throughput [--data DIR] [--models a,b] [--batches N] [--warmup N] [--batch-size N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- accuracy   [--data DIR] [--model NAME] [--epochs N] [--batch-size N] [--lr X] [--seed N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- memory     [--data DIR] [--model NAME] [--epochs N]  (the ML.NET trainer with checkpoints; RSS per epoch)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- onnx-expander [--seconds X]   (ONNX Runtime: dense-weight vs gather form, docs/onnx.md)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -32,8 +33,11 @@ switch (args.FirstOrDefault())
     case "memory":
         Memory();
         break;
+    case "onnx-expander":
+        OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
+        break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Graphs;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ namespace XNet.Architectures.Layers;
 /// weights. This is the reference implementation: the compact weight is scattered into a dense (C_out, C_in, k, k)
 /// weight and a dense convolution runs. Faster implementations must match it.
 /// </remarks>
-public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>
+public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter weight;
     private readonly Tensor indices;
@@ -115,6 +116,28 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>
         using var dense = DenseWeight();
         return nn.functional.conv2d(input, dense, bias, stride, padding);
     }
+
+    /// <summary>The exact equivalent of <see cref="forward"/> as a plain convolution, in either export form.</summary>
+    internal ConvolutionSpec ToConvolutionSpec(ExpanderConvForm form, string path)
+    {
+        float[]? biasValues = bias is null ? null : OnnxExport.Data(bias);
+        if (form == ExpanderConvForm.GatherGroupedConv)
+        {
+            // Output channel o convolves its D gathered inputs: gather (C_out x D) channels, then C_out groups of D.
+            using var graphIndices = indices.cpu().contiguous();
+            return new ConvolutionSpec(path, OnnxExport.Data(weight), new long[] { OutputChannels, Degree, KernelSize, KernelSize },
+                biasValues, stride.ToArray(), padding.ToArray(), OutputChannels, graphIndices.data<long>().ToArray());
+        }
+
+        using var noGrad = no_grad();
+        using var dense = DenseWeight();
+        return new ConvolutionSpec(path, OnnxExport.Data(dense), new long[] { OutputChannels, InputChannels, KernelSize, KernelSize },
+            biasValues, stride.ToArray(), padding.ToArray(), 1, null);
+    }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path) =>
+        OnnxExport.ConvBatchNorm(graph, this, null, input, path, null);
 
     /// <inheritdoc />
     public override string ToString() =>

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Graphs;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ namespace XNet.Architectures.Layers;
 /// Compact <c>weight</c> (out, D) plus the int64 <c>indices</c> buffer (out, D); forward scatters into a dense
 /// (out, in) weight (the reference implementation).
 /// </summary>
-public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>
+public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter weight;
     private readonly Tensor indices;
@@ -74,6 +75,15 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>
     {
         using var dense = DenseWeight();
         return nn.functional.linear(input, dense, bias);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A Gemm over the same dense weight as <see cref="forward"/> (zero where there is no connection).</remarks>
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        using var noGrad = no_grad();
+        using var dense = DenseWeight();
+        return OnnxExport.Gemm(graph, input, path, OnnxExport.Data(dense), dense.shape, bias is null ? null : OnnxExport.Data(bias));
     }
 
     /// <inheritdoc />

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers;
@@ -9,7 +10,7 @@ namespace XNet.Architectures.Layers;
 /// inputs (the linear counterpart of a grouped convolution, and the grouped twin of <see cref="ExpanderLinear"/>).
 /// </summary>
 /// <remarks><c>weight</c> is (g, out/g, in/g), so the parameter count is the effective count.</remarks>
-public sealed class GroupedLinear : nn.Module<Tensor, Tensor>
+public sealed class GroupedLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
@@ -53,6 +54,25 @@ public sealed class GroupedLinear : nn.Module<Tensor, Tensor>
         var grouped = input.view(input.shape[0], Groups, InputFeatures / Groups);
         var output = einsum("bgi,goi->bgo", grouped, weight).reshape(input.shape[0], OutputFeatures) + bias;
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A Gemm over the block-diagonal (out, in) weight: output o of group j = o / (out/g) reads inputs j * in/g ..
+    /// (j + 1) * in/g - 1 with weight[j, o mod out/g, i mod in/g], as the einsum in <see cref="forward"/>.
+    /// </remarks>
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var compact = OnnxExport.Data(weight);
+        int outPerGroup = OutputFeatures / Groups, inPerGroup = InputFeatures / Groups;
+        var dense = new float[(long)OutputFeatures * InputFeatures];
+        for (int o = 0; o < OutputFeatures; o++)
+        {
+            int group = o / outPerGroup;
+            Array.Copy(compact, (long)o * inPerGroup, dense, (long)o * InputFeatures + group * inPerGroup, inPerGroup);
+        }
+
+        return OnnxExport.Gemm(graph, input, path, dense, new long[] { OutputFeatures, InputFeatures }, OnnxExport.Data(bias));
     }
 
     /// <inheritdoc />

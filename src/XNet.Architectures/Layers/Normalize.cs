@@ -1,4 +1,5 @@
 using TorchSharp;
+using XNet.Architectures.Export;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers;
@@ -7,7 +8,7 @@ namespace XNet.Architectures.Layers;
 /// Per-channel standardisation, (x - mean) / std, as a module with <c>mean</c> and <c>std</c> buffers, so a saved
 /// classifier carries its own preprocessing and takes raw pixels.
 /// </summary>
-public sealed class Normalize : nn.Module<Tensor, Tensor>
+public sealed class Normalize : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly Tensor mean;
     private readonly Tensor std;
@@ -39,5 +40,13 @@ public sealed class Normalize : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         return (input - mean).div_(std);
+    }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        long channels = mean.numel();
+        string x = graph.Sub(input, graph.Constant(OnnxExport.Child(path, "mean"), Mean, 1, channels, 1, 1));
+        return graph.Div(x, graph.Constant(OnnxExport.Child(path, "std"), Std, 1, channels, 1, 1));
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -43,7 +44,7 @@ public sealed record DenseNetConfig(int Depth, Connectivity Connectivity)
 /// features.norm5, classifier), so dense models have torchvision's parameter counts. X-DenseNets replace both
 /// convolutions of every dense layer (seed-reference 3.4).
 /// </summary>
-public sealed class DenseNet : nn.Module<Tensor, Tensor>
+public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|g-)?densenet-(?<depth>121|161|169|201)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
@@ -106,13 +107,21 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return classifier.call(x).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.Module(graph, features, input, OnnxExport.Child(path, "features")));
+        x = OnnxExport.GlobalPoolFlatten(graph, x);
+        return OnnxExport.Module(graph, classifier, x, OnnxExport.Child(path, "classifier"));
+    }
 }
 
 /// <summary>
 /// A dense block: every layer reads the concatenation of the block input and all earlier layers' outputs and adds
 /// <c>growth</c> channels.
 /// </summary>
-internal sealed class DenseBlock : nn.Module<Tensor, Tensor>
+internal sealed class DenseBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly List<DenseLayer> layers = new();
 
@@ -143,13 +152,25 @@ internal sealed class DenseBlock : nn.Module<Tensor, Tensor>
 
         return x.MoveToOuterDisposeScope();
     }
+
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = input;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            string output = OnnxExport.Module(graph, layers[i], x, OnnxExport.Child(path, $"denselayer{i + 1}"));
+            x = graph.Concat(new[] { x, output }, 1);
+        }
+
+        return x;
+    }
 }
 
 /// <summary>
 /// BN, ReLU, 1x1 conv to 4k, BN, ReLU, 3x3 conv to k (the bottleneck "B" layer); without the bottleneck just BN, ReLU,
 /// 3x3 conv to k. Dropout after each convolution when the rate is positive (the seed's DenseNet-BC for CIFAR).
 /// </summary>
-internal sealed class DenseLayer : nn.Module<Tensor, Tensor>
+internal sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private const int BottleneckWidth = 4;
 
@@ -191,10 +212,24 @@ internal sealed class DenseLayer : nn.Module<Tensor, Tensor>
     }
 
     private Tensor Dropout(Tensor x) => dropRate > 0 ? nn.functional.dropout(x, dropRate, training) : x;
+
+    // Pre-activation order (BN, ReLU, conv): the BN cannot fold into the convolution after it, so it stays a node.
+    // Dropout is the identity in evaluation mode. conv1's BN (norm2) follows it directly and folds.
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.BatchNorm(graph, norm1, input, OnnxExport.Child(path, "norm1")));
+        if (conv2 is null)
+        {
+            return OnnxExport.ConvBatchNorm(graph, conv1, null, x, OnnxExport.Child(path, "conv1"), null);
+        }
+
+        x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, norm2, x, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "norm2")));
+        return OnnxExport.ConvBatchNorm(graph, conv2, null, x, OnnxExport.Child(path, "conv2"), null);
+    }
 }
 
 /// <summary>BN, ReLU, 1x1 conv, optional dropout and 2x2 average pooling between dense blocks.</summary>
-internal sealed class Transition : nn.Module<Tensor, Tensor>
+internal sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly BatchNorm2d norm;
     private readonly nn.Module<Tensor, Tensor> conv;
@@ -219,5 +254,12 @@ internal sealed class Transition : nn.Module<Tensor, Tensor>
         }
 
         return nn.functional.avg_pool2d(x, 2).MoveToOuterDisposeScope();
+    }
+
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.BatchNorm(graph, norm, input, OnnxExport.Child(path, "norm")));
+        x = OnnxExport.ConvBatchNorm(graph, conv, null, x, OnnxExport.Child(path, "conv"), null);
+        return graph.AveragePool(x, new long[] { 2, 2 }, new long[] { 2, 2 }, new long[] { 0, 0 }, ceilMode: false, countIncludePad: true);
     }
 }

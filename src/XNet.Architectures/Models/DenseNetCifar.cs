@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -31,7 +32,7 @@ public sealed record DenseNetCifarConfig(int Depth, int Growth, Connectivity Con
 /// (seed-reference 3.1-3.3). Names: <c>densenet-bc-40-24</c>, <c>x-densenet-bc-40-24-2</c> (expander transitions, the
 /// README's costs), <c>x-densenet-bc-40-24-2-dt</c> (dense transitions, the logged runs), <c>g-densenet-bc-40-24-2</c>.
 /// </summary>
-public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>
+public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|g-)?densenet(?<bc>-bc)?-(?<depth>\d+)-(?<growth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?<dt>-dt)?$",
@@ -120,5 +121,15 @@ public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>
         var x = nn.functional.relu(bn1.call(blocks.call(conv1.call(input))));
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return fc.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
+        x = OnnxExport.Module(graph, blocks, x, OnnxExport.Child(path, "blocks"));
+        x = graph.Relu(OnnxExport.BatchNorm(graph, bn1, x, OnnxExport.Child(path, "bn1")));
+        x = OnnxExport.GlobalPoolFlatten(graph, x);
+        return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -33,7 +34,7 @@ public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointw
 /// density exactly 1/g, <c>g-mobilenet-w-g</c> grouped convs with g groups (no shuffle), as the seed's
 /// <c>--grouptype expander|groups --sp g</c>; a <c>-seed</c> suffix selects the seed file's layout.
 /// </summary>
-public sealed class MobileNet : nn.Module<Tensor, Tensor>
+public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|g-)?mobilenet-(?<width>\d+(?:\.\d+)?)(?:-(?<factor>\d+))?(?<seed>-seed)?$", RegexOptions.CultureInvariant);
@@ -100,8 +101,16 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>
         return fc.call(x).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        x = OnnxExport.GlobalPoolFlatten(graph, OnnxExport.Module(graph, layers, x, OnnxExport.Child(path, "layers")));
+        return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
+    }
+
     /// <summary>Depthwise 3x3 (stride s), BN, ReLU6, then pointwise 1x1 with the given connectivity, BN, ReLU6.</summary>
-    private sealed class DepthwiseSeparable : nn.Module<Tensor, Tensor>
+    private sealed class DepthwiseSeparable : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         private readonly Conv2d conv1;
         private readonly BatchNorm2d bn1;
@@ -124,6 +133,12 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>
             using var scope = NewDisposeScope();
             var x = nn.functional.relu6(bn1.call(conv1.call(input)));
             return nn.functional.relu6(bn2.call(conv2.call(x))).MoveToOuterDisposeScope();
+        }
+
+        string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+        {
+            var x = graph.Clip(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")), 0, 6);
+            return graph.Clip(OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2")), 0, 6);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -40,7 +41,7 @@ public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
 /// Module names follow torchvision (conv1, bn1, layer1..4, fc), so the dense models have torchvision's exact parameter
 /// counts. X-ResNets replace every residual-branch convolution (seed-reference 3.5).
 /// </summary>
-public sealed class ResNet : nn.Module<Tensor, Tensor>
+public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
@@ -96,6 +97,19 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        x = OnnxExport.Module(graph, maxpool, x, OnnxExport.Child(path, "maxpool"));
+        x = OnnxExport.Module(graph, layer1, x, OnnxExport.Child(path, "layer1"));
+        x = OnnxExport.Module(graph, layer2, x, OnnxExport.Child(path, "layer2"));
+        x = OnnxExport.Module(graph, layer3, x, OnnxExport.Child(path, "layer3"));
+        x = OnnxExport.Module(graph, layer4, x, OnnxExport.Child(path, "layer4"));
+        x = graph.Flatten(OnnxExport.Module(graph, avgpool, x, OnnxExport.Child(path, "avgpool")), 1);
+        return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
+    }
 }
 
 /// <summary>Builds the stages of both ResNet families from basic or bottleneck blocks.</summary>
@@ -138,7 +152,7 @@ internal static class ResNetStages
 }
 
 /// <summary>Two 3x3 convolutions with BatchNorm and ReLU, plus the identity (or projection) shortcut.</summary>
-internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
+internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly nn.Module<Tensor, Tensor> conv1;
     private readonly BatchNorm2d bn1;
@@ -165,10 +179,18 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
         var identity = downsample is null ? input : downsample.call(input);
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
     }
+
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        x = OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2"));
+        var identity = downsample is null ? input : OnnxExport.Module(graph, downsample, input, OnnxExport.Child(path, "downsample"));
+        return graph.Relu(graph.Add(x, identity));
+    }
 }
 
 /// <summary>1x1 reduce, 3x3 (strided), 1x1 expand by 4, each with BatchNorm; ReLU after the sum with the shortcut.</summary>
-internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
+internal sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     public const int Expansion = 4;
 
@@ -202,5 +224,14 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
         x = bn3.call(conv3.call(x));
         var identity = downsample is null ? input : downsample.call(input);
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
+    }
+
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2")));
+        x = OnnxExport.ConvBatchNorm(graph, conv3, bn3, x, OnnxExport.Child(path, "conv3"), OnnxExport.Child(path, "bn3"));
+        var identity = downsample is null ? input : OnnxExport.Module(graph, downsample, input, OnnxExport.Child(path, "downsample"));
+        return graph.Relu(graph.Add(x, identity));
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity)
 /// layer1..3, fc; blocks with conv1, bn1, conv2, bn2, downsample). Shortcuts that change shape are a 1x1 convolution
 /// plus BatchNorm (option B of the paper). Any input size and channel count works (28x28x1 included).
 /// </summary>
-public sealed class ResNetCifar : nn.Module<Tensor, Tensor>
+public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
@@ -94,5 +95,16 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>
         var x = nn.functional.relu(bn1.call(conv1.call(input)));
         x = layer3.call(layer2.call(layer1.call(x)));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        x = OnnxExport.Module(graph, layer1, x, OnnxExport.Child(path, "layer1"));
+        x = OnnxExport.Module(graph, layer2, x, OnnxExport.Child(path, "layer2"));
+        x = OnnxExport.Module(graph, layer3, x, OnnxExport.Child(path, "layer3"));
+        x = graph.Flatten(OnnxExport.Module(graph, avgpool, x, OnnxExport.Child(path, "avgpool")), 1);
+        return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -38,7 +39,7 @@ public sealed record VggCifarConfig(IReadOnlyList<Connectivity> Convolutions, Co
 /// hard-wired 10). Module names follow torchvision (features.N, classifier.N). <c>x-vgg16</c> uses the seed's
 /// per-layer expander table, <c>g-vgg16</c> grouped convolutions (and a block-diagonal linear layer) at the same densities.
 /// </summary>
-public sealed class VggCifar : nn.Module<Tensor, Tensor>
+public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(@"^(?<kind>x-|g-)?vgg16$", RegexOptions.CultureInvariant);
 
@@ -103,6 +104,13 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x = nn.functional.adaptive_avg_pool2d(features.call(input), 1).flatten(1);
         return classifier.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    {
+        var x = OnnxExport.GlobalPoolFlatten(graph, OnnxExport.Module(graph, features, input, OnnxExport.Child(path, "features")));
+        return OnnxExport.Module(graph, classifier, x, OnnxExport.Child(path, "classifier"));
     }
 
     /// <summary>A dense 3x3 conv with bias, initialised N(0, sqrt(2 / (9 C_out))) with zero bias (the seed), or a compressed one.</summary>

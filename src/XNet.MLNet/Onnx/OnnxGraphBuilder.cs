@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using XNet.Architectures.Export;
+using XNet.MLNet.Onnx.Protos;
+
+namespace XNet.MLNet.Onnx;
+
+/// <summary>
+/// Writes the graph that the model classes emit through <see cref="IGraphBuilder"/> into ONNX protobuf messages
+/// (<see cref="GraphProto"/>): one <see cref="NodeProto"/> per call, weights as raw little-endian initializers.
+/// </summary>
+internal sealed class OnnxGraphBuilder : IGraphBuilder
+{
+    private readonly HashSet<string> names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> counters = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a builder writing into a new graph.</summary>
+    public OnnxGraphBuilder(ExpanderConvForm expanderForm, string graphName)
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("ONNX export writes raw little-endian tensors; this machine is big-endian.");
+        }
+
+        ExpanderForm = expanderForm;
+        Graph = new GraphProto { Name = graphName };
+    }
+
+    /// <inheritdoc />
+    public ExpanderConvForm ExpanderForm { get; }
+
+    /// <summary>The graph written so far.</summary>
+    public GraphProto Graph { get; }
+
+    /// <summary>Reserves a value name (a graph input or output) so that nothing else takes it.</summary>
+    public string Reserve(string name) =>
+        names.Add(name) ? name : throw new InvalidOperationException($"ONNX export: the value name '{name}' is already used.");
+
+    /// <inheritdoc />
+    public string Constant(string name, float[] values, params long[] shape) =>
+        AddInitializer(name, TensorProto.Types.DataType.Float, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, shape);
+
+    /// <inheritdoc />
+    public string Constant(string name, long[] values, params long[] shape) =>
+        AddInitializer(name, TensorProto.Types.DataType.Int64, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, shape);
+
+    /// <inheritdoc />
+    public string Conv(string input, string weight, string? bias, long[] kernel, long[] strides, long[] pads, long group) =>
+        Node("Conv", bias is null ? new[] { input, weight } : new[] { input, weight, bias },
+            Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)), Ints("dilations", kernel.Select(_ => 1L)),
+            Int("group", group));
+
+    /// <inheritdoc />
+    public string BatchNormalization(string input, string scale, string bias, string mean, string variance, float epsilon) =>
+        Node("BatchNormalization", new[] { input, scale, bias, mean, variance }, Float("epsilon", epsilon));
+
+    /// <inheritdoc />
+    public string Relu(string input) => Node("Relu", new[] { input });
+
+    /// <inheritdoc />
+    public string Clip(string input, float min, float max) =>
+        Node("Clip", new[] { input, Constant("clip_min", new[] { min }), Constant("clip_max", new[] { max }) });
+
+    /// <inheritdoc />
+    public string Add(string a, string b) => Node("Add", new[] { a, b });
+
+    /// <inheritdoc />
+    public string Sub(string a, string b) => Node("Sub", new[] { a, b });
+
+    /// <inheritdoc />
+    public string Div(string a, string b) => Node("Div", new[] { a, b });
+
+    /// <inheritdoc />
+    public string Concat(IReadOnlyList<string> inputs, long axis) => Node("Concat", inputs.ToArray(), Int("axis", axis));
+
+    /// <inheritdoc />
+    public string MaxPool(string input, long[] kernel, long[] strides, long[] pads, bool ceilMode) =>
+        Node("MaxPool", new[] { input }, Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)),
+            Int("ceil_mode", ceilMode ? 1 : 0));
+
+    /// <inheritdoc />
+    public string AveragePool(string input, long[] kernel, long[] strides, long[] pads, bool ceilMode, bool countIncludePad) =>
+        Node("AveragePool", new[] { input }, Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)),
+            Int("ceil_mode", ceilMode ? 1 : 0), Int("count_include_pad", countIncludePad ? 1 : 0));
+
+    /// <inheritdoc />
+    public string GlobalAveragePool(string input) => Node("GlobalAveragePool", new[] { input });
+
+    /// <inheritdoc />
+    public string Flatten(string input, long axis) => Node("Flatten", new[] { input }, Int("axis", axis));
+
+    /// <inheritdoc />
+    public string Gemm(string input, string weight, string? bias) =>
+        Node("Gemm", bias is null ? new[] { input, weight } : new[] { input, weight, bias }, Int("transB", 1));
+
+    /// <inheritdoc />
+    public string Gather(string input, string indices, long axis) => Node("Gather", new[] { input, indices }, Int("axis", axis));
+
+    /// <summary>Adds a node of any operator with one freshly named output; returns that name.</summary>
+    public string Node(string opType, string[] inputs, params AttributeProto[] attributes) => Node(opType, inputs, null, attributes);
+
+    /// <summary>Adds a node with one output named <paramref name="output"/> (or a fresh name when null).</summary>
+    public string Node(string opType, string[] inputs, string? output, params AttributeProto[] attributes)
+    {
+        string name = Fresh(opType);
+        string value = output ?? name;
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.Add(value);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+        return value;
+    }
+
+    /// <summary>An INT attribute.</summary>
+    public static AttributeProto Int(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    /// <summary>An INTS attribute.</summary>
+    public static AttributeProto Ints(string name, IEnumerable<long> values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(values);
+        return attribute;
+    }
+
+    /// <summary>A FLOAT attribute.</summary>
+    public static AttributeProto Float(string name, float value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    private string AddInitializer(string name, TensorProto.Types.DataType type, ReadOnlySpan<byte> data, long count, long[] shape)
+    {
+        long expected = shape.Aggregate(1L, (a, b) => a * b);
+        if (expected != count)
+        {
+            throw new InvalidOperationException(
+                $"ONNX export: constant '{name}' has {count} values but its shape [{string.Join(", ", shape)}] needs {expected}.");
+        }
+
+        string unique = Unique(name);
+        var tensor = new TensorProto { Name = unique, DataType = (int)type, RawData = ByteString.CopyFrom(data) };
+        tensor.Dims.AddRange(shape);
+        Graph.Initializer.Add(tensor);
+        return unique;
+    }
+
+    private string Fresh(string opType)
+    {
+        counters.TryGetValue(opType, out int n);
+        counters[opType] = n + 1;
+        return Unique($"{opType}_{n}");
+    }
+
+    private string Unique(string hint)
+    {
+        string name = hint;
+        for (int i = 1; !names.Add(name); i++)
+        {
+            name = $"{hint}_{i}";
+        }
+
+        return name;
+    }
+}
