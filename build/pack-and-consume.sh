@@ -39,7 +39,9 @@ global_packages="$(dotnet nuget locals global-packages --list | sed -n 's/^globa
 global_packages="${global_packages%/}"
 [ -n "$global_packages" ] || fail "could not find NuGet's global packages folder"
 
-consumer="$(mktemp -d "${TMPDIR:-/tmp}/xnet-consumer.XXXXXX")"
+work="$(mktemp -d "${TMPDIR:-/tmp}/xnet-consumer.XXXXXX")"
+consumer="$work/consumer"
+mkdir -p "$consumer"
 version=""
 cleanup() {
   # Only this run's versions leave the global cache; everything else in it stays.
@@ -50,14 +52,18 @@ cleanup() {
   if [ "${XNET_KEEP_CONSUMER:-0}" = "1" ]; then
     echo "consumer project kept in $consumer"
   else
-    rm -rf "$consumer"
+    rm -rf "$work"
   fi
 }
 trap cleanup EXIT
 
 echo "== dotnet pack (VersionSuffix=$suffix) -> $feed"
-dotnet pack "$repo/XNet.MLNet.sln" -c Release -p:VersionSuffix="$suffix" -o "$feed" -v q -nologo \
-  || fail "dotnet pack failed"
+# Built under a temporary artifacts path, so the pack neither reads nor rewrites the repository's bin/ and obj/ (a test
+# run or an IDE may be using them at the same time).
+for project in XNet.Architectures XNet.MLNet; do
+  dotnet pack "$repo/src/$project/$project.csproj" -c Release -p:VersionSuffix="$suffix" \
+    --artifacts-path "$work/pack" -o "$feed" -v q -nologo || fail "dotnet pack $project failed"
+done
 package="$(ls "$feed"/XNet.MLNet.*"$suffix".nupkg 2>/dev/null | head -n 1 || true)"
 [ -n "$package" ] || fail "no XNet.MLNet package with suffix $suffix in $feed"
 version="$(basename "$package" .nupkg)"
