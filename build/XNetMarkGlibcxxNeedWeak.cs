@@ -1,4 +1,5 @@
-// MSBuild inline task (RoslynCodeTaskFactory): marks libLibTorchSharp.so's version need GLIBCXX_3.4.32 weak.
+// MSBuild inline task (RoslynCodeTaskFactory), used by build/XNet.LibTorchSharpFix.targets here and shipped beside it in the
+// XNet.Architectures package (buildTransitive/): marks libLibTorchSharp.so's version need GLIBCXX_3.4.32 weak.
 //
 // ELF64 little-endian layout used here (System V gABI + GNU symbol versioning):
 //   ELF header: e_shoff @0x28 (u64), e_shentsize @0x3A (u16), e_shnum @0x3C (u16)

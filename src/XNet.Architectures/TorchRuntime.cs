@@ -72,8 +72,9 @@ public static class TorchRuntime
             string cause = ex.Message;
             string hint = cause.Contains("GLIBCXX_", StringComparison.Ordinal)
                 ? " The system libstdc++ is older than the one TorchSharp 0.107 was built with (it records GLIBCXX_3.4.32). " +
-                  "The build/ targets mark that unused version need weak after build and publish; if you copied the output " +
-                  "by hand, rebuild or republish with them. See docs/troubleshooting.md."
+                  "The XNet build targets (build/ in the repository, buildTransitive/ in the XNet.Architectures package) mark " +
+                  "that unused version need weak after build and publish; if you copied the output by hand or set " +
+                  "XNetPatchLibTorchSharp=false, rebuild or republish with them. See docs/troubleshooting.md."
                 : " See docs/troubleshooting.md.";
             return $"TorchSharp's native library '{library}' cannot be loaded: {cause}.{hint}";
         }
