@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using XNet.Architectures.Layers;
 
 namespace XNet.Architectures.Models;
@@ -21,6 +22,18 @@ internal static class ConnectivityName
             Connectivity.Grouped(groups),
         _ => null,
     };
+
+    /// <summary>
+    /// Matches <paramref name="name"/> against a family's pattern (with <c>kind</c> and <c>factor</c> groups) and builds its
+    /// configuration; null when the name is not the family's or its prefix and factor do not fit together.
+    /// </summary>
+    public static TConfig? Match<TConfig>(Regex pattern, string name, Func<Match, Connectivity, TConfig?> build)
+        where TConfig : class
+    {
+        var match = pattern.Match(name);
+        var connectivity = match.Success ? Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
+        return connectivity is null ? null : build(match, connectivity);
+    }
 
     /// <summary>The name prefix of a connectivity: "", "x-" or "g-".</summary>
     public static string Prefix(Connectivity connectivity) => connectivity switch

@@ -93,9 +93,7 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Parses <c>densenet-D</c>, <c>x-densenet-D-e</c> and <c>g-densenet-D-g</c> for D in 121, 161, 169, 201.</summary>
     public static bool TryParse(string name, out DenseNetConfig? config)
     {
-        var match = NamePattern.Match(name);
-        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
-        config = connectivity is null ? null : new DenseNetConfig(ConnectivityName.Int(match.Groups["depth"].Value), connectivity);
+        config = ConnectivityName.Match(NamePattern, name, (m, c) => new DenseNetConfig(ConnectivityName.Int(m.Groups["depth"].Value), c));
         return config is not null;
     }
 

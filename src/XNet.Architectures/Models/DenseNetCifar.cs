@@ -98,20 +98,15 @@ public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// </summary>
     public static bool TryParse(string name, out DenseNetCifarConfig? config)
     {
-        config = null;
-        var match = NamePattern.Match(name);
-        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
-        bool denseTransitions = match.Groups["dt"].Success;
-        if (connectivity is null || (denseTransitions && connectivity is DenseConnectivity))
+        config = ConnectivityName.Match(NamePattern, name, (m, c) =>
         {
-            return false;
-        }
-
-        bool bc = match.Groups["bc"].Success;
-        config = new DenseNetCifarConfig(ConnectivityName.Int(match.Groups["depth"].Value),
-            ConnectivityName.Int(match.Groups["growth"].Value), connectivity, Bottleneck: bc, Reduction: bc ? 0.5 : 1,
-            ExpanderTransitions: !denseTransitions);
-        return true;
+            bool bc = m.Groups["bc"].Success, denseTransitions = m.Groups["dt"].Success;
+            return denseTransitions && c is DenseConnectivity
+                ? null // a dense model has no transitions to keep dense
+                : new DenseNetCifarConfig(ConnectivityName.Int(m.Groups["depth"].Value), ConnectivityName.Int(m.Groups["growth"].Value), c,
+                    Bottleneck: bc, Reduction: bc ? 0.5 : 1, ExpanderTransitions: !denseTransitions);
+        });
+        return config is not null;
     }
 
     /// <inheritdoc />

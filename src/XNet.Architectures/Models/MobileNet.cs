@@ -83,12 +83,8 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Parses <c>[x-|g-]mobilenet-w[-g][-seed]</c>.</summary>
     public static bool TryParse(string name, out MobileNetConfig? config)
     {
-        var match = NamePattern.Match(name);
-        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
-        config = connectivity is null
-            ? null
-            : new MobileNetConfig(double.Parse(match.Groups["width"].Value, CultureInfo.InvariantCulture), connectivity,
-                match.Groups["seed"].Success);
+        config = ConnectivityName.Match(NamePattern, name, (m, c) =>
+            new MobileNetConfig(double.Parse(m.Groups["width"].Value, CultureInfo.InvariantCulture), c, m.Groups["seed"].Success));
         return config is not null;
     }
 

@@ -83,9 +83,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Parses <c>resnet-D</c>, <c>x-resnet-D-e</c> and <c>g-resnet-D-g</c> for D in 18, 34, 50, 101, 152.</summary>
     public static bool TryParse(string name, out ResNetConfig? config)
     {
-        var match = NamePattern.Match(name);
-        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
-        config = connectivity is null ? null : new ResNetConfig(ConnectivityName.Int(match.Groups["depth"].Value), connectivity);
+        config = ConnectivityName.Match(NamePattern, name, (m, c) => new ResNetConfig(ConnectivityName.Int(m.Groups["depth"].Value), c));
         return config is not null;
     }
 

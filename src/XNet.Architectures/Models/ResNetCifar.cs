@@ -76,15 +76,11 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// </summary>
     public static bool TryParse(string name, out ResNetCifarConfig? config)
     {
-        var match = NamePattern.Match(name);
-        if (match.Success && ResNetConfig.Depths.Contains(ConnectivityName.Int(match.Groups["depth"].Value)))
+        config = ConnectivityName.Match(NamePattern, name, (m, c) =>
         {
-            config = null;
-            return false;
-        }
-
-        var connectivity = match.Success ? ConnectivityName.Parse(match.Groups["kind"].Value, match.Groups["factor"].Value) : null;
-        config = connectivity is null ? null : new ResNetCifarConfig(ConnectivityName.Int(match.Groups["depth"].Value), connectivity);
+            int depth = ConnectivityName.Int(m.Groups["depth"].Value);
+            return ResNetConfig.Depths.Contains(depth) ? null : new ResNetCifarConfig(depth, c);
+        });
         return config is not null;
     }
 
