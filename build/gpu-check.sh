@@ -49,9 +49,9 @@ find_python() {
 
 run() {
     [[ -f "$archive" ]] || { echo "error: $archive is missing; run 'build/gpu-check.sh prepare' first" >&2; exit 1; }
-    local work python torch_lib status=0
+    local python torch_lib status=0
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
+    trap 'rm -rf "${work:-}"' EXIT
     tar -C "$work" -xJf "$archive"
     python="$(find_python)"
     if [[ -z "$python" ]]; then
