@@ -1,6 +1,8 @@
 using System.IO.Compression;
 using System.Text.Json;
 using Google.Protobuf;
+using Microsoft.ML;
+using XNet.MLNet.IO;
 using XNet.Architectures;
 using XNet.MLNet.Onnx;
 using XNet.MLNet.Onnx.Protos;
@@ -31,6 +33,33 @@ public static class XNetModelFile
     private const string XNetMetadataEntry = "xnet-model.json";
     private const string OnnxEntryName = "OnnxModel";
     private const string MlNetKeyEntry = "Model.key";
+
+    /// <summary>
+    /// Writes <paramref name="model"/> as an ML.NET model zip (<c>mlContext.Model.Save</c>) atomically: a temporary file
+    /// beside <paramref name="path"/>, then a rename, so a failed save leaves no partial zip.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="model">The fitted pipeline (one or more X-Nets are saved as ML.NET's own ONNX-based transformers).</param>
+    /// <param name="inputSchema">The schema of the data the pipeline takes.</param>
+    /// <param name="path">The zip to write.</param>
+    public static void SaveMLNet(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string path)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(model);
+        AtomicFile.Write(path, stream => mlContext.Model.Save(model, inputSchema, stream));
+    }
+
+    /// <summary>
+    /// Writes an X-Net alone as an ML.NET model zip (see <see cref="SaveMLNet(MLContext, ITransformer, DataViewSchema, string)"/>);
+    /// its input schema is the one feature column, a Single vector of the model's (C, H, W) shape.
+    /// </summary>
+    public static void SaveMLNet(MLContext mlContext, XNetTransformer model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var schema = new DataViewSchema.Builder();
+        schema.AddColumn(model.FeatureColumnName, model.FeatureColumnType);
+        SaveMLNet(mlContext, model, schema.ToSchema(), path);
+    }
 
     /// <summary>Tells the kind of <paramref name="path"/> from its content.</summary>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
