@@ -85,6 +85,10 @@ public sealed class NativePersistenceTests
         {
             Assert.IsFalse(Flatten(loaded).Any(t => t is XNetTransformer), string.Join(", ", Flatten(loaded).Select(t => t.GetType().Name)));
             Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 1, 28, 28), inputSchema["Features"].Type);
+            // Documented difference (docs/pipelines.md): the ONNX Score has no SlotNames; PredictedLabel keeps its KeyValues.
+            var outputSchema = loaded.GetOutputSchema(inputSchema);
+            Assert.IsFalse(outputSchema["Score"].HasSlotNames());
+            Assert.IsTrue(outputSchema["PredictedLabel"].HasKeyValues());
             var withNames = Context.Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(loaded.Transform(test));
             var rows = Context.Data.CreateEnumerable<FashionRow>(test, reuseRowObject: false).Take(5).ToArray();
             var expected = Context.Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(model.Transform(test))
