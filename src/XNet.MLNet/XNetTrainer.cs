@@ -162,8 +162,11 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         if (!found.Matches(identity))
         {
             model.Dispose();
+            string classes = found.ClassNames.SequenceEqual(identity.ClassNames) ? ""
+                : $" (its classes: {string.Join(", ", found.ClassNames.Take(10))}{(found.ClassNames.Count > 10 ? ", ..." : "")}; " +
+                  $"this run's: {string.Join(", ", identity.ClassNames.Take(10))}{(identity.ClassNames.Count > 10 ? ", ..." : "")})";
             throw new ArgumentException(
-                $"InitialModel '{path}' holds {found}; this run trains {identity}. Continue with the architecture, image shape and " +
+                $"InitialModel '{path}' holds {found}; this run trains {identity}{classes}. Continue with the architecture, image shape and " +
                 "classes of that model, or train from scratch.", nameof(Options.InitialModel));
         }
 

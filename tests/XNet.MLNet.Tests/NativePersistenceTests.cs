@@ -197,6 +197,15 @@ public sealed class NativePersistenceTests
         var error = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(other).Fit(keyed));
         StringAssert.Contains(error.Message, "holds x-resnet-8-2");
         StringAssert.Contains(error.Message, "this run trains x-resnet-8-4");
+
+        // Same architecture and shape, classes in another order: refused, naming both lists.
+        var reordered = Context.Transforms.Conversion.MapValueToKey("Label", keyOrdinality: Microsoft.ML.Transforms.ValueToKeyMappingEstimator.KeyOrdinality.ByValue)
+            .Fit(train).Transform(train);
+        var same = TestData.SmallOptions(epochs: 1);
+        same.InitialModel = zip;
+        var classError = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(same).Fit(reordered));
+        StringAssert.Contains(classError.Message, "(its classes: " + string.Join(", ", model.LastTransformer.Model.ClassNames));
+        StringAssert.Contains(classError.Message, "this run's: Ankle boot, Bag, Coat");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
