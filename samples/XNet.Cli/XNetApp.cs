@@ -19,10 +19,14 @@ internal static class XNetApp
                 .WithExample("train", "--data", "/usr/share/datasets/fashion-mnist", "--model", "x-resnet-20-4", "--epochs", "10");
             config.AddCommand<PredictCommand>("predict")
                 .WithDescription("Classify one image file with a saved model.")
-                .WithExample("predict", "--model", "xnet-run/model.xnet", "--image", "shoe.png");
+                .WithExample("predict", "--model", "xnet-run/model.xnet", "--image", "shoe.png")
+                .WithExample("predict", "--model", "model.zip", "--image", "shoe.png");
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Score a saved model on a dataset split with ML.NET's metrics (accuracy, top-5, log-loss, confusion matrix).")
                 .WithExample("evaluate", "--model", "xnet-run/model.xnet", "--data", "/data/cifar-10-batches-bin");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Write a saved model as ONNX and/or as an ML.NET model zip that loads with only Microsoft.ML + OnnxTransformer + OnnxRuntime.")
+                .WithExample("export", "--model", "xnet-run/model.xnet", "--onnx", "model.onnx", "--mlnet", "model.zip");
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");

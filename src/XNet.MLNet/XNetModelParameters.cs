@@ -117,13 +117,16 @@ public sealed partial class XNetModelParameters : IDisposable
         }
 
         using var file = File.OpenRead(path);
-        return Load(file, device, path);
+        return LoadCore(file, device, path);
     }
 
     /// <summary>Reads a model from a stream written by <see cref="Save(Stream)"/>.</summary>
     public static XNetModelParameters Load(Stream stream, string? device = null) => Load(stream, device, "stream");
 
-    private static XNetModelParameters Load(Stream stream, string? device, string source)
+    /// <summary>Reads a model from a stream; <paramref name="source"/> names it in error messages.</summary>
+    internal static XNetModelParameters Load(Stream stream, string? device, string source) => LoadCore(stream, device, source);
+
+    private static XNetModelParameters LoadCore(Stream stream, string? device, string source)
     {
         ModelMetadata metadata;
         var weights = new MemoryStream();

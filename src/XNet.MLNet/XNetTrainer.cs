@@ -58,6 +58,13 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         options.CheckNormalization(shape);
         var identity = new ModelIdentity(options.Architecture, shape, classNames);
         using var channel = host.Start("Training");
+        if (options.InitialModel is not null && options.ResumeFrom is not null)
+        {
+            throw new ArgumentException(
+                $"Options InitialModel ('{options.InitialModel}') and ResumeFrom ('{options.ResumeFrom}') are both set; a checkpoint already " +
+                "holds the weights. Set one of them.", nameof(Options.InitialModel));
+        }
+
         var resume = options.ResumeFrom is string resumePath ? FindCheckpoint(resumePath, identity, channel) : null;
         var trainingOptions = options.ToTrainingOptions(resume?.Seed ?? options.Seed ?? host.Rand.Next());
         trainingOptions.Validate();
@@ -102,8 +109,18 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         manual_seed(trainingOptions.Seed);
-        var (mean, std) = options.Normalization(train, shape);
-        var model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
+        XNetModelParameters model;
+        if (options.InitialModel is string initialPath)
+        {
+            model = LoadInitialModel(initialPath, identity, device);
+            Log(channel, $"X-Net: continuing from the weights of '{initialPath}' (its normalisation and expander graphs are kept).");
+        }
+        else
+        {
+            var (mean, std) = options.Normalization(train, shape);
+            model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
+        }
+
         Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {trainingOptions.Seed}.");
         if (resume is not null)
         {
@@ -135,6 +152,26 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
 
         return new XNetTransformer(model, options.FeatureColumnName, options.ScoreColumnName, options.PredictedLabelColumnName,
             options.InferenceBatchSize);
+    }
+
+    /// <summary>The model of <see cref="Options.InitialModel"/>, checked against the network this run trains.</summary>
+    private static XNetModelParameters LoadInitialModel(string path, ModelIdentity identity, Device device)
+    {
+        var model = XNetModelFile.LoadParameters(path, "cpu");
+        var found = new ModelIdentity(model.Architecture, model.InputShape, model.ClassNames);
+        if (!found.Matches(identity))
+        {
+            model.Dispose();
+            string classes = found.ClassNames.SequenceEqual(identity.ClassNames) ? ""
+                : $" (its classes: {string.Join(", ", found.ClassNames.Take(10))}{(found.ClassNames.Count > 10 ? ", ..." : "")}; " +
+                  $"this run's: {string.Join(", ", identity.ClassNames.Take(10))}{(identity.ClassNames.Count > 10 ? ", ..." : "")})";
+            throw new ArgumentException(
+                $"InitialModel '{path}' holds {found}; this run trains {identity}{classes}. Continue with the architecture, image shape and " +
+                "classes of that model, or train from scratch.", nameof(Options.InitialModel));
+        }
+
+        model.MoveTo(device);
+        return model;
     }
 
     /// <summary>The newest valid checkpoint under <paramref name="path"/>, checked against the network this run trains.</summary>
@@ -397,6 +434,14 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// an uninterrupted run's (bit for bit on the CPU). A checkpoint of another architecture, input shape or class list is refused.
         /// </summary>
         public string? ResumeFrom;
+
+        /// <summary>
+        /// Continue training from a saved model's weights: an <c>.xnet</c> file or an ML.NET zip written by
+        /// <c>mlContext.Model.Save</c> from a pipeline with an X-Net (told apart by content). Its architecture, image shape and
+        /// classes must equal this run's; its normalisation and expander graphs are kept. The optimiser and schedule start
+        /// afresh (use <see cref="ResumeFrom"/> to continue an interrupted run exactly). Cannot be combined with <see cref="ResumeFrom"/>.
+        /// </summary>
+        public string? InitialModel;
 
         /// <summary>
         /// Device: <c>auto</c> or null (<c>MLContext.GpuDeviceId</c> when set, else CUDA when available, else the CPU),

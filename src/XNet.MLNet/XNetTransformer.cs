@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.MLNet.Data;
+using XNet.MLNet.Persistence;
 using XNet.MLNet.Scoring;
 
 namespace XNet.MLNet;
@@ -75,15 +76,20 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     }
 
     /// <summary>
-    /// Not supported yet: ML.NET's public API cannot persist a third-party transformer. Save the network with
-    /// <c>transformer.Model.Save(path)</c> and restore it with <see cref="Load"/>.
+    /// Saves the X-Net as a chain of ML.NET's own transformers (CopyColumns, ApplyOnnxModel over the exported network,
+    /// a one-hot-to-key scorer, CopyColumns, DropColumns; see docs/pipelines.md), so <c>mlContext.Model.Save</c> stores
+    /// any pipeline that contains it and <c>mlContext.Model.Load</c> needs only Microsoft.ML, Microsoft.ML.OnnxTransformer
+    /// and Microsoft.ML.OnnxRuntime. The loaded chain gives the same Score (the ONNX softmax) and a scalar key
+    /// PredictedLabel with the class names as key values. The X-Net model file itself travels inside the ONNX metadata,
+    /// so <see cref="XNetTrainer.Options.InitialModel"/> and <see cref="XNetModelFile"/> can read it back.
     /// </summary>
-    /// <exception cref="NotSupportedException">Always.</exception>
-    void ICanSaveModel.Save(ModelSaveContext ctx) =>
-        throw new NotSupportedException(
-            "mlContext.Model.Save cannot store an X-Net yet (ONNX-based persistence is planned). Save the trained network with " +
-            "transformer.Model.Save(\"model.xnet\") and restore it with XNetTransformer.Load(\"model.xnet\"); save the rest of the " +
-            "pipeline (the transforms before the trainer) with mlContext.Model.Save on its own.");
+    /// <exception cref="NotSupportedException">When a layer has no ONNX export or class names repeat; the message says which.</exception>
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(ctx);
+        using var chain = NativeChain.Build(this);
+        ((ICanSaveModel)chain.Chain).Save(ctx);
+    }
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();

@@ -4,6 +4,8 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- accuracy   [--data DIR] [--model NAME] [--epochs N] [--batch-size N] [--lr X] [--seed N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- memory     [--data DIR] [--model NAME] [--epochs N]  (the ML.NET trainer with checkpoints; RSS per epoch)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- onnx-expander [--seconds X]   (ONNX Runtime: dense-weight vs gather form, docs/onnx.md)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- persistence [--calls N] [--warmup N] [--rows-small N] [--rows-large N]
+//       (TorchSharp XNetTransformer vs the Model.Save/Load ONNX chain: batch images/s, PredictionEngine latency; docs/benchmarks.md)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -36,8 +38,16 @@ switch (args.FirstOrDefault())
     case "onnx-expander":
         OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
         break;
+    case "persistence":
+        PersistenceBenchmark.Run(new[]
+            {
+                ("x-resnet-20-4", new ImageShape(1, 28, 28), 10, int.Parse(Option("rows-small", "2000"), CultureInfo.InvariantCulture)),
+                ("x-resnet-18-2", new ImageShape(3, 224, 224), 1000, int.Parse(Option("rows-large", "64"), CultureInfo.InvariantCulture)),
+            },
+            int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
+        break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 

@@ -29,6 +29,35 @@ public sealed class CommandTests
     }
 
     [TestMethod]
+    public void ExportedMlNetZipEvaluatesLikeTheXNetFile()
+    {
+        string root = TestFolders.Create(TestContext);
+        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
+        string run = Path.Combine(root, "run");
+        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "1",
+            "--batch-size", "4", "--output-dir", run);
+        Assert.AreEqual(0, trained, trainOutput);
+        string onnx = Path.Combine(root, "model.onnx");
+        string zip = Path.Combine(root, "model.zip");
+
+        var (exported, exportOutput) = XNetRunner.Run("export", "--model", Path.Combine(run, "model.xnet"), "--onnx", onnx, "--mlnet", zip);
+        Assert.AreEqual(0, exported, exportOutput);
+        Assert.IsTrue(File.Exists(onnx) && File.Exists(zip), exportOutput);
+        var (fromXNet, xnetOutput) = XNetRunner.Run("evaluate", "--model", Path.Combine(run, "model.xnet"), "--data", cifar10);
+        var (fromZip, zipOutput) = XNetRunner.Run("evaluate", "--model", zip, "--data", cifar10);
+        Assert.AreEqual(0, fromXNet, xnetOutput);
+        Assert.AreEqual(0, fromZip, zipOutput);
+        StringAssert.Contains(zipOutput, "x-resnet-8-2 (ML.NET zip, ONNX Runtime) on 5 test images");
+        string Metrics(string output) => output[output.IndexOf("micro-accuracy", StringComparison.Ordinal)..].Split('\n')[0];
+        Assert.AreEqual(Metrics(xnetOutput), Metrics(zipOutput));
+
+        var (notAModel, error) = XNetRunner.Run("export", "--model", onnx, "--mlnet", Path.Combine(root, "again.zip"));
+        Assert.AreEqual(1, notAModel, error);
+        StringAssert.Contains(error, "is neither an X-Net model file");
+        Assert.IsFalse(File.Exists(Path.Combine(root, "again.zip")));
+    }
+
+    [TestMethod]
     public void ModelsListsEffectiveParametersAndMacs()
     {
         var (exitCode, output) = XNetRunner.Run("models", "densenet-bc-40-24");

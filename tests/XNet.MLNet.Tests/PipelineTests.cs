@@ -200,11 +200,32 @@ public sealed class PipelineTests
     }
 
     [TestMethod]
-    public void MlNetModelSaveSaysWhatToUseInstead()
+    public void MlNetModelSaveKeepsCustomColumnNames()
     {
-        var ex = Assert.ThrowsExactly<NotSupportedException>(
-            () => Context.Model.Save(model, train.Schema, new MemoryStream()));
-        StringAssert.Contains(ex.Message, "XNetTransformer.Load");
+        // Not disposed: it shares the network of the class's model.
+        var renamed = new XNetTransformer(model.LastTransformer.Model, scoreColumnName: "Probabilities", predictedLabelColumnName: "Class");
+        var keyed = model.First().Transform(test);
+        using var stream = new MemoryStream();
+        Context.Model.Save(renamed, keyed.Schema, stream);
+        stream.Position = 0;
+        var loaded = Context.Model.Load(stream, out _);
+        try
+        {
+            var schema = loaded.Transform(keyed).Schema;
+            Assert.IsNull(schema.GetColumnOrNull("Score"));
+            Assert.IsNull(schema.GetColumnOrNull("PredictedLabel"));
+            Assert.AreEqual(new KeyDataViewType(typeof(uint), 10), schema["Class"].Type);
+            VBuffer<ReadOnlyMemory<char>> keyValues = default;
+            schema["Class"].GetKeyValues(ref keyValues);
+            CollectionAssert.AreEqual(model.LastTransformer.Model.ClassNames.ToArray(), keyValues.DenseValues().Select(v => v.ToString()).ToArray());
+            var expected = renamed.Transform(keyed).GetColumn<uint>("Class").ToArray();
+            CollectionAssert.AreEqual(expected, loaded.Transform(keyed).GetColumn<uint>("Class").ToArray());
+            Assert.AreEqual(10, loaded.Transform(keyed).GetColumn<float[]>("Probabilities").First().Length);
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+        }
     }
 
     [TestMethod]

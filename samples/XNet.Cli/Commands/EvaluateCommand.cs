@@ -13,7 +13,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <FILE>")]
-        [Description("A model saved by 'xnet train' (model.xnet in its run folder).")]
+        [Description("A model saved by 'xnet train' (model.xnet in its run folder) or an ML.NET zip with an X-Net (told apart by content).")]
         [DefaultValue("xnet-run/model.xnet")]
         public string Model { get; init; } = "xnet-run/model.xnet";
 
@@ -37,20 +37,32 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var model = XNetTransformer.Load(settings.Model);
         var mlContext = new MLContext();
-        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, model.Model.InputShape, settings.SkipUnreadable);
-        if (!data.ClassNames.SequenceEqual(model.Model.ClassNames))
+        if (MlNetZipModel.IsMlNetZip(settings.Model))
+        {
+            using var zip = MlNetZipModel.Load(mlContext, settings.Model);
+            return Evaluate(mlContext, settings, zip.Architecture + " (ML.NET zip, ONNX Runtime)", zip.InputShape, zip.ClassNames, zip.Transformer);
+        }
+
+        using var model = XNetTransformer.Load(settings.Model);
+        return Evaluate(mlContext, settings, model.Model.Architecture, model.Model.InputShape, model.Model.ClassNames, model);
+    }
+
+    private static int Evaluate(MLContext mlContext, Settings settings, string name, Architectures.ImageShape shape,
+        IReadOnlyList<string> classNames, ITransformer model)
+    {
+        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, shape, settings.SkipUnreadable);
+        if (!data.ClassNames.SequenceEqual(classNames))
         {
             throw new InvalidOperationException(
                 $"The dataset's classes ({string.Join(", ", data.ClassNames.Take(5))}{(data.ClassNames.Count > 5 ? ", ..." : "")}; {data.ClassNames.Count}) " +
-                $"are not the model's ({string.Join(", ", model.Model.ClassNames.Take(5))}{(model.Model.ClassNames.Count > 5 ? ", ..." : "")}; {model.Model.ClassNames.Count}).");
+                $"are not the model's ({string.Join(", ", classNames.Take(5))}{(classNames.Count > 5 ? ", ..." : "")}; {classNames.Count}).");
         }
 
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet evaluate[/]: {model.Model.Architecture} on {data.Data.GetRowCount():N0} {settings.Split} images from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
+            $"[bold]xnet evaluate[/]: {name} on {data.Data.GetRowCount():N0} {settings.Split} images from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
         var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data.Data), topKPredictionCount: Math.Min(5, data.ClassNames.Count));
-        MetricsReport.Write(metrics, model.Model.ClassNames);
+        MetricsReport.Write(metrics, classNames);
         return 0;
     }
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using XNet.MLNet;
@@ -13,7 +14,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <FILE>")]
-        [Description("A model saved by 'xnet train' (model.xnet in its run folder).")]
+        [Description("A model saved by 'xnet train' (model.xnet in its run folder) or an ML.NET zip with an X-Net (told apart by content).")]
         [DefaultValue("xnet-run/model.xnet")]
         public string Model { get; init; } = "xnet-run/model.xnet";
 
@@ -33,9 +34,8 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         string image = Path.GetFullPath(settings.Image!);
-        using var model = XNetTransformer.Load(settings.Model);
-        var probabilities = ImageFileInput.Score(new MLContext(), model, image);
-        var ranked = probabilities.Select((p, i) => (Class: model.Model.ClassNames[i], Probability: p))
+        var (probabilities, classNames) = MlNetZipModel.IsMlNetZip(settings.Model) ? ScoreWithMlNet(settings.Model, image) : ScoreWithXNet(settings.Model, image);
+        var ranked = probabilities.Select((p, i) => (Class: classNames[i], Probability: p))
             .OrderByDescending(x => x.Probability).Take(Math.Max(1, settings.Top)).ToArray();
 
         AnsiConsole.MarkupLineInterpolated($"[bold]{ranked[0].Class}[/] ({ranked[0].Probability:P1})  [grey]{image}[/]");
@@ -47,5 +47,37 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
 
         AnsiConsole.Write(table);
         return 0;
+    }
+
+    private static (float[] Probabilities, IReadOnlyList<string> ClassNames) ScoreWithXNet(string path, string image)
+    {
+        using var model = XNetTransformer.Load(path);
+        return (ImageFileInput.Score(new MLContext(), model, image), model.Model.ClassNames);
+    }
+
+    private static (float[] Probabilities, IReadOnlyList<string> ClassNames) ScoreWithMlNet(string path, string image)
+    {
+        if (!File.Exists(image))
+        {
+            throw new FileNotFoundException($"Image file '{image}' does not exist.", image);
+        }
+
+        var mlContext = new MLContext();
+        using var model = MlNetZipModel.Load(mlContext, path);
+        var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = image } });
+        var pixels = ImageFileInput.CreatePipeline(mlContext, model.InputShape).Fit(data).Transform(data);
+        try
+        {
+            return (model.Transformer.Transform(pixels).GetColumn<float[]>("Score").Single(), model.ClassNames);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            throw new InvalidDataException($"Image file '{image}' could not be read as an image: {ex.GetBaseException().Message}", ex);
+        }
+    }
+
+    private sealed class ImagePathRow
+    {
+        public string ImagePath { get; set; } = "";
     }
 }

@@ -22,7 +22,11 @@ public sealed partial class XNetModelParameters
     public void ExportOnnx(string path) => AtomicFile.Write(path, stream => ExportOnnx(stream));
 
     /// <summary>Writes the ONNX model with expander convolutions in the given form (for measurements and tests).</summary>
-    internal void ExportOnnx(Stream stream, ExpanderConvForm expanderForm)
+    /// <param name="stream">Where to write.</param>
+    /// <param name="expanderForm">How expander convolutions are written.</param>
+    /// <param name="embedModel">Also store this model's own file (<see cref="Save(Stream)"/>, base64) in the metadata under
+    /// <see cref="Persistence.NativeChain.EmbeddedModelKey"/>, so that training can continue from the ONNX-based ML.NET zip.</param>
+    internal void ExportOnnx(Stream stream, ExpanderConvForm expanderForm, bool embedModel = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -30,6 +34,17 @@ public sealed partial class XNetModelParameters
         lock (inferenceGate)
         {
             onnx = OnnxModelWriter.Build(this, expanderForm);
+        }
+
+        if (embedModel)
+        {
+            using var own = new MemoryStream();
+            Save(own);
+            onnx.MetadataProps.Add(new Onnx.Protos.StringStringEntryProto
+            {
+                Key = Persistence.NativeChain.EmbeddedModelKey,
+                Value = Convert.ToBase64String(own.GetBuffer(), 0, (int)own.Length),
+            });
         }
 
         OnnxModelWriter.Write(onnx, stream);

@@ -1,0 +1,32 @@
+#:project ../../src/XNet.MLNet/XNet.MLNet.csproj
+#:property XNetUsesNativeTorch=true
+#:property PublishAot=false
+// XNetUsesNativeTorch=true lets the repository's build/ targets add libtorch-cpu-linux-x64 2.10.0 and mark the
+// GLIBCXX_3.4.32 need of libLibTorchSharp.so weak. "#:package libtorch-cpu-linux-x64@2.10.0" (with
+// "#:property ManagePackageVersionsCentrally=false", which this repository's central versions need) builds, but on a
+// system libstdc++ older than GLIBCXX_3.4.32 (Debian 12) it fails when TorchSharp loads; see docs/pipelines.md.
+// PublishAot=false: file-based apps default to AOT settings that turn off dynamic code even under dotnet run; ML.NET needs it.
+// Trains an X-Net on an image folder (root/<class>/*.png|jpg|bmp) and saves an ML.NET zip that takes image paths.
+// Usage: dotnet run samples/scripts/train-image-folder.cs -- <image-folder> <out.zip>   (see docs/pipelines.md)
+using Microsoft.ML;
+using XNet.MLNet;
+using XNet.MLNet.Data;
+
+var ml = new MLContext(seed: 1);
+var images = ImageFolderDataset.Load(ml, args[0], height: 28, width: 28, channels: 1);
+var xnet = ml.MulticlassClassification.Trainers.XNet(new XNetTrainer.Options
+{
+    Architecture = "x-resnet-8-2", Epoch = 3, BatchSize = 32, LearningRate = 0.05f, Device = "cpu",
+}).Fit(images.Data);
+
+// The saved model takes an ImagePath: ML.NET's own image transforms, the X-Net, then class names as PredictedLabel.
+var paths = ml.Data.LoadFromEnumerable(new[] { new ModelInput() });
+var pixels = ImageFileInput.CreatePipeline(ml, images.Shape).Fit(paths);
+var names = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(xnet.Transform(pixels.Transform(paths)));
+ml.Model.Save(new Microsoft.ML.Data.TransformerChain<ITransformer>(pixels, xnet, names), paths.Schema, args[1]);
+Console.WriteLine($"{images.Data.GetRowCount()} images, {images.ClassNames.Count} classes; saved {args[1]}");
+
+internal sealed class ModelInput
+{
+    public string ImagePath { get; set; } = "";
+}

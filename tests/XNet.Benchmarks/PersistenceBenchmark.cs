@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using XNet.Architectures;
+using XNet.MLNet;
+using static TorchSharp.torch;
+
+/// <summary>
+/// Scoring speed of an X-Net in memory (TorchSharp, <see cref="XNetTransformer"/>) against the same model saved with
+/// mlContext.Model.Save and loaded with mlContext.Model.Load (ML.NET's OnnxTransformer over ONNX Runtime): batch
+/// Transform + cursor images/s, and PredictionEngine latency (median and p90 of single calls after warm-up).
+/// Random weights and random pixels; the agreement of the two paths is printed as well.
+/// </summary>
+internal static class PersistenceBenchmark
+{
+    public static void Run(IEnumerable<(string Name, ImageShape Shape, int Classes, int Rows)> models, int calls, int warmup)
+    {
+        Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} (default threads in the loaded model; its thread settings are not persisted)");
+        Console.WriteLine();
+        Console.WriteLine("| model | input | classes | path | batch images/s | PredictionEngine median (p90) ms | save s / zip bytes | load s |");
+        Console.WriteLine("|---|---|---:|---|---:|---:|---|---:|");
+        foreach (var (name, shape, classes, rows) in models)
+        {
+            manual_seed(1);
+            var classNames = Enumerable.Range(0, classes).Select(i => $"class-{i}").ToArray();
+            using var model = XNetModelParameters.Create(name, 1, shape, classNames, Enumerable.Repeat(127f, shape.Channels).ToArray(),
+                Enumerable.Repeat(64f, shape.Channels).ToArray(), CPU);
+            using var xnet = new XNetTransformer(model, inferenceBatchSize: shape.Size > 10_000 ? 32 : 256);
+            var ml = new MLContext(seed: 1);
+            var definition = SchemaDefinition.Create(typeof(Row));
+            definition[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width);
+            var random = new Random(1);
+            var data = Enumerable.Range(0, rows).Select(_ => new Row
+            {
+                Features = Enumerable.Range(0, shape.Size).Select(_ => (float)random.Next(256)).ToArray(),
+            }).ToArray();
+            var view = ml.Data.LoadFromEnumerable(data, definition);
+
+            string zip = Path.Combine(Path.GetTempPath(), $"xnet-bench-{Guid.NewGuid():N}.zip");
+            try
+            {
+                var save = Stopwatch.StartNew();
+                XNetModelFile.SaveMLNet(ml, xnet, zip);
+                double saveSeconds = save.Elapsed.TotalSeconds;
+                var load = Stopwatch.StartNew();
+                var loaded = ml.Model.Load(zip, out _);
+                double loadSeconds = load.Elapsed.TotalSeconds;
+                try
+                {
+                    var (torchRate, torchScores, torchLabels) = Batch(xnet, view);
+                    var (onnxRate, onnxScores, onnxLabels) = Batch(loaded, view);
+                    var (torchMedian, torchP90) = Latency(ml, xnet, data, definition, calls, warmup);
+                    var (onnxMedian, onnxP90) = Latency(ml, loaded, data, definition, calls, warmup);
+                    double diff = torchScores.Zip(onnxScores).Max(p => p.First.Zip(p.Second).Max(s => Math.Abs(s.First - s.Second)));
+                    int same = torchLabels.Zip(onnxLabels).Count(p => p.First == p.Second);
+                    string input = $"{shape.Channels}x{shape.Height}x{shape.Width}";
+                    Console.WriteLine($"| {name} | {input} | {classes} | TorchSharp XNetTransformer | {torchRate:N0} | {torchMedian:F3} ({torchP90:F3}) | | |");
+                    Console.WriteLine($"| {name} | {input} | {classes} | ONNX, after Model.Load | {onnxRate:N0} | {onnxMedian:F3} ({onnxP90:F3}) | " +
+                                      $"{saveSeconds:F2} / {new FileInfo(zip).Length:N0} | {loadSeconds:F2} |");
+                    Console.Error.WriteLine($"{name}: {rows} rows, max |score difference| {diff:E2}, same PredictedLabel on {same}/{rows}");
+                }
+                finally
+                {
+                    (loaded as IDisposable)?.Dispose();
+                }
+            }
+            finally
+            {
+                File.Delete(zip);
+            }
+        }
+    }
+
+    private static (double Rate, float[][] Scores, uint[] Labels) Batch(ITransformer model, IDataView view)
+    {
+        // One untimed pass warms up (JIT, ORT session, allocator), then a timed pass over all rows.
+        Read(model.Transform(view));
+        var watch = Stopwatch.StartNew();
+        var result = Read(model.Transform(view));
+        return (result.Scores.Length / watch.Elapsed.TotalSeconds, result.Scores, result.Labels);
+    }
+
+    private static (float[][] Scores, uint[] Labels) Read(IDataView scored)
+    {
+        var scores = new List<float[]>();
+        var labels = new List<uint>();
+        using var cursor = scored.GetRowCursor(new[] { scored.Schema["Score"], scored.Schema["PredictedLabel"] });
+        var scoreGetter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+        var labelGetter = cursor.GetGetter<uint>(scored.Schema["PredictedLabel"]);
+        VBuffer<float> score = default;
+        uint label = 0;
+        while (cursor.MoveNext())
+        {
+            scoreGetter(ref score);
+            labelGetter(ref label);
+            scores.Add(score.DenseValues().ToArray());
+            labels.Add(label);
+        }
+
+        return (scores.ToArray(), labels.ToArray());
+    }
+
+    private static (double Median, double P90) Latency(MLContext ml, ITransformer model, Row[] rows, SchemaDefinition definition, int calls, int warmup)
+    {
+        using var engine = ml.Model.CreatePredictionEngine<Row, Prediction>(model,
+            new PredictionEngineOptions { OwnsTransformer = false, InputSchemaDefinition = definition });
+        for (int i = 0; i < warmup; i++)
+        {
+            engine.Predict(rows[i % rows.Length]);
+        }
+
+        var times = new double[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            engine.Predict(rows[i % rows.Length]);
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        Array.Sort(times);
+        return (times[calls / 2], times[(int)(calls * 0.9)]);
+    }
+
+    private sealed class Row
+    {
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class Prediction
+    {
+        public float[] Score { get; set; } = [];
+
+        public uint PredictedLabel { get; set; }
+    }
+}
