@@ -58,6 +58,25 @@ public sealed class CommandTests
     }
 
     [TestMethod]
+    public void ResumingACompletedRunReportsItsEpochsAndTrainsNoMore()
+    {
+        string root = TestFolders.Create(TestContext);
+        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 4);
+        string run = Path.Combine(root, "run");
+        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "2",
+            "--batch-size", "5", "--output-dir", run);
+        Assert.AreEqual(0, trained, trainOutput);
+
+        var (resumed, output) = XNetRunner.Run("train", "--resume", run);
+
+        Assert.AreEqual(0, resumed, output);
+        string flat = output.Replace("\n", "");
+        StringAssert.Contains(flat, "checkpoint-0002-000000.xckpt (epoch 3, after batch 0)");
+        StringAssert.Contains(flat, "Final epoch 2");
+        Assert.HasCount(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")), "a header and the 2 epochs, none added");
+    }
+
+    [TestMethod]
     public void ModelsListsEffectiveParametersAndMacs()
     {
         var (exitCode, output) = XNetRunner.Run("models", "densenet-bc-40-24");

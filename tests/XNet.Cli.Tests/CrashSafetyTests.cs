@@ -28,12 +28,19 @@ public sealed class CrashSafetyTests
             "--checkpoint-every", "2", "--seed", "1", "--output-dir", run };
         var random = new Random(2026);
         int kills = 0, killsWhileWriting = 0;
-        for (int attempt = 0; attempt < 30 && (kills < 5 || killsWhileWriting < 1); attempt++)
+        for (int attempt = 0; attempt < 12 && (kills < 6 || killsWhileWriting < 2); attempt++)
         {
             var before = TrainingCheckpoint.FindNewestValid(run);
             using var child = Start(before is null ? fresh : new[] { "train", "--resume", run });
             WaitForANewCheckpoint(checkpoints, before?.Path, child);
-            Thread.Sleep(random.Next(0, 1000)); // then a random moment: training, or writing the next checkpoint
+            if (attempt % 2 == 0)
+            {
+                Thread.Sleep(random.Next(0, 1000)); // a random moment: training, or writing the next checkpoint
+            }
+            else
+            {
+                WaitForAWriteInProgress(checkpoints, child); // the middle of the next checkpoint write
+            }
             if (child.HasExited)
             {
                 Assert.Fail($"the run finished before {kills + 1} kills; make it longer. Output:\n{child.StandardOutput.ReadToEnd()}");
@@ -50,8 +57,8 @@ public sealed class CrashSafetyTests
                                   $"{(newest is null ? "(none yet)" : Path.GetFileName(newest.Path))}");
         }
 
-        Assert.IsGreaterThanOrEqualTo(5, kills);
-        Assert.IsGreaterThanOrEqualTo(1, killsWhileWriting, "at least one kill landed while a checkpoint was being written");
+        Assert.IsGreaterThanOrEqualTo(6, kills);
+        Assert.IsGreaterThanOrEqualTo(2, killsWhileWriting, "kills landed while a checkpoint was being written");
 
         var expected = TrainingCheckpoint.FindNewestValid(run)!;
         using var last = Start("train", "--resume", run);
@@ -100,6 +107,17 @@ public sealed class CrashSafetyTests
     }
 
     private const string RunFolderArguments = "train-args.json";
+
+    /// <summary>Waits until a checkpoint is being written (its temporary file exists), so the kill lands inside the write.</summary>
+    private static void WaitForAWriteInProgress(string directory, Process child)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(120) && !child.HasExited
+               && !(Directory.Exists(directory) && Directory.EnumerateFiles(directory, ".xnet-tmp-*").Any()))
+        {
+            Thread.Sleep(5);
+        }
+    }
 
     /// <summary>Waits until the child has written a checkpoint newer than <paramref name="previous"/>, so every kill follows progress.</summary>
     private static void WaitForANewCheckpoint(string directory, string? previous, Process child)

@@ -15,7 +15,7 @@ internal static class XNetRunner
             Interactive = InteractionSupport.No,
             Out = new AnsiConsoleOutput(writer),
         });
-        AnsiConsole.Profile.Width = 160;
+        AnsiConsole.Profile.Width = 4096; // no wrapping: assertions see whole lines
         int exitCode = XNetApp.Run(args);
         return (exitCode, writer.ToString());
     }

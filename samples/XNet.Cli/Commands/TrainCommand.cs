@@ -233,6 +233,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        IReadOnlyList<EpochMetrics> earlierEpochs = Array.Empty<EpochMetrics>();
         if (settings.Resume is null)
         {
             RunFolder.SaveArguments(settings.OutputDirectory, context.Arguments.Skip(1));
@@ -243,6 +244,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 (file, reason) => AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}"));
             if (checkpoint is not null)
             {
+                earlierEpochs = checkpoint.History;
                 AnsiConsole.MarkupLineInterpolated(
                     $"Resuming from [green]{checkpoint.Path}[/] (epoch {checkpoint.Epoch + 1}, after batch {checkpoint.Batch}).");
             }
@@ -305,7 +307,9 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         {
             AnsiConsole.MarkupLineInterpolated(
                 $"Trained {model.Model.Architecture}: {model.Model.ParameterCount:N0} parameters on {model.Model.Device.type}.");
-            var history = new TrainingHistory(epochs, settings.KeepBest ? new TrainingHistory(epochs).BestValidationEpoch : null);
+            // A resumed run reports (and plots) the epochs before the checkpoint too; one already complete adds none.
+            var all = earlierEpochs.Concat(epochs).ToList();
+            var history = new TrainingHistory(all, settings.KeepBest ? new TrainingHistory(all).BestValidationEpoch : null);
             TrainingDisplay.Summary(history);
             string plot = Path.Combine(settings.OutputDirectory, TrainingCurvesPlot.FileName);
             TrainingCurvesPlot.Write(history, plot);
