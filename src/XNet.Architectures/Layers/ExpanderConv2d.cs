@@ -137,14 +137,12 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <summary>The form <see cref="Execution"/> resolves to for the graph now held in <c>indices</c>.</summary>
-    public ExpanderExecution ResolvedExecution => execution != ExpanderExecution.Auto
-        ? execution
-        : Plan() < OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+    public ExpanderExecution ResolvedExecution => Resolve(out _);
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input) => ResolvedExecution switch
+    public override Tensor forward(Tensor input) => Resolve(out int blocks) switch
     {
-        ExpanderExecution.BlockGrouped => BlockGroupedForward(input),
+        ExpanderExecution.BlockGrouped => BlockGroupedForward(input, blocks),
         ExpanderExecution.GatherMatmul => GatherMatmulForward(input),
         _ => ReferenceForward(input),
     };
@@ -156,9 +154,16 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         return nn.functional.conv2d(input, dense, bias, stride, padding);
     }
 
-    private Tensor BlockGroupedForward(Tensor input)
+    private ExpanderExecution Resolve(out int blocks)
     {
-        int blocks = Plan();
+        blocks = execution is ExpanderExecution.Auto or ExpanderExecution.BlockGrouped ? Plan() : OutputChannels;
+        return execution != ExpanderExecution.Auto
+            ? execution
+            : blocks < OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+    }
+
+    private Tensor BlockGroupedForward(Tensor input, int blocks)
+    {
         using var scope = NewDisposeScope();
         var gathered = input.index_select(1, planGather!);
         return nn.functional.conv2d(gathered, weight, bias, stride, padding, groups: blocks).MoveToOuterDisposeScope();
@@ -186,10 +191,10 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// </summary>
     private int Plan()
     {
+        using var scope = NewDisposeScope();
         if (planIndices is not null && planIndices.device_type == indices.device_type && planIndices.device_index == indices.device_index)
         {
-            using var same = planIndices.eq(indices).all();
-            if (same.item<bool>())
+            if (planIndices.eq(indices).all().item<bool>())
             {
                 return planBlocks;
             }
@@ -214,10 +219,11 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         float[]? biasValues = bias is null ? null : OnnxExport.Data(bias);
         if (form == ExpanderConvForm.GatherGroupedConv)
         {
-            // Output channel o convolves its D gathered inputs: gather (C_out x D) channels, then C_out groups of D.
-            using var graphIndices = indices.cpu().contiguous();
+            // Each block of outputs convolves its D gathered inputs: gather (G x D) channels, then G groups of D
+            // (G = C_out for a graph without block structure, such as the paper's).
+            var graph = Graph;
             return new ConvolutionSpec(path, OnnxExport.Data(weight), new long[] { OutputChannels, Degree, KernelSize, KernelSize },
-                biasValues, stride.ToArray(), padding.ToArray(), OutputChannels, graphIndices.data<long>().ToArray());
+                biasValues, stride.ToArray(), padding.ToArray(), graph.BlockCount, graph.BlockInputs());
         }
 
         using var noGrad = no_grad();
