@@ -28,7 +28,7 @@ internal delegate bool ConfigParser<TConfig>(string name, out TConfig? config);
 public static class ModelZoo
 {
     private static readonly System.Text.RegularExpressions.Regex TwinPattern = new(
-        @"^(?<prefix>x-|g-)?(?<body>.*?)(?:-\d+(?:\.\d+)?)?(?:-dt)?(?<seed>-seed)?$",
+        @"^(?<prefix>x-|s-|g-)?(?<body>.*?)(?:-\d+(?:\.\d+)?)?(?:-dt)?(?<seed>-seed)?(?:-r\d+)?$",
         System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     private static readonly ImageShape Cifar = new(3, 32, 32);

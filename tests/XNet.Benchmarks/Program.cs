@@ -6,6 +6,11 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- onnx-expander [--seconds X]   (ONNX Runtime: dense-weight vs gather form, docs/onnx.md)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- persistence [--calls N] [--warmup N] [--rows-small N] [--rows-large N]
 //       (TorchSharp XNetTransformer vs the Model.Save/Load ONNX chain: batch images/s, PredictionEngine latency; docs/benchmarks.md)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- graphs [--models a,b]   (spectral gaps per layer shape, docs/graphs.md; deterministic)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- layers [--models a,b] [--densities 2,4,8,16] [--forms dense,masked,...]
+//        [--kernel 3|1|0] [--batch-size 64] [--warmup 3] [--repetitions 15] [--threads 2]   (fwd+bwd per layer form vs dense)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
+//        [--warmup 5] [--batches 30] [--threads 2]   (whole-model training img/s on synthetic batches vs the first model)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -19,8 +24,15 @@ using static TorchSharp.torch;
 var arguments = args.Skip(1).Chunk(2).ToDictionary(p => p[0].TrimStart('-'), p => p.Length > 1 ? p[1] : "");
 string Option(string name, string fallback) => arguments.TryGetValue(name, out var v) ? v : fallback;
 string data = Option("data", FashionMnist.DebianDirectory);
+int Int(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
 TorchRuntime.EnsureLoaded();
+if (arguments.ContainsKey("threads"))
+{
+    set_num_threads(Int("threads", 2));
+}
+
 Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
                   $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
 
@@ -35,6 +47,18 @@ switch (args.FirstOrDefault())
     case "memory":
         Memory();
         break;
+    case "graphs":
+        GraphQuality.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"));
+        break;
+    case "layers":
+        LayerBenchmark.Layers(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"),
+            List("densities", "2,4,8,16").Select(d => 1 / double.Parse(d, CultureInfo.InvariantCulture)).ToArray(),
+            List("forms", string.Join(",", LayerBenchmark.DefaultForms)), Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
+            Int("kernel", 0));
+        break;
+    case "models":
+        LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30));
+        break;
     case "onnx-expander":
         OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
         break;
@@ -47,7 +71,7 @@ switch (args.FirstOrDefault())
             int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
         break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|models [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 

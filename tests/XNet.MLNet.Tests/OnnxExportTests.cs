@@ -49,6 +49,8 @@ public sealed class OnnxExportTests
     [DataRow("x-vgg16")]
     [DataRow("x-mobilenet-0.5-4")]
     [DataRow("x-resnet-18-2")]
+    [DataRow("s-resnet-20-4")]
+    [DataRow("s-densenet-bc-40-24-2")]
     public void TheGatherFormOfExpanderConvolutionsGivesTheSameOutputs(string name)
     {
         using var model = RandomModel(name, seed: 11);

@@ -11,7 +11,7 @@ namespace XNet.Architectures.Export;
 /// <param name="Strides">Strides (H, W).</param>
 /// <param name="Pads">Symmetric zero padding (H, W).</param>
 /// <param name="Group">Number of groups.</param>
-/// <param name="GatherIndices">Input channels to gather before the convolution (C_out x D), or null.</param>
+/// <param name="GatherIndices">Input channels to gather before the convolution (G x D), or null.</param>
 internal sealed record ConvolutionSpec(string Path, float[] Weight, long[] WeightShape, float[]? Bias, long[] Strides, long[] Pads,
     long Group, long[]? GatherIndices)
 {

@@ -22,6 +22,13 @@ public abstract record Connectivity
     /// <summary>An expander convolution with compression <paramref name="compression"/> (density about 1/e, random).</summary>
     public static Connectivity Expander(double compression) => new ExpanderConnectivity(compression);
 
+    /// <summary>
+    /// A structured expander (density about 1/e) that runs as a channel gather and one grouped convolution:
+    /// <paramref name="copies"/> random permutations of the inputs split into blocks of D (<see cref="Graphs.ExpanderGraph.CreateStructured"/>).
+    /// </summary>
+    public static Connectivity StructuredExpander(double compression, int copies = StructuredExpanderConnectivity.DefaultCopies) =>
+        new StructuredExpanderConnectivity(compression, copies);
+
     /// <summary>Builds a k x k convolution without bias that follows this connectivity.</summary>
     /// <param name="layerPath">The layer's path in its model (seeds expander graphs, names the layer in errors).</param>
     /// <param name="inputChannels">C_in.</param>
@@ -113,4 +120,31 @@ public sealed record ExpanderConnectivity(double Compression) : Connectivity
 
     /// <inheritdoc />
     public override string ToString() => $"expander(e={Compression:0.###})";
+}
+
+/// <summary>
+/// Structured expander connectivity: an <see cref="ExpanderConv2d"/> over <see cref="Graphs.ExpanderGraph.CreateStructured"/>'s graph
+/// (r permutations of the inputs, blocks of D, each block feeding C_out / G outputs), which runs as a gather and one grouped
+/// convolution. Same degree D, parameters and MACs as <see cref="ExpanderConnectivity"/>; where a layer's shape admits no
+/// structured graph, that layer gets the paper's random graph.
+/// </summary>
+/// <param name="Compression">Compression e, in [1, C_in] of every layer it is used for.</param>
+/// <param name="Copies">Permutations r (at least 1; 1 gives a permuted block-diagonal graph, r &gt;= 2 an expander).</param>
+public sealed record StructuredExpanderConnectivity(double Compression, int Copies) : Connectivity
+{
+    /// <summary>The r the zoo's <c>s-</c> names use when they carry no <c>-rN</c> suffix.</summary>
+    public const int DefaultCopies = 2;
+
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Conv2d(string layerPath, int inputChannels, int outputChannels, int kernelSize,
+        int stride, int padding, long seed) =>
+        new ExpanderConv2d(Graphs.ExpanderGraph.CreateStructured(layerPath, inputChannels, outputChannels, Compression, seed, Copies),
+            kernelSize, stride, padding);
+
+    /// <inheritdoc />
+    public override nn.Module<Tensor, Tensor> Linear(string layerPath, int inputFeatures, int outputFeatures, long seed) =>
+        new ExpanderLinear(Graphs.ExpanderGraph.CreateStructured(layerPath, inputFeatures, outputFeatures, Compression, seed, Copies));
+
+    /// <inheritdoc />
+    public override string ToString() => $"structured-expander(e={Compression:0.###}, r={Copies})";
 }

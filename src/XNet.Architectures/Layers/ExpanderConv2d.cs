@@ -13,8 +13,10 @@ namespace XNet.Architectures.Layers;
 /// <remarks>
 /// Parameters are compact, <c>weight</c> (C_out, D, k, k), so the parameter count is the effective count and weight
 /// decay never touches absent connections; the graph is the int64 buffer <c>indices</c> (C_out, D), saved with the
-/// weights. This is the reference implementation: the compact weight is scattered into a dense (C_out, C_in, k, k)
-/// weight and a dense convolution runs. Faster implementations must match it.
+/// weights. The reference implementation scatters the compact weight into a dense (C_out, C_in, k, k) weight and runs a
+/// dense convolution; <see cref="Execution"/> selects a faster exact form (<see cref="ExpanderExecution"/>): by default
+/// the gather + grouped convolution when the graph has the block structure of
+/// <see cref="ExpanderGraph.CreateStructured"/>, the reference otherwise.
 /// </remarks>
 public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
@@ -23,6 +25,10 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     private readonly Parameter? bias;
     private readonly long[] stride;
     private readonly long[] padding;
+    private ExpanderExecution execution = ExpanderExecution.Auto;
+    private Tensor? planIndices;
+    private Tensor? planGather;
+    private int planBlocks;
 
     /// <summary>Creates the layer with a graph drawn from (<paramref name="seed"/>, <paramref name="layerPath"/>).</summary>
     /// <param name="layerPath">The layer's path in its model; names the layer in errors and seeds its graph.</param>
@@ -110,11 +116,101 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
             .scatter_(1, index, weight);
     }
 
+    /// <summary>
+    /// How the forward pass runs (<see cref="ExpanderExecution.Auto"/> by default); all forms are exact.
+    /// </summary>
+    /// <exception cref="ArgumentException">When <see cref="ExpanderExecution.GatherMatmul"/> is chosen for a layer that is not 1x1 without padding.</exception>
+    public ExpanderExecution Execution
+    {
+        get => execution;
+        set
+        {
+            if (value == ExpanderExecution.GatherMatmul && (KernelSize != 1 || Padding != 0))
+            {
+                throw new ArgumentException(
+                    $"Layer '{LayerPath}': the GatherMatmul execution needs a 1x1 kernel without padding (kernel {KernelSize}, padding {Padding}).",
+                    nameof(value));
+            }
+
+            execution = value;
+        }
+    }
+
+    /// <summary>The form <see cref="Execution"/> resolves to for the graph now held in <c>indices</c>.</summary>
+    public ExpanderExecution ResolvedExecution => Resolve(out _);
+
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward(Tensor input) => Resolve(out int blocks) switch
+    {
+        ExpanderExecution.BlockGrouped => BlockGroupedForward(input, blocks),
+        ExpanderExecution.GatherMatmul => GatherMatmulForward(input),
+        _ => ReferenceForward(input),
+    };
+
+    /// <summary>The reference forward pass: the scattered dense weight and one dense convolution.</summary>
+    public Tensor ReferenceForward(Tensor input)
     {
         using var dense = DenseWeight();
         return nn.functional.conv2d(input, dense, bias, stride, padding);
+    }
+
+    private ExpanderExecution Resolve(out int blocks)
+    {
+        blocks = execution is ExpanderExecution.Auto or ExpanderExecution.BlockGrouped ? Plan() : OutputChannels;
+        return execution != ExpanderExecution.Auto
+            ? execution
+            : blocks < OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+    }
+
+    private Tensor BlockGroupedForward(Tensor input, int blocks)
+    {
+        using var scope = NewDisposeScope();
+        var gathered = input.index_select(1, planGather!);
+        return nn.functional.conv2d(gathered, weight, bias, stride, padding, groups: blocks).MoveToOuterDisposeScope();
+    }
+
+    private Tensor GatherMatmulForward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = Stride == 1 ? input : input.slice(2, 0, input.shape[2], Stride).slice(3, 0, input.shape[3], Stride);
+        long n = x.shape[0], h = x.shape[2], w = x.shape[3];
+        var columns = x.transpose(0, 1).reshape(InputChannels, n * h * w);
+        var gathered = columns.index_select(0, indices.view(-1)).view(OutputChannels, Degree, n * h * w);
+        var y = bmm(weight.view(OutputChannels, 1, Degree), gathered).view(OutputChannels, n, h, w).transpose(0, 1).contiguous();
+        if (bias is not null)
+        {
+            y = y + bias.view(1, OutputChannels, 1, 1);
+        }
+
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The block count of the graph now in <c>indices</c> and the channels the grouped form gathers; recomputed when the
+    /// buffer's values change (loading a state dict copies into it).
+    /// </summary>
+    private int Plan()
+    {
+        using var scope = NewDisposeScope();
+        if (planIndices is not null && planIndices.device_type == indices.device_type && planIndices.device_index == indices.device_index)
+        {
+            if (planIndices.eq(indices).all().item<bool>())
+            {
+                return planBlocks;
+            }
+        }
+
+        var graph = Graph;
+        planBlocks = graph.BlockCount;
+        planIndices?.Dispose();
+        planGather?.Dispose();
+        using (no_grad())
+        {
+            planIndices = indices.detach().clone().DetachFromDisposeScope();
+            planGather = tensor(graph.BlockInputs(), ScalarType.Int64).to(indices.device).DetachFromDisposeScope();
+        }
+
+        return planBlocks;
     }
 
     /// <summary>The exact equivalent of <see cref="forward"/> as a plain convolution, in either export form.</summary>
@@ -123,10 +219,11 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         float[]? biasValues = bias is null ? null : OnnxExport.Data(bias);
         if (form == ExpanderConvForm.GatherGroupedConv)
         {
-            // Output channel o convolves its D gathered inputs: gather (C_out x D) channels, then C_out groups of D.
-            using var graphIndices = indices.cpu().contiguous();
+            // Each block of outputs convolves its D gathered inputs: gather (G x D) channels, then G groups of D
+            // (G = C_out for a graph without block structure, such as the paper's).
+            var graph = Graph;
             return new ConvolutionSpec(path, OnnxExport.Data(weight), new long[] { OutputChannels, Degree, KernelSize, KernelSize },
-                biasValues, stride.ToArray(), padding.ToArray(), OutputChannels, graphIndices.data<long>().ToArray());
+                biasValues, stride.ToArray(), padding.ToArray(), graph.BlockCount, graph.BlockInputs());
         }
 
         using var noGrad = no_grad();
@@ -138,6 +235,18 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <inheritdoc />
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path) =>
         OnnxExport.ConvBatchNorm(graph, this, null, input, path, null);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            planIndices?.Dispose();
+            planGather?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 
     /// <inheritdoc />
     public override string ToString() =>

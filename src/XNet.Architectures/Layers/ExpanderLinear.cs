@@ -16,6 +16,7 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     private readonly Parameter weight;
     private readonly Tensor indices;
     private readonly Parameter? bias;
+    private ExpanderExecution execution = ExpanderExecution.Auto;
 
     /// <summary>Creates the layer with a graph drawn from (<paramref name="seed"/>, <paramref name="layerPath"/>).</summary>
     public ExpanderLinear(string layerPath, int inputFeatures, int outputFeatures, double compression, long seed, bool bias = false)
@@ -70,11 +71,51 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     public Tensor DenseWeight() =>
         zeros(new long[] { OutputFeatures, InputFeatures }, weight.dtype, weight.device).scatter_(1, indices, weight);
 
+    /// <summary>
+    /// How the forward pass runs: <see cref="ExpanderExecution.Reference"/> (the scattered dense weight, the default and what
+    /// <see cref="ExpanderExecution.Auto"/> resolves to) or <see cref="ExpanderExecution.GatherMatmul"/> (a gather of every
+    /// output's D inputs and a multiply-sum with the compact weight); both exact.
+    /// </summary>
+    /// <exception cref="ArgumentException">For <see cref="ExpanderExecution.BlockGrouped"/>, which a linear layer does not have.</exception>
+    public ExpanderExecution Execution
+    {
+        get => execution;
+        set
+        {
+            if (value == ExpanderExecution.BlockGrouped)
+            {
+                throw new ArgumentException($"Layer '{LayerPath}': a linear expander layer has no BlockGrouped execution.", nameof(value));
+            }
+
+            execution = value;
+        }
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
+        if (execution == ExpanderExecution.GatherMatmul)
+        {
+            return GatherMatmulForward(input);
+        }
+
         using var dense = DenseWeight();
         return nn.functional.linear(input, dense, bias);
+    }
+
+    private Tensor GatherMatmulForward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var leading = input.shape[..^1];
+        var rows = input.reshape(-1, InputFeatures);
+        var gathered = rows.index_select(1, indices.view(-1)).view(-1, OutputFeatures, Degree);
+        var y = (gathered * weight).sum(2);
+        if (bias is not null)
+        {
+            y = y + bias;
+        }
+
+        return y.reshape(leading.Append(OutputFeatures).ToArray()).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

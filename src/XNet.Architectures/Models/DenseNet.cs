@@ -47,7 +47,7 @@ public sealed record DenseNetConfig(int Depth, Connectivity Connectivity)
 public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|g-)?densenet-(?<depth>121|161|169|201)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+        @"^(?<kind>x-|s-|g-)?densenet-(?<depth>121|161|169|201)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
     private readonly Sequential features;
     private readonly Linear classifier;

@@ -35,7 +35,7 @@ public sealed record DenseNetCifarConfig(int Depth, int Growth, Connectivity Con
 public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|g-)?densenet(?<bc>-bc)?-(?<depth>\d+)-(?<growth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?<dt>-dt)?$",
+        @"^(?<kind>x-|s-|g-)?densenet(?<bc>-bc)?-(?<depth>\d+)-(?<growth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?<dt>-dt)?$",
         RegexOptions.CultureInvariant);
 
     private readonly nn.Module<Tensor, Tensor> conv1;
@@ -90,10 +90,11 @@ public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants =>
         new[] { 24, 36, 48, 60 }.SelectMany(growth => ConnectivityName.Twins($"densenet-bc-40-{growth}", 2)
-            .Append($"x-densenet-bc-40-{growth}-2-dt"));
+            .Append($"x-densenet-bc-40-{growth}-2-dt"))
+            .Append("s-densenet-bc-40-24-2");
 
     /// <summary>
-    /// Parses <c>[x-|g-]densenet[-bc]-L-k[-factor][-dt]</c>: <c>-bc</c> turns on bottlenecks and reduction 0.5,
+    /// Parses <c>[x-|s-|g-]densenet[-bc]-L-k[-factor][-dt]</c>: <c>-bc</c> turns on bottlenecks and reduction 0.5,
     /// <c>-dt</c> keeps the transitions dense.
     /// </summary>
     public static bool TryParse(string name, out DenseNetCifarConfig? config)

@@ -37,7 +37,7 @@ public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointw
 public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|g-)?mobilenet-(?<width>\d+(?:\.\d+)?)(?:-(?<factor>\d+))?(?<seed>-seed)?$", RegexOptions.CultureInvariant);
+        @"^(?<kind>x-|s-|g-)?mobilenet-(?<width>\d+(?:\.\d+)?)(?:-(?<factor>\d+))?(?<seed>-seed)?$", RegexOptions.CultureInvariant);
 
     private readonly nn.Module<Tensor, Tensor> conv1;
     private readonly BatchNorm2d bn1;
@@ -78,9 +78,9 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants =>
         new[] { "1.0", "0.5" }.SelectMany(w => ConnectivityName.Twins($"mobilenet-{w}", 2, 4, 8, 16))
-            .Concat(new[] { "mobilenet-0.5-seed", "x-mobilenet-0.5-4-seed" });
+            .Concat(new[] { "mobilenet-0.5-seed", "x-mobilenet-0.5-4-seed", "s-mobilenet-0.5-4" });
 
-    /// <summary>Parses <c>[x-|g-]mobilenet-w[-g][-seed]</c>.</summary>
+    /// <summary>Parses <c>[x-|s-|g-]mobilenet-w[-g][-seed]</c>.</summary>
     public static bool TryParse(string name, out MobileNetConfig? config)
     {
         config = ConnectivityName.Match(NamePattern, name, (m, c) =>

@@ -44,7 +44,7 @@ public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
 public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+        @"^(?<kind>x-|s-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
     private readonly nn.Module<Tensor, Tensor> conv1;
     private readonly BatchNorm2d bn1;
@@ -78,7 +78,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants =>
-        ResNetConfig.Depths.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4));
+        ResNetConfig.Depths.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4)).Append("s-resnet-18-2");
 
     /// <summary>Parses <c>resnet-D</c>, <c>x-resnet-D-e</c> and <c>g-resnet-D-g</c> for D in 18, 34, 50, 101, 152.</summary>
     public static bool TryParse(string name, out ResNetConfig? config)

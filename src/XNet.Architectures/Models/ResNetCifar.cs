@@ -28,7 +28,7 @@ public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity)
 public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+        @"^(?<kind>x-|s-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
     private readonly nn.Module<Tensor, Tensor> conv1;
     private readonly BatchNorm2d bn1;
@@ -68,11 +68,12 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants =>
-        new[] { 20, 32, 44, 56, 110 }.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4));
+        new[] { 20, 32, 44, 56, 110 }.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4))
+            .Concat(new[] { "s-resnet-20-2", "s-resnet-20-4", "s-resnet-56-4" });
 
     /// <summary>
-    /// Parses <c>resnet-D</c> (dense), <c>x-resnet-D-e</c> (expander, compression e) and <c>g-resnet-D-g</c> (grouped,
-    /// g groups). Depths 18, 34, 50, 101 and 152 name the ImageNet models (<see cref="ResNet"/>), not these.
+    /// Parses <c>resnet-D</c> (dense), <c>x-resnet-D-e</c> (expander, compression e), <c>s-resnet-D-e[-rN]</c> (structured
+    /// expander, compression e, r = N or 2 permutations) and <c>g-resnet-D-g</c> (grouped, g groups). Depths 18, 34, 50, 101 and 152 name the ImageNet models (<see cref="ResNet"/>), not these.
     /// </summary>
     public static bool TryParse(string name, out ResNetCifarConfig? config)
     {

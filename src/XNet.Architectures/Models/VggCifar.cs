@@ -41,7 +41,7 @@ public sealed record VggCifarConfig(IReadOnlyList<Connectivity> Convolutions, Co
 /// </summary>
 public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
-    private static readonly Regex NamePattern = new(@"^(?<kind>x-|g-)?vgg16$", RegexOptions.CultureInvariant);
+    private static readonly Regex NamePattern = new(@"^(?<kind>x-|s-|g-)?vgg16$", RegexOptions.CultureInvariant);
 
     private readonly Sequential features;
     private readonly Sequential classifier;
@@ -85,13 +85,17 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants => new[] { "vgg16", "x-vgg16", "g-vgg16" };
 
-    /// <summary>Parses <c>vgg16</c> (dense), <c>x-vgg16</c> (the seed's expander table) and <c>g-vgg16</c> (grouped twin).</summary>
+    /// <summary>
+    /// Parses <c>vgg16</c> (dense), <c>x-vgg16</c> (the seed's expander table), <c>s-vgg16</c> (the same table with structured
+    /// expanders, r = 2) and <c>g-vgg16</c> (grouped twin).
+    /// </summary>
     public static bool TryParse(string name, out VggCifarConfig? config)
     {
         var match = NamePattern.Match(name);
         config = !match.Success ? null : match.Groups["kind"].Value switch
         {
             "x-" => VggCifarConfig.FromSeedTable(e => Connectivity.Expander(e)),
+            "s-" => VggCifarConfig.FromSeedTable(e => Connectivity.StructuredExpander(e)),
             "g-" => VggCifarConfig.FromSeedTable(Connectivity.Grouped),
             _ => VggCifarConfig.Dense,
         };

@@ -1,0 +1,32 @@
+namespace XNet.Architectures.Layers;
+
+/// <summary>
+/// How an <see cref="ExpanderConv2d"/> (or <see cref="ExpanderLinear"/>) computes its forward pass. Every form computes the same
+/// function with the same parameters and gradients (tests hold them within 1e-5 of <see cref="Reference"/>); they differ
+/// only in speed and memory.
+/// </summary>
+public enum ExpanderExecution
+{
+    /// <summary>
+    /// Chosen per layer from its graph: <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at
+    /// least two (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
+    /// <see cref="Reference"/>. The rule is provisional until the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
+    /// has been run on a quiet machine.
+    /// </summary>
+    Auto,
+
+    /// <summary>The compact weight scattered into a dense weight, then one dense convolution (or matrix product): the correctness oracle.</summary>
+    Reference,
+
+    /// <summary>
+    /// A gather of the G blocks' input channels (<c>index_select</c>, G x D channels) and one convolution with G groups over the
+    /// compact weight. Exact for any graph; fast only when G is small (the structured family), very slow when G = C_out.
+    /// </summary>
+    BlockGrouped,
+
+    /// <summary>
+    /// For 1x1 convolutions without padding and for linear layers, exact for any graph: a gather of every output's D inputs
+    /// and a batched matrix product with the compact weight (C_out products of 1 x D by D x N·H·W).
+    /// </summary>
+    GatherMatmul,
+}

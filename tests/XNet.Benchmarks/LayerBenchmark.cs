@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using XNet.Architectures;
+using XNet.Architectures.Graphs;
+using XNet.Architectures.Layers;
+using static TorchSharp.torch;
+
+/// <summary>
+/// The <c>layers</c> mode: forward + backward time of one convolution per form at the expander-layer shapes of zoo models and
+/// several densities, each reported as a speed-up over the dense layer measured in the same run and as an efficiency
+/// (density x dense time / form time; 100 % is the physical limit of skipping absent connections). The <c>models</c> mode:
+/// whole-model training images/s on synthetic batches, each model against the first one named (its dense twin).
+/// </summary>
+internal static class LayerBenchmark
+{
+    /// <summary>Every form the layer mode knows; <c>paper-grouped</c> (gather + C_out groups) is known to be slow and is opt-in.</summary>
+    public static readonly string[] AllForms = { "dense", "masked", "reference", "s-r1", "s-r2", "s-r3", "s-r4", "gather-matmul", "paper-grouped" };
+
+    public static readonly string[] DefaultForms = { "dense", "masked", "reference", "s-r1", "s-r2", "s-r4", "gather-matmul" };
+
+    public static void Layers(IReadOnlyList<string> models, IReadOnlyList<double> densities, IReadOnlyList<string> forms, int batch,
+        int warmup, int repetitions, int kernelFilter)
+    {
+        var unknown = forms.Except(AllForms).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"Unknown forms {string.Join(", ", unknown)}; known: {string.Join(", ", AllForms)}.");
+        }
+
+        var shapes = LayerShape.Distinct(models, s => kernelFilter == 0 || s.Kernel == kernelFilter);
+        Console.WriteLine($"layers: batch {batch}, {warmup} warm-up + median of {repetitions} timed fwd+bwd passes per form, " +
+                          $"{shapes.Count} shapes, densities {string.Join(", ", densities.Select(d => $"1/{1 / d:0}"))}, forms {string.Join(", ", forms)}");
+        Console.WriteLine("speed-up = dense time / form time; efficiency = density x dense time / form time.");
+        Console.WriteLine();
+        Console.WriteLine("| model | layer shape | density | form | G | ms | speed-up | efficiency |");
+        Console.WriteLine("|---|---|---|---|---:|---:|---:|---:|");
+        var results = new List<(LayerShape Shape, double Density, string Form, double SpeedUp, double Efficiency)>();
+        foreach (var shape in shapes)
+        {
+            double dense = Time(shape, batch, warmup, repetitions, DenseLayer(shape));
+            Console.WriteLine($"| {shape.Model} | {shape.Label} | 1 | dense | 1 | {dense:F2} | 1.00 | |");
+            foreach (double density in densities)
+            {
+                double e = 1 / density;
+                if (e > shape.In)
+                {
+                    continue;
+                }
+
+                foreach (string form in forms.Where(f => f != "dense"))
+                {
+                    var layer = Build(shape, e, form);
+                    if (layer is null)
+                    {
+                        continue;
+                    }
+
+                    double ms = Time(shape, batch, warmup, repetitions, layer.Value.Module);
+                    double actualDensity = (double)ExpanderGraph.DegreeFor(shape.Path, shape.In, e) / shape.In;
+                    double speedUp = dense / ms, efficiency = actualDensity * dense / ms;
+                    results.Add((shape, density, form, speedUp, efficiency));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {shape.Model} | {shape.Label} | 1/{e:0} | {form} | {layer.Value.Groups} | {ms:F2} | {speedUp:F2} | {efficiency:P0} |"));
+                    layer.Value.Module.Dispose();
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Summary over the 3x3 shapes of the ResNet (CIFAR) and DenseNet-BC (CIFAR) models above: median speed-up, slowest shape, median efficiency.");
+        Console.WriteLine();
+        Console.WriteLine("| density | form | median speed-up | min speed-up | median efficiency | shapes |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|");
+        foreach (var group in results.Where(r => r.Shape.Kernel == 3 && (r.Shape.Model.Contains("resnet-20") || r.Shape.Model.Contains("densenet-bc")))
+                     .GroupBy(r => (r.Density, r.Form)))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| 1/{1 / group.Key.Density:0} | {group.Key.Form} | {Median(group.Select(r => r.SpeedUp)):F2} | {group.Min(r => r.SpeedUp):F2} | " +
+                $"{Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
+        }
+    }
+
+    /// <summary>Training images/s (forward, cross-entropy, backward, SGD step) of each model on synthetic batches at its reference input.</summary>
+    public static void Models(IReadOnlyList<string> models, int batch, int warmup, int batches)
+    {
+        Console.WriteLine($"models: batch {batch}, {warmup} warm-up + {batches} timed training steps on synthetic data; ratio to {models[0]}");
+        Console.WriteLine();
+        Console.WriteLine("| model | expander layers grouped / reference | img/s | vs first |");
+        Console.WriteLine("|---|---|---:|---:|");
+        double? first = null;
+        foreach (string name in models)
+        {
+            var family = ModelZoo.FamilyOf(name);
+            manual_seed(0);
+            using var network = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
+            var expanders = network.modules().OfType<ExpanderConv2d>().ToList();
+            int grouped = expanders.Count(l => l.ResolvedExecution == ExpanderExecution.BlockGrouped);
+            network.train();
+            using var optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9);
+            using var images = randn(batch, family.Input.Channels, family.Input.Height, family.Input.Width);
+            using var labels = randint(family.Classes, new long[] { batch }, dtype: ScalarType.Int64);
+            var clock = new Stopwatch();
+            for (int step = 0; step < warmup + batches; step++)
+            {
+                if (step == warmup)
+                {
+                    clock.Start();
+                }
+
+                using var scope = NewDisposeScope();
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(network.call(images), labels);
+                loss.backward();
+                optimizer.step();
+            }
+
+            clock.Stop();
+            double perSecond = batch * batches / clock.Elapsed.TotalSeconds;
+            first ??= perSecond;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {grouped} / {expanders.Count - grouped} | {perSecond:F0} | {perSecond / first.Value:F2} |"));
+        }
+    }
+
+    private static (nn.Module<Tensor, Tensor> Module, int Groups)? Build(LayerShape s, double e, string form)
+    {
+        switch (form)
+        {
+            case "masked":
+                return (new MaskedConv(s, ExpanderGraph.Create(s.Path, s.In, s.Out, e, 0)), 1);
+            case "reference":
+            case "paper-grouped":
+            case "gather-matmul":
+            {
+                if (form == "gather-matmul" && (s.Kernel != 1 || s.Padding != 0))
+                {
+                    return null;
+                }
+
+                var layer = new ExpanderConv2d(s.Path, s.In, s.Out, s.Kernel, e, 0, s.Stride, s.Padding)
+                {
+                    Execution = form switch
+                    {
+                        "reference" => ExpanderExecution.Reference,
+                        "paper-grouped" => ExpanderExecution.BlockGrouped,
+                        _ => ExpanderExecution.GatherMatmul,
+                    },
+                };
+                return (layer, form == "paper-grouped" ? s.Out : 1);
+            }
+
+            default: // s-rN
+            {
+                int copies = int.Parse(form[3..], CultureInfo.InvariantCulture);
+                var graph = ExpanderGraph.CreateStructured(s.Path, s.In, s.Out, e, 0, copies);
+                if (graph.BlockCount == s.Out || ExpanderGraph.StructuredCopiesFor(s.In, s.Out, graph.Degree, copies) != copies)
+                {
+                    return null; // this shape lowers r or has no structured graph: the row would duplicate another
+                }
+
+                return (new ExpanderConv2d(graph, s.Kernel, s.Stride, s.Padding) { Execution = ExpanderExecution.BlockGrouped }, graph.BlockCount);
+            }
+        }
+    }
+
+    private static nn.Module<Tensor, Tensor> DenseLayer(LayerShape s) =>
+        nn.Conv2d(s.In, s.Out, s.Kernel, stride: s.Stride, padding: s.Padding, bias: false);
+
+    /// <summary>Median milliseconds of forward + backward (input and weight gradients) for one batch.</summary>
+    private static double Time(LayerShape s, int batch, int warmup, int repetitions, nn.Module<Tensor, Tensor> layer)
+    {
+        using var x = randn(batch, s.In, s.Height, s.Width).requires_grad_(true);
+        Tensor? upstream = null;
+        var times = new List<double>();
+        for (int i = 0; i < warmup + repetitions; i++)
+        {
+            layer.zero_grad();
+            x.grad?.zero_();
+            using var scope = NewDisposeScope();
+            long start = Stopwatch.GetTimestamp();
+            var y = layer.call(x);
+            upstream ??= ones_like(y).DetachFromDisposeScope();
+            y.backward(new[] { upstream });
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (i >= warmup)
+            {
+                times.Add(ms);
+            }
+        }
+
+        upstream?.Dispose();
+        return Median(times);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>The paper code's form: a dense weight times a 0/1 mask, then a dense convolution.</summary>
+    private sealed class MaskedConv : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Parameter weight;
+        private readonly Tensor mask;
+        private readonly long[] stride;
+        private readonly long[] padding;
+
+        public MaskedConv(LayerShape s, ExpanderGraph graph)
+            : base(nameof(MaskedConv))
+        {
+            weight = new TorchSharp.Modules.Parameter(randn(s.Out, s.In, s.Kernel, s.Kernel) * 0.1);
+            mask = graph.ToMask().view(s.Out, s.In, 1, 1);
+            stride = new long[] { s.Stride, s.Stride };
+            padding = new long[] { s.Padding, s.Padding };
+            register_parameter(nameof(weight), weight);
+            register_buffer(nameof(mask), mask);
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var masked = weight * mask;
+            return nn.functional.conv2d(input, masked, null, stride, padding);
+        }
+    }
+}
