@@ -66,7 +66,11 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 
         // Kaiming-normal with fan_out = C_out * k * k, drawn for the compact weight (the seed's init, without its dense waste).
         double std = Math.Sqrt(2.0 / (OutputChannels * kernelSize * kernelSize));
-        this.weight = new Parameter(randn(OutputChannels, Degree, kernelSize, kernelSize) * std);
+        // nn.init takes plain doubles: an implicit torch Scalar here (randn(...) * std) could be freed by its finalizer
+        // while libtorch still reads it, which showed up as a rare native "Unknown scalar type" error.
+        var initial = empty(OutputChannels, Degree, kernelSize, kernelSize);
+        nn.init.normal_(initial, 0, std);
+        this.weight = new Parameter(initial);
         this.indices = graph.ToIndexTensor();
         this.bias = bias ? new Parameter(zeros(OutputChannels)) : null;
         register_parameter(nameof(weight), this.weight);

@@ -34,7 +34,10 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
         Degree = graph.Degree;
 
         // Kaiming-normal with the full fan-in, as the seed's ExpanderLinear.
-        this.weight = new Parameter(randn(OutputFeatures, Degree) * Math.Sqrt(2.0 / InputFeatures));
+        // nn.init takes plain doubles (no implicit torch Scalar, see ExpanderConv2d).
+        var initial = empty(OutputFeatures, Degree);
+        nn.init.normal_(initial, 0, Math.Sqrt(2.0 / InputFeatures));
+        this.weight = new Parameter(initial);
         this.indices = graph.ToIndexTensor();
         this.bias = bias ? new Parameter(zeros(OutputFeatures)) : null;
         register_parameter(nameof(weight), this.weight);

@@ -32,8 +32,13 @@ public sealed class GroupedLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
         OutputFeatures = outputFeatures;
         Groups = groups;
         double bound = 1.0 / Math.Sqrt(inputFeatures / groups);
-        weight = new Parameter((rand(groups, outputFeatures / groups, inputFeatures / groups) * 2 - 1) * bound);
-        bias = new Parameter((rand(outputFeatures) * 2 - 1) * bound);
+        // nn.init takes plain doubles (no implicit torch Scalar, see ExpanderConv2d).
+        var initialWeight = empty(groups, outputFeatures / groups, inputFeatures / groups);
+        var initialBias = empty(outputFeatures);
+        nn.init.uniform_(initialWeight, -bound, bound);
+        nn.init.uniform_(initialBias, -bound, bound);
+        weight = new Parameter(initialWeight);
+        bias = new Parameter(initialBias);
         register_parameter(nameof(weight), weight);
         register_parameter(nameof(bias), bias);
     }
