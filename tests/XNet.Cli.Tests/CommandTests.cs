@@ -11,12 +11,8 @@ public sealed class CommandTests
     public void TrainedModelEvaluatesOnItsDatasetAndRefusesAnotherOne()
     {
         string root = TestFolders.Create(TestContext);
-        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
+        var (cifar10, run) = TrainTinyCifar10(root, epochs: 1, batchSize: 4);
         var (cifar100, _) = GeneratedDatasets.WriteCifar100(root, trainRecords: 2, testRecords: 2);
-        string run = Path.Combine(root, "run");
-        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "1",
-            "--batch-size", "4", "--output-dir", run);
-        Assert.AreEqual(0, trained, trainOutput);
 
         var (evaluated, output) = XNetRunner.Run("evaluate", "--model", Path.Combine(run, "model.xnet"), "--data", cifar10);
         Assert.AreEqual(0, evaluated, output);
@@ -32,11 +28,7 @@ public sealed class CommandTests
     public void ExportedMlNetZipEvaluatesLikeTheXNetFile()
     {
         string root = TestFolders.Create(TestContext);
-        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
-        string run = Path.Combine(root, "run");
-        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "1",
-            "--batch-size", "4", "--output-dir", run);
-        Assert.AreEqual(0, trained, trainOutput);
+        var (cifar10, run) = TrainTinyCifar10(root, epochs: 1, batchSize: 4);
         string onnx = Path.Combine(root, "model.onnx");
         string zip = Path.Combine(root, "model.zip");
 
@@ -61,11 +53,7 @@ public sealed class CommandTests
     public void ResumingACompletedRunReportsItsEpochsAndTrainsNoMore()
     {
         string root = TestFolders.Create(TestContext);
-        var (cifar10, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 4);
-        string run = Path.Combine(root, "run");
-        var (trained, trainOutput) = XNetRunner.Run("train", "--data", cifar10, "--model", "x-resnet-8-2", "--epochs", "2",
-            "--batch-size", "5", "--output-dir", run);
-        Assert.AreEqual(0, trained, trainOutput);
+        var (_, run) = TrainTinyCifar10(root, epochs: 2, batchSize: 5);
 
         var (resumed, output) = XNetRunner.Run("train", "--resume", run);
 
@@ -124,5 +112,16 @@ public sealed class CommandTests
         var (exitCode, output) = XNetRunner.Run("train", option, value);
         Assert.AreEqual(2, exitCode, output);
         StringAssert.Contains(output, message);
+    }
+
+    /// <summary>Trains x-resnet-8-2 with <c>xnet train</c> on generated CIFAR-10 (10 training, 5 test images) into root/run.</summary>
+    private static (string Data, string Run) TrainTinyCifar10(string root, int epochs, int batchSize)
+    {
+        var (data, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
+        string run = Path.Combine(root, "run");
+        var (trained, output) = XNetRunner.Run("train", "--data", data, "--model", "x-resnet-8-2", "--epochs", $"{epochs}",
+            "--batch-size", $"{batchSize}", "--output-dir", run);
+        Assert.AreEqual(0, trained, output);
+        return (data, run);
     }
 }
