@@ -100,7 +100,11 @@ public sealed class TrainingEngine
 
             run.Batch = 0;
             run.Progress = EpochProgress.Start(Elapsed());
-            store?.Save(run.Epoch + 1, 0, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: improved);
+            if (store is not null)
+            {
+                Checkpoint(store, optimizer, run, run.Epoch + 1, 0, best: improved);
+            }
+
             EpochCompleted?.Invoke(metrics);
         }
 
@@ -214,7 +218,7 @@ public sealed class TrainingEngine
                     (double)correct / seen, rate, (seen - seenBefore) / clock.Elapsed.TotalSeconds));
                 if (store is { Settings.EveryBatches: > 0 } && run.Batch % store.Settings.EveryBatches == 0 && run.Batch < loader.BatchCount)
                 {
-                    store.Save(epoch, run.Batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: false);
+                    Checkpoint(store, optimizer, run, epoch, run.Batch, best: false);
                 }
             }
         }
@@ -227,7 +231,7 @@ public sealed class TrainingEngine
                 throw new OperationCanceledException($"Training was cancelled at {where}.", ex, cancellation);
             }
 
-            string path = store.Save(epoch, run.Batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best: false);
+            string path = Checkpoint(store, optimizer, run, epoch, run.Batch, best: false);
             throw new OperationCanceledException(
                 $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Settings.Directory}'.", ex, cancellation);
         }
@@ -274,6 +278,10 @@ public sealed class TrainingEngine
             BestModel = checkpoint.Blobs.GetValueOrDefault(CheckpointStore.BestModelEntry),
         };
     }
+
+    /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
+    private string Checkpoint(CheckpointStore store, OptimizerHelper optimizer, RunState run, int epoch, int batch, bool best) =>
+        store.Save(epoch, batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best);
 
     /// <summary>The binary parts of a checkpoint: weights (with graphs and BN statistics), optimizer state, random state.</summary>
     private Dictionary<string, byte[]> Blobs(OptimizerHelper optimizer, RunState run)
