@@ -31,7 +31,10 @@ public sealed class ExpanderLayerTests
         // The compact gradient is the dense gradient gathered at the graph's connections.
         using var index = ((Tensor)layer.get_buffer("indices")!).view(cout, -1, 1, 1).expand(cout, layer.Degree, k, k);
         using var gathered = denseWeight.grad!.gather(1, index);
-        Assert.IsTrue(layer.Weight.grad!.allclose(gathered, rtol: 0, atol: 1e-5), "weight gradients differ");
+        // The weight gradient sums over batch and positions (values up to ~50), in another order than the dense conv's on the
+        // direct kernel (float32), so it is held to 1e-5 of its scale rather than absolutely.
+        double scale = Math.Max(1, gathered.abs().max().item<float>());
+        Assert.IsTrue(layer.Weight.grad!.allclose(gathered, rtol: 0, atol: 1e-5 * scale), "weight gradients differ");
     }
 
     [TestMethod]

@@ -71,16 +71,56 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
-    public void AutoRunsStructuredGraphsGroupedAndPaperGraphsThroughTheReference()
+    [DataRow(16, 16, 3, 1, 1, 4.0, 32, 32, false, 1L)]
+    [DataRow(16, 32, 3, 2, 1, 4.0, 32, 32, false, 2L)]
+    [DataRow(32, 64, 3, 2, 1, 4.0, 14, 14, true, 3L)]
+    [DataRow(64, 64, 3, 1, 1, 8.0, 7, 7, false, 4L)]
+    [DataRow(96, 24, 3, 1, 1, 4.0, 28, 28, false, 5L)]
+    [DataRow(12, 8, 3, 2, 1, 3.0, 9, 11, true, 6L)]
+    [DataRow(20, 30, 1, 1, 0, 3.0, 5, 5, false, 7L)]
+    [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 8L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 1, 1, false, 9L)]
+    [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]
+    [DataRow(10, 6, 3, 1, 0, 2.0, 40, 41, true, 11L)]
+    [DataRow(24, 24, 3, 3, 1, 3.0, 17, 16, false, 12L)]
+    public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
+        bool bias, long seed)
     {
-        using var structured = new ExpanderConv2d(ExpanderGraph.CreateStructured("a", 32, 32, 4, 0), 3, padding: 1);
-        using var paper = new ExpanderConv2d("a", 32, 32, 3, 4, 0, padding: 1);
+        Assert.IsTrue(Layers.Kernels.SparseCorrelation.IsSupported, "this machine has AVX2 + FMA");
+        var graph = ExpanderGraph.Create("conv", cin, cout, e, seed);
+        AssertExecutionMatchesReference(graph, k, stride, padding, ExpanderExecution.DirectSparse, seed, bias, ScalarType.Float32,
+            height, width);
+    }
 
-        Assert.AreEqual(ExpanderExecution.Auto, structured.Execution);
-        Assert.AreEqual(ExpanderExecution.BlockGrouped, structured.ResolvedExecution);
-        Assert.AreEqual(ExpanderExecution.Reference, paper.ResolvedExecution);
-        paper.Execution = ExpanderExecution.BlockGrouped;
-        Assert.AreEqual(ExpanderExecution.BlockGrouped, paper.ResolvedExecution, "the manual override wins");
+    [TestMethod]
+    public void DirectSparseRunsStructuredGraphsAndRefusesAWrongChannelCount()
+    {
+        var graph = ExpanderGraph.CreateStructured("layer2.0.conv1", 32, 32, 4, 0, 2);
+        AssertExecutionMatchesReference(graph, 3, 1, 1, ExpanderExecution.DirectSparse, 0, false, ScalarType.Float32, 8, 8);
+        using var layer = new ExpanderConv2d(graph, 3, padding: 1) { Execution = ExpanderExecution.DirectSparse };
+        using var wrong = randn(2, 16, 8, 8);
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => layer.forward(wrong));
+        StringAssert.Contains(ex.Message, "layer2.0.conv1");
+        StringAssert.Contains(ex.Message, "(N, 32, H, W)");
+    }
+
+    [TestMethod]
+    public void AutoRunsSparseLayersDirectOnTheCpuAndDenserOnesGroupedOrThroughTheReference()
+    {
+        using var sparse = new ExpanderConv2d("a", 32, 32, 3, 4, 0, padding: 1);
+        using var sparsePointwise = new ExpanderConv2d("b", 64, 32, 1, 8, 0);
+        using var structuredHalf = new ExpanderConv2d(ExpanderGraph.CreateStructured("c", 32, 32, 2, 0), 3, padding: 1);
+        using var paperHalf = new ExpanderConv2d("d", 32, 32, 3, 2, 0, padding: 1);
+
+        Assert.AreEqual(ExpanderExecution.Auto, sparse.Execution);
+        Assert.AreEqual(ExpanderExecution.DirectSparse, sparse.ResolvedExecution, "density 1/4, float32 on this AVX2 CPU");
+        Assert.AreEqual(ExpanderExecution.DirectSparse, sparsePointwise.ResolvedExecution, "density 1/8, 1x1");
+        Assert.AreEqual(ExpanderExecution.BlockGrouped, structuredHalf.ResolvedExecution, "density 1/2, structured");
+        Assert.AreEqual(ExpanderExecution.Reference, paperHalf.ResolvedExecution, "density 1/2, the paper's graph");
+        paperHalf.Execution = ExpanderExecution.BlockGrouped;
+        Assert.AreEqual(ExpanderExecution.BlockGrouped, paperHalf.ResolvedExecution, "the manual override wins");
+        sparse.to(ScalarType.Float64);
+        Assert.AreEqual(ExpanderExecution.Reference, sparse.ResolvedExecution, "the kernels are float32 only");
     }
 
     [TestMethod]
@@ -94,8 +134,9 @@ public sealed class FastExpanderTests
     [TestMethod]
     public void LoadingAPaperGraphIntoAStructuredLayerSwitchesAutoBackToTheReference()
     {
-        using var paper = new ExpanderConv2d("l", 16, 16, 3, 4, seed: 1, padding: 1);
-        using var structured = new ExpanderConv2d(ExpanderGraph.CreateStructured("l", 16, 16, 4, seed: 1), 3, padding: 1);
+        // Density 1/2, where Auto does not take the direct kernel, so the graph decides.
+        using var paper = new ExpanderConv2d("l", 16, 16, 3, 2, seed: 1, padding: 1);
+        using var structured = new ExpanderConv2d(ExpanderGraph.CreateStructured("l", 16, 16, 2, seed: 1), 3, padding: 1);
         using var x = randn(2, 16, 6, 6);
         using (structured.forward(x))
         {
@@ -132,7 +173,7 @@ public sealed class FastExpanderTests
     }
 
     private static void AssertExecutionMatchesReference(ExpanderGraph graph, int k, int stride, int padding, ExpanderExecution execution,
-        long seed, bool bias, ScalarType dtype)
+        long seed, bool bias, ScalarType dtype, int height = 9, int width = 9)
     {
         manual_seed(seed);
         using var layer = new ExpanderConv2d(graph, k, stride, padding, bias);
@@ -145,7 +186,7 @@ public sealed class FastExpanderTests
             }
         }
 
-        using var x1 = randn(3, graph.InputChannels, 9, 9, dtype: dtype).requires_grad_(true);
+        using var x1 = randn(3, graph.InputChannels, height, width, dtype: dtype).requires_grad_(true);
         using var x2 = x1.detach().clone().requires_grad_(true);
 
         using var y1 = layer.ReferenceForward(x1);

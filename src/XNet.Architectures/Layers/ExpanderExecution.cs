@@ -8,10 +8,11 @@ namespace XNet.Architectures.Layers;
 public enum ExpanderExecution
 {
     /// <summary>
-    /// Chosen per layer from its graph: <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at
-    /// least two (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
-    /// <see cref="Reference"/>. The rule is provisional until the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
-    /// has been run on a quiet machine.
+    /// Chosen per layer: <see cref="DirectSparse"/> for float32 layers on a CPU with AVX2 + FMA whose density D / C_in is
+    /// at most 1/4 (where the layer benchmark, <c>tests/XNet.Benchmarks layers</c>, measured it faster than every other
+    /// form); otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
+    /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
+    /// <see cref="Reference"/>.
     /// </summary>
     Auto,
 
@@ -29,4 +30,11 @@ public enum ExpanderExecution
     /// and a batched matrix product with the compact weight (C_out products of 1 x D by D x N·H·W).
     /// </summary>
     GatherMatmul,
+
+    /// <summary>
+    /// A direct convolution over the compact weight in vectorised C# (AVX2 + FMA), forward and backward, exact for any
+    /// graph: each output plane sums only its D x k x k shifted input planes, so the cost follows the edges that exist
+    /// (<see cref="Kernels.SparseCorrelation"/>). Float32 on the CPU only; elsewhere the layer runs <see cref="Reference"/>.
+    /// </summary>
+    DirectSparse,
 }

@@ -1,0 +1,239 @@
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Layers.Kernels;
+
+/// <summary>
+/// The terms of one expander convolution at one input size: which shifted input plane each weight multiplies in the
+/// forward pass, the input gradient and the weight gradient (<see cref="SparseCorrelation"/>), and how inputs are laid
+/// out for them (zero padding, slack rows, and for stride s the s x s phase planes that turn a strided convolution into
+/// unit-stride ones).
+/// </summary>
+/// <remarks>
+/// Forward, stride s: the input is padded to (s·Hq) x (s·Wq) and split into phases, phase (a, b) of channel c holding
+/// padded pixels (s·m + a, s·n + b); weight (o, t, u, v) then reads phase (u mod s, v mod s) of channel indices[o, t]
+/// shifted by (u / s, v / s). Input gradient: input pixel (s·m + a, s·n + b) receives weight (o, t, u, v) exactly when
+/// u ≡ a + p and v ≡ b + p (mod s), from output pixel (m + (a + p - u) / s, n + (b + p - v) / s); so each input phase
+/// plane (channel c, phase (a, b), of ceil(H / s) x ceil(W / s)) is a unit-stride correlation of the output gradient,
+/// padded by (k - 1) / s, with the weights that read it. For s = 1 the phase plane is the input gradient itself.
+/// </remarks>
+internal sealed class SparseConvPlan
+{
+    private readonly int inputChannels;
+    private readonly int outputChannels;
+    private readonly int kernel;
+    private readonly int stride;
+    private readonly int padding;
+    private readonly int height;
+    private readonly int width;
+    private readonly int degree;
+
+    // Forward and weight gradient: the input padded (with slack rows) and split into stride x stride phase planes.
+    private readonly int phaseRows;
+    private readonly int phaseWidth;
+    private readonly TermTable forward;
+    private readonly TermTable weightGradient;
+
+    // Input gradient: the output gradient padded by `shift` on top and left, to upstreamRows x upstreamWidth, correlated
+    // into input phase planes of inputPlaneRows x inputPlaneWidth.
+    private readonly int shift;
+    private readonly int inputPlaneRows;
+    private readonly int inputPlaneWidth;
+    private readonly int upstreamRows;
+    private readonly int upstreamWidth;
+    private readonly TermTable input;
+
+    /// <summary>Builds the terms for a graph (indices, C_out x D) at an input of height x width.</summary>
+    public SparseConvPlan(long[] indices, int inputChannels, int outputChannels, int kernel, int stride, int padding, int height, int width)
+    {
+        this.inputChannels = inputChannels;
+        this.outputChannels = outputChannels;
+        this.kernel = kernel;
+        this.stride = stride;
+        this.padding = padding;
+        this.height = height;
+        this.width = width;
+        degree = indices.Length / outputChannels;
+        OutputHeight = (height + 2 * padding - kernel) / stride + 1;
+        OutputWidth = (width + 2 * padding - kernel) / stride + 1;
+        int reach = (kernel - 1) / stride; // the largest phase shift of a tap
+
+        phaseWidth = CeilDiv(width + 2 * padding, stride);
+        phaseRows = Math.Max(CeilDiv(height + 2 * padding, stride), RowsRead(OutputHeight, OutputWidth, reach, phaseWidth));
+        int phasePlane = phaseRows * phaseWidth;
+
+        shift = reach;
+        int lead = (stride - 1 + padding) / stride; // the largest (a + p - u) / s: how far below its own row a phase pixel reads
+        inputPlaneRows = CeilDiv(height, stride);
+        inputPlaneWidth = CeilDiv(width, stride);
+        upstreamWidth = Math.Max(OutputWidth + shift, inputPlaneWidth + shift + lead);
+        upstreamRows = Math.Max(OutputHeight + shift, RowsRead(inputPlaneRows, inputPlaneWidth, shift + lead, upstreamWidth));
+        int upstreamPlane = upstreamRows * upstreamWidth;
+
+        var forwardTerms = Enumerable.Range(0, outputChannels).Select(_ => new List<(nint, long)>()).ToList();
+        var inputTerms = Enumerable.Range(0, inputChannels * stride * stride).Select(_ => new List<(nint, long)>()).ToList();
+        for (int o = 0; o < outputChannels; o++)
+        {
+            for (int t = 0; t < degree; t++)
+            {
+                int c = checked((int)indices[o * degree + t]);
+                for (int u = 0; u < kernel; u++)
+                {
+                    for (int v = 0; v < kernel; v++)
+                    {
+                        long term = (o * degree + t) * kernel * kernel + u * kernel + v;
+                        int phase = (c * stride + u % stride) * stride + v % stride;
+                        forwardTerms[o].Add((checked(phase * phasePlane + u / stride * phaseWidth + v / stride), term));
+                        // The input phase this tap feeds, and the output pixel it comes from relative to the phase pixel.
+                        int a = Modulo(u - padding, stride), b = Modulo(v - padding, stride);
+                        int rowShift = (a + padding - u) / stride, columnShift = (b + padding - v) / stride;
+                        inputTerms[(c * stride + a) * stride + b].Add(
+                            (checked(o * upstreamPlane + (shift + rowShift) * upstreamWidth + shift + columnShift), term));
+                    }
+                }
+            }
+        }
+
+        forward = TermTable.FromTerms(forwardTerms);
+        input = TermTable.FromTerms(inputTerms);
+        weightGradient = forward.PaddedToEight();
+        if (UsesStencil)
+        {
+            forward = forward.ToStencilGroups();
+            input = input.ToStencilGroups();
+            weightGradient = forward;
+        }
+    }
+
+    /// <summary>Whether the passes run the register-blocked 3 x 3 kernels (<see cref="Stencil3x3"/>): 3 x 3, stride 1.</summary>
+    public bool UsesStencil => kernel == 3 && stride == 1;
+
+    /// <summary>Output rows.</summary>
+    public int OutputHeight { get; }
+
+    /// <summary>Output columns.</summary>
+    public int OutputWidth { get; }
+
+    /// <summary>Whether this plan was built for an input of this height and width.</summary>
+    public bool Fits(long inputHeight, long inputWidth) => inputHeight == height && inputWidth == width;
+
+    /// <summary>The input laid out for the forward pass and the weight gradient: padded, with slack rows, in stride x stride phases.</summary>
+    public Tensor LayOut(Tensor input)
+    {
+        long batch = input.shape[0];
+        var padded = nn.functional.pad(input.contiguous(),
+            new long[] { padding, stride * phaseWidth - width - padding, padding, stride * phaseRows - height - padding });
+        if (stride == 1)
+        {
+            return padded;
+        }
+
+        using (padded)
+        using (var phases = padded.view(batch, inputChannels, phaseRows, stride, phaseWidth, stride).permute(0, 1, 3, 5, 2, 4))
+        {
+            return phases.contiguous();
+        }
+    }
+
+    /// <summary>The convolution of the laid-out input with the compact weight (C_out, D, k, k).</summary>
+    public Tensor Forward(Tensor laidOut, Tensor weight, int threads)
+    {
+        var output = empty(laidOut.shape[0], outputChannels, OutputHeight, OutputWidth);
+        Correlate(forward, laidOut, phaseWidth, weight, output, threads);
+        return output;
+    }
+
+    /// <summary>The gradient with respect to the layer's input, (N, C_in, H, W).</summary>
+    public Tensor InputGradient(Tensor upstream, Tensor weight, int threads)
+    {
+        long batch = upstream.shape[0];
+        using var scope = NewDisposeScope();
+        var padded = nn.functional.pad(upstream,
+            new long[] { shift, upstreamWidth - OutputWidth - shift, shift, upstreamRows - OutputHeight - shift });
+        var gradient = empty(batch, input.Start.Length - 1, inputPlaneRows, inputPlaneWidth);
+        Correlate(input, padded, upstreamWidth, weight, gradient, threads);
+        if (stride > 1)
+        {
+            // Phases back to pixels (and the rows and columns a size not divisible by the stride added, cut away).
+            gradient = gradient.view(batch, inputChannels, stride, stride, inputPlaneRows, inputPlaneWidth).permute(0, 1, 4, 2, 5, 3)
+                .reshape(batch, inputChannels, stride * inputPlaneRows, stride * inputPlaneWidth)
+                .narrow(2, 0, height).narrow(3, 0, width).contiguous();
+        }
+
+        return gradient.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The gradient with respect to the compact weight, (C_out, D, k, k).</summary>
+    public unsafe Tensor WeightGradient(Tensor laidOut, Tensor upstream, int threads)
+    {
+        long batch = laidOut.shape[0];
+        var table = weightGradient;
+        var values = new float[table.WeightIndex.Length];
+        fixed (int* start = table.Start)
+        fixed (nint* offset = table.Offset)
+        fixed (float* gradient = values)
+        {
+            if (table.GroupSize == 9)
+            {
+                Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, phaseWidth, TensorMemory.Floats(upstream),
+                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads);
+            }
+            else
+            {
+                SparseCorrelation.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, phaseWidth, TensorMemory.Floats(upstream),
+                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads);
+            }
+        }
+
+        // Each value belongs to the flat weight its term reads (padding terms to none).
+        var flat = new float[outputChannels * degree * kernel * kernel];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (table.WeightIndex[i] >= 0)
+            {
+                flat[table.WeightIndex[i]] = values[i];
+            }
+        }
+
+        return tensor(flat).view(outputChannels, degree, kernel, kernel);
+    }
+
+    /// <summary>Runs one pass's correlation: its weights gathered from the compact weight, then the kernel for its table.</summary>
+    private static unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads)
+    {
+        long batch = source.shape[0];
+        int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
+        // Plain arrays, not tensors, are what the plan keeps: it is built inside whatever dispose scope the first forward ran in.
+        using var index = tensor(table.WeightIndex, ScalarType.Int64);
+        using var flat = weight.contiguous().view(-1);
+        using var weights = flat.index_select(0, index);
+        fixed (int* start = table.Start)
+        fixed (nint* offset = table.Offset)
+        {
+            if (table.GroupSize == 9)
+            {
+                Stencil3x3.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
+                    planes, outH, outW, start, offset, TensorMemory.Floats(weights), threads);
+            }
+            else
+            {
+                SparseCorrelation.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output),
+                    (int)batch, planes, outH, outW, start, offset, TensorMemory.Floats(weights), threads);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows a buffer of row width <paramref name="rowWidth"/> needs so that the tiles of an output plane (rows x cols),
+    /// reading up to <paramref name="reach"/> rows and columns beyond their own position, stay inside it.
+    /// </summary>
+    private static int RowsRead(int outRows, int outCols, int reach, int rowWidth)
+    {
+        var (tileRows, tileWidth) = SparseCorrelation.Tile(outCols);
+        long lastRead = (long)(CeilDiv(outRows, tileRows) * tileRows - 1 + reach) * rowWidth + CeilDiv(outCols, tileWidth) * tileWidth - 1 + reach;
+        return checked((int)(lastRead / rowWidth + 1));
+    }
+
+    private static int CeilDiv(int a, int b) => (a + b - 1) / b;
+
+    private static int Modulo(int a, int b) => ((a % b) + b) % b;
+}

@@ -1,0 +1,73 @@
+namespace XNet.Architectures.Layers.Kernels;
+
+/// <summary>
+/// The terms of one kernel pass, grouped by output plane: plane q owns entries [Start[q], Start[q + 1]) of
+/// <see cref="Offset"/>, each with <see cref="GroupSize"/> weights taken from the layer's flat compact weight at
+/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9, in (row, column) order of the offsets they read).
+/// </summary>
+internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex, int GroupSize)
+{
+    /// <summary>Builds a table from each plane's (input offset, flat weight index) terms, in order.</summary>
+    public static TermTable FromTerms(IReadOnlyList<List<(nint Offset, long Weight)>> planes)
+    {
+        var start = new int[planes.Count + 1];
+        var offset = new nint[planes.Sum(p => p.Count)];
+        var weight = new long[offset.Length];
+        for (int q = 0, at = 0; q < planes.Count; q++)
+        {
+            foreach (var term in planes[q])
+            {
+                (offset[at], weight[at]) = term;
+                at++;
+            }
+
+            start[q + 1] = at;
+        }
+
+        return new TermTable(start, offset, weight, 1);
+    }
+
+    /// <summary>
+    /// The same terms as 3 x 3 stencil groups (<see cref="Stencil3x3"/>): every run of 9 terms from one (output, input)
+    /// pair becomes one group whose offset is the smallest of the 9 and whose weights are ordered by offset, that is by
+    /// (row, column) of the input pixel they read. Needs every plane's terms in whole runs of 9 such terms.
+    /// </summary>
+    public TermTable ToStencilGroups()
+    {
+        var start = Start.Select(s => s / 9).ToArray();
+        var origin = new nint[Offset.Length / 9];
+        var weight = new long[WeightIndex.Length];
+        for (int g = 0; g < origin.Length; g++)
+        {
+            var taps = Enumerable.Range(9 * g, 9).OrderBy(i => Offset[i]).ToArray();
+            origin[g] = Offset[taps[0]];
+            for (int k = 0; k < 9; k++)
+            {
+                weight[9 * g + k] = WeightIndex[taps[k]];
+            }
+        }
+
+        return new TermTable(start, origin, weight, 9);
+    }
+
+    /// <summary>
+    /// The same terms with each plane's run padded to a multiple of 8 with zero-offset terms on weight 0 (what the generic
+    /// weight-gradient kernel needs); the padding gradients are ignored.
+    /// </summary>
+    public TermTable PaddedToEight()
+    {
+        var planes = new List<List<(nint, long)>>();
+        for (int q = 0; q + 1 < Start.Length; q++)
+        {
+            var terms = Enumerable.Range(Start[q], Start[q + 1] - Start[q]).Select(i => (Offset[i], WeightIndex[i])).ToList();
+            while (terms.Count % 8 != 0)
+            {
+                terms.Add((0, -1));
+            }
+
+            planes.Add(terms);
+        }
+
+        return FromTerms(planes);
+    }
+}
