@@ -15,9 +15,9 @@ using static TorchSharp.torch;
 internal static class LayerBenchmark
 {
     /// <summary>Every form the layer mode knows; <c>paper-grouped</c> (gather + C_out groups) is known to be slow and is opt-in.</summary>
-    public static readonly string[] AllForms = { "dense", "masked", "reference", "s-r1", "s-r2", "s-r3", "s-r4", "gather-matmul", "paper-grouped" };
+    public static readonly string[] AllForms = { "dense", "masked", "reference", "direct", "s-r1", "s-r2", "s-r3", "s-r4", "gather-matmul", "paper-grouped" };
 
-    public static readonly string[] DefaultForms = { "dense", "masked", "reference", "s-r1", "s-r2", "s-r4", "gather-matmul" };
+    public static readonly string[] DefaultForms = { "dense", "masked", "reference", "direct", "s-r1", "s-r2", "s-r4", "gather-matmul" };
 
     public static void Layers(IReadOnlyList<string> models, IReadOnlyList<double> densities, IReadOnlyList<string> forms, int batch,
         int warmup, int repetitions, int kernelFilter)
@@ -38,32 +38,38 @@ internal static class LayerBenchmark
         var results = new List<(LayerShape Shape, double Density, string Form, double SpeedUp, double Efficiency)>();
         foreach (var shape in shapes)
         {
-            double dense = Time(shape, batch, warmup, repetitions, DenseLayer(shape));
-            Console.WriteLine($"| {shape.Model} | {shape.Label} | 1 | dense | 1 | {dense:F2} | 1.00 | |");
-            foreach (double density in densities)
+            // Every form of a shape is timed in the same rounds (one pass of each per round, in turn), so that drift in the
+            // machine's speed (another process, frequency, the JIT's tiers) lands on all of them alike.
+            var entries = new List<(double Density, string Form, int Groups, nn.Module<Tensor, Tensor> Module)> { (1, "dense", 1, DenseLayer(shape)) };
+            foreach (double density in densities.Where(d => 1 / d <= shape.In))
             {
-                double e = 1 / density;
-                if (e > shape.In)
+                foreach (string form in forms.Where(f => f != "dense"))
                 {
+                    if (Build(shape, 1 / density, form) is { } layer)
+                    {
+                        entries.Add((density, form, layer.Groups, layer.Module));
+                    }
+                }
+            }
+
+            var times = TimeInRounds(shape, batch, warmup, repetitions, entries.Select(e => e.Module).ToList());
+            double dense = times[0];
+            for (int i = 0; i < entries.Count; i++)
+            {
+                var (density, form, groups, module) = entries[i];
+                module.Dispose();
+                if (i == 0)
+                {
+                    Console.WriteLine($"| {shape.Model} | {shape.Label} | 1 | dense | 1 | {dense:F2} | 1.00 | |");
                     continue;
                 }
 
-                foreach (string form in forms.Where(f => f != "dense"))
-                {
-                    var layer = Build(shape, e, form);
-                    if (layer is null)
-                    {
-                        continue;
-                    }
-
-                    double ms = Time(shape, batch, warmup, repetitions, layer.Value.Module);
-                    double actualDensity = (double)ExpanderGraph.DegreeFor(shape.Path, shape.In, e) / shape.In;
-                    double speedUp = dense / ms, efficiency = actualDensity * dense / ms;
-                    results.Add((shape, density, form, speedUp, efficiency));
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {shape.Model} | {shape.Label} | 1/{e:0} | {form} | {layer.Value.Groups} | {ms:F2} | {speedUp:F2} | {efficiency:P0} |"));
-                    layer.Value.Module.Dispose();
-                }
+                double e = 1 / density;
+                double actualDensity = (double)ExpanderGraph.DegreeFor(shape.Path, shape.In, e) / shape.In;
+                double speedUp = dense / times[i], efficiency = actualDensity * dense / times[i];
+                results.Add((shape, density, form, speedUp, efficiency));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {shape.Model} | {shape.Label} | 1/{e:0} | {form} | {groups} | {times[i]:F2} | {speedUp:F2} | {efficiency:P0} |"));
             }
         }
 
@@ -85,17 +91,33 @@ internal static class LayerBenchmark
     public static void Models(IReadOnlyList<string> models, int batch, int warmup, int batches)
     {
         Console.WriteLine($"models: batch {batch}, {warmup} warm-up + {batches} timed training steps on synthetic data; ratio to {models[0]}");
+        Console.WriteLine("(a name may end in @reference, @grouped or @direct to force every expander layer's execution)");
         Console.WriteLine();
-        Console.WriteLine("| model | expander layers grouped / reference | img/s | vs first |");
+        Console.WriteLine("| model | expander layers by execution | img/s | vs first |");
         Console.WriteLine("|---|---|---:|---:|");
         double? first = null;
-        foreach (string name in models)
+        foreach (string entry in models)
         {
+            string name = entry.Split('@')[0];
             var family = ModelZoo.FamilyOf(name);
             manual_seed(0);
             using var network = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
             var expanders = network.modules().OfType<ExpanderConv2d>().ToList();
-            int grouped = expanders.Count(l => l.ResolvedExecution == ExpanderExecution.BlockGrouped);
+            if (entry.Contains('@'))
+            {
+                var forced = entry.Split('@')[1] switch
+                {
+                    "reference" => ExpanderExecution.Reference,
+                    "grouped" => ExpanderExecution.BlockGrouped,
+                    "direct" => ExpanderExecution.DirectSparse,
+                    var other => throw new ArgumentException($"Unknown execution '@{other}' in '{entry}': use @reference, @grouped or @direct."),
+                };
+                expanders.ForEach(l => l.Execution = forced);
+            }
+
+            string byExecution = expanders.Count == 0
+                ? "none"
+                : string.Join(", ", expanders.GroupBy(l => l.ResolvedExecution).Select(g => $"{g.Count()} {g.Key}"));
             network.train();
             using var optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9);
             using var images = randn(batch, family.Input.Channels, family.Input.Height, family.Input.Width);
@@ -119,7 +141,7 @@ internal static class LayerBenchmark
             double perSecond = batch * batches / clock.Elapsed.TotalSeconds;
             first ??= perSecond;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {grouped} / {expanders.Count - grouped} | {perSecond:F0} | {perSecond / first.Value:F2} |"));
+                $"| {entry} | {byExecution} | {perSecond:F0} | {perSecond / first.Value:F2} |"));
         }
     }
 
@@ -130,6 +152,7 @@ internal static class LayerBenchmark
             case "masked":
                 return (new MaskedConv(s, ExpanderGraph.Create(s.Path, s.In, s.Out, e, 0)), 1);
             case "reference":
+            case "direct":
             case "paper-grouped":
             case "gather-matmul":
             {
@@ -143,6 +166,7 @@ internal static class LayerBenchmark
                     Execution = form switch
                     {
                         "reference" => ExpanderExecution.Reference,
+                        "direct" => ExpanderExecution.DirectSparse,
                         "paper-grouped" => ExpanderExecution.BlockGrouped,
                         _ => ExpanderExecution.GatherMatmul,
                     },
@@ -167,30 +191,33 @@ internal static class LayerBenchmark
     private static nn.Module<Tensor, Tensor> DenseLayer(LayerShape s) =>
         nn.Conv2d(s.In, s.Out, s.Kernel, stride: s.Stride, padding: s.Padding, bias: false);
 
-    /// <summary>Median milliseconds of forward + backward (input and weight gradients) for one batch.</summary>
-    private static double Time(LayerShape s, int batch, int warmup, int repetitions, nn.Module<Tensor, Tensor> layer)
+    /// <summary>
+    /// Median milliseconds of forward + backward (input and weight gradients) for one batch, per layer, the layers taking
+    /// turns within each round.
+    /// </summary>
+    private static double[] TimeInRounds(LayerShape s, int batch, int warmup, int repetitions, IReadOnlyList<nn.Module<Tensor, Tensor>> layers)
     {
         using var x = randn(batch, s.In, s.Height, s.Width).requires_grad_(true);
-        Tensor? upstream = null;
-        var times = new List<double>();
-        for (int i = 0; i < warmup + repetitions; i++)
+        var times = layers.Select(_ => new List<double>()).ToArray();
+        for (int round = 0; round < warmup + repetitions; round++)
         {
-            layer.zero_grad();
-            x.grad?.zero_();
-            using var scope = NewDisposeScope();
-            long start = Stopwatch.GetTimestamp();
-            var y = layer.call(x);
-            upstream ??= ones_like(y).DetachFromDisposeScope();
-            y.backward(new[] { upstream });
-            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            if (i >= warmup)
+            for (int i = 0; i < layers.Count; i++)
             {
-                times.Add(ms);
+                layers[i].zero_grad();
+                x.grad?.zero_();
+                using var scope = NewDisposeScope();
+                long start = Stopwatch.GetTimestamp();
+                var y = layers[i].call(x);
+                y.backward(new[] { ones_like(y) });
+                double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (round >= warmup)
+                {
+                    times[i].Add(ms);
+                }
             }
         }
 
-        upstream?.Dispose();
-        return Median(times);
+        return times.Select(Median).ToArray();
     }
 
     private static double Median(IEnumerable<double> values)
