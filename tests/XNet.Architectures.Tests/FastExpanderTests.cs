@@ -115,6 +115,8 @@ public sealed class FastExpanderTests
         Assert.AreEqual(ExpanderExecution.Auto, sparse.Execution);
         Assert.AreEqual(ExpanderExecution.DirectSparse, sparse.ResolvedExecution, "density 1/4, float32 on this AVX2 CPU");
         Assert.AreEqual(ExpanderExecution.DirectSparse, sparsePointwise.ResolvedExecution, "density 1/8, 1x1");
+        using var pointwiseQuarter = new ExpanderConv2d("e", 64, 32, 1, 4, 0);
+        Assert.AreEqual(ExpanderExecution.Reference, pointwiseQuarter.ResolvedExecution, "density 1/4, 1x1: the matrix product wins");
         Assert.AreEqual(ExpanderExecution.BlockGrouped, structuredHalf.ResolvedExecution, "density 1/2, structured");
         Assert.AreEqual(ExpanderExecution.Reference, paperHalf.ResolvedExecution, "density 1/2, the paper's graph");
         paperHalf.Execution = ExpanderExecution.BlockGrouped;

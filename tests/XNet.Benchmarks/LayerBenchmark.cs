@@ -87,21 +87,65 @@ internal static class LayerBenchmark
         }
     }
 
-    /// <summary>Training images/s (forward, cross-entropy, backward, SGD step) of each model on synthetic batches at its reference input.</summary>
+    /// <summary>
+    /// Training images/s (forward, cross-entropy, backward, SGD step) of each model on synthetic batches at its reference
+    /// input. The models take turns, a few steps each per round, so that drift in the machine's speed and the process's
+    /// warm-up land on all of them alike.
+    /// </summary>
     public static void Models(IReadOnlyList<string> models, int batch, int warmup, int batches)
     {
-        Console.WriteLine($"models: batch {batch}, {warmup} warm-up + {batches} timed training steps on synthetic data; ratio to {models[0]}");
+        const int StepsPerTurn = 5;
+        int rounds = Math.Max(1, batches / StepsPerTurn);
+        Console.WriteLine($"models: batch {batch}, {warmup} warm-up steps each, then {rounds} rounds of {StepsPerTurn} timed training steps per " +
+                          $"model on synthetic data; ratio to {models[0]}");
         Console.WriteLine("(a name may end in @reference, @grouped or @direct to force every expander layer's execution)");
         Console.WriteLine();
-        Console.WriteLine("| model | expander layers by execution | img/s | vs first |");
-        Console.WriteLine("|---|---|---:|---:|");
-        double? first = null;
-        foreach (string entry in models)
+        var runs = models.Select(entry => new ModelRun(entry, batch)).ToList();
+        try
         {
+            runs.ForEach(r => r.Steps(warmup));
+            var elapsed = new double[runs.Count];
+            for (int round = 0; round < rounds; round++)
+            {
+                for (int i = 0; i < runs.Count; i++)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    runs[i].Steps(StepsPerTurn);
+                    elapsed[i] += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                }
+            }
+
+            Console.WriteLine("| model | expander layers by execution | img/s | vs first |");
+            Console.WriteLine("|---|---|---:|---:|");
+            double first = batch * rounds * StepsPerTurn / elapsed[0];
+            for (int i = 0; i < runs.Count; i++)
+            {
+                double perSecond = batch * rounds * StepsPerTurn / elapsed[i];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {runs[i].Entry} | {runs[i].Executions} | {perSecond:F0} | {perSecond / first:F2} |"));
+            }
+        }
+        finally
+        {
+            runs.ForEach(r => r.Dispose());
+        }
+    }
+
+    /// <summary>One model of the <c>models</c> mode with its optimizer and synthetic batch.</summary>
+    private sealed class ModelRun : IDisposable
+    {
+        private readonly nn.Module<Tensor, Tensor> network;
+        private readonly optim.Optimizer optimizer;
+        private readonly Tensor images;
+        private readonly Tensor labels;
+
+        public ModelRun(string entry, int batch)
+        {
+            Entry = entry;
             string name = entry.Split('@')[0];
             var family = ModelZoo.FamilyOf(name);
             manual_seed(0);
-            using var network = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
+            network = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
             var expanders = network.modules().OfType<ExpanderConv2d>().ToList();
             if (entry.Contains('@'))
             {
@@ -115,33 +159,37 @@ internal static class LayerBenchmark
                 expanders.ForEach(l => l.Execution = forced);
             }
 
-            string byExecution = expanders.Count == 0
+            Executions = expanders.Count == 0
                 ? "none"
                 : string.Join(", ", expanders.GroupBy(l => l.ResolvedExecution).Select(g => $"{g.Count()} {g.Key}"));
             network.train();
-            using var optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9);
-            using var images = randn(batch, family.Input.Channels, family.Input.Height, family.Input.Width);
-            using var labels = randint(family.Classes, new long[] { batch }, dtype: ScalarType.Int64);
-            var clock = new Stopwatch();
-            for (int step = 0; step < warmup + batches; step++)
-            {
-                if (step == warmup)
-                {
-                    clock.Start();
-                }
+            optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9);
+            images = randn(batch, family.Input.Channels, family.Input.Height, family.Input.Width);
+            labels = randint(family.Classes, new long[] { batch }, dtype: ScalarType.Int64);
+        }
 
+        public string Entry { get; }
+
+        public string Executions { get; }
+
+        public void Steps(int count)
+        {
+            for (int step = 0; step < count; step++)
+            {
                 using var scope = NewDisposeScope();
                 optimizer.zero_grad();
                 var loss = nn.functional.cross_entropy(network.call(images), labels);
                 loss.backward();
                 optimizer.step();
             }
+        }
 
-            clock.Stop();
-            double perSecond = batch * batches / clock.Elapsed.TotalSeconds;
-            first ??= perSecond;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {entry} | {byExecution} | {perSecond:F0} | {perSecond / first.Value:F2} |"));
+        public void Dispose()
+        {
+            optimizer.Dispose();
+            network.Dispose();
+            images.Dispose();
+            labels.Dispose();
         }
     }
 

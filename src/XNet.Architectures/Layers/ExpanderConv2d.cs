@@ -172,10 +172,11 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         }
 
         // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
-        // at density 1/4 and below, and loses to them at 1/2. Elsewhere (CUDA, other dtypes) the grouped form pays only
-        // for structured graphs.
-        if (SparseCorrelation.IsSupported && weight.device_type == DeviceType.CPU && weight.dtype == ScalarType.Float32 &&
-            4 * Degree <= InputChannels)
+        // for k x k layers at density 1/4 and below and loses at 1/2; a 1x1 layer is a matrix product, which libtorch runs
+        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Elsewhere (CUDA, other dtypes) the
+        // grouped form pays only for structured graphs.
+        bool sparseEnough = KernelSize > 1 ? 4 * Degree <= InputChannels : 8 * Degree <= InputChannels;
+        if (sparseEnough && SparseCorrelation.IsSupported && weight.device_type == DeviceType.CPU && weight.dtype == ScalarType.Float32)
         {
             return ExpanderExecution.DirectSparse;
         }

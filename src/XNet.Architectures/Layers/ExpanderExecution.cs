@@ -9,8 +9,8 @@ public enum ExpanderExecution
 {
     /// <summary>
     /// Chosen per layer: <see cref="DirectSparse"/> for float32 layers on a CPU with AVX2 + FMA whose density D / C_in is
-    /// at most 1/4 (where the layer benchmark, <c>tests/XNet.Benchmarks layers</c>, measured it faster than every other
-    /// form); otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
+    /// at most 1/4 (k x k kernels) or 1/8 (1x1 kernels), where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
+    /// measured it at least as fast as every other form; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
     /// <see cref="Reference"/>.
     /// </summary>

@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// The two loops every sparse convolution pass reduces to, vectorised with AVX2 + FMA over contiguous float planes.
+/// The two loops every sparse convolution pass reduces to, vectorised (AVX2 + FMA, AVX-512 where present) over
+/// contiguous float planes.
 /// A "term" is one (input plane offset, weight) pair: an output plane is the weighted sum of its terms' shifted input planes.
 /// </summary>
 /// <remarks>
@@ -103,7 +104,6 @@ internal static unsafe class SparseCorrelation
             }
         });
     }
-
 
     /// <summary>
     /// One output plane, tile by tile. A tile is 8 accumulators, rows x (vectors per row); each term's input rows are
