@@ -10,6 +10,8 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <remarks>Arguments to <c>apply</c>: input (N, C_in, H, W), compact weight (C_out, D, k, k), the plan, the thread count.</remarks>
 internal sealed class SparseConvFunction : SingleTensorFunction<SparseConvFunction>
 {
+    private const string PlanKey = "plan", ThreadsKey = "threads", InputGradientKey = "input needs a gradient";
+
     /// <inheritdoc />
     public override string Name => nameof(SparseConvFunction);
 
@@ -18,11 +20,12 @@ internal sealed class SparseConvFunction : SingleTensorFunction<SparseConvFuncti
     {
         var (input, weight, plan, threads) = ((Tensor)vars[0], (Tensor)vars[1], (SparseConvPlan)vars[2], (int)vars[3]);
         var laidOut = plan.LayOut(input);
-        // The laid-out input (padded, phased) is what the weight gradient reads; keeping it instead of the input saves redoing it.
+        // The laid-out input (padded, phased) is what the weight gradient reads; keeping it instead of the input saves redoing
+        // it, at the price of one activation-sized buffer per layer until the backward pass.
         ctx.save_for_backward(new List<Tensor> { laidOut, weight });
-        ctx.save_data(nameof(plan), plan);
-        ctx.save_data(nameof(threads), threads);
-        ctx.save_data(nameof(input), input.requires_grad);
+        ctx.save_data(PlanKey, plan);
+        ctx.save_data(ThreadsKey, threads);
+        ctx.save_data(InputGradientKey, input.requires_grad);
         return plan.Forward(laidOut, weight, threads);
     }
 
@@ -30,10 +33,10 @@ internal sealed class SparseConvFunction : SingleTensorFunction<SparseConvFuncti
     public override List<Tensor> backward(AutogradContext ctx, Tensor grad_output)
     {
         var saved = ctx.get_saved_variables();
-        var plan = (SparseConvPlan)ctx.get_data("plan");
-        int threads = (int)ctx.get_data("threads");
+        var plan = (SparseConvPlan)ctx.get_data(PlanKey);
+        int threads = (int)ctx.get_data(ThreadsKey);
         using var upstream = grad_output.contiguous();
-        var inputGradient = (bool)ctx.get_data("input") ? plan.InputGradient(upstream, saved[1], threads) : null;
+        var inputGradient = (bool)ctx.get_data(InputGradientKey) ? plan.InputGradient(upstream, saved[1], threads) : null;
         var weightGradient = plan.WeightGradient(saved[0], upstream, threads);
         saved.ForEach(t => t.Dispose());
         return new List<Tensor> { inputGradient!, weightGradient, null!, null! };
