@@ -96,16 +96,40 @@ internal sealed class SparseConvPlan
         forward = TermTable.FromTerms(forwardTerms);
         input = TermTable.FromTerms(inputTerms);
         weightGradient = forward.PaddedToEight();
-        if (UsesStencil)
+        if (kernel == 3 && stride == 1)
         {
             forward = forward.ToStencilGroups();
             input = input.ToStencilGroups();
             weightGradient = forward;
         }
+        else if (kernel == 3 && stride == 2)
+        {
+            // Forward and weight gradient over the 4 phase planes.
+            forward = forward.ToPhaseGroups(phasePlane);
+            weightGradient = forward;
+            if (padding == 1)
+            {
+                // Input gradient: per input channel, the (output, slot) pairs that read it, each written into the
+                // channel's 4 phase planes at once (Stencil3x3.InputGradientStride2).
+                var readers = Enumerable.Range(0, inputChannels).Select(_ => new List<(nint, long)>()).ToList();
+                for (int o = 0; o < outputChannels; o++)
+                {
+                    for (int t = 0; t < degree; t++)
+                    {
+                        readers[checked((int)indices[o * degree + t])].Add((o * upstreamPlane + shift * upstreamWidth + shift, o * degree + t));
+                    }
+                }
+
+                var byChannel = TermTable.FromTerms(readers);
+                var weights = byChannel.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + k)).ToArray();
+                input = new TermTable(byChannel.Start, byChannel.Offset, weights, 9);
+                transposedPhases = true;
+            }
+        }
     }
 
-    /// <summary>Whether the passes run the register-blocked 3 x 3 kernels (<see cref="Stencil3x3"/>): 3 x 3, stride 1.</summary>
-    public bool UsesStencil => kernel == 3 && stride == 1;
+    // Stride-2 3x3 input gradient as per-channel groups that write 4 phase planes (instead of generic terms per phase plane).
+    private readonly bool transposedPhases;
 
     /// <summary>Output rows.</summary>
     public int OutputHeight { get; }
@@ -149,8 +173,16 @@ internal sealed class SparseConvPlan
         using var scope = NewDisposeScope();
         var padded = nn.functional.pad(upstream,
             new long[] { shift, upstreamWidth - OutputWidth - shift, shift, upstreamRows - OutputHeight - shift });
-        var gradient = empty(batch, input.Start.Length - 1, inputPlaneRows, inputPlaneWidth);
-        Correlate(input, padded, upstreamWidth, weight, gradient, threads);
+        var gradient = empty(batch, inputChannels * stride * stride, inputPlaneRows, inputPlaneWidth);
+        if (transposedPhases)
+        {
+            InputGradientStride2(padded, weight, gradient, threads);
+        }
+        else
+        {
+            Correlate(input, padded, upstreamWidth, weight, gradient, threads);
+        }
+
         if (stride > 1)
         {
             // Phases back to pixels (and the rows and columns a size not divisible by the stride added, cut away).
@@ -175,7 +207,7 @@ internal sealed class SparseConvPlan
             if (table.GroupSize == 9)
             {
                 Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, phaseWidth, TensorMemory.Floats(upstream),
-                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads);
+                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads, table.PhaseStep);
             }
             else
             {
@@ -197,6 +229,20 @@ internal sealed class SparseConvPlan
         return tensor(flat).view(outputChannels, degree, kernel, kernel);
     }
 
+    private unsafe void InputGradientStride2(Tensor padded, Tensor weight, Tensor gradient, int threads)
+    {
+        long batch = padded.shape[0];
+        using var index = tensor(input.WeightIndex, ScalarType.Int64);
+        using var flat = weight.contiguous().view(-1);
+        using var weights = flat.index_select(0, index);
+        fixed (int* start = input.Start)
+        fixed (nint* origin = input.Offset)
+        {
+            Stencil3x3.InputGradientStride2(TensorMemory.Floats(padded), padded.numel() / batch, upstreamWidth, TensorMemory.Floats(gradient),
+                (int)batch, inputChannels, inputPlaneRows, inputPlaneWidth, start, origin, TensorMemory.Floats(weights), threads);
+        }
+    }
+
     /// <summary>Runs one pass's correlation: its weights gathered from the compact weight, then the kernel for its table.</summary>
     private static unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads)
     {
@@ -212,7 +258,7 @@ internal sealed class SparseConvPlan
             if (table.GroupSize == 9)
             {
                 Stencil3x3.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
-                    planes, outH, outW, start, offset, TensorMemory.Floats(weights), threads);
+                    planes, outH, outW, start, offset, TensorMemory.Floats(weights), threads, table.PhaseStep);
             }
             else
             {

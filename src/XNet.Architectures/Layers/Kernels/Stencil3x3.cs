@@ -19,9 +19,13 @@ internal static unsafe class Stencil3x3
     /// <summary>
     /// output[b, q, i, j] = Σ over groups g of q, u &lt; 3, v &lt; 3: weight[9g + 3u + v] · input[b · inBatch + origin[g] + (i + u) · inRow + j + v].
     /// </summary>
-    /// <remarks>Plane q owns groups [start[q], start[q + 1]); a plane without groups is written as zeros.</remarks>
+    /// <remarks>
+    /// Plane q owns groups [start[q], start[q + 1]); a plane without groups is written as zeros. With
+    /// <paramref name="phaseStep"/> above 0 the groups are stride-2 convolutions over 4 phase planes that many elements
+    /// apart (<see cref="SparseConvPlan"/>): output[b, q, i, j] = Σ weight[9g + 3u + v] · phase(u mod 2, v mod 2)[i + u / 2, j + v / 2].
+    /// </remarks>
     public static void Correlate(float* input, long inBatch, nint inRow, float* output, int batch, int planes, int outH, int outW,
-        int* start, nint* origin, float* weight, int threads)
+        int* start, nint* origin, float* weight, int threads, nint phaseStep = 0)
     {
         var (inputAddress, outputAddress, startAddress, originAddress, weightAddress) =
             ((nint)input, (nint)output, (nint)start, (nint)origin, (nint)weight);
@@ -35,6 +39,19 @@ internal static unsafe class Stencil3x3
             if (from == to)
             {
                 new Span<float>(y, outH * outW).Clear();
+            }
+            else if (phaseStep > 0)
+            {
+                if (wide)
+                {
+                    CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
+                        (float*)weightAddress);
+                }
+                else
+                {
+                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
+                        (float*)weightAddress);
+                }
             }
             else if (wide)
             {
@@ -57,7 +74,7 @@ internal static unsafe class Stencil3x3
     /// chunk order, so the result does not depend on which thread ran which chunk.
     /// </remarks>
     public static void WeightGradient(float* input, long inBatch, nint inRow, float* upstream, int batch, int planes, int outH, int outW,
-        int* start, nint* origin, float* gradient, int threads)
+        int* start, nint* origin, float* gradient, int threads, nint phaseStep = 0)
     {
         var (inputAddress, upstreamAddress, startAddress, originAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)origin);
         bool wide = Simd.Wide(outW);
@@ -74,7 +91,17 @@ internal static unsafe class Stencil3x3
                 {
                     var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
                     float* x = (float*)inputAddress + b0 * inBatch, dy = (float*)upstreamAddress + b0 * dyBatch + (long)q * outH * outW;
-                    if (wide)
+                    if (phaseStep > 0 && wide)
+                    {
+                        WeightGradientPhasePlane<Simd512, Vector512<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
+                            (nint*)originAddress, chunkSums);
+                    }
+                    else if (phaseStep > 0)
+                    {
+                        WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
+                            (nint*)originAddress, chunkSums);
+                    }
+                    else if (wide)
                     {
                         WeightGradientPlane<Simd512, Vector512<float>>(x, inBatch, inRow, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
@@ -206,6 +233,181 @@ internal static unsafe class Stencil3x3
             (gw[0], gw[1], gw[2]) = (TSimd.Sum(a00), TSimd.Sum(a01), TSimd.Sum(a02));
             (gw[3], gw[4], gw[5]) = (TSimd.Sum(a10), TSimd.Sum(a11), TSimd.Sum(a12));
             (gw[6], gw[7], gw[8]) = (TSimd.Sum(a20), TSimd.Sum(a21), TSimd.Sum(a22));
+        }
+    }
+
+    /// <summary>
+    /// One output plane of a stride-2 layer: each input phase row r serves output row r (kernel rows 0 and 1) and output
+    /// row r - 1 (kernel row 2), so 6 loads feed 9 multiply-adds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
+        int first, int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int lanes = TSimd.Lanes;
+        for (int g = first; g < end; g++)
+        {
+            float* w = weight + 9 * g;
+            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+            bool add = g > first;
+            for (int j0 = 0; j0 < outW; j0 += lanes)
+            {
+                int valid = outW - j0;
+                float* p00 = input + origin[g] + j0;
+                float* y = output + j0;
+                TVector old = TSimd.Zero;
+                for (int r = 0; r <= outH; r++, p00 += inRow)
+                {
+                    float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
+                    TVector a0 = TSimd.Load(p00), a1 = TSimd.Load(p00 + 1), b0 = TSimd.Load(p01);
+                    TVector c0 = TSimd.Load(p10), c1 = TSimd.Load(p10 + 1), d0 = TSimd.Load(p11);
+                    var upper = TSimd.MultiplyAdd(w01, b0, TSimd.MultiplyAdd(w02, a1, TSimd.MultiplyAdd(w00, a0, TSimd.Zero)));
+                    var middle = TSimd.MultiplyAdd(w11, d0, TSimd.MultiplyAdd(w12, c1, TSimd.MultiplyAdd(w10, c0, TSimd.Zero)));
+                    old = TSimd.MultiplyAdd(w21, b0, TSimd.MultiplyAdd(w22, a1, TSimd.MultiplyAdd(w20, a0, old)));
+                    if (r >= 1)
+                    {
+                        Emit<TSimd, TVector>(y + (nint)(r - 1) * outW, old, add, valid);
+                    }
+
+                    old = TSimd.Add(upper, middle);
+                }
+            }
+        }
+    }
+
+    /// <summary>The 9 gradients of each stride-2 group of one output plane over a run of batch items (the dual of <see cref="CorrelatePhasePlane"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightGradientPhasePlane<TSimd, TVector>(float* input, long inBatch, nint inRow, nint phaseStep, float* upstream,
+        long upstreamBatch, int batch, int outH, int outW, int first, int end, nint* origin, float* gradient)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int lanes = TSimd.Lanes;
+        for (int g = first; g < end; g++)
+        {
+            TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
+            TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
+            for (int b = 0; b < batch; b++)
+            {
+                for (int j0 = 0; j0 < outW; j0 += lanes)
+                {
+                    int valid = outW - j0;
+                    float* p00 = input + b * inBatch + origin[g] + j0;
+                    float* dy = upstream + b * upstreamBatch + j0;
+                    // Phase row r meets output row r (kernel rows 0, 1) and output row r - 1 (kernel row 2).
+                    TVector d1 = TSimd.Zero;
+                    for (int r = 0; r <= outH; r++, p00 += inRow)
+                    {
+                        TVector d0 = r >= outH ? TSimd.Zero
+                            : valid >= lanes ? TSimd.Load(dy + (nint)r * outW) : TSimd.LoadMasked(dy + (nint)r * outW, valid);
+                        float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
+                        TVector x00 = TSimd.Load(p00), x02 = TSimd.Load(p00 + 1), x01 = TSimd.Load(p01);
+                        TVector x10 = TSimd.Load(p10), x12 = TSimd.Load(p10 + 1), x11 = TSimd.Load(p11);
+                        a00 = TSimd.MultiplyAdd(d0, x00, a00);
+                        a01 = TSimd.MultiplyAdd(d0, x01, a01);
+                        a02 = TSimd.MultiplyAdd(d0, x02, a02);
+                        a10 = TSimd.MultiplyAdd(d0, x10, a10);
+                        a11 = TSimd.MultiplyAdd(d0, x11, a11);
+                        a12 = TSimd.MultiplyAdd(d0, x12, a12);
+                        a20 = TSimd.MultiplyAdd(d1, x00, a20);
+                        a21 = TSimd.MultiplyAdd(d1, x01, a21);
+                        a22 = TSimd.MultiplyAdd(d1, x02, a22);
+                        d1 = d0;
+                    }
+                }
+            }
+
+            float* gw = gradient + 9 * g;
+            (gw[0], gw[1], gw[2]) = (TSimd.Sum(a00), TSimd.Sum(a01), TSimd.Sum(a02));
+            (gw[3], gw[4], gw[5]) = (TSimd.Sum(a10), TSimd.Sum(a11), TSimd.Sum(a12));
+            (gw[6], gw[7], gw[8]) = (TSimd.Sum(a20), TSimd.Sum(a21), TSimd.Sum(a22));
+        }
+    }
+
+    /// <summary>
+    /// The input gradient of a stride-2, padding-1 layer, written as the input's 4 phase planes: for each input channel
+    /// c, phase (a, b) pixel (m, n) is input pixel (2m + a, 2n + b). Each group (an output plane that reads c, with its 9
+    /// weights) sweeps the output gradient once: row r, with its neighbour one column on, feeds phase rows r and r - 1.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="upstream"/> is the output gradient padded by one row and column on top and left (and enough on
+    /// the other sides); <paramref name="origin"/> points at each group's unpadded pixel (0, 0). Output: (batch,
+    /// channels, 4, rows, cols) contiguous.
+    /// </remarks>
+    public static void InputGradientStride2(float* upstream, long upBatch, nint upRow, float* output, int batch, int channels, int rows,
+        int cols, int* start, nint* origin, float* weight, int threads)
+    {
+        var (upstreamAddress, outputAddress, startAddress, originAddress, weightAddress) =
+            ((nint)upstream, (nint)output, (nint)start, (nint)origin, (nint)weight);
+        bool wide = Simd.Wide(cols);
+        KernelThreads.ForEach((long)batch * channels, threads, task =>
+        {
+            long b = task / channels;
+            int c = (int)(task % channels);
+            var (from, to) = (((int*)startAddress)[c], ((int*)startAddress)[c + 1]);
+            float* dy = (float*)upstreamAddress + b * upBatch, y = (float*)outputAddress + task * 4 * rows * cols;
+            if (from == to)
+            {
+                new Span<float>(y, 4 * rows * cols).Clear();
+            }
+            else if (wide)
+            {
+                TransposedPhasePlanes<Simd512, Vector512<float>>(dy, upRow, y, rows, cols, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
+            else
+            {
+                TransposedPhasePlanes<Simd256, Vector256<float>>(dy, upRow, y, rows, cols, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposedPhasePlanes<TSimd, TVector>(float* upstream, nint upRow, float* output, int rows, int cols, int first,
+        int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int lanes = TSimd.Lanes;
+        nint plane = (nint)rows * cols;
+        for (int g = first; g < end; g++)
+        {
+            float* w = weight + 9 * g;
+            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+            bool add = g > first;
+            for (int j0 = 0; j0 < cols; j0 += lanes)
+            {
+                int valid = cols - j0;
+                float* dy = upstream + origin[g] + j0;
+                float* y00 = output + j0, y01 = y00 + plane, y10 = y01 + plane, y11 = y10 + plane;
+                // Phase (1, a) row r - 1 also takes output-gradient row r; it is carried from one row to the next.
+                TVector carry10 = TSimd.Zero, carry11 = TSimd.Zero;
+                for (int r = 0; r <= rows; r++, dy += upRow)
+                {
+                    TVector d0 = TSimd.Load(dy), d1 = TSimd.Load(dy + 1);
+                    if (r >= 1)
+                    {
+                        nint at = (nint)(r - 1) * cols;
+                        Emit<TSimd, TVector>(y10 + at, TSimd.MultiplyAdd(w01, d0, carry10), add, valid);
+                        Emit<TSimd, TVector>(y11 + at, TSimd.MultiplyAdd(w02, d0, TSimd.MultiplyAdd(w00, d1, carry11)), add, valid);
+                    }
+
+                    if (r < rows)
+                    {
+                        nint at = (nint)r * cols;
+                        Emit<TSimd, TVector>(y00 + at, TSimd.MultiplyAdd(w11, d0, TSimd.Zero), add, valid);
+                        Emit<TSimd, TVector>(y01 + at, TSimd.MultiplyAdd(w12, d0, TSimd.MultiplyAdd(w10, d1, TSimd.Zero)), add, valid);
+                    }
+
+                    carry10 = TSimd.MultiplyAdd(w21, d0, TSimd.Zero);
+                    carry11 = TSimd.MultiplyAdd(w22, d0, TSimd.MultiplyAdd(w20, d1, TSimd.Zero));
+                }
+            }
         }
     }
 }

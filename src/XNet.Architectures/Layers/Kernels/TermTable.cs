@@ -3,9 +3,11 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// The terms of one kernel pass, grouped by output plane: plane q owns entries [Start[q], Start[q + 1]) of
 /// <see cref="Offset"/>, each with <see cref="GroupSize"/> weights taken from the layer's flat compact weight at
-/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9, in (row, column) order of the offsets they read).
+/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9). A stride-2 stencil group
+/// (<see cref="PhaseStep"/> above 0) reads its taps from 4 phase planes <see cref="PhaseStep"/> elements apart, with its
+/// weights in the kernel's (row, column) order.
 /// </summary>
-internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex, int GroupSize)
+internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex, int GroupSize, nint PhaseStep = 0)
 {
     /// <summary>Builds a table from each plane's (input offset, flat weight index) terms, in order.</summary>
     public static TermTable FromTerms(IReadOnlyList<List<(nint Offset, long Weight)>> planes)
@@ -48,6 +50,17 @@ internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex,
         }
 
         return new TermTable(start, origin, weight, 9);
+    }
+
+    /// <summary>
+    /// The same terms as stride-2 3 x 3 stencil groups: every run of 9 terms (one output, one input, taps in kernel order)
+    /// becomes one group at its first tap's offset, which is the input's phase (0, 0) plane.
+    /// </summary>
+    public TermTable ToPhaseGroups(nint phasePlane)
+    {
+        var start = Start.Select(s => s / 9).ToArray();
+        var origin = Enumerable.Range(0, Offset.Length / 9).Select(g => Offset[9 * g]).ToArray();
+        return new TermTable(start, origin, WeightIndex, 9, phasePlane);
     }
 
     /// <summary>
