@@ -93,6 +93,17 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
+    [DataRow(16, 16, 1, 28, 20)]
+    [DataRow(16, 32, 2, 28, 20)]
+    [DataRow(32, 64, 2, 14, 17)]
+    [DataRow(64, 64, 1, 7, 9)]
+    public void DirectSparseMatchesTheReferenceOverBatchesOfSeveralWeightGradientChunks(int cin, int cout, int stride, int size, int batch)
+    {
+        var graph = ExpanderGraph.Create("layer.conv", cin, cout, 4, seed: batch);
+        AssertExecutionMatchesReference(graph, 3, stride, 1, ExpanderExecution.DirectSparse, batch, false, ScalarType.Float32, size, size, batch);
+    }
+
+    [TestMethod]
     public void DirectSparseRunsStructuredGraphsAndRefusesAWrongChannelCount()
     {
         var graph = ExpanderGraph.CreateStructured("layer2.0.conv1", 32, 32, 4, 0, 2);
@@ -175,7 +186,7 @@ public sealed class FastExpanderTests
     }
 
     private static void AssertExecutionMatchesReference(ExpanderGraph graph, int k, int stride, int padding, ExpanderExecution execution,
-        long seed, bool bias, ScalarType dtype, int height = 9, int width = 9)
+        long seed, bool bias, ScalarType dtype, int height = 9, int width = 9, int batch = 3)
     {
         manual_seed(seed);
         using var layer = new ExpanderConv2d(graph, k, stride, padding, bias);
@@ -188,7 +199,7 @@ public sealed class FastExpanderTests
             }
         }
 
-        using var x1 = randn(3, graph.InputChannels, height, width, dtype: dtype).requires_grad_(true);
+        using var x1 = randn(batch, graph.InputChannels, height, width, dtype: dtype).requires_grad_(true);
         using var x2 = x1.detach().clone().requires_grad_(true);
 
         using var y1 = layer.ReferenceForward(x1);
