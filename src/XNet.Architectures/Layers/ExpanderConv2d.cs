@@ -16,8 +16,8 @@ namespace XNet.Architectures.Layers;
 /// decay never touches absent connections; the graph is the int64 buffer <c>indices</c> (C_out, D), saved with the
 /// weights. The reference implementation scatters the compact weight into a dense (C_out, C_in, k, k) weight and runs a
 /// dense convolution; <see cref="Execution"/> selects a faster exact form (<see cref="ExpanderExecution"/>): by default
-/// the gather + grouped convolution when the graph has the block structure of
-/// <see cref="ExpanderGraph.CreateStructured"/>, the reference otherwise.
+/// the direct sparse kernel for sparse float32 layers on the CPU, otherwise the gather + grouped convolution when the
+/// graph has the block structure of <see cref="ExpanderGraph.CreateStructured"/>, and the reference for the rest.
 /// </remarks>
 public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
@@ -176,7 +176,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         // well enough that the kernel needs density 1/8 to be as fast on wide layers. Elsewhere (CUDA, other dtypes) the
         // grouped form pays only for structured graphs.
         bool sparseEnough = KernelSize > 1 ? 4 * Degree <= InputChannels : 8 * Degree <= InputChannels;
-        if (sparseEnough && SparseCorrelation.IsSupported && weight.device_type == DeviceType.CPU && weight.dtype == ScalarType.Float32)
+        if (sparseEnough && SparseCorrelation.CanRun(weight))
         {
             return ExpanderExecution.DirectSparse;
         }
@@ -192,9 +192,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <summary>Whether the vectorised kernels can take this input (float32 on a CPU with AVX2 + FMA); otherwise the reference runs.</summary>
-    private bool RunsDirectSparse(Tensor input) =>
-        SparseCorrelation.IsSupported && input.device_type == DeviceType.CPU && input.dtype == ScalarType.Float32 &&
-        weight.dtype == ScalarType.Float32;
+    private bool RunsDirectSparse(Tensor input) => SparseCorrelation.CanRun(input) && SparseCorrelation.CanRun(weight);
 
     private Tensor DirectSparseForward(Tensor input)
     {

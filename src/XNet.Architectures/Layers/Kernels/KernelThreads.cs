@@ -50,6 +50,23 @@ internal static unsafe class KernelThreads
         work.ThrowIfFailed();
     }
 
+    /// <summary>A (batch item, plane) task: its index in batch-major order and the plane's range of terms or groups.</summary>
+    public delegate void PlaneTask(long batchItem, int plane, long task, int first, int end);
+
+    /// <summary>
+    /// Runs every (batch item, plane) pair, batch-major (consecutive tasks share a batch item's planes in cache), handing
+    /// each its plane's range [start[plane], start[plane + 1]).
+    /// </summary>
+    public static void ForEachPlane(int batch, int planes, int* start, int threads, PlaneTask run)
+    {
+        nint starts = (nint)start;
+        ForEach((long)batch * planes, threads, task =>
+        {
+            int plane = (int)(task % planes);
+            run(task / planes, plane, task, ((int*)starts)[plane], ((int*)starts)[plane + 1]);
+        });
+    }
+
     [UnmanagedCallersOnly]
     private static void RunOnTeamThread(void* state) => ((Work)GCHandle.FromIntPtr((IntPtr)state).Target!).RunChunks();
 

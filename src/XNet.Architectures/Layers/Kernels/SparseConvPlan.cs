@@ -107,7 +107,7 @@ internal sealed class SparseConvPlan
             // Forward and weight gradient over the 4 phase planes.
             forward = forward.ToPhaseGroups(phasePlane);
             weightGradient = forward;
-            if (padding == 1)
+            if (TransposedPhases)
             {
                 // Input gradient: per input channel, the (output, slot) pairs that read it, each written into the
                 // channel's 4 phase planes at once (Stencil3x3.InputGradientStride2).
@@ -123,19 +123,21 @@ internal sealed class SparseConvPlan
                 var byChannel = TermTable.FromTerms(readers);
                 var weights = byChannel.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + k)).ToArray();
                 input = new TermTable(byChannel.Start, byChannel.Offset, weights, 9);
-                transposedPhases = true;
             }
         }
     }
-
-    // Stride-2 3x3 input gradient as per-channel groups that write 4 phase planes (instead of generic terms per phase plane).
-    private readonly bool transposedPhases;
 
     /// <summary>Output rows.</summary>
     public int OutputHeight { get; }
 
     /// <summary>Output columns.</summary>
     public int OutputWidth { get; }
+
+    /// <summary>
+    /// Whether the input gradient runs as per-channel groups that write the channel's 4 phase planes at once
+    /// (<see cref="Stencil3x3.InputGradientStride2"/>: 3x3, stride 2, padding 1) rather than as generic terms per phase plane.
+    /// </summary>
+    private bool TransposedPhases => kernel == 3 && stride == 2 && padding == 1;
 
     /// <summary>Whether this plan was built for an input of this height and width.</summary>
     public bool Fits(long inputHeight, long inputWidth) => inputHeight == height && inputWidth == width;
@@ -174,7 +176,7 @@ internal sealed class SparseConvPlan
         var padded = nn.functional.pad(upstream,
             new long[] { shift, upstreamWidth - OutputWidth - shift, shift, upstreamRows - OutputHeight - shift });
         var gradient = empty(batch, inputChannels * stride * stride, inputPlaneRows, inputPlaneWidth);
-        if (transposedPhases)
+        if (TransposedPhases)
         {
             InputGradientStride2(padded, weight, gradient, threads);
         }
@@ -232,9 +234,7 @@ internal sealed class SparseConvPlan
     private unsafe void InputGradientStride2(Tensor padded, Tensor weight, Tensor gradient, int threads)
     {
         long batch = padded.shape[0];
-        using var index = tensor(input.WeightIndex, ScalarType.Int64);
-        using var flat = weight.contiguous().view(-1);
-        using var weights = flat.index_select(0, index);
+        using var weights = GatheredWeights(input, weight);
         fixed (int* start = input.Start)
         fixed (nint* origin = input.Offset)
         {
@@ -243,15 +243,21 @@ internal sealed class SparseConvPlan
         }
     }
 
+    /// <summary>A pass's weights, in its table's order, gathered from the compact weight.</summary>
+    private static Tensor GatheredWeights(TermTable table, Tensor weight)
+    {
+        // Plain arrays, not tensors, are what the plan keeps: it is built inside whatever dispose scope the first forward ran in.
+        using var index = tensor(table.WeightIndex, ScalarType.Int64);
+        using var flat = weight.contiguous().view(-1);
+        return flat.index_select(0, index);
+    }
+
     /// <summary>Runs one pass's correlation: its weights gathered from the compact weight, then the kernel for its table.</summary>
     private static unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads)
     {
         long batch = source.shape[0];
         int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
-        // Plain arrays, not tensors, are what the plan keeps: it is built inside whatever dispose scope the first forward ran in.
-        using var index = tensor(table.WeightIndex, ScalarType.Int64);
-        using var flat = weight.contiguous().view(-1);
-        using var weights = flat.index_select(0, index);
+        using var weights = GatheredWeights(table, weight);
         fixed (int* start = table.Start)
         fixed (nint* offset = table.Offset)
         {

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers.Kernels;
 
@@ -30,6 +32,10 @@ internal static unsafe class SparseCorrelation
     /// <summary>Whether the running CPU has the instructions the kernels need.</summary>
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
+    /// <summary>Whether the kernels can take this tensor: float32, on the CPU, on a CPU with AVX2 + FMA.</summary>
+    public static bool CanRun(Tensor tensor) =>
+        IsSupported && tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32;
+
     /// <summary>
     /// The tile the forward kernel uses for an output width: 8 vectors as rows x (vectors per row), with 16-lane vectors
     /// on AVX-512 machines for planes wider than 8, otherwise 8 lanes.
@@ -53,14 +59,10 @@ internal static unsafe class SparseCorrelation
     public static void Correlate(float* input, long inBatch, int inRow, float* output, int batch, int planes, int outH, int outW,
         int* start, nint* offset, float* weight, int threads)
     {
-        var (inputAddress, outputAddress, startAddress, offsetAddress, weightAddress) =
-            ((nint)input, (nint)output, (nint)start, (nint)offset, (nint)weight);
+        var (inputAddress, outputAddress, offsetAddress, weightAddress) = ((nint)input, (nint)output, (nint)offset, (nint)weight);
         bool wide = Simd.Wide(outW);
-        KernelThreads.ForEach((long)batch * planes, threads, task =>
+        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, _, task, from, to) =>
         {
-            long b = task / planes;
-            int q = (int)(task % planes);
-            var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
             float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * outH * outW;
             if (wide)
             {

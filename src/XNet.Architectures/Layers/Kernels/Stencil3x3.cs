@@ -27,14 +27,10 @@ internal static unsafe class Stencil3x3
     public static void Correlate(float* input, long inBatch, nint inRow, float* output, int batch, int planes, int outH, int outW,
         int* start, nint* origin, float* weight, int threads, nint phaseStep = 0)
     {
-        var (inputAddress, outputAddress, startAddress, originAddress, weightAddress) =
-            ((nint)input, (nint)output, (nint)start, (nint)origin, (nint)weight);
+        var (inputAddress, outputAddress, originAddress, weightAddress) = ((nint)input, (nint)output, (nint)origin, (nint)weight);
         bool wide = Simd.Wide(outW);
-        KernelThreads.ForEach((long)batch * planes, threads, task =>
+        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, _, task, from, to) =>
         {
-            long b = task / planes;
-            int q = (int)(task % planes);
-            var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
             float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * outH * outW;
             if (from == to)
             {
@@ -341,14 +337,10 @@ internal static unsafe class Stencil3x3
     public static void InputGradientStride2(float* upstream, long upBatch, nint upRow, float* output, int batch, int channels, int rows,
         int cols, int* start, nint* origin, float* weight, int threads)
     {
-        var (upstreamAddress, outputAddress, startAddress, originAddress, weightAddress) =
-            ((nint)upstream, (nint)output, (nint)start, (nint)origin, (nint)weight);
+        var (upstreamAddress, outputAddress, originAddress, weightAddress) = ((nint)upstream, (nint)output, (nint)origin, (nint)weight);
         bool wide = Simd.Wide(cols);
-        KernelThreads.ForEach((long)batch * channels, threads, task =>
+        KernelThreads.ForEachPlane(batch, channels, start, threads, (b, _, task, from, to) =>
         {
-            long b = task / channels;
-            int c = (int)(task % channels);
-            var (from, to) = (((int*)startAddress)[c], ((int*)startAddress)[c + 1]);
             float* dy = (float*)upstreamAddress + b * upBatch, y = (float*)outputAddress + task * 4 * rows * cols;
             if (from == to)
             {
