@@ -83,6 +83,13 @@ public sealed class FastExpanderTests
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]
     [DataRow(10, 6, 3, 1, 0, 2.0, 40, 41, true, 11L)]
     [DataRow(24, 24, 3, 3, 1, 3.0, 17, 16, false, 12L)]
+    // Unit-stride 3x3 planes read unpadded, strip by strip: one whole 16-lane strip, one whole 8-lane strip, first + inner +
+    // partial last strips over 2 rows, first + inner + whole last strips over 3 rows, one partial 16-lane strip.
+    [DataRow(16, 16, 3, 1, 1, 4.0, 16, 16, false, 13L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 8, 8, true, 14L)]
+    [DataRow(16, 8, 3, 1, 1, 4.0, 2, 50, false, 15L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 3, 64, false, 16L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 5, 9, false, 17L)]
     public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
         bool bias, long seed)
     {

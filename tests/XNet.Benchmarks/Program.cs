@@ -9,6 +9,8 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- graphs [--models a,b]   (spectral gaps per layer shape, docs/graphs.md; deterministic)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- layers [--models a,b] [--densities 2,4,8,16] [--forms dense,masked,...]
 //        [--kernel 3|1|0] [--batch-size 64] [--warmup 3] [--repetitions 15] [--threads 2]   (fwd+bwd per layer form vs dense)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- phases [--models a,b] [--density 4] [--batch-size 64] [--threads 2]
+//        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
 //        [--warmup 5] [--batches 30] [--threads 2]   (whole-model training img/s on synthetic batches vs the first model)
 using System.Diagnostics;
@@ -59,6 +61,10 @@ switch (args.FirstOrDefault())
     case "models":
         LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30));
         break;
+    case "phases":
+        KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
+            Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15));
+        break;
     case "onnx-expander":
         OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
         break;
@@ -71,7 +77,7 @@ switch (args.FirstOrDefault())
             int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
         break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|models [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 

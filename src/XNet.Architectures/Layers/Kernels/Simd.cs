@@ -27,11 +27,28 @@ internal unsafe interface ISimd<TVector>
 
     static abstract TVector Load(float* at);
 
+    /// <summary>The lanes of <paramref name="mask"/> (<see cref="MaskOf"/>), zeros elsewhere; never reads the others.</summary>
+    static abstract TVector LoadMasked(float* at, TVector mask);
+
     /// <summary>The first <paramref name="valid"/> lanes (fewer than all), zeros after; never reads past them.</summary>
     static abstract TVector LoadMasked(float* at, int valid);
 
+    static abstract void Store(float* at, TVector value);
+
+    /// <summary>Stores the lanes of <paramref name="mask"/>; never writes the others (another thread may own them).</summary>
+    static abstract void StoreMasked(float* at, TVector mask, TVector value);
+
     /// <summary>Stores the first min(valid, Lanes) lanes; never writes past them.</summary>
     static abstract void Store(float* at, TVector value, int valid);
+
+    /// <summary>The first <paramref name="valid"/> lanes set, the rest clear, for the masked loads and stores.</summary>
+    static abstract TVector MaskOf(int valid);
+
+    /// <summary>Lane k takes lane k - 1 and lane 0 is zero: the left neighbours of a plane's first strip (zero padding).</summary>
+    static abstract TVector ShiftUp(TVector value);
+
+    /// <summary>Lane k takes lane k + 1 and the last lane is zero: the right neighbours of a plane's last strip.</summary>
+    static abstract TVector ShiftDown(TVector value);
 
     static abstract TVector MultiplyAdd(TVector a, TVector b, TVector addend);
 
@@ -53,7 +70,16 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     public static Vector256<float> Load(float* at) => Avx.LoadVector256(at);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadMasked(float* at, Vector256<float> mask) => Avx.MaskLoad(at, mask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> LoadMasked(float* at, int valid) => Avx.MaskLoad(at, Simd.Mask(valid));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(float* at, Vector256<float> value) => Avx.Store(at, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreMasked(float* at, Vector256<float> mask, Vector256<float> value) => Avx.MaskStore(at, mask, value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* at, Vector256<float> value, int valid)
@@ -67,6 +93,17 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
             Avx.MaskStore(at, Simd.Mask(valid), value);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaskOf(int valid) => Simd.Mask(valid);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ShiftUp(Vector256<float> value) =>
+        Avx.Blend(Avx2.PermuteVar8x32(value, Vector256.Create(0, 0, 1, 2, 3, 4, 5, 6)), Vector256<float>.Zero, 0b0000_0001);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ShiftDown(Vector256<float> value) =>
+        Avx.Blend(Avx2.PermuteVar8x32(value, Vector256.Create(1, 2, 3, 4, 5, 6, 7, 7)), Vector256<float>.Zero, 0b1000_0000);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Fma.MultiplyAdd(a, b, addend);
@@ -91,27 +128,42 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static Vector512<float> Load(float* at) => Avx512F.LoadVector512(at);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadMasked(float* at, int valid) =>
-        valid >= 8
-            ? Vector512.Create(Avx.LoadVector256(at), Avx.MaskLoad(at + 8, Simd.Mask(valid - 8)))
-            : Vector512.Create(Avx.MaskLoad(at, Simd.Mask(valid)), Vector256<float>.Zero);
+    public static Vector512<float> LoadMasked(float* at, Vector512<float> mask) => Avx512F.MaskLoad(at, mask, Vector512<float>.Zero);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadMasked(float* at, int valid) => LoadMasked(at, MaskOf(valid));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(float* at, Vector512<float> value) => Avx512F.Store(at, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreMasked(float* at, Vector512<float> mask, Vector512<float> value) => Avx512F.MaskStore(at, mask, value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* at, Vector512<float> value, int valid)
     {
+        // A masked store, never a read-modify-write of the whole vector: that could race with the thread writing the next plane.
         if (valid >= 16)
         {
             Avx512F.Store(at, value);
-            return;
         }
-
-        // Masked halves: a read-modify-write of the whole vector could race with the thread writing the next plane.
-        Simd256.Store(at, value.GetLower(), valid);
-        if (valid > 8)
+        else
         {
-            Simd256.Store(at + 8, value.GetUpper(), valid - 8);
+            StoreMasked(at, MaskOf(valid), value);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ShiftUp(Vector512<float> value) =>
+        Avx512F.AlignRight32(value.AsInt32(), Vector512<int>.Zero, 15).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ShiftDown(Vector512<float> value) =>
+        Avx512F.AlignRight32(Vector512<int>.Zero, value.AsInt32(), 1).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MaskOf(int valid) =>
+        Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(valid)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) =>
@@ -122,4 +174,197 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(Vector512<float> value) => Vector512.Sum(value);
+}
+
+/// <summary>How a kernel writes a finished output row segment: stored or added, whole or masked to the plane's width.</summary>
+internal unsafe interface IRowWriter
+{
+    static abstract void Write<TSimd, TVector>(float* row, TVector value, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct;
+}
+
+/// <summary>The first contribution to a row segment, whole vectors.</summary>
+internal readonly unsafe struct StoreRow : IRowWriter
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write<TSimd, TVector>(float* row, TVector value, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.Store(row, value);
+}
+
+/// <summary>A later contribution to a row segment, whole vectors.</summary>
+internal readonly unsafe struct AddRow : IRowWriter
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write<TSimd, TVector>(float* row, TVector value, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.Store(row, TSimd.Add(value, TSimd.Load(row)));
+}
+
+/// <summary>The first contribution to the last, partial segment of a row.</summary>
+internal readonly unsafe struct StoreMaskedRow : IRowWriter
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write<TSimd, TVector>(float* row, TVector value, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.StoreMasked(row, mask, value);
+}
+
+/// <summary>A later contribution to the last, partial segment of a row.</summary>
+internal readonly unsafe struct AddMaskedRow : IRowWriter
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write<TSimd, TVector>(float* row, TVector value, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.StoreMasked(row, mask, TSimd.Add(value, TSimd.LoadMasked(row, mask)));
+}
+
+/// <summary>
+/// How a unit-stride 3 x 3 kernel reads the three column-shifted vectors (columns j - 1, j, j + 1) of one row segment of an
+/// unpadded plane: the plane's first strip takes its left neighbours from its own vector shifted (a zero enters), its
+/// last strip its right neighbours (zeros past the plane's width, where the strip is masked), others load all three.
+/// </summary>
+internal unsafe interface IStripReader
+{
+    static abstract void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct;
+}
+
+/// <summary>Where a strip lies in its row, which picks its <see cref="IStripReader"/>.</summary>
+internal enum StripKind
+{
+    /// <summary>Plane columns on both sides: <see cref="InnerStrip"/>.</summary>
+    Inner,
+
+    /// <summary><see cref="FirstStrip"/>.</summary>
+    First,
+
+    /// <summary><see cref="LastStrip"/>.</summary>
+    Last,
+
+    /// <summary><see cref="LastPartialStrip"/>.</summary>
+    LastPartial,
+
+    /// <summary><see cref="OnlyStrip"/>.</summary>
+    Only,
+
+    /// <summary><see cref="OnlyPartialStrip"/>.</summary>
+    OnlyPartial,
+}
+
+/// <summary>Classifies strips.</summary>
+internal static class StripKinds
+{
+    /// <summary>The kind of the strip at column <paramref name="j0"/> with <paramref name="valid"/> columns left in its row.</summary>
+    public static StripKind Of(int j0, int valid, int lanes) => (j0 == 0, valid <= lanes, valid < lanes) switch
+    {
+        (true, true, true) => StripKind.OnlyPartial,
+        (true, true, false) => StripKind.Only,
+        (true, false, _) => StripKind.First,
+        (false, true, true) => StripKind.LastPartial,
+        (false, true, false) => StripKind.Last,
+        _ => StripKind.Inner,
+    };
+}
+
+/// <summary>A strip with plane columns on both sides.</summary>
+internal readonly unsafe struct InnerStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => (left, centre, right) = (TSimd.Load(at - 1), TSimd.Load(at), TSimd.Load(at + 1));
+}
+
+/// <summary>The first strip of a plane wider than one strip.</summary>
+internal readonly unsafe struct FirstStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.Load(at);
+        (left, right) = (TSimd.ShiftUp(centre), TSimd.Load(at + 1));
+    }
+}
+
+/// <summary>The last strip of a plane wider than one strip, whole.</summary>
+internal readonly unsafe struct LastStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.Load(at);
+        (left, right) = (TSimd.Load(at - 1), TSimd.ShiftDown(centre));
+    }
+}
+
+/// <summary>The last strip of a plane wider than one strip, partial (masked: nothing past the plane's width is read).</summary>
+internal readonly unsafe struct LastPartialStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.LoadMasked(at, mask);
+        (left, right) = (TSimd.LoadMasked(at - 1, mask), TSimd.ShiftDown(centre));
+    }
+}
+
+/// <summary>The only strip of a plane one strip wide, whole.</summary>
+internal readonly unsafe struct OnlyStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.Load(at);
+        (left, right) = (TSimd.ShiftUp(centre), TSimd.ShiftDown(centre));
+    }
+}
+
+/// <summary>The only strip of a plane narrower than one strip (masked).</summary>
+internal readonly unsafe struct OnlyPartialStrip : IStripReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector left, out TVector centre, out TVector right)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.LoadMasked(at, mask);
+        (left, right) = (TSimd.ShiftUp(centre), TSimd.ShiftDown(centre));
+    }
+}
+
+/// <summary>How a kernel reads a row segment of an output gradient: whole, or masked to the plane's width (zeros past it).</summary>
+internal unsafe interface IRowReader
+{
+    static abstract TVector Read<TSimd, TVector>(float* at, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct;
+}
+
+/// <summary>Whole row segments.</summary>
+internal readonly unsafe struct WholeRows : IRowReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Read<TSimd, TVector>(float* at, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.Load(at);
+}
+
+/// <summary>The last, partial segment of a row.</summary>
+internal readonly unsafe struct MaskedRows : IRowReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Read<TSimd, TVector>(float* at, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => TSimd.LoadMasked(at, mask);
 }

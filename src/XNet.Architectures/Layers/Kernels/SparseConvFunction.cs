@@ -20,8 +20,9 @@ internal sealed class SparseConvFunction : SingleTensorFunction<SparseConvFuncti
     {
         var (input, weight, plan, threads) = ((Tensor)vars[0], (Tensor)vars[1], (SparseConvPlan)vars[2], (int)vars[3]);
         var laidOut = plan.LayOut(input);
-        // The laid-out input (padded, phased) is what the weight gradient reads; keeping it instead of the input saves redoing
-        // it, at the price of one activation-sized buffer per layer until the backward pass.
+        // The laid-out input is what the weight gradient reads: the input itself for unit-stride 3x3 layers, otherwise a
+        // padded (and for strides above 1, phased) copy, kept instead of the input at the price of one activation-sized
+        // buffer per layer until the backward pass.
         ctx.save_for_backward(new List<Tensor> { laidOut, weight });
         ctx.save_data(PlanKey, plan);
         ctx.save_data(ThreadsKey, threads);

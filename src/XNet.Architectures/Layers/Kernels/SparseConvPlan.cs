@@ -96,10 +96,10 @@ internal sealed class SparseConvPlan
         forward = TermTable.FromTerms(forwardTerms);
         input = TermTable.FromTerms(inputTerms);
         weightGradient = forward.PaddedToEight();
-        if (kernel == 3 && stride == 1)
+        if (Unpadded)
         {
-            forward = forward.ToStencilGroups();
-            input = input.ToStencilGroups();
+            forward = UnpaddedStencils(indices, height * width);
+            input = UnpaddedTransposedStencils(indices, OutputHeight * OutputWidth);
             weightGradient = forward;
         }
         else if (kernel == 3 && stride == 2)
@@ -139,12 +139,23 @@ internal sealed class SparseConvPlan
     /// </summary>
     private bool TransposedPhases => kernel == 3 && stride == 2 && padding == 1;
 
+    /// <summary>
+    /// Whether the passes read unpadded planes (3x3, stride 1, padding 1: <see cref="Stencil3x3"/> supplies the zero
+    /// border itself), so that neither the input nor the output gradient is copied into a padded buffer.
+    /// </summary>
+    private bool Unpadded => kernel == 3 && stride == 1 && padding == 1;
+
     /// <summary>Whether this plan was built for an input of this height and width.</summary>
     public bool Fits(long inputHeight, long inputWidth) => inputHeight == height && inputWidth == width;
 
     /// <summary>The input laid out for the forward pass and the weight gradient: padded, with slack rows, in stride x stride phases.</summary>
     public Tensor LayOut(Tensor input)
     {
+        if (Unpadded)
+        {
+            return input.contiguous();
+        }
+
         long batch = input.shape[0];
         var padded = nn.functional.pad(input.contiguous(),
             new long[] { padding, stride * phaseWidth - width - padding, padding, stride * phaseRows - height - padding });
@@ -164,7 +175,7 @@ internal sealed class SparseConvPlan
     public Tensor Forward(Tensor laidOut, Tensor weight, int threads)
     {
         var output = empty(laidOut.shape[0], outputChannels, OutputHeight, OutputWidth);
-        Correlate(forward, laidOut, phaseWidth, weight, output, threads);
+        Correlate(forward, laidOut, Unpadded ? width : phaseWidth, weight, output, threads);
         return output;
     }
 
@@ -172,6 +183,13 @@ internal sealed class SparseConvPlan
     public Tensor InputGradient(Tensor upstream, Tensor weight, int threads)
     {
         long batch = upstream.shape[0];
+        if (Unpadded)
+        {
+            var plain = empty(batch, inputChannels, height, width);
+            Correlate(input, upstream, OutputWidth, weight, plain, threads);
+            return plain;
+        }
+
         using var scope = NewDisposeScope();
         var padded = nn.functional.pad(upstream,
             new long[] { shift, upstreamWidth - OutputWidth - shift, shift, upstreamRows - OutputHeight - shift });
@@ -208,7 +226,7 @@ internal sealed class SparseConvPlan
         {
             if (table.GroupSize == 9)
             {
-                Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, phaseWidth, TensorMemory.Floats(upstream),
+                Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, Unpadded ? width : phaseWidth, TensorMemory.Floats(upstream),
                     (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads, table.PhaseStep);
             }
             else
@@ -241,6 +259,36 @@ internal sealed class SparseConvPlan
             Stencil3x3.InputGradientStride2(TensorMemory.Floats(padded), padded.numel() / batch, upstreamWidth, TensorMemory.Floats(gradient),
                 (int)batch, inputChannels, inputPlaneRows, inputPlaneWidth, start, origin, TensorMemory.Floats(weights), threads);
         }
+    }
+
+    /// <summary>The forward's stencil groups on unpadded planes: per output, one group per input it reads, at that input plane.</summary>
+    private TermTable UnpaddedStencils(long[] indices, int plane)
+    {
+        var start = Enumerable.Range(0, outputChannels + 1).Select(o => o * degree).ToArray();
+        var origin = indices.Select(c => (nint)(c * plane)).ToArray();
+        var weights = Enumerable.Range(0, indices.Length * 9).Select(k => (long)k).ToArray();
+        return new TermTable(start, origin, weights, 9);
+    }
+
+    /// <summary>
+    /// The input gradient's stencil groups on unpadded output-gradient planes: per input channel, one group per (output,
+    /// slot) that reads it, at that output's plane, with the kernel flipped (a correlation with the flipped kernel is the
+    /// transposed convolution).
+    /// </summary>
+    private TermTable UnpaddedTransposedStencils(long[] indices, int plane)
+    {
+        var readers = Enumerable.Range(0, inputChannels).Select(_ => new List<(nint, long)>()).ToList();
+        for (int o = 0; o < outputChannels; o++)
+        {
+            for (int t = 0; t < degree; t++)
+            {
+                readers[checked((int)indices[o * degree + t])].Add((o * plane, o * degree + t));
+            }
+        }
+
+        var groups = TermTable.FromTerms(readers);
+        var weights = groups.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + 8 - k)).ToArray();
+        return new TermTable(groups.Start, groups.Offset, weights, 9);
     }
 
     /// <summary>A pass's weights, in its table's order, gathered from the compact weight.</summary>

@@ -11,13 +11,18 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <remarks>
 /// Against the generic kernel (one load per multiply-add plus a weight broadcast), a sweep loads 3 shifted vectors per
 /// input row for 9 multiply-adds. Forward and input gradient use <see cref="Correlate"/> (the input gradient with the
-/// kernel flipped); the weight gradient uses <see cref="WeightGradient"/>. Inputs carry the same slack as for
-/// <see cref="SparseCorrelation"/>.
+/// kernel flipped); the weight gradient uses <see cref="WeightGradient"/>. Unit-stride layers (padding 1) read unpadded
+/// planes: the zero border is never stored, the kernels skip the rows above and below a plane and shift zeros into the
+/// vectors at its left and right edges (<see cref="IStripReader"/>). Measured against padded copies (2026-11-26, the
+/// <c>phases</c> benchmark), this removed the input's layout copy (0.1-1.2 ms per layer at batch 64) and the output
+/// gradient's, and one activation-sized buffer per layer kept for the backward pass. Stride-2 layers read the input's
+/// padded phase planes, with the same slack as <see cref="SparseCorrelation"/>.
 /// </remarks>
 internal static unsafe class Stencil3x3
 {
     /// <summary>
-    /// output[b, q, i, j] = Σ over groups g of q, u &lt; 3, v &lt; 3: weight[9g + 3u + v] · input[b · inBatch + origin[g] + (i + u) · inRow + j + v].
+    /// output[b, q, i, j] = Σ over groups g of q, u &lt; 3, v &lt; 3: weight[9g + 3u + v] · x(g)[i + u - 1, j + v - 1], where
+    /// x(g) is the outH x outW plane at input[b · inBatch + origin[g]] and zero outside it.
     /// </summary>
     /// <remarks>
     /// Plane q owns groups [start[q], start[q + 1]); a plane without groups is written as zeros. With
@@ -51,17 +56,18 @@ internal static unsafe class Stencil3x3
             }
             else if (wide)
             {
-                CorrelatePlane<Simd512, Vector512<float>>(x, inRow, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePlane<Simd512, Vector512<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else
             {
-                CorrelatePlane<Simd256, Vector256<float>>(x, inRow, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePlane<Simd256, Vector256<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
         });
     }
 
     /// <summary>
-    /// gradient[9g + 3u + v] = Σ over b, i &lt; outH, j &lt; outW of upstream[b, q(g), i, j] · input[b · inBatch + origin[g] + (i + u) · inRow + j + v].
+    /// gradient[9g + 3u + v] = Σ over b, i &lt; outH, j &lt; outW of upstream[b, q(g), i, j] · x(g)[i + u - 1, j + v - 1], with
+    /// x(g) as in <see cref="Correlate"/> (with <paramref name="phaseStep"/> above 0: its stride-2 phase planes, padded).
     /// </summary>
     /// <remarks>
     /// Tasks are chunks of <see cref="BatchChunk"/> batch items, each summing every group over its items, so that a
@@ -99,12 +105,12 @@ internal static unsafe class Stencil3x3
                     }
                     else if (wide)
                     {
-                        WeightGradientPlane<Simd512, Vector512<float>>(x, inBatch, inRow, dy, dyBatch, count, outH, outW, from, to,
+                        WeightGradientPlane<Simd512, Vector512<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
                     else
                     {
-                        WeightGradientPlane<Simd256, Vector256<float>>(x, inBatch, inRow, dy, dyBatch, count, outH, outW, from, to,
+                        WeightGradientPlane<Simd256, Vector256<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
                 }
@@ -125,56 +131,149 @@ internal static unsafe class Stencil3x3
     private const int BatchChunk = 8;
 
     /// <summary>
-    /// One output plane: the first group stores, the others add. Each group sweeps the plane in vector-wide strips, the
-    /// top and bottom halves of a strip side by side: two independent windows give the core six multiply-add chains to
-    /// overlap instead of three.
+    /// One output plane of a unit-stride layer (padding 1, read from unpadded input planes): the first group stores, the
+    /// others add, each strip with the reader for its place in the row and the writer for its width.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePlane<TSimd, TVector>(float* input, nint inRow, float* output, int outH, int outW, int first, int end,
+    private static void CorrelatePlane<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end,
         nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        int lanes = TSimd.Lanes, half = (outH + 1) / 2;
+        int lanes = TSimd.Lanes;
         for (int g = first; g < end; g++)
         {
-            float* w = weight + 9 * g;
-            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
-            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
-            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             bool add = g > first;
-            for (int j0 = 0; j0 < outW; j0 += lanes)
+            float* w = weight + 9 * g;
+            for (int j0 = 0; j0 < width; j0 += lanes)
             {
-                int valid = outW - j0;
-                float* x = input + origin[g] + j0, xLow = x + half * inRow;
-                float* y = output + j0, yLow = y + (nint)half * outW;
-                // Output rows r - 2 (two kernel rows done) and r - 1 (one done) in flight while input row r is read, in
-                // each half; the lower half ends at the plane's last row (a plane of odd height gives it one row less).
-                TVector older = TSimd.Zero, old = TSimd.Zero, olderLow = TSimd.Zero, oldLow = TSimd.Zero;
-                int lowRows = outH - half;
-                for (int r = 0; r < half + 2; r++, x += inRow, xLow += inRow)
+                float* x = input + origin[g] + j0, y = output + j0;
+                int valid = width - j0;
+                var mask = valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero;
+                switch (StripKinds.Of(j0, valid, lanes))
                 {
-                    TVector x0 = TSimd.Load(x), x1 = TSimd.Load(x + 1), x2 = TSimd.Load(x + 2);
-                    TVector l0 = TSimd.Load(xLow), l1 = TSimd.Load(xLow + 1), l2 = TSimd.Load(xLow + 2);
-                    var fresh = TSimd.MultiplyAdd(w02, x2, TSimd.MultiplyAdd(w01, x1, TSimd.MultiplyAdd(w00, x0, TSimd.Zero)));
-                    var freshLow = TSimd.MultiplyAdd(w02, l2, TSimd.MultiplyAdd(w01, l1, TSimd.MultiplyAdd(w00, l0, TSimd.Zero)));
-                    old = TSimd.MultiplyAdd(w12, x2, TSimd.MultiplyAdd(w11, x1, TSimd.MultiplyAdd(w10, x0, old)));
-                    oldLow = TSimd.MultiplyAdd(w12, l2, TSimd.MultiplyAdd(w11, l1, TSimd.MultiplyAdd(w10, l0, oldLow)));
-                    older = TSimd.MultiplyAdd(w22, x2, TSimd.MultiplyAdd(w21, x1, TSimd.MultiplyAdd(w20, x0, older)));
-                    olderLow = TSimd.MultiplyAdd(w22, l2, TSimd.MultiplyAdd(w21, l1, TSimd.MultiplyAdd(w20, l0, olderLow)));
-                    if (r >= 2)
-                    {
-                        Emit<TSimd, TVector>(y + (nint)(r - 2) * outW, older, add, valid);
-                        if (r - 2 < lowRows)
-                        {
-                            Emit<TSimd, TVector>(yLow + (nint)(r - 2) * outW, olderLow, add, valid);
-                        }
-                    }
-
-                    (older, old, olderLow, oldLow) = (old, fresh, oldLow, freshLow);
+                    case StripKind.Inner:
+                        CorrelateStrip<TSimd, TVector, InnerStrip>(add, false, x, y, height, width, w, mask);
+                        break;
+                    case StripKind.First:
+                        CorrelateStrip<TSimd, TVector, FirstStrip>(add, false, x, y, height, width, w, mask);
+                        break;
+                    case StripKind.Last:
+                        CorrelateStrip<TSimd, TVector, LastStrip>(add, false, x, y, height, width, w, mask);
+                        break;
+                    case StripKind.LastPartial:
+                        CorrelateStrip<TSimd, TVector, LastPartialStrip>(add, true, x, y, height, width, w, mask);
+                        break;
+                    case StripKind.Only:
+                        CorrelateStrip<TSimd, TVector, OnlyStrip>(add, false, x, y, height, width, w, mask);
+                        break;
+                    default:
+                        CorrelateStrip<TSimd, TVector, OnlyPartialStrip>(add, true, x, y, height, width, w, mask);
+                        break;
                 }
             }
         }
+    }
+
+    private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, int height, int width, float* w,
+        TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TReader : struct, IStripReader
+    {
+        if (partial)
+        {
+            if (add)
+            {
+                CorrelateRows<TSimd, TVector, TReader, AddMaskedRow>(x, y, height, width, w, mask);
+            }
+            else
+            {
+                CorrelateRows<TSimd, TVector, TReader, StoreMaskedRow>(x, y, height, width, w, mask);
+            }
+        }
+        else if (add)
+        {
+            CorrelateRows<TSimd, TVector, TReader, AddRow>(x, y, height, width, w, mask);
+        }
+        else
+        {
+            CorrelateRows<TSimd, TVector, TReader, StoreRow>(x, y, height, width, w, mask);
+        }
+    }
+
+    /// <summary>
+    /// One vector-wide strip of one group, the top and bottom halves of the plane side by side: two independent windows
+    /// give the core six multiply-add chains to overlap instead of three. Rows above and below the plane are zero
+    /// padding, so they are never read: the top half starts one input row later than a padded plane would, and the
+    /// bottom half's last output row is complete without the row below the plane. The main loop has no branch but its own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateRows<TSimd, TVector, TReader, TWriter>(float* x, float* y, int height, int width, float* w, TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TReader : struct, IStripReader
+        where TWriter : struct, IRowWriter
+    {
+        TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+        TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+        TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+        int half = (height + 1) / 2, lowRows = height - half;
+        nint row = width;
+        float* yLow = y + half * row;
+        // Output rows i - 1 (two kernel rows done) and i (one done) in flight while input row i + 1 is read, in each half.
+        TVector older = TSimd.Zero, old = TSimd.Zero, olderLow = TSimd.Zero, oldLow = TSimd.Zero;
+        float* xLow = x + (half - 1) * row;
+        if (lowRows > 0)
+        {
+            WindowRow<TSimd, TVector, TReader>(xLow, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref olderLow, ref oldLow);
+            xLow += row;
+            WindowRow<TSimd, TVector, TReader>(xLow, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref olderLow, ref oldLow);
+            xLow += row;
+        }
+
+        WindowRow<TSimd, TVector, TReader>(x, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref older, ref old);
+        x += row;
+        for (int i = 0; i < lowRows - 1; i++, x += row, xLow += row)
+        {
+            var done = WindowRow<TSimd, TVector, TReader>(x, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref older, ref old);
+            var doneLow = WindowRow<TSimd, TVector, TReader>(xLow, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref olderLow, ref oldLow);
+            TWriter.Write<TSimd, TVector>(y + i * row, done, mask);
+            TWriter.Write<TSimd, TVector>(yLow + i * row, doneLow, mask);
+        }
+
+        // The last row of each half: the bottom half's needs only the zero row below the plane; the top half's reads row
+        // `half` (for a plane of odd height, the top half has this one row more).
+        for (int i = Math.Max(lowRows - 1, 0); i < half; i++, x += row)
+        {
+            var done = i + 1 < height
+                ? WindowRow<TSimd, TVector, TReader>(x, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref older, ref old)
+                : older;
+            TWriter.Write<TSimd, TVector>(y + i * row, done, mask);
+            if (i < lowRows)
+            {
+                TWriter.Write<TSimd, TVector>(yLow + i * row, olderLow, mask);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads one input row segment into the window: it completes the oldest output row (returned), adds the middle
+    /// kernel row to the next, and starts a fresh one; then the window moves on by a row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector WindowRow<TSimd, TVector, TReader>(float* x, TVector mask, TVector w00, TVector w01, TVector w02, TVector w10,
+        TVector w11, TVector w12, TVector w20, TVector w21, TVector w22, ref TVector older, ref TVector old)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TReader : struct, IStripReader
+    {
+        TReader.Read<TSimd, TVector>(x, mask, out var x0, out var x1, out var x2);
+        var fresh = TSimd.MultiplyAdd(w02, x2, TSimd.MultiplyAdd(w01, x1, TSimd.MultiplyAdd(w00, x0, TSimd.Zero)));
+        var middle = TSimd.MultiplyAdd(w12, x2, TSimd.MultiplyAdd(w11, x1, TSimd.MultiplyAdd(w10, x0, old)));
+        var done = TSimd.MultiplyAdd(w22, x2, TSimd.MultiplyAdd(w21, x1, TSimd.MultiplyAdd(w20, x0, older)));
+        (older, old) = (middle, fresh);
+        return done;
     }
 
     /// <summary>Writes (first group) or adds (later groups) one finished output row segment.</summary>
@@ -184,52 +283,99 @@ internal static unsafe class Stencil3x3
         where TVector : struct =>
         TSimd.Store(row, add ? TSimd.Add(value, valid >= TSimd.Lanes ? TSimd.Load(row) : TSimd.LoadMasked(row, valid)) : value, valid);
 
-    /// <summary>The 9 gradients of each group of one output plane, summed over the batch.</summary>
+    /// <summary>The 9 gradients of each group of one output plane of a unit-stride layer (unpadded planes), summed over the batch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientPlane<TSimd, TVector>(float* input, long inBatch, nint inRow, float* upstream, long upstreamBatch,
-        int batch, int outH, int outW, int first, int end, nint* origin, float* gradient)
+    private static void WeightGradientPlane<TSimd, TVector>(float* input, long inBatch, float* upstream, long upstreamBatch,
+        int batch, int height, int width, int first, int end, nint* origin, float* gradient)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         int lanes = TSimd.Lanes;
         for (int g = first; g < end; g++)
         {
-            TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
-            TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
+            var sums = default(Taps<TVector>);
             for (int b = 0; b < batch; b++)
             {
-                for (int j0 = 0; j0 < outW; j0 += lanes)
+                for (int j0 = 0; j0 < width; j0 += lanes)
                 {
-                    int valid = outW - j0;
                     float* x = input + b * inBatch + origin[g] + j0;
                     float* dy = upstream + b * upstreamBatch + j0;
-                    // Input row r meets output rows r (kernel row 0), r - 1 (row 1) and r - 2 (row 2); rows outside the
-                    // plane are zero, and so are lanes past its width.
-                    TVector d1 = TSimd.Zero, d2 = TSimd.Zero;
-                    for (int r = 0; r < outH + 2; r++, x += inRow)
+                    int valid = width - j0;
+                    var mask = valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero;
+                    switch (StripKinds.Of(j0, valid, lanes))
                     {
-                        TVector d0 = r >= outH ? TSimd.Zero
-                            : valid >= lanes ? TSimd.Load(dy + (nint)r * outW) : TSimd.LoadMasked(dy + (nint)r * outW, valid);
-                        TVector x0 = TSimd.Load(x), x1 = TSimd.Load(x + 1), x2 = TSimd.Load(x + 2);
-                        a00 = TSimd.MultiplyAdd(d0, x0, a00);
-                        a01 = TSimd.MultiplyAdd(d0, x1, a01);
-                        a02 = TSimd.MultiplyAdd(d0, x2, a02);
-                        a10 = TSimd.MultiplyAdd(d1, x0, a10);
-                        a11 = TSimd.MultiplyAdd(d1, x1, a11);
-                        a12 = TSimd.MultiplyAdd(d1, x2, a12);
-                        a20 = TSimd.MultiplyAdd(d2, x0, a20);
-                        a21 = TSimd.MultiplyAdd(d2, x1, a21);
-                        a22 = TSimd.MultiplyAdd(d2, x2, a22);
-                        (d2, d1) = (d1, d0);
+                        case StripKind.Inner:
+                            GradientRows<TSimd, TVector, InnerStrip, WholeRows>(x, dy, height, width, mask, ref sums);
+                            break;
+                        case StripKind.First:
+                            GradientRows<TSimd, TVector, FirstStrip, WholeRows>(x, dy, height, width, mask, ref sums);
+                            break;
+                        case StripKind.Last:
+                            GradientRows<TSimd, TVector, LastStrip, WholeRows>(x, dy, height, width, mask, ref sums);
+                            break;
+                        case StripKind.LastPartial:
+                            GradientRows<TSimd, TVector, LastPartialStrip, MaskedRows>(x, dy, height, width, mask, ref sums);
+                            break;
+                        case StripKind.Only:
+                            GradientRows<TSimd, TVector, OnlyStrip, WholeRows>(x, dy, height, width, mask, ref sums);
+                            break;
+                        default:
+                            GradientRows<TSimd, TVector, OnlyPartialStrip, MaskedRows>(x, dy, height, width, mask, ref sums);
+                            break;
                     }
                 }
             }
 
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (TSimd.Sum(a00), TSimd.Sum(a01), TSimd.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (TSimd.Sum(a10), TSimd.Sum(a11), TSimd.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (TSimd.Sum(a20), TSimd.Sum(a21), TSimd.Sum(a22));
+            for (int k = 0; k < 9; k++)
+            {
+                gradient[9 * g + k] = TSimd.Sum(sums[k]);
+            }
         }
+    }
+
+    /// <summary>
+    /// One strip of one batch item, added to <paramref name="sums"/>: input row r meets output rows r + 1 (kernel row 0),
+    /// r (row 1) and r - 1 (row 2); output rows outside the plane, like the zero padding rows, add nothing and are skipped.
+    /// </summary>
+    /// <remarks>Not inlined, so that its 9 accumulators live in registers (the caller's sums are in memory).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void GradientRows<TSimd, TVector, TReader, TRows>(float* x, float* dy, int height, int width, TVector mask,
+        ref Taps<TVector> sums)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TReader : struct, IStripReader
+        where TRows : struct, IRowReader
+    {
+        TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
+        TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
+        nint row = width;
+        TVector below = TRows.Read<TSimd, TVector>(dy, mask), current = TSimd.Zero, above;
+        for (int r = 0; r < height; r++, x += row)
+        {
+            (above, current) = (current, below);
+            below = r + 1 < height ? TRows.Read<TSimd, TVector>(dy + (r + 1) * row, mask) : TSimd.Zero;
+            TReader.Read<TSimd, TVector>(x, mask, out var x0, out var x1, out var x2);
+            a00 = TSimd.MultiplyAdd(below, x0, a00);
+            a01 = TSimd.MultiplyAdd(below, x1, a01);
+            a02 = TSimd.MultiplyAdd(below, x2, a02);
+            a10 = TSimd.MultiplyAdd(current, x0, a10);
+            a11 = TSimd.MultiplyAdd(current, x1, a11);
+            a12 = TSimd.MultiplyAdd(current, x2, a12);
+            a20 = TSimd.MultiplyAdd(above, x0, a20);
+            a21 = TSimd.MultiplyAdd(above, x1, a21);
+            a22 = TSimd.MultiplyAdd(above, x2, a22);
+        }
+
+        (sums[0], sums[1], sums[2]) = (TSimd.Add(sums[0], a00), TSimd.Add(sums[1], a01), TSimd.Add(sums[2], a02));
+        (sums[3], sums[4], sums[5]) = (TSimd.Add(sums[3], a10), TSimd.Add(sums[4], a11), TSimd.Add(sums[5], a12));
+        (sums[6], sums[7], sums[8]) = (TSimd.Add(sums[6], a20), TSimd.Add(sums[7], a21), TSimd.Add(sums[8], a22));
+    }
+
+    /// <summary>The 9 per-lane gradient sums of one group.</summary>
+    [InlineArray(9)]
+    private struct Taps<TVector>
+    {
+        private TVector first;
     }
 
     /// <summary>
