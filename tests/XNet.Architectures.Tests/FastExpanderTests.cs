@@ -90,6 +90,11 @@ public sealed class FastExpanderTests
     [DataRow(16, 8, 3, 1, 1, 4.0, 2, 50, false, 15L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 3, 64, false, 16L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 5, 9, false, 17L)]
+    // Stride-2 input gradients written in the input's layout: odd height and width (masked last columns, no last row),
+    // 16-lane strips with a partial second half, several strips.
+    [DataRow(8, 16, 3, 2, 1, 2.0, 7, 5, false, 18L)]
+    [DataRow(8, 16, 3, 2, 1, 2.0, 6, 40, true, 19L)]
+    [DataRow(8, 8, 3, 2, 1, 2.0, 3, 70, false, 20L)]
     public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
         bool bias, long seed)
     {

@@ -50,6 +50,12 @@ internal unsafe interface ISimd<TVector>
     /// <summary>Lane k takes lane k + 1 and the last lane is zero: the right neighbours of a plane's last strip.</summary>
     static abstract TVector ShiftDown(TVector value);
 
+    /// <summary>The first halves of two vectors interleaved: a0, b0, a1, b1, ...</summary>
+    static abstract TVector InterleaveLow(TVector a, TVector b);
+
+    /// <summary>The second halves of two vectors interleaved.</summary>
+    static abstract TVector InterleaveHigh(TVector a, TVector b);
+
     static abstract TVector MultiplyAdd(TVector a, TVector b, TVector addend);
 
     static abstract TVector Add(TVector a, TVector b);
@@ -106,6 +112,14 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
         Avx.Blend(Avx2.PermuteVar8x32(value, Vector256.Create(1, 2, 3, 4, 5, 6, 7, 7)), Vector256<float>.Zero, 0b1000_0000);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> InterleaveLow(Vector256<float> a, Vector256<float> b) =>
+        Avx.Permute2x128(Avx.UnpackLow(a, b), Avx.UnpackHigh(a, b), 0x20);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> InterleaveHigh(Vector256<float> a, Vector256<float> b) =>
+        Avx.Permute2x128(Avx.UnpackLow(a, b), Avx.UnpackHigh(a, b), 0x31);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Fma.MultiplyAdd(a, b, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -160,6 +174,14 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ShiftDown(Vector512<float> value) =>
         Avx512F.AlignRight32(Vector512<int>.Zero, value.AsInt32(), 1).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> InterleaveLow(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> InterleaveHigh(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MaskOf(int valid) =>
@@ -367,4 +389,34 @@ internal readonly unsafe struct MaskedRows : IRowReader
     public static TVector Read<TSimd, TVector>(float* at, TVector mask)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct => TSimd.LoadMasked(at, mask);
+}
+
+/// <summary>How the stride-2 input gradient reads an output-gradient row segment and the segment one column on.</summary>
+internal unsafe interface IPairReader
+{
+    static abstract void Read<TSimd, TVector>(float* at, TVector mask, out TVector centre, out TVector next)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct;
+}
+
+/// <summary>A strip followed by more columns of its row.</summary>
+internal readonly unsafe struct InnerPairs : IPairReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector centre, out TVector next)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct => (centre, next) = (TSimd.Load(at), TSimd.Load(at + 1));
+}
+
+/// <summary>The last strip of a row (masked to the row; the column past it is zero).</summary>
+internal readonly unsafe struct LastPairs : IPairReader
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Read<TSimd, TVector>(float* at, TVector mask, out TVector centre, out TVector next)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        centre = TSimd.LoadMasked(at, mask);
+        next = TSimd.ShiftDown(centre);
+    }
 }

@@ -99,7 +99,7 @@ internal sealed class SparseConvPlan
         if (Unpadded)
         {
             forward = UnpaddedStencils(indices, height * width);
-            input = UnpaddedTransposedStencils(indices, OutputHeight * OutputWidth);
+            input = ChannelReaders(indices, OutputHeight * OutputWidth, k => 8 - k);
             weightGradient = forward;
         }
         else if (kernel == 3 && stride == 2)
@@ -109,20 +109,9 @@ internal sealed class SparseConvPlan
             weightGradient = forward;
             if (TransposedPhases)
             {
-                // Input gradient: per input channel, the (output, slot) pairs that read it, each written into the
-                // channel's 4 phase planes at once (Stencil3x3.InputGradientStride2).
-                var readers = Enumerable.Range(0, inputChannels).Select(_ => new List<(nint, long)>()).ToList();
-                for (int o = 0; o < outputChannels; o++)
-                {
-                    for (int t = 0; t < degree; t++)
-                    {
-                        readers[checked((int)indices[o * degree + t])].Add((o * upstreamPlane + shift * upstreamWidth + shift, o * degree + t));
-                    }
-                }
-
-                var byChannel = TermTable.FromTerms(readers);
-                var weights = byChannel.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + k)).ToArray();
-                input = new TermTable(byChannel.Start, byChannel.Offset, weights, 9);
+                // Input gradient: per input channel, the (output, slot) pairs that read it, each sweeping its unpadded
+                // output-gradient plane once and writing the channel's pixels directly (Stencil3x3.InputGradientStride2).
+                input = ChannelReaders(indices, OutputHeight * OutputWidth, k => k);
             }
         }
     }
@@ -190,18 +179,18 @@ internal sealed class SparseConvPlan
             return plain;
         }
 
+        if (TransposedPhases)
+        {
+            var pixels = empty(batch, inputChannels, height, width);
+            InputGradientStride2(upstream, weight, pixels, threads);
+            return pixels;
+        }
+
         using var scope = NewDisposeScope();
         var padded = nn.functional.pad(upstream,
             new long[] { shift, upstreamWidth - OutputWidth - shift, shift, upstreamRows - OutputHeight - shift });
         var gradient = empty(batch, inputChannels * stride * stride, inputPlaneRows, inputPlaneWidth);
-        if (TransposedPhases)
-        {
-            InputGradientStride2(padded, weight, gradient, threads);
-        }
-        else
-        {
-            Correlate(input, padded, upstreamWidth, weight, gradient, threads);
-        }
+        Correlate(input, padded, upstreamWidth, weight, gradient, threads);
 
         if (stride > 1)
         {
@@ -249,15 +238,15 @@ internal sealed class SparseConvPlan
         return tensor(flat).view(outputChannels, degree, kernel, kernel);
     }
 
-    private unsafe void InputGradientStride2(Tensor padded, Tensor weight, Tensor gradient, int threads)
+    private unsafe void InputGradientStride2(Tensor upstream, Tensor weight, Tensor gradient, int threads)
     {
-        long batch = padded.shape[0];
+        long batch = upstream.shape[0];
         using var weights = GatheredWeights(input, weight);
         fixed (int* start = input.Start)
         fixed (nint* origin = input.Offset)
         {
-            Stencil3x3.InputGradientStride2(TensorMemory.Floats(padded), padded.numel() / batch, upstreamWidth, TensorMemory.Floats(gradient),
-                (int)batch, inputChannels, inputPlaneRows, inputPlaneWidth, start, origin, TensorMemory.Floats(weights), threads);
+            Stencil3x3.InputGradientStride2(TensorMemory.Floats(upstream), upstream.numel() / batch, TensorMemory.Floats(gradient),
+                (int)batch, inputChannels, height, width, start, origin, TensorMemory.Floats(weights), threads);
         }
     }
 
@@ -271,11 +260,11 @@ internal sealed class SparseConvPlan
     }
 
     /// <summary>
-    /// The input gradient's stencil groups on unpadded output-gradient planes: per input channel, one group per (output,
-    /// slot) that reads it, at that output's plane, with the kernel flipped (a correlation with the flipped kernel is the
-    /// transposed convolution).
+    /// The input gradient's 3 x 3 groups on unpadded output-gradient planes: per input channel, one group per (output,
+    /// slot) that reads it, at that output's plane, with tap k's weight at <paramref name="tap"/>(k) of the slot's 9
+    /// (unit stride: the kernel flipped, since a correlation with the flipped kernel is the transposed convolution).
     /// </summary>
-    private TermTable UnpaddedTransposedStencils(long[] indices, int plane)
+    private TermTable ChannelReaders(long[] indices, int plane, Func<int, int> tap)
     {
         var readers = Enumerable.Range(0, inputChannels).Select(_ => new List<(nint, long)>()).ToList();
         for (int o = 0; o < outputChannels; o++)
@@ -287,7 +276,7 @@ internal sealed class SparseConvPlan
         }
 
         var groups = TermTable.FromTerms(readers);
-        var weights = groups.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + 8 - k)).ToArray();
+        var weights = groups.WeightIndex.SelectMany(pair => Enumerable.Range(0, 9).Select(k => pair * 9 + tap(k))).ToArray();
         return new TermTable(groups.Start, groups.Offset, weights, 9);
     }
 

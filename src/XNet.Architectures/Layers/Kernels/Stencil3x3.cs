@@ -471,81 +471,129 @@ internal static unsafe class Stencil3x3
     }
 
     /// <summary>
-    /// The input gradient of a stride-2, padding-1 layer, written as the input's 4 phase planes: for each input channel
-    /// c, phase (a, b) pixel (m, n) is input pixel (2m + a, 2n + b). Each group (an output plane that reads c, with its 9
-    /// weights) sweeps the output gradient once: row r, with its neighbour one column on, feeds phase rows r and r - 1.
+    /// The input gradient of a stride-2, padding-1 layer, written in the input's own layout: input pixel (2m + a, 2n + b)
+    /// of channel c takes, from each group (an output plane that reads c, with its 9 weights), the taps (u, v) with
+    /// u ≡ a + 1 and v ≡ b + 1 (mod 2). Each group sweeps its unpadded output-gradient plane once: row r, with its
+    /// neighbour one column on, feeds input rows 2r and 2r - 1, whose even and odd columns are interleaved in registers.
     /// </summary>
     /// <remarks>
-    /// <paramref name="upstream"/> is the output gradient padded by one row and column on top and left (and enough on
-    /// the other sides); <paramref name="origin"/> points at each group's unpadded pixel (0, 0). Output: (batch,
-    /// channels, 4, rows, cols) contiguous.
+    /// <paramref name="origin"/> points at each group's output-gradient plane (rows x cols, row stride cols); the output is
+    /// (batch, channels, height, width) with rows = ceil(height / 2) and cols = ceil(width / 2).
     /// </remarks>
-    public static void InputGradientStride2(float* upstream, long upBatch, nint upRow, float* output, int batch, int channels, int rows,
-        int cols, int* start, nint* origin, float* weight, int threads)
+    public static void InputGradientStride2(float* upstream, long upBatch, float* output, int batch, int channels, int height, int width,
+        int* start, nint* origin, float* weight, int threads)
     {
         var (upstreamAddress, outputAddress, originAddress, weightAddress) = ((nint)upstream, (nint)output, (nint)origin, (nint)weight);
+        int cols = (width + 1) / 2;
         bool wide = Simd.Wide(cols);
         KernelThreads.ForEachPlane(batch, channels, start, threads, (b, _, task, from, to) =>
         {
-            float* dy = (float*)upstreamAddress + b * upBatch, y = (float*)outputAddress + task * 4 * rows * cols;
+            float* dy = (float*)upstreamAddress + b * upBatch, y = (float*)outputAddress + task * height * width;
             if (from == to)
             {
-                new Span<float>(y, 4 * rows * cols).Clear();
+                new Span<float>(y, height * width).Clear();
             }
             else if (wide)
             {
-                TransposedPhasePlanes<Simd512, Vector512<float>>(dy, upRow, y, rows, cols, from, to, (nint*)originAddress, (float*)weightAddress);
+                TransposedPlane<Simd512, Vector512<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else
             {
-                TransposedPhasePlanes<Simd256, Vector256<float>>(dy, upRow, y, rows, cols, from, to, (nint*)originAddress, (float*)weightAddress);
+                TransposedPlane<Simd256, Vector256<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
         });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedPhasePlanes<TSimd, TVector>(float* upstream, nint upRow, float* output, int rows, int cols, int first,
-        int end, nint* origin, float* weight)
+    private static void TransposedPlane<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
+        nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        int lanes = TSimd.Lanes;
-        nint plane = (nint)rows * cols;
+        int lanes = TSimd.Lanes, cols = (width + 1) / 2;
         for (int g = first; g < end; g++)
         {
-            float* w = weight + 9 * g;
-            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
-            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
-            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             bool add = g > first;
             for (int j0 = 0; j0 < cols; j0 += lanes)
             {
-                int valid = cols - j0;
-                float* dy = upstream + origin[g] + j0;
-                float* y00 = output + j0, y01 = y00 + plane, y10 = y01 + plane, y11 = y10 + plane;
-                // Phase (1, a) row r - 1 also takes output-gradient row r; it is carried from one row to the next.
-                TVector carry10 = TSimd.Zero, carry11 = TSimd.Zero;
-                for (int r = 0; r <= rows; r++, dy += upRow)
+                float* dy = upstream + origin[g] + j0, y = output + 2 * j0;
+                if (j0 + lanes < cols)
                 {
-                    TVector d0 = TSimd.Load(dy), d1 = TSimd.Load(dy + 1);
-                    if (r >= 1)
+                    if (add)
                     {
-                        nint at = (nint)(r - 1) * cols;
-                        Emit<TSimd, TVector>(y10 + at, TSimd.MultiplyAdd(w01, d0, carry10), add, valid);
-                        Emit<TSimd, TVector>(y11 + at, TSimd.MultiplyAdd(w02, d0, TSimd.MultiplyAdd(w00, d1, carry11)), add, valid);
+                        TransposedStrip<TSimd, TVector, InnerPairs, AddRow>(dy, y, height, width, weight + 9 * g, TSimd.Zero, TSimd.Zero, TSimd.Zero);
+                    }
+                    else
+                    {
+                        TransposedStrip<TSimd, TVector, InnerPairs, StoreRow>(dy, y, height, width, weight + 9 * g, TSimd.Zero, TSimd.Zero, TSimd.Zero);
                     }
 
-                    if (r < rows)
-                    {
-                        nint at = (nint)r * cols;
-                        Emit<TSimd, TVector>(y00 + at, TSimd.MultiplyAdd(w11, d0, TSimd.Zero), add, valid);
-                        Emit<TSimd, TVector>(y01 + at, TSimd.MultiplyAdd(w12, d0, TSimd.MultiplyAdd(w10, d1, TSimd.Zero)), add, valid);
-                    }
+                    continue;
+                }
 
-                    carry10 = TSimd.MultiplyAdd(w21, d0, TSimd.Zero);
-                    carry11 = TSimd.MultiplyAdd(w22, d0, TSimd.MultiplyAdd(w20, d1, TSimd.Zero));
+                // The last strip: its output-gradient lanes, and the input columns of its two interleaved halves, masked.
+                int pixels = width - 2 * j0;
+                var (valid, low, high) = (TSimd.MaskOf(cols - j0), TSimd.MaskOf(Math.Min(pixels, lanes)), TSimd.MaskOf(Math.Max(pixels - lanes, 0)));
+                if (add)
+                {
+                    TransposedStrip<TSimd, TVector, LastPairs, AddMaskedRow>(dy, y, height, width, weight + 9 * g, valid, low, high);
+                }
+                else
+                {
+                    TransposedStrip<TSimd, TVector, LastPairs, StoreMaskedRow>(dy, y, height, width, weight + 9 * g, valid, low, high);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// One strip of one group: output-gradient row r (d, and d⁺ one column on) gives input row 2r its even columns
+    /// w11·d and odd columns w12·d + w10·d⁺, and input row 2r - 1, with what row r - 1 left (w21·d and w22·d + w20·d⁺),
+    /// its even columns w01·d and odd columns w02·d + w00·d⁺. The row below the plane is zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposedStrip<TSimd, TVector, TReader, TWriter>(float* dy, float* y, int height, int width, float* w,
+        TVector valid, TVector low, TVector high)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TReader : struct, IPairReader
+        where TWriter : struct, IRowWriter
+    {
+        TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+        TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+        TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+        int lanes = TSimd.Lanes, rows = (height + 1) / 2, cols = (width + 1) / 2;
+        nint row = width;
+        TVector carryEven = TSimd.Zero, carryOdd = TSimd.Zero;
+        for (int r = 0; r < rows; r++, dy += cols)
+        {
+            TReader.Read<TSimd, TVector>(dy, valid, out var d, out var next);
+            if (r >= 1)
+            {
+                var even = TSimd.MultiplyAdd(w01, d, carryEven);
+                var odd = TSimd.MultiplyAdd(w02, d, TSimd.MultiplyAdd(w00, next, carryOdd));
+                float* above = y + (2 * r - 1) * row;
+                TWriter.Write<TSimd, TVector>(above, TSimd.InterleaveLow(even, odd), low);
+                TWriter.Write<TSimd, TVector>(above + lanes, TSimd.InterleaveHigh(even, odd), high);
+            }
+
+            {
+                var even = TSimd.MultiplyAdd(w11, d, TSimd.Zero);
+                var odd = TSimd.MultiplyAdd(w12, d, TSimd.MultiplyAdd(w10, next, TSimd.Zero));
+                float* at = y + 2 * r * row;
+                TWriter.Write<TSimd, TVector>(at, TSimd.InterleaveLow(even, odd), low);
+                TWriter.Write<TSimd, TVector>(at + lanes, TSimd.InterleaveHigh(even, odd), high);
+            }
+
+            carryEven = TSimd.MultiplyAdd(w21, d, TSimd.Zero);
+            carryOdd = TSimd.MultiplyAdd(w22, d, TSimd.MultiplyAdd(w20, next, TSimd.Zero));
+        }
+
+        if (2 * rows - 1 < height)
+        {
+            float* last = y + (2 * rows - 1) * row;
+            TWriter.Write<TSimd, TVector>(last, TSimd.InterleaveLow(carryEven, carryOdd), low);
+            TWriter.Write<TSimd, TVector>(last + lanes, TSimd.InterleaveHigh(carryEven, carryOdd), high);
         }
     }
 }
