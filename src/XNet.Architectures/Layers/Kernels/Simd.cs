@@ -56,6 +56,12 @@ internal unsafe interface ISimd<TVector>
     /// <summary>The second halves of two vectors interleaved.</summary>
     static abstract TVector InterleaveHigh(TVector a, TVector b);
 
+    /// <summary>The even lanes of a, then the even lanes of b (the even columns of a row segment two vectors long).</summary>
+    static abstract TVector EvenLanes(TVector a, TVector b);
+
+    /// <summary>The odd lanes of a, then the odd lanes of b.</summary>
+    static abstract TVector OddLanes(TVector a, TVector b);
+
     static abstract TVector MultiplyAdd(TVector a, TVector b, TVector addend);
 
     static abstract TVector Add(TVector a, TVector b);
@@ -110,6 +116,14 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ShiftDown(Vector256<float> value) =>
         Avx.Blend(Avx2.PermuteVar8x32(value, Vector256.Create(1, 2, 3, 4, 5, 6, 7, 7)), Vector256<float>.Zero, 0b1000_0000);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> EvenLanes(Vector256<float> a, Vector256<float> b) =>
+        Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> OddLanes(Vector256<float> a, Vector256<float> b) =>
+        Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> InterleaveLow(Vector256<float> a, Vector256<float> b) =>
@@ -174,6 +188,14 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ShiftDown(Vector512<float> value) =>
         Avx512F.AlignRight32(Vector512<int>.Zero, value.AsInt32(), 1).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> EvenLanes(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> OddLanes(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.PermuteVar16x32x2(a, Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> InterleaveLow(Vector512<float> a, Vector512<float> b) =>

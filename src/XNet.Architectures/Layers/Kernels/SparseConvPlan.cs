@@ -146,6 +146,12 @@ internal sealed class SparseConvPlan
         }
 
         long batch = input.shape[0];
+        if (stride == 2 && SparseCorrelation.CanRun(input))
+        {
+            using var source = input.contiguous();
+            return SplitIntoPhases(source, batch);
+        }
+
         var padded = nn.functional.pad(input.contiguous(),
             new long[] { padding, stride * phaseWidth - width - padding, padding, stride * phaseRows - height - padding });
         if (stride == 1)
@@ -158,6 +164,15 @@ internal sealed class SparseConvPlan
         {
             return phases.contiguous();
         }
+    }
+
+    /// <summary>The stride-2 layout in one pass over the input (<see cref="PhaseLayout"/>).</summary>
+    private unsafe Tensor SplitIntoPhases(Tensor input, long batch)
+    {
+        var phases = empty(new[] { batch, inputChannels, 2, 2, phaseRows, phaseWidth });
+        PhaseLayout.Split(TensorMemory.Floats(input), TensorMemory.Floats(phases), (int)batch, inputChannels, height, width, padding, phaseRows,
+            phaseWidth, get_num_threads());
+        return phases;
     }
 
     /// <summary>The convolution of the laid-out input with the compact weight (C_out, D, k, k).</summary>
