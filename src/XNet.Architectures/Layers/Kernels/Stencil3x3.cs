@@ -18,7 +18,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// gradient's, and one activation-sized buffer per layer kept for the backward pass. Stride-2 layers read the input's
 /// padded phase planes, with the same slack as <see cref="SparseCorrelation"/>.
 /// </remarks>
-internal static unsafe class Stencil3x3
+internal static unsafe partial class Stencil3x3
 {
     /// <summary>
     /// output[b, q, i, j] = Σ over groups g of q, u &lt; 3, v &lt; 3: weight[9g + 3u + v] · x(g)[i + u - 1, j + v - 1], where
@@ -53,6 +53,10 @@ internal static unsafe class Stencil3x3
                     CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
                 }
+            }
+            else if (Paired(outW))
+            {
+                CorrelatePairs(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (wide)
             {
@@ -102,6 +106,10 @@ internal static unsafe class Stencil3x3
                     {
                         WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
+                    }
+                    else if (Paired(outW))
+                    {
+                        WeightGradientPairs(x, inBatch, dy, dyBatch, count, outH, from, to, (nint*)originAddress, chunkSums);
                     }
                     else if (wide)
                     {
