@@ -284,13 +284,6 @@ internal static unsafe partial class Stencil3x3
         return done;
     }
 
-    /// <summary>Writes (first group) or adds (later groups) one finished output row segment.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Emit<TSimd, TVector>(float* row, TVector value, bool add, int valid)
-        where TSimd : struct, ISimd<TVector>
-        where TVector : struct =>
-        TSimd.Store(row, add ? TSimd.Add(value, valid >= TSimd.Lanes ? TSimd.Load(row) : TSimd.LoadMasked(row, valid)) : value, valid);
-
     /// <summary>The 9 gradients of each group of one output plane of a unit-stride layer (unpadded planes), summed over the batch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightGradientPlane<TSimd, TVector>(float* input, long inBatch, float* upstream, long upstreamBatch,
@@ -386,10 +379,7 @@ internal static unsafe partial class Stencil3x3
         private TVector first;
     }
 
-    /// <summary>
-    /// One output plane of a stride-2 layer: each input phase row r serves output row r (kernel rows 0 and 1) and output
-    /// row r - 1 (kernel row 2), so 6 loads feed 9 multiply-adds.
-    /// </summary>
+    /// <summary>One output plane of a stride-2 layer: the first group stores, the others add, each strip by the writer for its width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
         int first, int end, nint* origin, float* weight)
@@ -399,34 +389,73 @@ internal static unsafe partial class Stencil3x3
         int lanes = TSimd.Lanes;
         for (int g = first; g < end; g++)
         {
-            float* w = weight + 9 * g;
-            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
-            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
-            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             bool add = g > first;
             for (int j0 = 0; j0 < outW; j0 += lanes)
             {
+                float* x = input + origin[g] + j0, y = output + j0, w = weight + 9 * g;
                 int valid = outW - j0;
-                float* p00 = input + origin[g] + j0;
-                float* y = output + j0;
-                TVector old = TSimd.Zero;
-                for (int r = 0; r <= outH; r++, p00 += inRow)
+                if (valid >= lanes)
                 {
-                    float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
-                    TVector a0 = TSimd.Load(p00), a1 = TSimd.Load(p00 + 1), b0 = TSimd.Load(p01);
-                    TVector c0 = TSimd.Load(p10), c1 = TSimd.Load(p10 + 1), d0 = TSimd.Load(p11);
-                    var upper = TSimd.MultiplyAdd(w01, b0, TSimd.MultiplyAdd(w02, a1, TSimd.MultiplyAdd(w00, a0, TSimd.Zero)));
-                    var middle = TSimd.MultiplyAdd(w11, d0, TSimd.MultiplyAdd(w12, c1, TSimd.MultiplyAdd(w10, c0, TSimd.Zero)));
-                    old = TSimd.MultiplyAdd(w21, b0, TSimd.MultiplyAdd(w22, a1, TSimd.MultiplyAdd(w20, a0, old)));
-                    if (r >= 1)
+                    if (add)
                     {
-                        Emit<TSimd, TVector>(y + (nint)(r - 1) * outW, old, add, valid);
+                        PhaseStrip<TSimd, TVector, AddRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.Zero);
                     }
-
-                    old = TSimd.Add(upper, middle);
+                    else
+                    {
+                        PhaseStrip<TSimd, TVector, StoreRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.Zero);
+                    }
+                }
+                else if (add)
+                {
+                    PhaseStrip<TSimd, TVector, AddMaskedRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.MaskOf(valid));
+                }
+                else
+                {
+                    PhaseStrip<TSimd, TVector, StoreMaskedRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.MaskOf(valid));
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// One strip of one stride-2 group: each input phase row r serves output row r (kernel rows 0 and 1) and output row
+    /// r - 1 (kernel row 2), so 6 loads feed 9 multiply-adds. The phase planes are padded, so every load is whole.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PhaseStrip<TSimd, TVector, TWriter>(float* p00, nint inRow, nint phaseStep, float* y, int outH, int outW, float* w,
+        TVector mask)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TWriter : struct, IRowWriter
+    {
+        TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+        TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+        TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+        // Phase row 0 only starts output row 0.
+        var old = PhaseRowStart<TSimd, TVector>(p00, phaseStep, w00, w01, w02, w10, w11, w12);
+        p00 += inRow;
+        for (int r = 1; r <= outH; r++, p00 += inRow)
+        {
+            TVector a0 = TSimd.Load(p00), a1 = TSimd.Load(p00 + 1), b0 = TSimd.Load(p00 + phaseStep);
+            var done = TSimd.MultiplyAdd(w21, b0, TSimd.MultiplyAdd(w22, a1, TSimd.MultiplyAdd(w20, a0, old)));
+            TWriter.Write<TSimd, TVector>(y + (nint)(r - 1) * outW, done, mask);
+            old = PhaseRowStart<TSimd, TVector>(p00, phaseStep, w00, w01, w02, w10, w11, w12);
+        }
+    }
+
+    /// <summary>Kernel rows 0 (phase row (0, ·)) and 1 (phase row (1, ·)) of the output row that phase row r starts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector PhaseRowStart<TSimd, TVector>(float* p00, nint phaseStep, TVector w00, TVector w01, TVector w02, TVector w10,
+        TVector w11, TVector w12)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
+        TVector a0 = TSimd.Load(p00), a1 = TSimd.Load(p00 + 1), b0 = TSimd.Load(p01);
+        TVector c0 = TSimd.Load(p10), c1 = TSimd.Load(p10 + 1), d0 = TSimd.Load(p11);
+        var upper = TSimd.MultiplyAdd(w01, b0, TSimd.MultiplyAdd(w02, a1, TSimd.MultiplyAdd(w00, a0, TSimd.Zero)));
+        var middle = TSimd.MultiplyAdd(w11, d0, TSimd.MultiplyAdd(w12, c1, TSimd.MultiplyAdd(w10, c0, TSimd.Zero)));
+        return TSimd.Add(upper, middle);
     }
 
     /// <summary>The 9 gradients of each stride-2 group of one output plane over a run of batch items (the dual of <see cref="CorrelatePhasePlane"/>).</summary>
@@ -439,43 +468,71 @@ internal static unsafe partial class Stencil3x3
         int lanes = TSimd.Lanes;
         for (int g = first; g < end; g++)
         {
-            TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
-            TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
+            var sums = default(Taps<TVector>);
             for (int b = 0; b < batch; b++)
             {
                 for (int j0 = 0; j0 < outW; j0 += lanes)
                 {
+                    float* x = input + b * inBatch + origin[g] + j0, dy = upstream + b * upstreamBatch + j0;
                     int valid = outW - j0;
-                    float* p00 = input + b * inBatch + origin[g] + j0;
-                    float* dy = upstream + b * upstreamBatch + j0;
-                    // Phase row r meets output row r (kernel rows 0, 1) and output row r - 1 (kernel row 2).
-                    TVector d1 = TSimd.Zero;
-                    for (int r = 0; r <= outH; r++, p00 += inRow)
+                    if (valid >= lanes)
                     {
-                        TVector d0 = r >= outH ? TSimd.Zero
-                            : valid >= lanes ? TSimd.Load(dy + (nint)r * outW) : TSimd.LoadMasked(dy + (nint)r * outW, valid);
-                        float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
-                        TVector x00 = TSimd.Load(p00), x02 = TSimd.Load(p00 + 1), x01 = TSimd.Load(p01);
-                        TVector x10 = TSimd.Load(p10), x12 = TSimd.Load(p10 + 1), x11 = TSimd.Load(p11);
-                        a00 = TSimd.MultiplyAdd(d0, x00, a00);
-                        a01 = TSimd.MultiplyAdd(d0, x01, a01);
-                        a02 = TSimd.MultiplyAdd(d0, x02, a02);
-                        a10 = TSimd.MultiplyAdd(d0, x10, a10);
-                        a11 = TSimd.MultiplyAdd(d0, x11, a11);
-                        a12 = TSimd.MultiplyAdd(d0, x12, a12);
-                        a20 = TSimd.MultiplyAdd(d1, x00, a20);
-                        a21 = TSimd.MultiplyAdd(d1, x01, a21);
-                        a22 = TSimd.MultiplyAdd(d1, x02, a22);
-                        d1 = d0;
+                        PhaseGradientRows<TSimd, TVector, WholeRows>(x, inRow, phaseStep, dy, outH, outW, TSimd.Zero, ref sums);
+                    }
+                    else
+                    {
+                        PhaseGradientRows<TSimd, TVector, MaskedRows>(x, inRow, phaseStep, dy, outH, outW, TSimd.MaskOf(valid), ref sums);
                     }
                 }
             }
 
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (TSimd.Sum(a00), TSimd.Sum(a01), TSimd.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (TSimd.Sum(a10), TSimd.Sum(a11), TSimd.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (TSimd.Sum(a20), TSimd.Sum(a21), TSimd.Sum(a22));
+            for (int k = 0; k < 9; k++)
+            {
+                gradient[9 * g + k] = TSimd.Sum(sums[k]);
+            }
         }
+    }
+
+    /// <summary>
+    /// One strip of one batch item, added to <paramref name="sums"/>: phase row r meets output row r (kernel rows 0, 1)
+    /// and output row r - 1 (kernel row 2). Lanes past the plane's width read a zero output gradient, so they add nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void PhaseGradientRows<TSimd, TVector, TRows>(float* p00, nint inRow, nint phaseStep, float* dy, int outH, int outW,
+        TVector mask, ref Taps<TVector> sums)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TRows : struct, IRowReader
+    {
+        TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
+        TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
+        TVector d1 = TSimd.Zero, x00, x01, x02;
+        for (int r = 0; r < outH; r++, p00 += inRow)
+        {
+            var d0 = TRows.Read<TSimd, TVector>(dy + (nint)r * outW, mask);
+            float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
+            (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p01));
+            TVector x10 = TSimd.Load(p10), x12 = TSimd.Load(p10 + 1), x11 = TSimd.Load(p11);
+            a00 = TSimd.MultiplyAdd(d0, x00, a00);
+            a01 = TSimd.MultiplyAdd(d0, x01, a01);
+            a02 = TSimd.MultiplyAdd(d0, x02, a02);
+            a10 = TSimd.MultiplyAdd(d0, x10, a10);
+            a11 = TSimd.MultiplyAdd(d0, x11, a11);
+            a12 = TSimd.MultiplyAdd(d0, x12, a12);
+            a20 = TSimd.MultiplyAdd(d1, x00, a20);
+            a21 = TSimd.MultiplyAdd(d1, x01, a21);
+            a22 = TSimd.MultiplyAdd(d1, x02, a22);
+            d1 = d0;
+        }
+
+        // Phase row outH meets only output row outH - 1, through kernel row 2.
+        (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p00 + phaseStep));
+        a20 = TSimd.MultiplyAdd(d1, x00, a20);
+        a21 = TSimd.MultiplyAdd(d1, x01, a21);
+        a22 = TSimd.MultiplyAdd(d1, x02, a22);
+        (sums[0], sums[1], sums[2]) = (TSimd.Add(sums[0], a00), TSimd.Add(sums[1], a01), TSimd.Add(sums[2], a02));
+        (sums[3], sums[4], sums[5]) = (TSimd.Add(sums[3], a10), TSimd.Add(sums[4], a11), TSimd.Add(sums[5], a12));
+        (sums[6], sums[7], sums[8]) = (TSimd.Add(sums[6], a20), TSimd.Add(sums[7], a21), TSimd.Add(sums[8], a22));
     }
 
     /// <summary>
