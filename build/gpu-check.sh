@@ -11,7 +11,8 @@
 #                                (masked expander convolutions, as the paper's code) on the same GPU.
 #
 # Environment for 'run': DEVICE (default cuda), PYTHON (default: the first python3 that imports torch),
-# TORCH_LIB (default: <torch package>/lib), IMAGES / EPOCHS / BATCH_SIZE (defaults 4096 / 3 / 128).
+# TORCH_LIB (default: <torch package>/lib), IMAGES / EPOCHS / BATCH_SIZE (defaults 4096 / 3 / 128), MODELS (the .NET check's
+# models, default x-resnet-20-4,x-densenet-bc-40-24-2; a name may end in @grouped).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/artifacts/gpu-check"
@@ -65,7 +66,8 @@ run() {
 
     echo "== XNet.GpuCheck (TorchSharp 0.107, built for libtorch 2.10) =="
     LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app/XNet.GpuCheck" \
-        --device "${DEVICE:-cuda}" --images "${IMAGES:-4096}" --epochs "${EPOCHS:-3}" --batch-size "${BATCH_SIZE:-128}" || status=$?
+        --device "${DEVICE:-cuda}" --images "${IMAGES:-4096}" --epochs "${EPOCHS:-3}" --batch-size "${BATCH_SIZE:-128}" \
+        --models "${MODELS:-x-resnet-20-4,x-densenet-bc-40-24-2}" || status=$?
     echo "XNet.GpuCheck exit code: $status"
 
     if [[ -n "$python" ]]; then

@@ -1,11 +1,12 @@
 // The GPU check (issue: train on the GPU). Run by build/gpu-check.sh on the device machine; runs here on the CPU too.
 //
-//   XNet.GpuCheck [--device cuda|cpu] [--images N] [--batch-size N] [--epochs N]
+//   XNet.GpuCheck [--device cuda|cpu] [--images N] [--batch-size N] [--epochs N] [--models a,b@grouped,...]
 //
 // 1. Loads TorchSharp against whatever libtorch LD_LIBRARY_PATH provides and prints the exact error if it cannot.
-// 2. For x-resnet-20-4 and x-densenet-bc-40-24-2 on CIFAR-shaped random data (3x32x32, 10 classes): the eval-mode
-//    forward pass of the same seeded model on the CPU and on the device (max |diff| / max |logit|), then training
-//    images/s on the device through the project's TrainingEngine (the last epoch's rate; the first warms up).
+// 2. For each model (default x-resnet-20-4 and x-densenet-bc-40-24-2) on CIFAR-shaped random data (3x32x32, 10 classes):
+//    the eval-mode forward pass of the same seeded model on the CPU and on the device (max |diff| / max |logit|), then
+//    training images/s on the device through the project's TrainingEngine (the last epoch's rate; the first warms up).
+//    A name ending in @grouped runs every expander layer as ExpanderExecution.BlockGrouped (Auto runs Reference on a GPU).
 using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
@@ -48,7 +49,7 @@ catch (Exception ex)
 var input = new ImageShape(3, 32, 32);
 var data = RandomImages(input, images, classes: 10, seed: 1);
 int failures = 0;
-foreach (string name in new[] { "x-resnet-20-4", "x-densenet-bc-40-24-2" })
+foreach (string name in Option("models", "x-resnet-20-4,x-densenet-bc-40-24-2").Split(',', StringSplitOptions.RemoveEmptyEntries))
 {
     try
     {
@@ -93,7 +94,7 @@ static double ForwardParity(string name, ImageShape input, Device device, bool t
     }
 
     manual_seed(0);
-    using var model = ModelZoo.Create(name, input, 10, seed: 0);
+    using var model = Create(name, input, 10);
     model.eval();
     var x = randn(16, input.Channels, input.Height, input.Width, generator: new Generator(7)) * 60 + 120;
     using var noGrad = no_grad();
@@ -111,7 +112,7 @@ static double ForwardParity(string name, ImageShape input, Device device, bool t
 static double TrainingRate(string name, ImageSet data, Device device, int epochs, int batchSize)
 {
     manual_seed(0);
-    using var model = ModelZoo.Create(name, data.Shape, data.NumClasses, seed: 0);
+    using var model = Create(name, data.Shape, data.NumClasses);
     var options = new TrainingOptions { Epochs = epochs, BatchSize = batchSize, LearningRate = 0.05, Seed = 0 };
     var engine = new TrainingEngine(model, options, device);
     var clock = Stopwatch.StartNew();
@@ -124,6 +125,21 @@ static double TrainingRate(string name, ImageSet data, Device device, int epochs
 
     Console.WriteLine(FormattableString.Invariant($"  {name}: {history.Count} epochs in {clock.Elapsed.TotalSeconds:F1} s"));
     return history.Final.ImagesPerSecond;
+}
+
+// The zoo model, with every expander layer forced to the grouped form when the name ends in @grouped.
+static nn.Module<Tensor, Tensor> Create(string entry, ImageShape input, int classes)
+{
+    var model = ModelZoo.Create(entry.Split('@')[0], input, classes, seed: 0);
+    if (entry.EndsWith("@grouped", StringComparison.Ordinal))
+    {
+        foreach (var layer in model.modules().OfType<XNet.Architectures.Layers.ExpanderConv2d>())
+        {
+            layer.Execution = XNet.Architectures.Layers.ExpanderExecution.BlockGrouped;
+        }
+    }
+
+    return model;
 }
 
 static void Report(string what, Exception ex)

@@ -163,6 +163,14 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     private ExpanderExecution Resolve(out int blocks)
     {
+        if (execution == ExpanderExecution.Auto && weight.device_type != DeviceType.CPU)
+        {
+            // Off the CPU the reference form runs (the vendor's dense convolution on the scattered weight): checking the
+            // graph's block structure would read the device's indices back, one synchronisation per layer and pass.
+            blocks = OutputChannels;
+            return ExpanderExecution.Reference;
+        }
+
         blocks = execution is ExpanderExecution.Auto or ExpanderExecution.BlockGrouped or ExpanderExecution.DirectSparse
             ? Plan()
             : OutputChannels;
@@ -173,8 +181,8 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 
         // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
         // for k x k layers at density 1/4 and below and loses at 1/2; a 1x1 layer is a matrix product, which libtorch runs
-        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Elsewhere (CUDA, other dtypes) the
-        // grouped form pays only for structured graphs.
+        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Otherwise (other dtypes) the grouped
+        // form pays only for structured graphs.
         bool sparseEnough = KernelSize > 1 ? 4 * Degree <= InputChannels : 8 * Degree <= InputChannels;
         if (sparseEnough && SparseCorrelation.CanRun(weight))
         {

@@ -12,7 +12,9 @@ public enum ExpanderExecution
     /// at most 1/4 (k x k kernels) or 1/8 (1x1 kernels), where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
     /// measured it at least as fast as every other form; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
-    /// <see cref="Reference"/>.
+    /// <see cref="Reference"/>. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
+    /// weight), without reading the graph back from the device; set <see cref="BlockGrouped"/> explicitly to run the
+    /// grouped form there.
     /// </summary>
     Auto,
 
