@@ -298,7 +298,15 @@ internal enum StripKind
     OnlyPartial,
 }
 
-/// <summary>Classifies strips.</summary>
+/// <summary>Work done once per strip, given the strip's reader as a type (so the JIT specialises the loop for it).</summary>
+internal interface IStripWork
+{
+    /// <summary>Runs the strip; <paramref name="partial"/>: it is narrower than a vector (its loads and stores are masked).</summary>
+    void Run<TReader>(bool partial)
+        where TReader : struct, IStripReader;
+}
+
+/// <summary>Classifies strips and runs work with the reader for each.</summary>
 internal static class StripKinds
 {
     /// <summary>The kind of the strip at column <paramref name="j0"/> with <paramref name="valid"/> columns left in its row.</summary>
@@ -311,6 +319,33 @@ internal static class StripKinds
         (false, true, false) => StripKind.Last,
         _ => StripKind.Inner,
     };
+
+    /// <summary>Runs <paramref name="work"/> for the strip at column <paramref name="j0"/> with the reader of its kind.</summary>
+    public static void Run<TWork>(int j0, int valid, int lanes, ref TWork work)
+        where TWork : IStripWork, allows ref struct
+    {
+        switch (Of(j0, valid, lanes))
+        {
+            case StripKind.Inner:
+                work.Run<InnerStrip>(false);
+                break;
+            case StripKind.First:
+                work.Run<FirstStrip>(false);
+                break;
+            case StripKind.Last:
+                work.Run<LastStrip>(false);
+                break;
+            case StripKind.LastPartial:
+                work.Run<LastPartialStrip>(true);
+                break;
+            case StripKind.Only:
+                work.Run<OnlyStrip>(false);
+                break;
+            default:
+                work.Run<OnlyPartialStrip>(true);
+                break;
+        }
+    }
 }
 
 /// <summary>A strip with plane columns on both sides.</summary>

@@ -157,30 +157,21 @@ internal static unsafe partial class Stencil3x3
             {
                 float* x = input + origin[g] + j0, y = output + j0;
                 int valid = width - j0;
-                var mask = valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero;
-                switch (StripKinds.Of(j0, valid, lanes))
-                {
-                    case StripKind.Inner:
-                        CorrelateStrip<TSimd, TVector, InnerStrip>(add, false, x, y, height, width, w, mask);
-                        break;
-                    case StripKind.First:
-                        CorrelateStrip<TSimd, TVector, FirstStrip>(add, false, x, y, height, width, w, mask);
-                        break;
-                    case StripKind.Last:
-                        CorrelateStrip<TSimd, TVector, LastStrip>(add, false, x, y, height, width, w, mask);
-                        break;
-                    case StripKind.LastPartial:
-                        CorrelateStrip<TSimd, TVector, LastPartialStrip>(add, true, x, y, height, width, w, mask);
-                        break;
-                    case StripKind.Only:
-                        CorrelateStrip<TSimd, TVector, OnlyStrip>(add, false, x, y, height, width, w, mask);
-                        break;
-                    default:
-                        CorrelateStrip<TSimd, TVector, OnlyPartialStrip>(add, true, x, y, height, width, w, mask);
-                        break;
-                }
+                var work = new CorrelateWork<TSimd, TVector>(add, x, y, height, width, w, valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero);
+                StripKinds.Run(j0, valid, lanes, ref work);
             }
         }
+    }
+
+    /// <summary>One strip of a unit-stride group, for <see cref="StripKinds.Run"/>.</summary>
+    private readonly struct CorrelateWork<TSimd, TVector>(bool add, float* x, float* y, int height, int width, float* w, TVector mask)
+        : IStripWork
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        public void Run<TReader>(bool partial)
+            where TReader : struct, IStripReader =>
+            CorrelateStrip<TSimd, TVector, TReader>(add, partial, x, y, height, width, w, mask);
     }
 
     private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, int height, int width, float* w,
@@ -302,28 +293,8 @@ internal static unsafe partial class Stencil3x3
                     float* x = input + b * inBatch + origin[g] + j0;
                     float* dy = upstream + b * upstreamBatch + j0;
                     int valid = width - j0;
-                    var mask = valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero;
-                    switch (StripKinds.Of(j0, valid, lanes))
-                    {
-                        case StripKind.Inner:
-                            GradientRows<TSimd, TVector, InnerStrip, WholeRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                        case StripKind.First:
-                            GradientRows<TSimd, TVector, FirstStrip, WholeRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                        case StripKind.Last:
-                            GradientRows<TSimd, TVector, LastStrip, WholeRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                        case StripKind.LastPartial:
-                            GradientRows<TSimd, TVector, LastPartialStrip, MaskedRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                        case StripKind.Only:
-                            GradientRows<TSimd, TVector, OnlyStrip, WholeRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                        default:
-                            GradientRows<TSimd, TVector, OnlyPartialStrip, MaskedRows>(x, dy, height, width, mask, ref sums);
-                            break;
-                    }
+                    var work = new GradientWork<TSimd, TVector>(x, dy, height, width, valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero, ref sums);
+                    StripKinds.Run(j0, valid, lanes, ref work);
                 }
             }
 
@@ -370,6 +341,40 @@ internal static unsafe partial class Stencil3x3
         (sums[0], sums[1], sums[2]) = (TSimd.Add(sums[0], a00), TSimd.Add(sums[1], a01), TSimd.Add(sums[2], a02));
         (sums[3], sums[4], sums[5]) = (TSimd.Add(sums[3], a10), TSimd.Add(sums[4], a11), TSimd.Add(sums[5], a12));
         (sums[6], sums[7], sums[8]) = (TSimd.Add(sums[6], a20), TSimd.Add(sums[7], a21), TSimd.Add(sums[8], a22));
+    }
+
+    /// <summary>One strip of one batch item of a unit-stride group's weight gradient, for <see cref="StripKinds.Run"/>.</summary>
+    private ref struct GradientWork<TSimd, TVector> : IStripWork
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        private readonly float* x;
+        private readonly float* dy;
+        private readonly int height;
+        private readonly int width;
+        private readonly TVector mask;
+        private ref Taps<TVector> sums;
+
+        public GradientWork(float* x, float* dy, int height, int width, TVector mask, ref Taps<TVector> sums)
+        {
+            this.x = x;
+            this.dy = dy;
+            (this.height, this.width, this.mask) = (height, width, mask);
+            this.sums = ref sums;
+        }
+
+        public void Run<TReader>(bool partial)
+            where TReader : struct, IStripReader
+        {
+            if (partial)
+            {
+                GradientRows<TSimd, TVector, TReader, MaskedRows>(x, dy, height, width, mask, ref sums);
+            }
+            else
+            {
+                GradientRows<TSimd, TVector, TReader, WholeRows>(x, dy, height, width, mask, ref sums);
+            }
+        }
     }
 
     /// <summary>The 9 per-lane gradient sums of one group.</summary>
