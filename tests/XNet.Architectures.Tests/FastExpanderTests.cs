@@ -108,6 +108,32 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
+    [DataRow(16, 16, 3, 1, 1, 4.0, 32, 32, false, 31L)]
+    [DataRow(16, 8, 3, 1, 1, 4.0, 5, 28, true, 32L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 8, 8, false, 33L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 3, 20, false, 34L)]
+    [DataRow(16, 32, 3, 2, 1, 4.0, 32, 32, false, 35L)]
+    [DataRow(8, 16, 3, 2, 1, 2.0, 7, 37, true, 36L)]
+    [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 37L)]
+    [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 38L)]
+    public void DirectSparseMatchesTheReferenceOnTheAvx2Paths(int cin, int cout, int k, int stride, int padding, double e, int height,
+        int width, bool bias, long seed)
+    {
+        // What an AVX2-only CPU runs: 8-lane strips for every plane width (first, inner, last and partial strips), no row pairs.
+        Layers.Kernels.Simd.Allow512 = false;
+        try
+        {
+            var graph = ExpanderGraph.Create("conv", cin, cout, e, seed);
+            AssertExecutionMatchesReference(graph, k, stride, padding, ExpanderExecution.DirectSparse, seed, bias, ScalarType.Float32,
+                height, width);
+        }
+        finally
+        {
+            Layers.Kernels.Simd.Allow512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+        }
+    }
+
+    [TestMethod]
     [DataRow(16, 16, 1, 28, 20)]
     [DataRow(16, 32, 2, 28, 20)]
     [DataRow(32, 64, 2, 14, 17)]

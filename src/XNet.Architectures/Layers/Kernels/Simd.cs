@@ -7,8 +7,14 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>The vector widths the kernels run at.</summary>
 internal static class Simd
 {
+    /// <summary>
+    /// Whether the kernels may use 16-lane AVX-512 vectors (true where the CPU has them). Tests turn it off to run the
+    /// 8-lane paths an AVX2-only CPU takes; a plan must run under the setting it was built under.
+    /// </summary>
+    internal static bool Allow512 { get; set; } = Avx512F.IsSupported;
+
     /// <summary>16-lane vectors on AVX-512 machines for planes wider than 8; 8 lanes otherwise (a 16-lane vector would be half empty).</summary>
-    public static bool Wide(int outWidth) => Avx512F.IsSupported && outWidth > Vector256<float>.Count;
+    public static bool Wide(int outWidth) => Allow512 && outWidth > Vector256<float>.Count;
 
     /// <summary>The first <paramref name="valid"/> lanes of 8 set (sign bit), the rest clear.</summary>
     public static Vector256<float> Mask(int valid) =>

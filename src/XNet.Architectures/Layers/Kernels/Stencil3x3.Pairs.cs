@@ -17,7 +17,7 @@ namespace XNet.Architectures.Layers.Kernels;
 internal static unsafe partial class Stencil3x3
 {
     /// <summary>Whether a unit-stride plane of this width runs as row pairs.</summary>
-    private static bool Paired(int width) => width == 8 && Avx512F.IsSupported;
+    private static bool Paired(int width) => width == 8 && Simd.Allow512;
 
     /// <summary>Lanes 0 and 8 clear: a left neighbour shifted across a row boundary.</summary>
     private static readonly Vector512<float> KeepLeft = Vector512.Create(0, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, -1, -1).AsSingle();
