@@ -69,40 +69,19 @@ internal sealed class SparseConvPlan
         upstreamRows = Math.Max(OutputHeight + shift, RowsRead(inputPlaneRows, inputPlaneWidth, shift + lead, upstreamWidth));
         int upstreamPlane = upstreamRows * upstreamWidth;
 
-        var forwardTerms = Enumerable.Range(0, outputChannels).Select(_ => new List<(nint, long)>()).ToList();
-        var inputTerms = Enumerable.Range(0, inputChannels * stride * stride).Select(_ => new List<(nint, long)>()).ToList();
-        for (int o = 0; o < outputChannels; o++)
-        {
-            for (int t = 0; t < degree; t++)
-            {
-                int c = checked((int)indices[o * degree + t]);
-                for (int u = 0; u < kernel; u++)
-                {
-                    for (int v = 0; v < kernel; v++)
-                    {
-                        long term = (o * degree + t) * kernel * kernel + u * kernel + v;
-                        int phase = (c * stride + u % stride) * stride + v % stride;
-                        forwardTerms[o].Add((checked(phase * phasePlane + u / stride * phaseWidth + v / stride), term));
-                        // The input phase this tap feeds, and the output pixel it comes from relative to the phase pixel.
-                        int a = Modulo(u - padding, stride), b = Modulo(v - padding, stride);
-                        int rowShift = (a + padding - u) / stride, columnShift = (b + padding - v) / stride;
-                        inputTerms[(c * stride + a) * stride + b].Add(
-                            (checked(o * upstreamPlane + (shift + rowShift) * upstreamWidth + shift + columnShift), term));
-                    }
-                }
-            }
-        }
-
-        forward = TermTable.FromTerms(forwardTerms);
-        input = TermTable.FromTerms(inputTerms);
-        weightGradient = forward.PaddedToEight();
         if (Unpadded)
         {
             forward = UnpaddedStencils(indices, height * width);
             input = ChannelReaders(indices, OutputHeight * OutputWidth, k => 8 - k);
             weightGradient = forward;
+            return;
         }
-        else if (kernel == 3 && stride == 2)
+
+        var (forwardTerms, inputTerms) = Terms(indices, phasePlane, upstreamPlane);
+        forward = TermTable.FromTerms(forwardTerms);
+        input = TermTable.FromTerms(inputTerms);
+        weightGradient = forward.PaddedToEight();
+        if (kernel == 3 && stride == 2)
         {
             // Forward and weight gradient over the 4 phase planes.
             forward = forward.ToPhaseGroups(phasePlane);
@@ -137,7 +116,10 @@ internal sealed class SparseConvPlan
     /// <summary>Whether this plan was built for an input of this height and width.</summary>
     public bool Fits(long inputHeight, long inputWidth) => inputHeight == height && inputWidth == width;
 
-    /// <summary>The input laid out for the forward pass and the weight gradient: padded, with slack rows, in stride x stride phases.</summary>
+    /// <summary>
+    /// The input laid out for the forward pass and the weight gradient: the input itself for unit-stride 3x3 layers,
+    /// otherwise padded, with slack rows, in stride x stride phases.
+    /// </summary>
     public Tensor LayOut(Tensor input)
     {
         if (Unpadded)
@@ -263,6 +245,39 @@ internal sealed class SparseConvPlan
             Stencil3x3.InputGradientStride2(TensorMemory.Floats(upstream), upstream.numel() / batch, TensorMemory.Floats(gradient),
                 (int)batch, inputChannels, height, width, start, origin, TensorMemory.Floats(weights), threads);
         }
+    }
+
+    /// <summary>
+    /// Every tap as a term, by output plane for the forward pass (offsets into the padded phase planes) and by input phase
+    /// plane for the input gradient (offsets into the padded output gradient).
+    /// </summary>
+    private (List<List<(nint, long)>> Forward, List<List<(nint, long)>> Input) Terms(long[] indices, int phasePlane, int upstreamPlane)
+    {
+        var forwardTerms = Enumerable.Range(0, outputChannels).Select(_ => new List<(nint, long)>()).ToList();
+        var inputTerms = Enumerable.Range(0, inputChannels * stride * stride).Select(_ => new List<(nint, long)>()).ToList();
+        for (int o = 0; o < outputChannels; o++)
+        {
+            for (int t = 0; t < degree; t++)
+            {
+                int c = checked((int)indices[o * degree + t]);
+                for (int u = 0; u < kernel; u++)
+                {
+                    for (int v = 0; v < kernel; v++)
+                    {
+                        long term = (o * degree + t) * kernel * kernel + u * kernel + v;
+                        int phase = (c * stride + u % stride) * stride + v % stride;
+                        forwardTerms[o].Add((checked(phase * phasePlane + u / stride * phaseWidth + v / stride), term));
+                        // The input phase this tap feeds, and the output pixel it comes from relative to the phase pixel.
+                        int a = Modulo(u - padding, stride), b = Modulo(v - padding, stride);
+                        int rowShift = (a + padding - u) / stride, columnShift = (b + padding - v) / stride;
+                        inputTerms[(c * stride + a) * stride + b].Add(
+                            (checked(o * upstreamPlane + (shift + rowShift) * upstreamWidth + shift + columnShift), term));
+                    }
+                }
+            }
+        }
+
+        return (forwardTerms, inputTerms);
     }
 
     /// <summary>The forward's stencil groups on unpadded planes: per output, one group per input it reads, at that input plane.</summary>

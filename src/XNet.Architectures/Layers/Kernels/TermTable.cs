@@ -3,7 +3,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// The terms of one kernel pass, grouped by output plane: plane q owns entries [Start[q], Start[q + 1]) of
 /// <see cref="Offset"/>, each with <see cref="GroupSize"/> weights taken from the layer's flat compact weight at
-/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9). A stride-2 stencil group
+/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9, in the kernel's order). A stride-2 stencil group
 /// (<see cref="PhaseStep"/> above 0) reads its taps from 4 phase planes <see cref="PhaseStep"/> elements apart, with its
 /// weights in the kernel's (row, column) order.
 /// </summary>
@@ -27,29 +27,6 @@ internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex,
         }
 
         return new TermTable(start, offset, weight, 1);
-    }
-
-    /// <summary>
-    /// The same terms as 3 x 3 stencil groups (<see cref="Stencil3x3"/>): every run of 9 terms from one (output, input)
-    /// pair becomes one group whose offset is the smallest of the 9 and whose weights are ordered by offset, that is by
-    /// (row, column) of the input pixel they read. Needs every plane's terms in whole runs of 9 such terms.
-    /// </summary>
-    public TermTable ToStencilGroups()
-    {
-        var start = Start.Select(s => s / 9).ToArray();
-        var origin = new nint[Offset.Length / 9];
-        var weight = new long[WeightIndex.Length];
-        for (int g = 0; g < origin.Length; g++)
-        {
-            var taps = Enumerable.Range(9 * g, 9).OrderBy(i => Offset[i]).ToArray();
-            origin[g] = Offset[taps[0]];
-            for (int k = 0; k < 9; k++)
-            {
-                weight[9 * g + k] = WeightIndex[taps[k]];
-            }
-        }
-
-        return new TermTable(start, origin, weight, 9);
     }
 
     /// <summary>
