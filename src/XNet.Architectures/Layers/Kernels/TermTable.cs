@@ -3,7 +3,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// The terms of one kernel pass, grouped by output plane: plane q owns entries [Start[q], Start[q + 1]) of
 /// <see cref="Offset"/>, each with <see cref="GroupSize"/> weights taken from the layer's flat compact weight at
-/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9, in the kernel's order). A stride-2 stencil group
+/// <see cref="WeightIndex"/> (a term: 1 weight; a 3 x 3 stencil group: 9, in the order its kernel applies them). A stride-2 stencil group
 /// (<see cref="PhaseStep"/> above 0) reads its taps from 4 phase planes <see cref="PhaseStep"/> elements apart, with its
 /// weights in the kernel's (row, column) order.
 /// </summary>
