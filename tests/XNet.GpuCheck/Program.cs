@@ -11,6 +11,7 @@ using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
 using XNet.Architectures;
+using XNet.Architectures.Layers;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
@@ -133,9 +134,9 @@ static nn.Module<Tensor, Tensor> Create(string entry, ImageShape input, int clas
     var model = ModelZoo.Create(entry.Split('@')[0], input, classes, seed: 0);
     if (entry.EndsWith("@grouped", StringComparison.Ordinal))
     {
-        foreach (var layer in model.modules().OfType<XNet.Architectures.Layers.ExpanderConv2d>())
+        foreach (var layer in model.modules().OfType<ExpanderConv2d>())
         {
-            layer.Execution = XNet.Architectures.Layers.ExpanderExecution.BlockGrouped;
+            layer.Execution = ExpanderExecution.BlockGrouped;
         }
     }
 
