@@ -36,7 +36,7 @@ internal static class KernelPhases
             var plan = new SparseConvPlan(Enumerable.Range(0, s.Out).SelectMany(o => graph.InputsOf(o).ToArray().Select(i => (long)i)).ToArray(), s.In, s.Out, 3, s.Stride, s.Padding, (int)s.Height, (int)s.Width);
             using var x = randn(batch, s.In, s.Height, s.Width);
             using var weight = randn(s.Out, degree, 3, 3);
-            using var laidOut = plan.LayOut(x);
+            using var laidOut = plan.LayOut(x, threads);
             using var upstream = randn(batch, s.Out, plan.OutputHeight, plan.OutputWidth);
             var layer = new ExpanderConv2d(graph, 3, s.Stride, s.Padding)
             {
@@ -46,7 +46,7 @@ internal static class KernelPhases
             using var xg = x.clone().requires_grad_(true);
             var stages = new (string Name, Action Run)[]
             {
-                ("lay out", () => plan.LayOut(x).Dispose()),
+                ("lay out", () => plan.LayOut(x, threads).Dispose()),
                 ("forward", () => plan.Forward(laidOut, weight, threads).Dispose()),
                 ("input grad", () => plan.InputGradient(upstream, weight, threads).Dispose()),
                 ("weight grad", () => plan.WeightGradient(laidOut, upstream, threads).Dispose()),

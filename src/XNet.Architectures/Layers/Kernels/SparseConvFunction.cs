@@ -19,7 +19,7 @@ internal sealed class SparseConvFunction : SingleTensorFunction<SparseConvFuncti
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
         var (input, weight, plan, threads) = ((Tensor)vars[0], (Tensor)vars[1], (SparseConvPlan)vars[2], (int)vars[3]);
-        var laidOut = plan.LayOut(input);
+        var laidOut = plan.LayOut(input, threads);
         // The laid-out input is what the weight gradient reads: the input itself for unit-stride 3x3 layers, otherwise a
         // padded (and for strides above 1, phased) copy, kept instead of the input at the price of one activation-sized
         // buffer per layer until the backward pass.

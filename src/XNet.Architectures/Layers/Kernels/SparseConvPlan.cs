@@ -120,7 +120,7 @@ internal sealed class SparseConvPlan
     /// The input laid out for the forward pass and the weight gradient: the input itself for unit-stride 3x3 layers,
     /// otherwise padded, with slack rows, in stride x stride phases.
     /// </summary>
-    public Tensor LayOut(Tensor input)
+    public Tensor LayOut(Tensor input, int threads)
     {
         if (Unpadded)
         {
@@ -131,7 +131,7 @@ internal sealed class SparseConvPlan
         if (stride == 2 && SparseCorrelation.CanRun(input))
         {
             using var source = input.contiguous();
-            return SplitIntoPhases(source, batch);
+            return SplitIntoPhases(source, batch, threads);
         }
 
         var padded = nn.functional.pad(input.contiguous(),
@@ -149,11 +149,11 @@ internal sealed class SparseConvPlan
     }
 
     /// <summary>The stride-2 layout in one pass over the input (<see cref="PhaseLayout"/>).</summary>
-    private unsafe Tensor SplitIntoPhases(Tensor input, long batch)
+    private unsafe Tensor SplitIntoPhases(Tensor input, long batch, int threads)
     {
         var phases = empty(new[] { batch, inputChannels, 2, 2, phaseRows, phaseWidth });
         PhaseLayout.Split(TensorMemory.Floats(input), TensorMemory.Floats(phases), (int)batch, inputChannels, height, width, padding, phaseRows,
-            phaseWidth, get_num_threads());
+            phaseWidth, threads);
         return phases;
     }
 
