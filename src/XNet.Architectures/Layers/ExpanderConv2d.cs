@@ -17,7 +17,8 @@ namespace XNet.Architectures.Layers;
 /// weights. The reference implementation scatters the compact weight into a dense (C_out, C_in, k, k) weight and runs a
 /// dense convolution; <see cref="Execution"/> selects a faster exact form (<see cref="ExpanderExecution"/>): by default
 /// the direct sparse kernel for sparse float32 layers on the CPU, otherwise the gather + grouped convolution when the
-/// graph has the block structure of <see cref="ExpanderGraph.CreateStructured"/>, and the reference for the rest.
+/// graph has the block structure of <see cref="ExpanderGraph.CreateStructured"/>, and the reference for the rest and on
+/// a GPU.
 /// </remarks>
 public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
