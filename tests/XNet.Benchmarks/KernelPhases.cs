@@ -43,15 +43,16 @@ internal static class KernelPhases
                 Execution = ExpanderExecution.DirectSparse,
             };
             var dense = nn.Conv2d(s.In, s.Out, 3, stride: s.Stride, padding: s.Padding, bias: false);
-            using var xg = x.clone().requires_grad_(true);
+            using var sparsePass = new LayerPass(layer, x);
+            using var densePass = new LayerPass(dense, x);
             var stages = new (string Name, Action Run)[]
             {
                 ("lay out", () => plan.LayOut(x, threads).Dispose()),
                 ("forward", () => plan.Forward(laidOut, weight, threads).Dispose()),
                 ("input grad", () => plan.InputGradient(upstream, weight, threads).Dispose()),
                 ("weight grad", () => plan.WeightGradient(laidOut, upstream, threads).Dispose()),
-                ("autograd", () => Step(layer, xg)),
-                ("dense", () => Step(dense, xg)),
+                ("autograd", sparsePass.Run),
+                ("dense", densePass.Run),
             };
             var times = stages.Select(_ => new List<double>()).ToArray();
             for (int round = 0; round < warmup + repetitions; round++)
@@ -132,13 +133,5 @@ internal static class KernelPhases
         }
 
         return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).ToScalar();
-    }
-
-    private static void Step(nn.Module<Tensor, Tensor> layer, Tensor x)
-    {
-        layer.zero_grad();
-        x.grad?.zero_();
-        var y = layer.call(x);
-        y.backward(new[] { ones_like(y) });
     }
 }

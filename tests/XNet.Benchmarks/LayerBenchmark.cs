@@ -240,23 +240,21 @@ internal static class LayerBenchmark
         nn.Conv2d(s.In, s.Out, s.Kernel, stride: s.Stride, padding: s.Padding, bias: false);
 
     /// <summary>
-    /// Median milliseconds of forward + backward (input and weight gradients) for one batch, per layer, the layers taking
-    /// turns within each round.
+    /// Median milliseconds of forward + backward (input and weight gradients, <see cref="LayerPass"/>) for one batch, per
+    /// layer, the layers taking turns within each round.
     /// </summary>
     private static double[] TimeInRounds(LayerShape s, int batch, int warmup, int repetitions, IReadOnlyList<nn.Module<Tensor, Tensor>> layers)
     {
-        using var x = randn(batch, s.In, s.Height, s.Width).requires_grad_(true);
+        using var x = randn(batch, s.In, s.Height, s.Width);
+        var passes = layers.Select(layer => new LayerPass(layer, x)).ToList();
         var times = layers.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < warmup + repetitions; round++)
         {
-            for (int i = 0; i < layers.Count; i++)
+            for (int i = 0; i < passes.Count; i++)
             {
-                layers[i].zero_grad();
-                x.grad?.zero_();
                 using var scope = NewDisposeScope();
                 long start = Stopwatch.GetTimestamp();
-                var y = layers[i].call(x);
-                y.backward(new[] { ones_like(y) });
+                passes[i].Run();
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 if (round >= warmup)
                 {
@@ -265,6 +263,7 @@ internal static class LayerBenchmark
             }
         }
 
+        passes.ForEach(p => p.Dispose());
         return times.Select(Median).ToArray();
     }
 

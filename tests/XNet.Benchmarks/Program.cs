@@ -1,4 +1,6 @@
-// Benchmark harness (not run by CI). Results go to docs/benchmarks.md with the machine and the date.
+// Benchmark harness (not run by CI). Results go to docs/benchmarks.md with the machine and the date. Every mode takes
+// --malloc fixed|default: fixed (the default) pins glibc malloc's thresholds first, which takes page faults out of the
+// timings (GlibcAllocator.cs); default keeps glibc's own, as a plain process has them.
 //
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- throughput [--data DIR] [--models a,b] [--batches N] [--warmup N] [--batch-size N]
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- accuracy   [--data DIR] [--model NAME] [--epochs N] [--batch-size N] [--lr X] [--seed N]
@@ -29,6 +31,13 @@ string data = Option("data", FashionMnist.DebianDirectory);
 int Int(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+// Before the first tensor: glibc's moving mmap threshold makes layer timings depend on what ran before (GlibcAllocator).
+string allocator = Option("malloc", "fixed") switch
+{
+    "fixed" => GlibcAllocator.KeepFreedMemory() ? "glibc thresholds fixed" : "not glibc: default allocator",
+    "default" => "glibc defaults",
+    var other => throw new ArgumentException($"--malloc must be 'fixed' or 'default', got '{other}'."),
+};
 TorchRuntime.EnsureLoaded();
 if (arguments.ContainsKey("threads"))
 {
@@ -36,7 +45,7 @@ if (arguments.ContainsKey("threads"))
 }
 
 Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
-                  $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+                  $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, malloc: {allocator}");
 
 switch (args.FirstOrDefault())
 {
