@@ -93,6 +93,9 @@ public sealed class FastExpanderTests
     // 8-wide unit-stride planes as row pairs on AVX-512: odd heights (the last pair has one row), a single row.
     [DataRow(16, 8, 3, 1, 1, 4.0, 5, 8, true, 21L)]
     [DataRow(8, 16, 3, 1, 1, 2.0, 1, 8, false, 22L)]
+    // 8 x 8 planes summed in registers across their groups: an odd group count (3), a single group.
+    [DataRow(12, 10, 3, 1, 1, 4.0, 8, 8, false, 23L)]
+    [DataRow(8, 6, 3, 1, 1, 8.0, 8, 8, true, 24L)]
     // Stride-2 input gradients written in the input's layout: odd height and width (masked last columns, no last row),
     // 16-lane strips with a partial second half, several strips.
     [DataRow(8, 16, 3, 2, 1, 2.0, 7, 5, false, 18L)]

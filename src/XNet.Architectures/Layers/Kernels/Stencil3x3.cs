@@ -54,6 +54,10 @@ internal static unsafe partial class Stencil3x3
                         (float*)weightAddress);
                 }
             }
+            else if (Paired(outW) && outH == 8)
+            {
+                CorrelateOctet(x, y, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
             else if (Paired(outW))
             {
                 CorrelatePairs(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
