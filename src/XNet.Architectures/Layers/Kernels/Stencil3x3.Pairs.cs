@@ -11,9 +11,10 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <remarks>
 /// A vector holds rows r and r + 1 of an unpadded plane; the left and right neighbours come from lane shifts with the
 /// lanes that cross from one row into the other cleared (zero padding), and rows outside the plane are masked out of the
-/// loads. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1, 2p + u)) summed in kernel order, the
-/// same multiply-add chain as the 8-lane window, so forward and input gradient give the same bits on either path.
-/// Reading the neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured
+/// loads. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1, 2p + u)) summed in kernel order.
+/// 8 x 8 planes, the common case, keep their four row pairs' sums in registers across all of a plane's groups
+/// (<see cref="CorrelateOctet"/>); other heights add each group into the stored plane (<see cref="CorrelatePairs"/>), the
+/// 8-lane window's order, so those give the same bits as the AVX2 path. Reading the neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured
 /// 15-20 % slower on the 2-core AVX-512 machine, the mask conversions included.
 /// </remarks>
 internal static unsafe partial class Stencil3x3
@@ -209,6 +210,76 @@ internal static unsafe partial class Stencil3x3
             (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
             (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
         }
+    }
+
+    /// <summary>
+    /// The 9 gradients of each group of one 8 x 8 output plane over a run of batch items, added to <paramref name="gradient"/>:
+    /// <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightGradientOctet(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
+        nint* origin, float* gradient)
+    {
+        var (keepLeft, keepRight, upper, lower) = (KeepLeft, KeepRight, UpperHalf, LowerHalf);
+        for (int g = first; g < end; g++)
+        {
+            Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default;
+            for (int b = 0; b < batch; b++)
+            {
+                float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
+                // As in AccumulateOctet: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
+                var a = Avx512F.MaskLoad(x - 8, upper, Vector512<float>.Zero);
+                var (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                var c = Avx512F.LoadVector512(x);
+                var (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                var e = Avx512F.LoadVector512(x + 8);
+                var (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                var d = Avx512F.LoadVector512(dy);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 16);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                a = Avx512F.LoadVector512(x + 24);
+                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 16);
+                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 32);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                e = Avx512F.LoadVector512(x + 40);
+                (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 32);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 48);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                a = Avx512F.MaskLoad(x + 56, lower, Vector512<float>.Zero);
+                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 48);
+                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+            }
+
+            float* gw = gradient + 9 * g;
+            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
+            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
+            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
+        }
+    }
+
+    /// <summary>One output row pair's upstream gradient times the 9 input neighbourhoods it met, added to the 9 sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GradientTaps(Vector512<float> d, Vector512<float> topLeft, Vector512<float> top, Vector512<float> topRight,
+        Vector512<float> left, Vector512<float> level, Vector512<float> right, Vector512<float> bottomLeft, Vector512<float> bottom,
+        Vector512<float> bottomRight, ref Vector512<float> a00, ref Vector512<float> a01, ref Vector512<float> a02, ref Vector512<float> a10,
+        ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22)
+    {
+        a00 = Avx512F.FusedMultiplyAdd(d, topLeft, a00);
+        a01 = Avx512F.FusedMultiplyAdd(d, top, a01);
+        a02 = Avx512F.FusedMultiplyAdd(d, topRight, a02);
+        a10 = Avx512F.FusedMultiplyAdd(d, left, a10);
+        a11 = Avx512F.FusedMultiplyAdd(d, level, a11);
+        a12 = Avx512F.FusedMultiplyAdd(d, right, a12);
+        a20 = Avx512F.FusedMultiplyAdd(d, bottomLeft, a20);
+        a21 = Avx512F.FusedMultiplyAdd(d, bottom, a21);
+        a22 = Avx512F.FusedMultiplyAdd(d, bottomRight, a22);
     }
 
     /// <summary>Rows r and r + 1 of an 8-wide plane, each zero where it lies outside the plane's rows.</summary>

@@ -111,6 +111,10 @@ internal static unsafe partial class Stencil3x3
                         WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
+                    else if (Paired(outW) && outH == 8)
+                    {
+                        WeightGradientOctet(x, inBatch, dy, dyBatch, count, from, to, (nint*)originAddress, chunkSums);
+                    }
                     else if (Paired(outW))
                     {
                         WeightGradientPairs(x, inBatch, dy, dyBatch, count, outH, from, to, (nint*)originAddress, chunkSums);
