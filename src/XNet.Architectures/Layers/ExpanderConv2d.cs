@@ -254,14 +254,22 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// </summary>
     private int Plan()
     {
-        using var scope = NewDisposeScope();
         if (planIndices is not null && planIndices.device_type == indices.device_type && planIndices.device_index == indices.device_index)
         {
-            if (planIndices.eq(indices).all().item<bool>())
+            // On the CPU the two buffers are compared in place: three operators and a read-back per layer and forward pass
+            // cost more than the comparison itself.
+            bool inPlace = indices.device_type == DeviceType.CPU && indices.dtype == ScalarType.Int64 && indices.is_contiguous() &&
+                           planIndices.is_contiguous();
+            bool unchanged = inPlace
+                ? TensorMemory.Int64s(indices).SequenceEqual(TensorMemory.Int64s(planIndices))
+                : SameValues(planIndices, indices);
+            if (unchanged)
             {
                 return planBlocks;
             }
         }
+
+        using var scope = NewDisposeScope();
 
         var graph = Graph;
         planBlocks = graph.BlockCount;
@@ -275,6 +283,12 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         }
 
         return planBlocks;
+    }
+
+    private static bool SameValues(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.eq(b).all().item<bool>();
     }
 
     /// <summary>The exact equivalent of <see cref="forward"/> as a plain convolution, in either export form.</summary>

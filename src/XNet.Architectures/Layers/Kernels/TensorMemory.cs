@@ -20,6 +20,19 @@ internal static unsafe partial class TensorMemory
         return (float*)Data(tensor.Handle);
     }
 
+    /// <summary>The elements of a contiguous int64 CPU tensor, read in place.</summary>
+    /// <exception cref="ArgumentException">When the tensor is not a contiguous int64 CPU tensor.</exception>
+    public static ReadOnlySpan<long> Int64s(Tensor tensor)
+    {
+        if (tensor.dtype != ScalarType.Int64 || tensor.device_type != DeviceType.CPU || !tensor.is_contiguous())
+        {
+            throw new ArgumentException(
+                $"Expected a contiguous int64 CPU tensor, got {tensor.dtype} on {tensor.device} (contiguous: {tensor.is_contiguous()}).");
+        }
+
+        return new ReadOnlySpan<long>((void*)Data(tensor.Handle), checked((int)tensor.numel()));
+    }
+
     // TorchSharp keeps its own binding internal; LibTorchSharp (already loaded by TorchSharp) exports the same C function.
     [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
     private static partial IntPtr Data(IntPtr tensor);
