@@ -96,6 +96,10 @@ public sealed class FastExpanderTests
     // 8 x 8 planes summed in registers across their groups: an odd group count (3), a single group.
     [DataRow(12, 10, 3, 1, 1, 4.0, 8, 8, false, 23L)]
     [DataRow(8, 6, 3, 1, 1, 8.0, 8, 8, true, 24L)]
+    // 16-wide planes in blocks of 8 rows on AVX-512: one block (no rows above or below it); top, inner and bottom blocks
+    // with an odd group count.
+    [DataRow(16, 16, 3, 1, 1, 4.0, 8, 16, false, 25L)]
+    [DataRow(12, 10, 3, 1, 1, 4.0, 24, 16, true, 26L)]
     // Stride-2 input gradients written in the input's layout: odd height and width (masked last columns, no last row),
     // 16-lane strips with a partial second half, several strips.
     [DataRow(8, 16, 3, 2, 1, 2.0, 7, 5, false, 18L)]

@@ -62,6 +62,10 @@ internal static unsafe partial class Stencil3x3
             {
                 CorrelatePairs(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
             }
+            else if (InRowBlocks(outH, outW))
+            {
+                CorrelateRowBlocks(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
             else if (wide)
             {
                 CorrelatePlane<Simd512, Vector512<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
