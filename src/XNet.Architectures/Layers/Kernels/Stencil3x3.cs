@@ -82,7 +82,7 @@ internal static unsafe partial class Stencil3x3
     /// x(g) as in <see cref="Correlate"/> (with <paramref name="phaseStep"/> above 0: its stride-2 phase planes, padded).
     /// </summary>
     /// <remarks>
-    /// Tasks are chunks of <see cref="BatchChunk"/> batch items, each summing every group over its items, so that a
+    /// Tasks are chunks of batch items (<see cref="ItemsPerChunk"/>), each summing every group over its items, so that a
     /// chunk's input and output-gradient planes stay in the core's cache while all groups read them (by output plane,
     /// each group streamed the whole batch from memory: 1.7x slower in a training step). The chunks' sums are added in
     /// chunk order, so the result does not depend on which thread ran which chunk.
@@ -92,11 +92,12 @@ internal static unsafe partial class Stencil3x3
     {
         var (inputAddress, upstreamAddress, startAddress, originAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)origin);
         bool wide = Simd.Wide(outW);
-        int values = 9 * start[planes], chunks = (batch + BatchChunk - 1) / BatchChunk;
+        int chunk = ItemsPerChunk(inBatch + (long)planes * outH * outW);
+        int values = 9 * start[planes], chunks = (batch + chunk - 1) / chunk;
         var partial = new float[chunks][];
         KernelThreads.ForEach(chunks, threads, task =>
         {
-            int b0 = (int)task * BatchChunk, count = Math.Min(BatchChunk, batch - b0);
+            int b0 = (int)task * chunk, count = Math.Min(chunk, batch - b0);
             var sums = partial[task] = new float[values];
             long dyBatch = (long)planes * outH * outW;
             fixed (float* chunkSums = sums)
@@ -147,8 +148,11 @@ internal static unsafe partial class Stencil3x3
         }
     }
 
-    /// <summary>Batch items per weight-gradient task: 8 items of a 32x32, 16-channel layer are about 150 KB of input and upstream.</summary>
-    private const int BatchChunk = 8;
+    /// <summary>
+    /// Batch items per weight-gradient task: as many as keep a task's input and output-gradient planes within 512 KB (half
+    /// of a core's L2 on the measured machine), from 1 (DenseNet-BC's 96->24 @32, 480 KB an item) to 16.
+    /// </summary>
+    private static int ItemsPerChunk(long floatsPerItem) => (int)Math.Clamp(512 * 1024 / (4 * floatsPerItem), 1, 16);
 
     /// <summary>
     /// One output plane of a unit-stride layer (padding 1, read from unpadded input planes): the first group stores, the
