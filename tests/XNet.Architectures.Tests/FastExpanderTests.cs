@@ -100,6 +100,9 @@ public sealed class FastExpanderTests
     // with an odd group count.
     [DataRow(16, 16, 3, 1, 1, 4.0, 8, 16, false, 25L)]
     [DataRow(12, 10, 3, 1, 1, 4.0, 24, 16, true, 26L)]
+    // Stride-2 planes in blocks of 8 output rows on AVX-512: 8-lane rows (one block), 16-lane rows (three blocks, odd group count).
+    [DataRow(32, 64, 3, 2, 1, 4.0, 16, 16, false, 27L)]
+    [DataRow(12, 10, 3, 2, 1, 4.0, 48, 32, true, 28L)]
     // Stride-2 input gradients written in the input's layout: odd height and width (masked last columns, no last row),
     // 16-lane strips with a partial second half, several strips.
     [DataRow(8, 16, 3, 2, 1, 2.0, 7, 5, false, 18L)]

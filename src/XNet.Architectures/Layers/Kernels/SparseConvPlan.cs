@@ -321,7 +321,8 @@ internal sealed class SparseConvPlan
         if (weight.numel() != (long)outputChannels * degree * kernel * kernel)
         {
             throw new ArgumentException(
-                $"The compact weight must be ({outputChannels}, {degree}, {kernel}, {kernel}), got ({string.Join(", ", weight.shape)}).", nameof(weight));
+                $"The compact weight must be ({outputChannels}, {degree}, {kernel}, {kernel}), got ({string.Join(", ", weight.shape)}).",
+                nameof(weight));
         }
 
         using var contiguous = weight.contiguous();

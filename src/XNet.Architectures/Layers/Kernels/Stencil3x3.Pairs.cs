@@ -14,8 +14,9 @@ namespace XNet.Architectures.Layers.Kernels;
 /// loads. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1, 2p + u)) summed in kernel order.
 /// 8 x 8 planes, the common case, keep their four row pairs' sums in registers across all of a plane's groups
 /// (<see cref="CorrelateOctet"/>); other heights add each group into the stored plane (<see cref="CorrelatePairs"/>), the
-/// 8-lane window's order, so those give the same bits as the AVX2 path. Reading the neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured
-/// 15-20 % slower on the 2-core AVX-512 machine, the mask conversions included.
+/// 8-lane window's order, so those give the same bits as the AVX2 path. Reading the neighbours with masked loads one
+/// element off instead of shifting (three loads, no shuffles) measured 15-20 % slower on the 2-core AVX-512 machine, the
+/// mask conversions included.
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {

@@ -5,8 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// Unit-stride planes 16 wide whose height is a multiple of 8 (the CIFAR models' middle stage, on AVX-512), in blocks of 8
-/// output rows whose sums stay in registers across all of the plane's groups.
+/// Planes computed in blocks of 8 output rows whose sums stay in registers across all of the plane's groups, on AVX-512:
+/// unit-stride planes 16 wide (the CIFAR models' middle stage) and stride-2 planes one vector wide (their 16->32 and
+/// 32->64 layers), each with a height that is a multiple of 8.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
@@ -15,8 +16,9 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <see cref="CorrelateOctet"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
 /// 32->32 @16 forward went from 0.49-0.51 to 0.21-0.24 ms in a training step's turn, but on 32 x 32 planes (two strips
 /// per row, 4 blocks per strip) DenseNet-BC's 96->24 forward went from 2.8-3.2 to 3.4-3.6 ms, its 24 groups' rows
-/// scattered over 96 planes, so wider planes keep the sweep. The sums run in another order than the sweep's, so the two
-/// differ in rounding.
+/// scattered over 96 planes, so wider planes keep the sweep. Stride-2 blocks read the phase planes as
+/// <see cref="PhaseStrip{TSimd, TVector, TWriter}"/> does (forward 0.50 -> 0.36-0.41 ms for 16->32, 0.43 -> 0.26-0.28 ms for
+/// 32->64, in the same measurement). The sums run in another order than the sweeps', so the two differ in rounding.
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {
@@ -107,6 +109,95 @@ internal static unsafe partial class Stencil3x3
         Simd512.Store(y + 5 * row, a5);
         Simd512.Store(y + 6 * row, a6);
         Simd512.Store(y + 7 * row, a7);
+    }
+
+    /// <summary>
+    /// Whether a stride-2 plane runs in row blocks: on an AVX-512 machine (32 vector registers), an output row that is one
+    /// whole vector of <paramref name="lanes"/>, whole blocks (the CIFAR ResNets' 16->32 and 32->64 layers).
+    /// </summary>
+    private static bool PhasesInRowBlocks(int outH, int outW, int lanes) => Simd.Allow512 && outW == lanes && outH % BlockRows == 0;
+
+    /// <summary>One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelatePhaseRowBlocks<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int first,
+        int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        for (int r0 = 0; r0 < outH; r0 += BlockRows)
+        {
+            CorrelatePhaseRowBlock<TSimd, TVector>(input + r0 * inRow, inRow, phaseStep, output + r0 * TSimd.Lanes, first, end, origin, weight);
+        }
+    }
+
+    /// <summary>
+    /// Output rows r0 .. r0 + 7 of a stride-2 plane (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps): phase row
+    /// r0 + k gives output row r0 + k its kernel rows 0 and 1 and output row r0 + k - 1 its kernel row 2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelatePhaseRowBlock<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int first, int end,
+        nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        TVector a0 = TSimd.Zero, a1 = TSimd.Zero, a2 = TSimd.Zero, a3 = TSimd.Zero, a4 = TSimd.Zero, a5 = TSimd.Zero, a6 = TSimd.Zero;
+        TVector a7 = TSimd.Zero;
+        for (int g = first; g < end; g++)
+        {
+            float* w = weight + 9 * g;
+            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+            float* p = input + origin[g];
+            // Phase row (0, ·) of the current output row: even columns j and j + 1 of phase (0, 0), and phase (0, 1).
+            TVector even = TSimd.Load(p), odd = TSimd.Load(p + phaseStep), next = TSimd.Load(p + 1);
+            a0 = PhaseBlockRow<TSimd, TVector>(a0, p, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11, w12, w20, w21,
+                w22);
+            a1 = PhaseBlockRow<TSimd, TVector>(a1, p + 1 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a2 = PhaseBlockRow<TSimd, TVector>(a2, p + 2 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a3 = PhaseBlockRow<TSimd, TVector>(a3, p + 3 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a4 = PhaseBlockRow<TSimd, TVector>(a4, p + 4 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a5 = PhaseBlockRow<TSimd, TVector>(a5, p + 5 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a6 = PhaseBlockRow<TSimd, TVector>(a6, p + 6 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+            a7 = PhaseBlockRow<TSimd, TVector>(a7, p + 7 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
+                w12, w20, w21, w22);
+        }
+
+        nint row = TSimd.Lanes;
+        TSimd.Store(output, a0);
+        TSimd.Store(output + row, a1);
+        TSimd.Store(output + 2 * row, a2);
+        TSimd.Store(output + 3 * row, a3);
+        TSimd.Store(output + 4 * row, a4);
+        TSimd.Store(output + 5 * row, a5);
+        TSimd.Store(output + 6 * row, a6);
+        TSimd.Store(output + 7 * row, a7);
+    }
+
+    /// <summary>
+    /// sum + one stride-2 output row's 9 taps: kernel row 0 from the phase-(0, ·) row passed in, kernel row 1 from phase
+    /// (1, ·) at <paramref name="p00"/>, kernel row 2 from the next phase-(0, ·) row, which is handed back for the row below.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector PhaseBlockRow<TSimd, TVector>(TVector sum, float* p00, nint inRow, nint phaseStep, ref TVector even,
+        ref TVector odd, ref TVector next, TVector w00, TVector w01, TVector w02, TVector w10, TVector w11, TVector w12, TVector w20,
+        TVector w21, TVector w22)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        sum = TSimd.MultiplyAdd(w02, next, TSimd.MultiplyAdd(w01, odd, TSimd.MultiplyAdd(w00, even, sum)));
+        float* p10 = p00 + 2 * phaseStep;
+        sum = TSimd.MultiplyAdd(w10, TSimd.Load(p10), sum);
+        sum = TSimd.MultiplyAdd(w12, TSimd.Load(p10 + 1), TSimd.MultiplyAdd(w11, TSimd.Load(p10 + phaseStep), sum));
+        float* below = p00 + inRow;
+        (even, odd, next) = (TSimd.Load(below), TSimd.Load(below + phaseStep), TSimd.Load(below + 1));
+        return TSimd.MultiplyAdd(w22, next, TSimd.MultiplyAdd(w21, odd, TSimd.MultiplyAdd(w20, even, sum)));
     }
 
     /// <summary>sum + one kernel row's three taps on one input row's left, centre and right neighbours.</summary>

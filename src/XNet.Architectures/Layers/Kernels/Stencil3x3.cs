@@ -43,7 +43,17 @@ internal static unsafe partial class Stencil3x3
             }
             else if (phaseStep > 0)
             {
-                if (wide)
+                if (wide && PhasesInRowBlocks(outH, outW, Simd512.Lanes))
+                {
+                    CorrelatePhaseRowBlocks<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, from, to, (nint*)originAddress,
+                        (float*)weightAddress);
+                }
+                else if (!wide && PhasesInRowBlocks(outH, outW, Simd256.Lanes))
+                {
+                    CorrelatePhaseRowBlocks<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, from, to, (nint*)originAddress,
+                        (float*)weightAddress);
+                }
+                else if (wide)
                 {
                     CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
