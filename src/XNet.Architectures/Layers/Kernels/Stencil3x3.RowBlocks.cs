@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// Planes computed in blocks of 8 output rows whose sums stay in registers across all of the plane's groups, on AVX-512:
-/// unit-stride planes 16 wide (the CIFAR models' middle stage) and stride-2 planes one vector wide (their 16->32 and
-/// 32->64 layers), each with a height that is a multiple of 8.
+/// Planes computed in blocks of 8 rows whose sums stay in registers across all of the plane's groups, on AVX-512:
+/// unit-stride planes 16 wide (the CIFAR models' middle stage), and stride-2 layers whose output rows are one vector wide
+/// (their 16->32 and 32->64 layers), forward and input gradient, each with a height that is a multiple of 8.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
@@ -18,7 +18,9 @@ namespace XNet.Architectures.Layers.Kernels;
 /// per row, 4 blocks per strip) DenseNet-BC's 96->24 forward went from 2.8-3.2 to 3.4-3.6 ms, its 24 groups' rows
 /// scattered over 96 planes, so wider planes keep the sweep. Stride-2 blocks read the phase planes as
 /// <see cref="PhaseStrip{TSimd, TVector, TWriter}"/> does (forward 0.50 -> 0.36-0.41 ms for 16->32, 0.43 -> 0.26-0.28 ms for
-/// 32->64, in the same measurement). The sums run in another order than the sweeps', so the two differ in rounding.
+/// 32->64, in the same measurement), and their input gradients, summed by even and odd input column and interleaved at
+/// the store as <see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/> does, went from 0.60-0.74 to 0.28-0.37 ms.
+/// The sums run in another order than the sweeps', so the two differ in rounding.
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {
@@ -198,6 +200,109 @@ internal static unsafe partial class Stencil3x3
         float* below = p00 + inRow;
         (even, odd, next) = (TSimd.Load(below), TSimd.Load(below + phaseStep), TSimd.Load(below + 1));
         return TSimd.MultiplyAdd(w22, next, TSimd.MultiplyAdd(w21, odd, TSimd.MultiplyAdd(w20, even, sum)));
+    }
+
+    /// <summary>
+    /// Whether a stride-2 input gradient runs in row blocks: on an AVX-512 machine, an output-gradient row that is one whole
+    /// vector of <paramref name="lanes"/> (input rows of twice that), input rows that split into blocks of 8.
+    /// </summary>
+    private static bool TransposedInRowBlocks(int height, int width, int lanes) => Simd.Allow512 && width == 2 * lanes && height % BlockRows == 0;
+
+    /// <summary>One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposedRowBlocks<TSimd, TVector>(float* upstream, float* output, int height, int first, int end, nint* origin,
+        float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int rows = height / 2;
+        for (int r0 = 0; r0 < rows; r0 += BlockRows / 2)
+        {
+            TransposedRowBlock<TSimd, TVector>(upstream, output + 2 * r0 * 2 * TSimd.Lanes, r0, rows, first, end, origin, weight);
+        }
+    }
+
+    /// <summary>
+    /// Input rows 2r0 .. 2r0 + 7 of one channel (<see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/>'s taps):
+    /// output-gradient row r gives input row 2r its kernel row 1, and input row 2r + 1 its kernel row 2 and, from row r + 1,
+    /// its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposedRowBlock<TSimd, TVector>(float* upstream, float* output, int r0, int rows, int first, int end,
+        nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        TVector e0 = TSimd.Zero, e1 = TSimd.Zero, e2 = TSimd.Zero, e3 = TSimd.Zero, e4 = TSimd.Zero, e5 = TSimd.Zero, e6 = TSimd.Zero;
+        TVector e7 = TSimd.Zero, o0 = TSimd.Zero, o1 = TSimd.Zero, o2 = TSimd.Zero, o3 = TSimd.Zero, o4 = TSimd.Zero, o5 = TSimd.Zero;
+        TVector o6 = TSimd.Zero, o7 = TSimd.Zero;
+        nint cols = TSimd.Lanes;
+        bool below = r0 + BlockRows / 2 < rows;
+        for (int g = first; g < end; g++)
+        {
+            float* w = weight + 9 * g;
+            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
+            float* dy = upstream + origin[g] + r0 * cols;
+            // d: the output-gradient row; n: the same row one column on (zero past the row's end).
+            var d = TSimd.Load(dy);
+            var n = TSimd.ShiftDown(d);
+            TransposedTaps<TSimd, TVector>(ref e0, ref o0, d, n, w11, w12, w10);
+            TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w21, w22, w20);
+            d = TSimd.Load(dy + cols);
+            n = TSimd.ShiftDown(d);
+            TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w01, w02, w00);
+            TransposedTaps<TSimd, TVector>(ref e2, ref o2, d, n, w11, w12, w10);
+            TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w21, w22, w20);
+            d = TSimd.Load(dy + 2 * cols);
+            n = TSimd.ShiftDown(d);
+            TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w01, w02, w00);
+            TransposedTaps<TSimd, TVector>(ref e4, ref o4, d, n, w11, w12, w10);
+            TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w21, w22, w20);
+            d = TSimd.Load(dy + 3 * cols);
+            n = TSimd.ShiftDown(d);
+            TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
+            TransposedTaps<TSimd, TVector>(ref e6, ref o6, d, n, w11, w12, w10);
+            TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w21, w22, w20);
+            if (below)
+            {
+                d = TSimd.Load(dy + 4 * cols);
+                n = TSimd.ShiftDown(d);
+                TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w01, w02, w00);
+            }
+        }
+
+        nint row = 2 * cols;
+        StoreInterleaved<TSimd, TVector>(output, e0, o0);
+        StoreInterleaved<TSimd, TVector>(output + row, e1, o1);
+        StoreInterleaved<TSimd, TVector>(output + 2 * row, e2, o2);
+        StoreInterleaved<TSimd, TVector>(output + 3 * row, e3, o3);
+        StoreInterleaved<TSimd, TVector>(output + 4 * row, e4, o4);
+        StoreInterleaved<TSimd, TVector>(output + 5 * row, e5, o5);
+        StoreInterleaved<TSimd, TVector>(output + 6 * row, e6, o6);
+        StoreInterleaved<TSimd, TVector>(output + 7 * row, e7, o7);
+    }
+
+    /// <summary>One kernel row's taps on an input row: its even columns take w[u][1]·d, its odd columns w[u][2]·d + w[u][0]·n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TransposedTaps<TSimd, TVector>(ref TVector even, ref TVector odd, TVector d, TVector n, TVector wEven, TVector wOdd,
+        TVector wNext)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        even = TSimd.MultiplyAdd(wEven, d, even);
+        odd = TSimd.MultiplyAdd(wNext, n, TSimd.MultiplyAdd(wOdd, d, odd));
+    }
+
+    /// <summary>One input row from its even and odd columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreInterleaved<TSimd, TVector>(float* row, TVector even, TVector odd)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        TSimd.Store(row, TSimd.InterleaveLow(even, odd));
+        TSimd.Store(row + TSimd.Lanes, TSimd.InterleaveHigh(even, odd));
     }
 
     /// <summary>sum + one kernel row's three taps on one input row's left, centre and right neighbours.</summary>
