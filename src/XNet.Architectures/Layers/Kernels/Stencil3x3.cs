@@ -312,16 +312,12 @@ internal static unsafe partial class Stencil3x3
         for (int g = first; g < end; g++)
         {
             var sums = default(Taps<TVector>);
-            for (int b = 0; b < batch; b++)
+            for (int j0 = 0; j0 < width; j0 += lanes)
             {
-                for (int j0 = 0; j0 < width; j0 += lanes)
-                {
-                    float* x = input + b * inBatch + origin[g] + j0;
-                    float* dy = upstream + b * upstreamBatch + j0;
-                    int valid = width - j0;
-                    var work = new GradientWork<TSimd, TVector>(x, dy, height, width, valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero, ref sums);
-                    StripKinds.Run(j0, valid, lanes, ref work);
-                }
+                int valid = width - j0;
+                var work = new GradientWork<TSimd, TVector>(input + origin[g] + j0, inBatch, upstream + j0, upstreamBatch, batch, height, width,
+                    valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero, ref sums);
+                StripKinds.Run(j0, valid, lanes, ref work);
             }
 
             for (int k = 0; k < 9; k++)
@@ -332,13 +328,14 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// One strip of one batch item, added to <paramref name="sums"/>: input row r meets output rows r + 1 (kernel row 0),
-    /// r (row 1) and r - 1 (row 2); output rows outside the plane, like the zero padding rows, add nothing and are skipped.
+    /// One strip over a run of batch items, added to <paramref name="sums"/>: input row r meets output rows r + 1 (kernel
+    /// row 0), r (row 1) and r - 1 (row 2); output rows outside the plane, like the zero padding rows, add nothing and are
+    /// skipped. The 9 accumulators run on across the items (3-10 % faster than a call per item in the phases benchmark).
     /// </summary>
     /// <remarks>Not inlined, so that its 9 accumulators live in registers (the caller's sums are in memory).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void GradientRows<TSimd, TVector, TReader, TRows>(float* x, float* dy, int height, int width, TVector mask,
-        ref Taps<TVector> sums)
+    private static void GradientRows<TSimd, TVector, TReader, TRows>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch,
+        int height, int width, TVector mask, ref Taps<TVector> sums)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TReader : struct, IStripReader
@@ -347,21 +344,25 @@ internal static unsafe partial class Stencil3x3
         TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
         TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
         nint row = width;
-        TVector below = TRows.Read<TSimd, TVector>(dy, mask), current = TSimd.Zero, above;
-        for (int r = 0; r < height; r++, x += row)
+        for (int b = 0; b < batch; b++)
         {
-            (above, current) = (current, below);
-            below = r + 1 < height ? TRows.Read<TSimd, TVector>(dy + (r + 1) * row, mask) : TSimd.Zero;
-            TReader.Read<TSimd, TVector>(x, mask, out var x0, out var x1, out var x2);
-            a00 = TSimd.MultiplyAdd(below, x0, a00);
-            a01 = TSimd.MultiplyAdd(below, x1, a01);
-            a02 = TSimd.MultiplyAdd(below, x2, a02);
-            a10 = TSimd.MultiplyAdd(current, x0, a10);
-            a11 = TSimd.MultiplyAdd(current, x1, a11);
-            a12 = TSimd.MultiplyAdd(current, x2, a12);
-            a20 = TSimd.MultiplyAdd(above, x0, a20);
-            a21 = TSimd.MultiplyAdd(above, x1, a21);
-            a22 = TSimd.MultiplyAdd(above, x2, a22);
+            float* x = input + b * inBatch, dy = upstream + b * upstreamBatch;
+            TVector below = TRows.Read<TSimd, TVector>(dy, mask), current = TSimd.Zero, above;
+            for (int r = 0; r < height; r++, x += row)
+            {
+                (above, current) = (current, below);
+                below = r + 1 < height ? TRows.Read<TSimd, TVector>(dy + (r + 1) * row, mask) : TSimd.Zero;
+                TReader.Read<TSimd, TVector>(x, mask, out var x0, out var x1, out var x2);
+                a00 = TSimd.MultiplyAdd(below, x0, a00);
+                a01 = TSimd.MultiplyAdd(below, x1, a01);
+                a02 = TSimd.MultiplyAdd(below, x2, a02);
+                a10 = TSimd.MultiplyAdd(current, x0, a10);
+                a11 = TSimd.MultiplyAdd(current, x1, a11);
+                a12 = TSimd.MultiplyAdd(current, x2, a12);
+                a20 = TSimd.MultiplyAdd(above, x0, a20);
+                a21 = TSimd.MultiplyAdd(above, x1, a21);
+                a22 = TSimd.MultiplyAdd(above, x2, a22);
+            }
         }
 
         (sums[0], sums[1], sums[2]) = (TSimd.Add(sums[0], a00), TSimd.Add(sums[1], a01), TSimd.Add(sums[2], a02));
@@ -369,22 +370,27 @@ internal static unsafe partial class Stencil3x3
         (sums[6], sums[7], sums[8]) = (TSimd.Add(sums[6], a20), TSimd.Add(sums[7], a21), TSimd.Add(sums[8], a22));
     }
 
-    /// <summary>One strip of one batch item of a unit-stride group's weight gradient, for <see cref="StripKinds.Run"/>.</summary>
+    /// <summary>One strip of a unit-stride group's weight gradient over a run of batch items, for <see cref="StripKinds.Run"/>.</summary>
     private ref struct GradientWork<TSimd, TVector> : IStripWork
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         private readonly float* x;
+        private readonly long inBatch;
         private readonly float* dy;
+        private readonly long upstreamBatch;
+        private readonly int batch;
         private readonly int height;
         private readonly int width;
         private readonly TVector mask;
         private ref Taps<TVector> sums;
 
-        public GradientWork(float* x, float* dy, int height, int width, TVector mask, ref Taps<TVector> sums)
+        public GradientWork(float* x, long inBatch, float* dy, long upstreamBatch, int batch, int height, int width, TVector mask,
+            ref Taps<TVector> sums)
         {
             this.x = x;
             this.dy = dy;
+            (this.inBatch, this.upstreamBatch, this.batch) = (inBatch, upstreamBatch, batch);
             (this.height, this.width, this.mask) = (height, width, mask);
             this.sums = ref sums;
         }
@@ -394,11 +400,11 @@ internal static unsafe partial class Stencil3x3
         {
             if (partial)
             {
-                GradientRows<TSimd, TVector, TReader, MaskedRows>(x, dy, height, width, mask, ref sums);
+                GradientRows<TSimd, TVector, TReader, MaskedRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref sums);
             }
             else
             {
-                GradientRows<TSimd, TVector, TReader, WholeRows>(x, dy, height, width, mask, ref sums);
+                GradientRows<TSimd, TVector, TReader, WholeRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref sums);
             }
         }
     }
