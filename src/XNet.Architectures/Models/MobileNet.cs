@@ -92,7 +92,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = layers.call(nn.functional.relu(bn1.call(conv1.call(input))));
+        var x = layers.call(nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input))));
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return fc.call(x).MoveToOuterDisposeScope();
     }
@@ -127,8 +127,8 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         public override Tensor forward(Tensor input)
         {
             using var scope = NewDisposeScope();
-            var x = nn.functional.relu6(bn1.call(conv1.call(input)));
-            return nn.functional.relu6(bn2.call(conv2.call(x))).MoveToOuterDisposeScope();
+            var x = nn.functional.relu6(TrainingBatchNorm.Call(bn1, conv1.call(input)));
+            return nn.functional.relu6(TrainingBatchNorm.Call(bn2, conv2.call(x))).MoveToOuterDisposeScope();
         }
 
         string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)

@@ -1,0 +1,87 @@
+using TorchSharp;
+using XNet.Architectures.Layers;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Tests;
+
+/// <summary>The vectorised training-mode batch norm against libtorch's, through the same module.</summary>
+[TestClass]
+public sealed class TrainingBatchNormTests
+{
+    [TestMethod]
+    // Planes whose size is a multiple of the vector width, and ones with a scalar tail (7x7, 5x3, 1x1).
+    [DataRow(4, 16, 8, 8, 0.1, 0.0)]
+    [DataRow(3, 10, 7, 7, 0.1, 0.0)]
+    [DataRow(2, 5, 5, 3, 0.3, 0.0)]
+    [DataRow(9, 6, 1, 1, 0.1, 0.0)]
+    // A mean far from zero relative to the spread (the variance must not cancel), and the cumulative average (no momentum).
+    [DataRow(4, 8, 6, 6, 0.1, 1000.0)]
+    [DataRow(3, 4, 4, 4, double.NaN, 0.0)]
+    public void MatchesLibtorchInOutputsGradientsAndRunningStatistics(int batch, int channels, int height, int width, double momentum,
+        double offset)
+    {
+        manual_seed(batch * 100 + channels);
+        double? momentumOrNull = double.IsNaN(momentum) ? null : momentum;
+        using var fast = nn.BatchNorm2d(channels);
+        using var reference = nn.BatchNorm2d(channels);
+        (fast.momentum, reference.momentum) = (momentumOrNull, momentumOrNull);
+        using (no_grad())
+        {
+            fast.weight!.uniform_(0.5, 1.5);
+            fast.bias!.uniform_(-0.5, 0.5);
+            reference.weight!.copy_(fast.weight);
+            reference.bias!.copy_(fast.bias);
+        }
+
+        fast.train();
+        reference.train();
+        for (int step = 0; step < 3; step++)
+        {
+            using var scope = NewDisposeScope();
+            var x = (randn(batch, channels, height, width) * 2 + offset).requires_grad_(true);
+            var xReference = x.detach().clone().requires_grad_(true);
+            var upstream = randn(batch, channels, height, width);
+            var y = TrainingBatchNorm.Call(fast, x);
+            var yReference = reference.call(xReference);
+            var gradients = autograd.grad(new[] { y }, new[] { x, fast.weight!, fast.bias! }, new[] { upstream });
+            var expected = autograd.grad(new[] { yReference }, new[] { xReference, reference.weight!, reference.bias! }, new[] { upstream });
+
+            AssertClose(yReference, y, $"step {step}: outputs");
+            AssertClose(expected[0], gradients[0], $"step {step}: input gradients");
+            AssertClose(expected[1], gradients[1], $"step {step}: weight gradients");
+            AssertClose(expected[2], gradients[2], $"step {step}: bias gradients");
+            AssertClose(reference.running_mean!, fast.running_mean!, $"step {step}: running means");
+            AssertClose(reference.running_var!, fast.running_var!, $"step {step}: running variances");
+            Assert.AreEqual(reference.num_batches_tracked!.item<long>(), fast.num_batches_tracked!.item<long>());
+        }
+    }
+
+    [TestMethod]
+    public void EvaluationModeAndOtherInputsRunThroughTheModule()
+    {
+        using var norm = nn.BatchNorm2d(3);
+        norm.eval();
+        using var x = randn(2, 3, 4, 4);
+        using var viaModule = norm.call(x);
+        using var viaCall = TrainingBatchNorm.Call(norm, x);
+        Assert.IsTrue(viaModule.equal(viaCall).all().item<bool>(), "evaluation mode uses the running statistics, as the module does");
+
+        // One value per channel: libtorch's own batch norm decides what that means (PyTorch refuses it in Python only).
+        norm.train();
+        using var twin = nn.BatchNorm2d(3);
+        twin.train();
+        using var single = randn(1, 3, 1, 1);
+        using var viaTwin = twin.call(single);
+        using var viaFastCall = TrainingBatchNorm.Call(norm, single);
+        Assert.IsTrue(viaTwin.equal(viaFastCall).all().item<bool>(), "a single value per channel goes through the module");
+        Assert.AreEqual(twin.num_batches_tracked!.item<long>(), norm.num_batches_tracked!.item<long>());
+    }
+
+    private static void AssertClose(Tensor expected, Tensor actual, string what)
+    {
+        using var scope = NewDisposeScope();
+        double difference = (expected - actual).abs().max().to_type(ScalarType.Float64).item<double>();
+        double scale = Math.Max(1, expected.abs().max().to_type(ScalarType.Float64).item<double>());
+        Assert.IsLessThanOrEqualTo(1e-5 * scale, difference, $"{what} differ by {difference:G3} at scale {scale:G3}");
+    }
+}
