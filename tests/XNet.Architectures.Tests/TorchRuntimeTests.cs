@@ -24,4 +24,12 @@ public sealed class TorchRuntimeTests
         Assert.AreEqual(9f, output[0, 0, 2, 2].item<float>(), "an interior pixel sums the 3x3 window of ones");
         Assert.AreEqual(4f, output[0, 0, 0, 0].item<float>(), "a corner pixel sees 2x2 ones and zero padding");
     }
+
+    [TestMethod]
+    public void GlibcAllocatorTakesItsSettingsOnGlibcLinuxOnly()
+    {
+        bool glibc = OperatingSystem.IsLinux() &&
+                     !System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier.Contains("musl", StringComparison.Ordinal);
+        Assert.AreEqual(glibc, GlibcAllocator.KeepFreedMemory(), "mallopt accepts the thresholds exactly where glibc is the C library");
+    }
 }
