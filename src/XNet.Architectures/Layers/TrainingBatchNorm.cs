@@ -18,7 +18,12 @@ namespace XNet.Architectures.Layers;
 internal static class TrainingBatchNorm
 {
     /// <summary>The module's output for <paramref name="input"/>, (N, C, H, W).</summary>
-    public static Tensor Call(BatchNorm2d norm, Tensor input)
+    public static Tensor Call(BatchNorm2d norm, Tensor input) => Run(norm, input, relu: false);
+
+    /// <summary>relu(the module's output), in one pass where the fast path applies (the ReLU's mask is recomputed in the backward pass).</summary>
+    public static Tensor CallRelu(BatchNorm2d norm, Tensor input) => Run(norm, input, relu: true);
+
+    private static Tensor Run(BatchNorm2d norm, Tensor input, bool relu)
     {
         if (!norm.training || norm.weight is null || norm.bias is null || norm.running_mean is null || norm.running_var is null ||
             norm.num_batches_tracked is null || input.dim() != 4 || input.shape[1] != norm.num_features ||
@@ -26,11 +31,11 @@ internal static class TrainingBatchNorm
             input.dtype != ScalarType.Float32 || !input.is_contiguous() || norm.weight.device_type != DeviceType.CPU ||
             norm.weight.dtype != ScalarType.Float32)
         {
-            return norm.call(input);
+            return relu ? nn.functional.relu(norm.call(input)) : norm.call(input);
         }
 
         var statistics = new double[2][];
-        var output = BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, statistics);
+        var output = BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, relu, statistics);
         UpdateRunningStatistics(norm, statistics[0], statistics[1], input.shape[0] * input.shape[2] * input.shape[3]);
         return output;
     }

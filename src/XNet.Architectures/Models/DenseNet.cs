@@ -200,10 +200,10 @@ internal sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = Dropout(conv1.call(nn.functional.relu(TrainingBatchNorm.Call(norm1, input))));
+        var x = Dropout(conv1.call(TrainingBatchNorm.CallRelu(norm1, input)));
         if (conv2 is not null)
         {
-            x = Dropout(conv2.call(nn.functional.relu(TrainingBatchNorm.Call(norm2!, x))));
+            x = Dropout(conv2.call(TrainingBatchNorm.CallRelu(norm2!, x)));
         }
 
         return x.MoveToOuterDisposeScope();
@@ -245,7 +245,7 @@ internal sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = conv.call(nn.functional.relu(TrainingBatchNorm.Call(norm, input)));
+        var x = conv.call(TrainingBatchNorm.CallRelu(norm, input));
         if (dropRate > 0)
         {
             x = nn.functional.dropout(x, dropRate, training);

@@ -92,7 +92,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = layers.call(nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input))));
+        var x = layers.call(TrainingBatchNorm.CallRelu(bn1, conv1.call(input)));
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return fc.call(x).MoveToOuterDisposeScope();
     }

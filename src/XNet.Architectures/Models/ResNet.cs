@@ -91,7 +91,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = maxpool.call(nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input))));
+        var x = maxpool.call(TrainingBatchNorm.CallRelu(bn1, conv1.call(input)));
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
@@ -172,7 +172,7 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input)));
+        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
         x = TrainingBatchNorm.Call(bn2, conv2.call(x));
         var identity = downsample is null ? input : downsample.call(input);
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
@@ -217,8 +217,8 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input)));
-        x = nn.functional.relu(TrainingBatchNorm.Call(bn2, conv2.call(x)));
+        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
+        x = TrainingBatchNorm.CallRelu(bn2, conv2.call(x));
         x = TrainingBatchNorm.Call(bn3, conv3.call(x));
         var identity = downsample is null ? input : downsample.call(input);
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();

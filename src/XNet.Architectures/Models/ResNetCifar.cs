@@ -89,7 +89,7 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.relu(TrainingBatchNorm.Call(bn1, conv1.call(input)));
+        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
         x = layer3.call(layer2.call(layer1.call(x)));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }

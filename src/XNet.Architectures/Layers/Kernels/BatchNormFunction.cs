@@ -6,15 +6,17 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// A training-mode batch norm over a contiguous (N, C, H, W) float32 CPU tensor as an autograd function, forward and
 /// backward through <see cref="BatchNormKernels"/>: y = (x - mean) / sqrt(var + eps) · weight + bias with the batch's
-/// own statistics, and the input, weight and bias gradients that libtorch's batch norm gives.
+/// own statistics, optionally followed by a ReLU, and the input, weight and bias gradients that libtorch's batch norm
+/// (and ReLU) give. With the ReLU the backward pass recomputes its mask from the input instead of keeping the output.
 /// </summary>
 /// <remarks>
-/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, and a <see cref="double"/>[2][] that receives the batch
-/// mean and biased variance (the caller updates the running statistics from them).
+/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, whether a ReLU follows, and a <see cref="double"/>[2][]
+/// that receives the batch mean and biased variance (the caller updates the running statistics from them).
 /// </remarks>
 internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction>
 {
-    private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", InputGradientKey = "input needs a gradient";
+    private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", ShiftKey = "bias", ReluKey = "relu";
+    private const string InputGradientKey = "input needs a gradient";
 
     /// <inheritdoc />
     public override string Name => nameof(BatchNormFunction);
@@ -22,7 +24,8 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
     /// <inheritdoc />
     public override unsafe Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (input, weight, bias, eps, statistics) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (double[][])vars[4]);
+        var (input, weight, bias, eps, relu) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (bool)vars[4]);
+        var statistics = (double[][])vars[5];
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
         var (mean, variance) = (new double[channels], new double[channels]);
@@ -40,12 +43,24 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         }
 
         var output = empty_like(input);
-        BatchNormKernels.Normalize(TensorMemory.Floats(input), TensorMemory.Floats(output), batch, channels, plane, meanF, scale, beta, threads);
+        if (relu)
+        {
+            BatchNormKernels.Normalize<Relu>(TensorMemory.Floats(input), TensorMemory.Floats(output), batch, channels, plane, meanF, scale, beta,
+                threads);
+        }
+        else
+        {
+            BatchNormKernels.Normalize<Identity>(TensorMemory.Floats(input), TensorMemory.Floats(output), batch, channels, plane, meanF, scale,
+                beta, threads);
+        }
+
         (statistics[0], statistics[1]) = (mean, variance);
         ctx.save_for_backward(new List<Tensor> { input });
         ctx.save_data(MeanKey, meanF);
         ctx.save_data(InverseStdKey, inverseStd);
         ctx.save_data(WeightKey, gamma);
+        ctx.save_data(ShiftKey, beta);
+        ctx.save_data(ReluKey, relu);
         ctx.save_data(InputGradientKey, input.requires_grad);
         return output;
     }
@@ -56,11 +71,21 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         var saved = ctx.get_saved_variables();
         var input = saved[0];
         var (mean, inverseStd, gamma) = ((float[])ctx.get_data(MeanKey), (float[])ctx.get_data(InverseStdKey), (float[])ctx.get_data(WeightKey));
+        var (beta, relu) = ((float[])ctx.get_data(ShiftKey), (bool)ctx.get_data(ReluKey));
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
         using var upstream = grad_output.contiguous();
+        var scale = gamma.Select((g, c) => g * inverseStd[c]).ToArray();
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
-        BatchNormKernels.GradientSums(TensorMemory.Floats(input), TensorMemory.Floats(upstream), batch, channels, plane, mean, sumDy, sumDyX, threads);
+        float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
+        if (relu)
+        {
+            BatchNormKernels.GradientSums<Relu>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+        }
+        else
+        {
+            BatchNormKernels.GradientSums<Identity>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+        }
 
         double count = (double)batch * plane;
         var (weightGradient, biasGradient) = (new float[channels], new float[channels]);
@@ -70,7 +95,7 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
             double inv = inverseStd[c], g = gamma[c];
             weightGradient[c] = (float)(sumDyX[c] * inv);
             biasGradient[c] = (float)sumDy[c];
-            // dx = g·inv·(dy - Σdy/M - (x - mean)·inv²·Σdy(x - mean)/M), as dy·a + (x - mean)·b + k.
+            // dx = g·inv·(dy - Σdy/M - (x - mean)·inv²·Σdy(x - mean)/M), as dy·a + (x - mean)·b + k (dy through the ReLU).
             a[c] = (float)(g * inv);
             b[c] = (float)(-g * inv * inv * inv * sumDyX[c] / count);
             k[c] = (float)(-g * inv * sumDy[c] / count);
@@ -80,12 +105,19 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         if ((bool)ctx.get_data(InputGradientKey))
         {
             inputGradient = empty_like(input);
-            BatchNormKernels.InputGradient(TensorMemory.Floats(input), TensorMemory.Floats(upstream), TensorMemory.Floats(inputGradient), batch,
-                channels, plane, mean, a, b, k, threads);
+            float* dx = TensorMemory.Floats(inputGradient);
+            if (relu)
+            {
+                BatchNormKernels.InputGradient<Relu>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+            }
+            else
+            {
+                BatchNormKernels.InputGradient<Identity>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+            }
         }
 
         saved.ForEach(t => t.Dispose());
-        return new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null! };
+        return new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! };
     }
 
     private static (int Batch, int Channels, int Plane) Shape(Tensor input) =>

@@ -39,31 +39,72 @@ internal static unsafe class BatchNormKernels
         });
     }
 
-    /// <summary>y = (x - mean[c]) · scale[c] + shift[c], plane by plane (centred first: no cancellation where the mean is large).</summary>
-    public static void Normalize(float* x, float* y, int batch, int channels, int plane, float[] mean, float[] scale, float[] shift,
-        int threads)
+    /// <summary>
+    /// y = act((x - mean[c]) · scale[c] + shift[c]), plane by plane (centred first: no cancellation where the mean is
+    /// large).
+    /// </summary>
+    public static void Normalize<TActivation>(float* x, float* y, int batch, int channels, int plane, float[] mean, float[] scale,
+        float[] shift, int threads)
+        where TActivation : struct, IActivation
     {
         var (from, to) = ((nint)x, (nint)y);
-        KernelThreads.ForEach((long)batch * channels, threads, task =>
+        KernelThreads.ForEach(batch, threads, n =>
         {
-            int c = (int)(task % channels);
-            long offset = task * plane;
-            Affine((float*)from + offset, mean[c], scale[c], null, 0, (float*)to + offset, plane, shift[c]);
+            for (int c = 0; c < channels; c++)
+            {
+                var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
+                long offset = (n * channels + c) * plane;
+                float* source = (float*)from + offset, target = (float*)to + offset;
+                int i = 0;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    Vector.Store(TActivation.Apply(Vector.FusedMultiplyAdd(Vector.Load(source + i) - centre, factor, bias)), target + i);
+                }
+
+                for (; i < plane; i++)
+                {
+                    target[i] = TActivation.Apply(MathF.FusedMultiplyAdd(source[i] - mean[c], scale[c], shift[c]));
+                }
+            }
         });
     }
 
-    /// <summary>Per channel, Σ dy and Σ dy · (x - mean[c]): the backward pass's two reductions.</summary>
-    public static void GradientSums(float* x, float* dy, int batch, int channels, int plane, float[] mean, double[] sumDy, double[] sumDyX,
-        int threads)
+    /// <summary>
+    /// Per channel, Σ g and Σ g · (x - mean[c]), where g is dy passed back through the activation (for ReLU: dy where
+    /// (x - mean[c]) · scale[c] + shift[c] is positive, recomputed from x): the backward pass's two reductions.
+    /// </summary>
+    public static void GradientSums<TActivation>(float* x, float* dy, int batch, int channels, int plane, float[] mean, float[] scale,
+        float[] shift, double[] sumDy, double[] sumDyX, int threads)
+        where TActivation : struct, IActivation
     {
         var (xAddress, dyAddress) = ((nint)x, (nint)dy);
         KernelThreads.ForEach(channels, threads, c =>
         {
             double s = 0, sx = 0;
+            var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
             for (int n = 0; n < batch; n++)
             {
                 long offset = ((long)n * channels + c) * plane;
-                var (planeSum, planeDot) = SumAndCenteredDot((float*)dyAddress + offset, (float*)xAddress + offset, plane, mean[c]);
+                float* xs = (float*)xAddress + offset, gs = (float*)dyAddress + offset;
+                Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
+                int i = 0;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    var centred = Vector.Load(xs + i) - centre;
+                    var g = TActivation.Gate(Vector.Load(gs + i), Vector.FusedMultiplyAdd(centred, factor, bias));
+                    sum += g;
+                    dot += g * centred;
+                }
+
+                double planeSum = Vector.Sum(sum), planeDot = Vector.Sum(dot);
+                for (; i < plane; i++)
+                {
+                    float centred = xs[i] - mean[c];
+                    float g = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(centred, scale[c], shift[c]));
+                    planeSum += g;
+                    planeDot += g * centred;
+                }
+
                 s += planeSum;
                 sx += planeDot;
             }
@@ -73,16 +114,35 @@ internal static unsafe class BatchNormKernels
         });
     }
 
-    /// <summary>dx = dy · a[c] + (x - mean[c]) · b[c] + k[c], plane by plane.</summary>
-    public static void InputGradient(float* x, float* dy, float* dx, int batch, int channels, int plane, float[] mean, float[] a, float[] b,
-        float[] k, int threads)
+    /// <summary>dx = g · a[c] + (x - mean[c]) · b[c] + k[c], plane by plane, with g as in <see cref="GradientSums{TActivation}"/>.</summary>
+    public static void InputGradient<TActivation>(float* x, float* dy, float* dx, int batch, int channels, int plane, float[] mean,
+        float[] scale, float[] shift, float[] a, float[] b, float[] k, int threads)
+        where TActivation : struct, IActivation
     {
         var (xAddress, dyAddress, dxAddress) = ((nint)x, (nint)dy, (nint)dx);
-        KernelThreads.ForEach((long)batch * channels, threads, task =>
+        KernelThreads.ForEach(batch, threads, n =>
         {
-            int c = (int)(task % channels);
-            long offset = task * plane;
-            Affine((float*)xAddress + offset, mean[c], b[c], (float*)dyAddress + offset, a[c], (float*)dxAddress + offset, plane, k[c]);
+            for (int c = 0; c < channels; c++)
+            {
+                var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
+                var (va, vb, vk) = (new Vector<float>(a[c]), new Vector<float>(b[c]), new Vector<float>(k[c]));
+                long offset = (n * channels + c) * plane;
+                float* xs = (float*)xAddress + offset, gs = (float*)dyAddress + offset, target = (float*)dxAddress + offset;
+                int i = 0;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    var centred = Vector.Load(xs + i) - centre;
+                    var g = TActivation.Gate(Vector.Load(gs + i), Vector.FusedMultiplyAdd(centred, factor, bias));
+                    Vector.Store(Vector.FusedMultiplyAdd(g, va, Vector.FusedMultiplyAdd(centred, vb, vk)), target + i);
+                }
+
+                for (; i < plane; i++)
+                {
+                    float centred = xs[i] - mean[c];
+                    float g = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(centred, scale[c], shift[c]));
+                    target[i] = MathF.FusedMultiplyAdd(g, a[c], MathF.FusedMultiplyAdd(centred, b[c], k[c]));
+                }
+            }
         });
     }
 
@@ -124,58 +184,45 @@ internal static unsafe class BatchNormKernels
 
         return total;
     }
+}
 
-    private static (double Sum, double Dot) SumAndCenteredDot(float* dy, float* x, int length, float mean)
-    {
-        var centre = new Vector<float>(mean);
-        Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
-        int i = 0;
-        for (; i + Vector<float>.Count <= length; i += Vector<float>.Count)
-        {
-            var g = Vector.Load(dy + i);
-            sum += g;
-            dot += g * (Vector.Load(x + i) - centre);
-        }
+/// <summary>What follows a batch norm in the same call: nothing, or a ReLU (the pre-activation blocks' BN → ReLU).</summary>
+internal interface IActivation
+{
+    /// <summary>The activation of a normalised value.</summary>
+    static abstract Vector<float> Apply(Vector<float> value);
 
-        double s = Vector.Sum(sum), d = Vector.Sum(dot);
-        for (; i < length; i++)
-        {
-            s += dy[i];
-            d += dy[i] * (x[i] - mean);
-        }
+    /// <inheritdoc cref="Apply(Vector{float})"/>
+    static abstract float Apply(float value);
 
-        return (s, d);
-    }
+    /// <summary>The gradient <paramref name="upstream"/> passed back through the activation at <paramref name="normalised"/>.</summary>
+    static abstract Vector<float> Gate(Vector<float> upstream, Vector<float> normalised);
 
-    /// <summary>out = (x - centre) · xScale + (dy · dyScale, when <paramref name="dy"/> is given) + shift.</summary>
-    private static void Affine(float* x, float centre, float xScale, float* dy, float dyScale, float* output, int length, float shift)
-    {
-        var (vcentre, vx, vdy, vshift) = (new Vector<float>(centre), new Vector<float>(xScale), new Vector<float>(dyScale), new Vector<float>(shift));
-        int i = 0;
-        if (dy is null)
-        {
-            for (; i + Vector<float>.Count <= length; i += Vector<float>.Count)
-            {
-                Vector.Store(Vector.FusedMultiplyAdd(Vector.Load(x + i) - vcentre, vx, vshift), output + i);
-            }
+    /// <inheritdoc cref="Gate(Vector{float}, Vector{float})"/>
+    static abstract float Gate(float upstream, float normalised);
+}
 
-            for (; i < length; i++)
-            {
-                output[i] = MathF.FusedMultiplyAdd(x[i] - centre, xScale, shift);
-            }
+/// <summary>No activation.</summary>
+internal readonly struct Identity : IActivation
+{
+    public static Vector<float> Apply(Vector<float> value) => value;
 
-            return;
-        }
+    public static float Apply(float value) => value;
 
-        for (; i + Vector<float>.Count <= length; i += Vector<float>.Count)
-        {
-            var centred = Vector.FusedMultiplyAdd(Vector.Load(x + i) - vcentre, vx, vshift);
-            Vector.Store(Vector.FusedMultiplyAdd(Vector.Load(dy + i), vdy, centred), output + i);
-        }
+    public static Vector<float> Gate(Vector<float> upstream, Vector<float> normalised) => upstream;
 
-        for (; i < length; i++)
-        {
-            output[i] = MathF.FusedMultiplyAdd(dy[i], dyScale, MathF.FusedMultiplyAdd(x[i] - centre, xScale, shift));
-        }
-    }
+    public static float Gate(float upstream, float normalised) => upstream;
+}
+
+/// <summary>max(0, x); its gradient passes where the normalised value was positive, as libtorch's ReLU does.</summary>
+internal readonly struct Relu : IActivation
+{
+    public static Vector<float> Apply(Vector<float> value) => Vector.Max(value, Vector<float>.Zero);
+
+    public static float Apply(float value) => MathF.Max(value, 0);
+
+    public static Vector<float> Gate(Vector<float> upstream, Vector<float> normalised) =>
+        Vector.ConditionalSelect(Vector.GreaterThan(normalised, Vector<float>.Zero), upstream, Vector<float>.Zero);
+
+    public static float Gate(float upstream, float normalised) => normalised > 0 ? upstream : 0;
 }
