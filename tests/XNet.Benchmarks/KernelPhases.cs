@@ -54,34 +54,10 @@ internal static class KernelPhases
                 ("autograd", sparsePass.Run),
                 ("dense", densePass.Run),
             };
-            var times = stages.Select(_ => new List<double>()).ToArray();
-            for (int round = 0; round < warmup + repetitions; round++)
-            {
-                for (int i = 0; i < stages.Length; i++)
-                {
-                    using var scope = NewDisposeScope();
-                    long start = Stopwatch.GetTimestamp();
-                    stages[i].Run();
-
-                    if (round >= warmup)
-                    {
-                        times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                    }
-                }
-            }
+            var times = InterleavedRounds.Time(stages.Select(stage => stage.Run).ToList(), warmup, repetitions);
 
             // The forward again, back to back, so that its input and output stay in cache.
-            var repeated = new List<double>();
-            for (int round = 0; round < warmup + repetitions; round++)
-            {
-                using var scope = NewDisposeScope();
-                long start = Stopwatch.GetTimestamp();
-                plan.Forward(laidOut, weight, threads).Dispose();
-                if (round >= warmup)
-                {
-                    repeated.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                }
-            }
+            var repeated = InterleavedRounds.Time(new Action[] { () => plan.Forward(laidOut, weight, threads).Dispose() }, warmup, repetitions)[0];
 
             var m = times.Append(repeated).Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
             double vectorFmas = (double)batch * s.Out * plan.OutputHeight * plan.OutputWidth * degree * 9 / 16;

@@ -247,22 +247,7 @@ internal static class LayerBenchmark
     {
         using var x = randn(batch, s.In, s.Height, s.Width);
         var passes = layers.Select(layer => new LayerPass(layer, x)).ToList();
-        var times = layers.Select(_ => new List<double>()).ToArray();
-        for (int round = 0; round < warmup + repetitions; round++)
-        {
-            for (int i = 0; i < passes.Count; i++)
-            {
-                using var scope = NewDisposeScope();
-                long start = Stopwatch.GetTimestamp();
-                passes[i].Run();
-                double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (round >= warmup)
-                {
-                    times[i].Add(ms);
-                }
-            }
-        }
-
+        var times = InterleavedRounds.Time(passes.Select(p => (Action)p.Run).ToList(), warmup, repetitions);
         passes.ForEach(p => p.Dispose());
         return times.Select(Median).ToArray();
     }
