@@ -3,6 +3,8 @@ using System.Text.Json;
 using TorchSharp;
 using XNet.Architectures;
 using XNet.Architectures.Layers;
+using Microsoft.ML.Data;
+using XNet.MLNet.Data;
 using XNet.MLNet.IO;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
@@ -25,12 +27,13 @@ public sealed partial class XNetModelParameters : IDisposable
     private bool disposed;
 
     private XNetModelParameters(string architecture, long seed, ImageShape inputShape, IReadOnlyList<string> classNames,
-        nn.Module<Tensor, Tensor> classifier, Normalize normalize, Device device)
+        string labelValueType, nn.Module<Tensor, Tensor> classifier, Normalize normalize, Device device)
     {
         Architecture = architecture;
         Seed = seed;
         InputShape = inputShape;
         ClassNames = classNames;
+        LabelValueTypeName = labelValueType;
         this.classifier = classifier;
         ChannelMean = normalize.Mean;
         ChannelStd = normalize.Std;
@@ -49,8 +52,20 @@ public sealed partial class XNetModelParameters : IDisposable
     /// <summary>Number of classes.</summary>
     public int NumberOfClasses => ClassNames.Count;
 
-    /// <summary>Class names, in the order of the label's key values (slot i of Score is class i).</summary>
+    /// <summary>
+    /// Class names, in the order of the label's key values (slot i of Score is class i): the key values as invariant
+    /// text ("0".."N-1" when the label had none).
+    /// </summary>
     public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>
+    /// The ML.NET type of the label's key values (text, <c>UInt32</c>, <c>Int64</c>, <c>Boolean</c>, ...): PredictedLabel
+    /// carries <see cref="ClassNames"/> as key values of this type, so <c>MapKeyToValue</c> gives back the label's own values.
+    /// </summary>
+    public DataViewType LabelValueType => LabelKeyValues.ItemType(LabelValueTypeName);
+
+    /// <summary>The name of <see cref="LabelValueType"/> as the model file stores it.</summary>
+    internal string LabelValueTypeName { get; }
 
     /// <summary>Per-channel mean the network subtracts from raw pixels.</summary>
     public IReadOnlyList<float> ChannelMean { get; }
@@ -69,12 +84,13 @@ public sealed partial class XNetModelParameters : IDisposable
 
     /// <summary>Builds an untrained model: normalisation from <paramref name="mean"/>/<paramref name="std"/>, then the zoo network.</summary>
     internal static XNetModelParameters Create(string architecture, long seed, ImageShape inputShape, IReadOnlyList<string> classNames,
-        IReadOnlyList<float> mean, IReadOnlyList<float> std, Device device)
+        string labelValueType, IReadOnlyList<float> mean, IReadOnlyList<float> std, Device device)
     {
+        LabelKeyValues.Check(labelValueType, classNames);
         var normalize = new Normalize(mean, std);
         var network = ModelZoo.Create(architecture, inputShape, classNames.Count, seed);
         var classifier = nn.Sequential(("normalize", normalize), ("network", network));
-        var model = new XNetModelParameters(architecture, seed, inputShape, classNames, classifier, normalize, CPU);
+        var model = new XNetModelParameters(architecture, seed, inputShape, classNames, labelValueType, classifier, normalize, CPU);
         model.MoveTo(device);
         classifier.eval();
         return model;
@@ -93,7 +109,7 @@ public sealed partial class XNetModelParameters : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         var metadata = new ModelMetadata(FormatVersion, Architecture, Seed, InputShape.Channels, InputShape.Height, InputShape.Width,
-            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray());
+            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName);
         using (var entry = zip.CreateEntry(MetadataEntry).Open())
         {
             JsonSerializer.Serialize(entry, metadata, MetadataJson.Options);
@@ -157,7 +173,17 @@ public sealed partial class XNetModelParameters : IDisposable
         }
 
         var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
-        var model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, metadata.Mean, metadata.Std, CPU);
+        string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
+        try
+        {
+            LabelKeyValues.Check(labelValueType, metadata.ClassNames);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
+        }
+
+        var model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
         try
         {
             weights.Position = 0;
@@ -208,7 +234,7 @@ public sealed partial class XNetModelParameters : IDisposable
     }
 
     private sealed record ModelMetadata(int FormatVersion, string Architecture, long Seed, int Channels, int Height, int Width,
-        string[] ClassNames, float[] Mean, float[] Std);
+        string[] ClassNames, float[] Mean, float[] Std, string? LabelValueType = null);
 
     private static class MetadataJson
     {

@@ -45,15 +45,16 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
     /// <summary>Trains on <paramref name="trainData"/> and reports validation metrics on <paramref name="validationData"/> each epoch.</summary>
     /// <exception cref="ArgumentException">When a column is missing or has the wrong type, or an option is invalid; the message names it.</exception>
     /// <exception cref="InvalidOperationException">When the data has no labelled rows or a non-finite pixel.</exception>
-    /// <exception cref="OperationCanceledException">When <see cref="Options.CancellationToken"/> fires.</exception>
+    /// <exception cref="OperationCanceledException">When <see cref="Options.CancellationToken"/> fires or the MLContext is cancelled.</exception>
     public XNetTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
         var options = TrainerOptions;
-        var cancellation = options.CancellationToken;
+        using var cancellationLink = MlContextCancellation.Link(host, options.CancellationToken);
+        var cancellation = cancellationLink.Token;
         var shape = DataViewImages.ResolveShape(trainData.Schema, options.FeatureColumnName, options.ExplicitShape());
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
-        var classNames = DataViewImages.ClassNames(trainData.Schema, options.LabelColumnName);
+        var (classNames, labelValueType) = LabelKeyValues.Read(trainData.Schema[options.LabelColumnName]);
         ModelZoo.EnsureKnown(options.Architecture);
         options.CheckNormalization(shape);
         var identity = new ModelIdentity(options.Architecture, shape, classNames);
@@ -103,9 +104,11 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
             validation = DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
                 "validation", cancellation).Images;
         }
-        else if (options.ValidationSetFraction is float fraction)
+        else if ((options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : DefaultValidationSetFraction)) is float fraction)
         {
             (train, validation) = train.Split(fraction, trainingOptions.Seed);
+            Log(channel, string.Create(CultureInfo.InvariantCulture,
+                $"X-Net: holding out {validation.Count} of the training images ({fraction * 100:0.#}%) for validation."));
         }
 
         manual_seed(trainingOptions.Seed);
@@ -118,7 +121,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         else
         {
             var (mean, std) = options.Normalization(train, shape);
-            model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, mean, std, device);
+            model = XNetModelParameters.Create(options.Architecture, trainingOptions.Seed, shape, classNames, labelValueType, mean, std, device);
         }
 
         Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {trainingOptions.Seed}.");
@@ -127,16 +130,18 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
             Log(channel, $"X-Net: resuming from '{resume.Path}' at epoch {resume.Epoch + 1}, batch {resume.Batch}.");
         }
 
+        TrainingHistory history;
         try
         {
             var engine = new TrainingEngine(model.Network, trainingOptions, device);
             engine.BatchCompleted += progress => options.ProgressCallback?.Invoke(progress);
+            engine.BatchCompleted += _ => cancellationLink.Poll();
             engine.EpochCompleted += metrics =>
             {
                 Log(channel, Describe(metrics));
                 options.MetricsCallback?.Invoke(metrics);
             };
-            var history = engine.Fit(train, validation, checkpoints, resume, cancellation);
+            history = engine.Fit(train, validation, checkpoints, resume, cancellation);
             Log(channel, Summarize(history));
             if (options.WorkspacePath is string workspace)
             {
@@ -151,7 +156,10 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         return new XNetTransformer(model, options.FeatureColumnName, options.ScoreColumnName, options.PredictedLabelColumnName,
-            options.InferenceBatchSize);
+            options.InferenceBatchSize)
+        {
+            TrainingHistory = history,
+        };
     }
 
     /// <summary>The model of <see cref="Options.InitialModel"/>, checked against the network this run trains.</summary>
@@ -223,16 +231,26 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
                 $"Features column '{options.FeatureColumnName}' must be a known-size vector of Single pixels.", nameof(inputSchema));
         }
 
+        // As ML.NET's multiclass scorer: the label's values travel in their own type (key values of PredictedLabel,
+        // TrainingLabelValues of Score) and become Score's slot names when they are text.
         var text = TextDataViewType.Instance;
-        var scoreAnnotations = new SchemaShape(new[]
+        var labelValues = label.Annotations.FirstOrDefault(a => a.Name == "KeyValues") is { Name: not null } keyValues
+            ? keyValues.ItemType : text;
+        var scoreKinds = new List<SchemaShape.Column>
         {
-            NewColumn("SlotNames", SchemaShape.Column.VectorKind.Vector, text, false, null),
+            NewColumn("TrainingLabelValues", SchemaShape.Column.VectorKind.Vector, labelValues, false, null),
             NewColumn("ScoreColumnKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
             NewColumn("ScoreValueKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
-        });
+        };
+        if (labelValues is TextDataViewType)
+        {
+            scoreKinds.Add(NewColumn("SlotNames", SchemaShape.Column.VectorKind.Vector, text, false, null));
+        }
+
+        var scoreAnnotations = new SchemaShape(scoreKinds);
         var labelAnnotations = new SchemaShape(new[]
         {
-            NewColumn("KeyValues", SchemaShape.Column.VectorKind.Vector, text, false, null),
+            NewColumn("KeyValues", SchemaShape.Column.VectorKind.Vector, labelValues, false, null),
             NewColumn("ScoreColumnKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
             NewColumn("ScoreValueKind", SchemaShape.Column.VectorKind.Scalar, text, false, null),
         });
@@ -312,6 +330,9 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         model.Save(Path.Combine(workspace, "model.xnet"));
         AtomicFile.WriteAllLines(Path.Combine(workspace, "metrics.csv"), MetricsLines(history));
     }
+
+    /// <summary>The validation fraction held out for early stopping when neither a validation set nor a fraction is given.</summary>
+    public const float DefaultValidationSetFraction = 0.1f;
 
     /// <summary>Options of <see cref="XNetTrainer"/>, named as ML.NET's ImageClassificationTrainer names them where they overlap.</summary>
     public sealed class Options
@@ -403,8 +424,19 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// <summary>Validation data; metrics on it are reported each epoch. Takes precedence over <see cref="ValidationSetFraction"/>.</summary>
         public IDataView? ValidationSet;
 
-        /// <summary>When no validation set is given, hold out this fraction of the training data for validation (null: none).</summary>
+        /// <summary>
+        /// When no validation set is given, hold out this fraction of the training data for validation (null: none, or
+        /// 0.1 when <see cref="EarlyStoppingCriteria"/> is set, as ImageClassificationTrainer does).
+        /// </summary>
         public float? ValidationSetFraction;
+
+        /// <summary>
+        /// Early stopping on the validation set: stop when <see cref="EarlyStopping.Metric"/> (validation accuracy by
+        /// default) has not improved by <see cref="EarlyStopping.MinDelta"/> (0.001) for <see cref="EarlyStopping.Patience"/>
+        /// (3) epochs, and restore the best epoch's weights. Null (default) trains every epoch of the schedule: a cosine
+        /// schedule is meant to run to its end. <c>new EarlyStopping()</c> turns it on with the defaults.
+        /// </summary>
+        public EarlyStopping? EarlyStoppingCriteria;
 
         /// <summary>Called at the end of every epoch.</summary>
         public Action<EpochMetrics>? MetricsCallback;
@@ -458,7 +490,10 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// <summary>Rows per forward pass when scoring.</summary>
         public int InferenceBatchSize = 256;
 
-        /// <summary>Stops training (checked every batch); ML.NET's own cancellation is internal to it.</summary>
+        /// <summary>
+        /// Stops training (checked every batch, a checkpoint is written when <see cref="WorkspacePath"/> is set). The
+        /// MLContext's own cancellation (<c>mlContext.CancelExecution()</c>, as AutoML uses it) stops it the same way.
+        /// </summary>
         public CancellationToken CancellationToken;
 
         internal ImageShape? ExplicitShape()
@@ -540,6 +575,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
                 CropScale = CropScale,
                 CropRatio = CropRatio,
                 KeepBestValidationModel = KeepBestValidationModel,
+                EarlyStopping = EarlyStoppingCriteria,
                 EvaluationBatchSize = InferenceBatchSize,
                 Seed = seed,
             };

@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using XNet.MLNet.Data;
 using XNet.MLNet.Persistence;
 using XNet.MLNet.Scoring;
+using XNet.MLNet.Training;
 
 namespace XNet.MLNet;
 
@@ -52,6 +53,13 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int InferenceBatchSize { get; }
 
+    /// <summary>
+    /// The metrics of every epoch of the training that produced this transformer (train and validation loss and
+    /// accuracy, learning rate, throughput), with the best validation epoch, the epoch whose weights the model holds and
+    /// whether early stopping ended it; null for a transformer made from a saved model.
+    /// </summary>
+    public TrainingHistory? TrainingHistory { get; internal init; }
+
     /// <inheritdoc />
     public bool IsRowToRowMapper => true;
 
@@ -77,10 +85,10 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
 
     /// <summary>
     /// Saves the X-Net as a chain of ML.NET's own transformers (CopyColumns, ApplyOnnxModel over the exported network,
-    /// a one-hot-to-key scorer, CopyColumns, DropColumns; see docs/pipelines.md), so <c>mlContext.Model.Save</c> stores
-    /// any pipeline that contains it and <c>mlContext.Model.Load</c> needs only Microsoft.ML, Microsoft.ML.OnnxTransformer
-    /// and Microsoft.ML.OnnxRuntime. The loaded chain gives the same Score (the ONNX softmax) and a scalar key
-    /// PredictedLabel with the class names as key values. The X-Net model file itself travels inside the ONNX metadata,
+    /// ML.NET's maximum-entropy scorer fed so that it reproduces the softmax, DropColumns; see docs/pipelines.md), so
+    /// <c>mlContext.Model.Save</c> stores any pipeline that contains it and <c>mlContext.Model.Load</c> needs only
+    /// Microsoft.ML, Microsoft.ML.OnnxTransformer and Microsoft.ML.OnnxRuntime. The loaded chain gives the same Score
+    /// (within 1e-5) with the same annotations, and a scalar key PredictedLabel with the label's own key values. The X-Net model file itself travels inside the ONNX metadata,
     /// so <see cref="XNetTrainer.Options.InitialModel"/> and <see cref="XNetModelFile"/> can read it back.
     /// </summary>
     /// <exception cref="NotSupportedException">When a layer has no ONNX export or class names repeat; the message says which.</exception>
@@ -97,7 +105,7 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     private (ScoringSchema Schema, DataViewSchema.Column Features) Bind(DataViewSchema inputSchema)
     {
         DataViewImages.ResolveShape(inputSchema, FeatureColumnName, Model.InputShape);
-        var schema = new ScoringSchema(inputSchema, ScoreColumnName, PredictedLabelColumnName, Model.ClassNames);
+        var schema = new ScoringSchema(inputSchema, ScoreColumnName, PredictedLabelColumnName, Model.ClassNames, Model.LabelValueTypeName);
         return (schema, inputSchema[FeatureColumnName]);
     }
 }

@@ -5,6 +5,7 @@ using XNet.Architectures;
 using XNet.Architectures.Export;
 using XNet.Architectures.Layers;
 using XNet.MLNet;
+using XNet.MLNet.Data;
 using XNet.MLNet.Onnx;
 using XNet.MLNet.Onnx.Protos;
 using static TorchSharp.torch;
@@ -59,7 +60,7 @@ internal static class OnnxExpanderBenchmark
         foreach (var (name, input) in Models)
         {
             manual_seed(1);
-            using var model = XNetModelParameters.Create(name, 0, input, Enumerable.Range(0, 10).Select(i => $"{i}").ToArray(),
+            using var model = XNetModelParameters.Create(name, 0, input, Enumerable.Range(0, 10).Select(i => $"{i}").ToArray(), LabelKeyValues.Text,
                 new[] { 127f, 127f, 127f }, new[] { 64f, 64f, 64f }, CPU);
             foreach (int batch in new[] { 1, 8 })
             {

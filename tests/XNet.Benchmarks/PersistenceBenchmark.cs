@@ -4,6 +4,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using XNet.Architectures;
 using XNet.MLNet;
+using XNet.MLNet.Data;
 using static TorchSharp.torch;
 
 /// <summary>
@@ -24,7 +25,7 @@ internal static class PersistenceBenchmark
         {
             manual_seed(1);
             var classNames = Enumerable.Range(0, classes).Select(i => $"class-{i}").ToArray();
-            using var model = XNetModelParameters.Create(name, 1, shape, classNames, Enumerable.Repeat(127f, shape.Channels).ToArray(),
+            using var model = XNetModelParameters.Create(name, 1, shape, classNames, LabelKeyValues.Text, Enumerable.Repeat(127f, shape.Channels).ToArray(),
                 Enumerable.Repeat(64f, shape.Channels).ToArray(), CPU);
             using var xnet = new XNetTransformer(model, inferenceBatchSize: shape.Size > 10_000 ? 32 : 256);
             var ml = new MLContext(seed: 1);

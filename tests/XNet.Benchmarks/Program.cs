@@ -103,7 +103,7 @@ XNetModelParameters Classifier(string name, ImageSet train, long seed)
 {
     manual_seed(seed);
     var (mean, std) = train.ChannelStatistics();
-    return XNetModelParameters.Create(name, seed, train.Shape, FashionMnist.ClassNames, mean, std, CPU);
+    return XNetModelParameters.Create(name, seed, train.Shape, FashionMnist.ClassNames, LabelKeyValues.Text, mean, std, CPU);
 }
 
 void Throughput()

@@ -58,7 +58,7 @@ public sealed class NativePersistenceTests
 
         var probe = RunProbe(zip, WriteRows(test));
 
-        Assert.AreEqual("Key<UInt32, 0-9>\tVector<Single, 1, 10>", probe.Single(l => l[0] == "types").Skip(1).Aggregate((a, b) => a + "\t" + b));
+        Assert.AreEqual("Key<UInt32, 0-9>\tVector<Single, 10>", probe.Single(l => l[0] == "types").Skip(1).Aggregate((a, b) => a + "\t" + b));
         var rows = probe.Where(l => l[0] == "row").ToArray();
         Assert.HasCount(200, rows);
         for (int i = 0; i < rows.Length; i++)
@@ -85,9 +85,11 @@ public sealed class NativePersistenceTests
         {
             Assert.IsFalse(Flatten(loaded).Any(t => t is XNetTransformer), string.Join(", ", Flatten(loaded).Select(t => t.GetType().Name)));
             Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 1, 28, 28), inputSchema["Features"].Type);
-            // Documented difference (docs/pipelines.md): the ONNX Score has no SlotNames; PredictedLabel keeps its KeyValues.
+            // Score keeps the class names as slot names (Model Builder's GetSortedScoresWithLabels reads them); PredictedLabel its KeyValues.
             var outputSchema = loaded.GetOutputSchema(inputSchema);
-            Assert.IsFalse(outputSchema["Score"].HasSlotNames());
+            var slotNames = new VBuffer<ReadOnlyMemory<char>>();
+            outputSchema["Score"].GetSlotNames(ref slotNames);
+            CollectionAssert.AreEqual(model.LastTransformer.Model.ClassNames.ToArray(), slotNames.DenseValues().Select(n => n.ToString()).ToArray());
             Assert.IsTrue(outputSchema["PredictedLabel"].HasKeyValues());
             var withNames = Context.Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(loaded.Transform(test));
             var rows = Context.Data.CreateEnumerable<FashionRow>(test, reuseRowObject: false).Take(5).ToArray();
@@ -221,7 +223,8 @@ public sealed class NativePersistenceTests
         return path;
     }
 
-    private static List<string[]> RunProbe(string modelPath, string rowsPath)
+    /// <summary>Runs tests/XNet.Persistence.Probe (a process without X-Net or TorchSharp) and returns its tab-separated lines.</summary>
+    internal static List<string[]> RunProbe(string modelPath, string rowsPath, bool typed = false)
     {
         // Same configuration folder as this test assembly: .../tests/XNet.MLNet.Tests/bin/<Configuration>/net10.0/
         var testDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
@@ -231,6 +234,11 @@ public sealed class NativePersistenceTests
         Assert.IsTrue(File.Exists(probe), $"probe not built: {probe}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(probe);
+        if (typed)
+        {
+            start.ArgumentList.Add("typed");
+        }
+
         start.ArgumentList.Add(modelPath);
         start.ArgumentList.Add(rowsPath);
         using var process = Process.Start(start)!;

@@ -5,6 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using XNet.Architectures;
 using XNet.Architectures.Export;
+using XNet.MLNet.Data;
 using XNet.MLNet.Onnx;
 using static TorchSharp.torch;
 
@@ -35,12 +36,12 @@ public sealed class OnnxExportTests
 
         var watch = Stopwatch.StartNew();
         using var session = Session(Export(model, OnnxModelWriter.DefaultExpanderForm));
-        var (logits, score, index, oneHot) = Run(session, input, 3);
+        var (logits, score, index) = Run(session, input, 3);
         long milliseconds = watch.ElapsedMilliseconds;
 
         double ratio = AssertClose(expected, logits, name);
         TestContext.WriteLine($"ONNX parity {name}: max |ORT - TorchSharp| / max |logit| = {ratio:E2}; export + ORT session + run {milliseconds} ms");
-        AssertHeads(logits, score, index, oneHot, name);
+        AssertHeads(logits, score, index, name);
     }
 
     [TestMethod]
@@ -84,7 +85,7 @@ public sealed class OnnxExportTests
         var inputInfo = session.InputMetadata[XNetOnnx.Input];
         CollectionAssert.AreEqual(new[] { -1, 3, 32, 32 }, inputInfo.Dimensions);
         Assert.AreEqual(XNetOnnx.BatchDimension, inputInfo.SymbolicDimensions[0]);
-        CollectionAssert.AreEqual(new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex, XNetOnnx.PredictedOneHot },
+        CollectionAssert.AreEqual(new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex },
             session.OutputMetadata.Keys.ToArray());
         CollectionAssert.AreEqual(new[] { -1, 10 }, session.OutputMetadata[XNetOnnx.Score].Dimensions);
         CollectionAssert.AreEqual(new[] { -1 }, session.OutputMetadata[XNetOnnx.PredictedIndex].Dimensions);
@@ -158,7 +159,7 @@ public sealed class OnnxExportTests
     private static XNetModelParameters RandomModel(string name, int seed)
     {
         manual_seed(seed);
-        var model = XNetModelParameters.Create(name, 3, Shape, Classes, new[] { 125.3f, 123.0f, 113.9f }, new[] { 63.0f, 62.1f, 66.7f }, CPU);
+        var model = XNetModelParameters.Create(name, 3, Shape, Classes, LabelKeyValues.Text, new[] { 125.3f, 123.0f, 113.9f }, new[] { 63.0f, 62.1f, 66.7f }, CPU);
         foreach (var norm in model.Network.modules().OfType<BatchNorm2d>())
         {
             RandomizeBatchNorm(norm);
@@ -211,14 +212,14 @@ public sealed class OnnxExportTests
     private static HashSet<string> Operators(byte[] onnx) =>
         Onnx.Protos.ModelProto.Parser.ParseFrom(onnx).Graph.Node.Select(n => n.OpType).ToHashSet();
 
-    private static (float[] Logits, float[] Score, uint[] Index, float[] OneHot) Run(InferenceSession session, float[] pixels, int batch)
+    private static (float[] Logits, float[] Score, uint[] Index) Run(InferenceSession session, float[] pixels, int batch)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, new long[] { batch, Shape.Channels, Shape.Height, Shape.Width });
         using var runOptions = new RunOptions();
         using var outputs = session.Run(runOptions, new[] { XNetOnnx.Input }, new[] { input },
-            new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex, XNetOnnx.PredictedOneHot });
+            new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex });
         return (outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray(),
-            outputs[2].GetTensorDataAsSpan<uint>().ToArray(), outputs[3].GetTensorDataAsSpan<float>().ToArray());
+            outputs[2].GetTensorDataAsSpan<uint>().ToArray());
     }
 
     private static double AssertClose(float[] expected, float[] actual, string what)
@@ -231,7 +232,7 @@ public sealed class OnnxExportTests
         return diff / scale;
     }
 
-    private static void AssertHeads(float[] logits, float[] score, uint[] index, float[] oneHot, string what)
+    private static void AssertHeads(float[] logits, float[] score, uint[] index, string what)
     {
         int classes = Classes.Length;
         for (int row = 0; row < index.Length; row++)
@@ -243,7 +244,6 @@ public sealed class OnnxExportTests
             for (int k = 0; k < classes; k++)
             {
                 Assert.AreEqual(Math.Exp(rowLogits[k] - max) / sum, rowScore[k], 1e-5, $"{what}: Score is the softmax of the logits (row {row}).");
-                Assert.AreEqual(k == index[row] ? 1f : 0f, oneHot[row * classes + k], $"{what}: PredictedOneHot row {row}.");
             }
 
             Assert.AreEqual((uint)rowLogits.IndexOf((float)max), index[row], $"{what}: PredictedIndex is the argmax (row {row}).");

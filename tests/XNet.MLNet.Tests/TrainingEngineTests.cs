@@ -126,6 +126,52 @@ public sealed class TrainingEngineTests
         Assert.AreEqual(1e-6f, std[1], "a constant channel is kept finite");
     }
 
+    [TestMethod]
+    [DataRow(true, DisplayName = "on: stops and restores the best epoch")]
+    [DataRow(false, DisplayName = "off: trains every epoch")]
+    public void EarlyStoppingStopsAStalledRunAndRestoresTheBestEpoch(bool on)
+    {
+        // A learning rate of 1e-7 leaves the validation metric where it is; no change reaches MinDelta = 0.5.
+        using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
+        var options = new TrainingOptions
+        {
+            Epochs = 6,
+            BatchSize = 8,
+            Schedule = LearningRateSchedule.Constant,
+            LearningRate = 1e-7,
+            EarlyStopping = on ? new EarlyStopping(EarlyStoppingMetric.Accuracy, Patience: 2, MinDelta: 0.5) : null,
+        };
+        var engine = new TrainingEngine(model, options, CPU);
+        var snapshots = new List<Dictionary<string, Tensor>>();
+        engine.EpochCompleted += _ => snapshots.Add(model.state_dict().ToDictionary(p => p.Key, p => p.Value.clone()));
+
+        var history = engine.Fit(TinySet(24, 1), TinySet(10, 2));
+
+        Assert.HasCount(on ? 3 : 6, history, "epoch 1 sets the best, 2 and 3 fall short of MinDelta, so patience 2 ends the run");
+        Assert.AreEqual(on, history.StoppedEarly);
+        var best = history.OrderByDescending(m => m.ValidationAccuracy).ThenBy(m => m.Epoch).First().Epoch;
+        Assert.AreEqual(on ? best : 6, history.KeptEpoch);
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            Assert.IsTrue(tensor.eq(snapshots[history.KeptEpoch - 1][name]).all().item<bool>(), $"'{name}' is not the kept epoch's");
+        }
+
+        if (on && best != history.Count)
+        {
+            Assert.IsTrue(model.state_dict().Any(p => !p.Value.eq(snapshots[^1][p.Key]).all().item<bool>()), "the last epoch's weights were kept");
+        }
+    }
+
+    [TestMethod]
+    public void EarlyStoppingWithoutValidationIsRefused()
+    {
+        using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
+        var engine = new TrainingEngine(model, new TrainingOptions { EarlyStopping = new EarlyStopping() }, CPU);
+        var error = Assert.ThrowsExactly<ArgumentException>(() => engine.Fit(TinySet(8, 1)));
+        StringAssert.Contains(error.Message, "EarlyStopping needs a validation set");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainingOptions { EarlyStopping = new EarlyStopping(Patience: 0) }.Validate());
+    }
+
     private static float[] TrainTinyModel(int seed)
     {
         manual_seed(seed);

@@ -3,12 +3,29 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 
 // Usage: dotnet XNet.Persistence.Probe.dll <model.zip> <rows.tsv>
+//        dotnet XNet.Persistence.Probe.dll typed <model.zip> <rows.tsv>
 // rows.tsv: "features<TAB>N", then one "label<TAB>v0,v1,...,vN-1" line per row.
 // Prints the loaded schema's types, one line per row (predicted key, its class name, the scores), Evaluate's accuracy,
 // a PredictionEngine prediction of the first row, and how many X-Net or TorchSharp assemblies the process holds.
+// "typed": the saved pipeline ends in MapKeyToValue("PredictedLabel") and its Label has the type the user gave it (uint,
+// int, string, bool); prints PredictedLabel's type, Score's slot names, and each row's PredictedLabel from a
+// PredictionEngine whose output class declares the label's own type.
+if (args.Length == 3 && args[0] == "typed")
+{
+    var typedContext = new MLContext(seed: 1);
+    var typedModel = typedContext.Model.Load(args[1], out var typedSchema);
+    var labelType = typedSchema["Label"].Type.RawType;
+    int code = labelType == typeof(uint) ? TypedProbe.Run<uint>(typedContext, typedModel, typedSchema, args[2], uint.Parse)
+        : labelType == typeof(int) ? TypedProbe.Run<int>(typedContext, typedModel, typedSchema, args[2], int.Parse)
+        : labelType == typeof(bool) ? TypedProbe.Run<bool>(typedContext, typedModel, typedSchema, args[2], bool.Parse)
+        : TypedProbe.Run<string>(typedContext, typedModel, typedSchema, args[2], s => s);
+    (typedModel as IDisposable)?.Dispose();
+    return code;
+}
+
 if (args.Length != 2)
 {
-    Console.Error.WriteLine("usage: XNet.Persistence.Probe <model.zip> <rows.tsv>");
+    Console.Error.WriteLine("usage: XNet.Persistence.Probe [typed] <model.zip> <rows.tsv>");
     return 2;
 }
 
@@ -64,6 +81,51 @@ internal sealed class Row
 internal sealed class Prediction
 {
     public uint PredictedLabel { get; set; }
+
+    public float[] Score { get; set; } = [];
+}
+
+internal static class TypedProbe
+{
+    public static int Run<T>(MLContext ml, ITransformer model, DataViewSchema inputSchema, string rowsPath, Func<string, T> parse)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        var rows = File.ReadAllLines(rowsPath).Skip(1).Select(line =>
+        {
+            var parts = line.Split('\t');
+            return new TypedRow<T> { Label = parse(parts[0]), Features = parts[1].Split(',').Select(v => float.Parse(v, culture)).ToArray() };
+        }).ToArray();
+        var definition = SchemaDefinition.Create(typeof(TypedRow<T>));
+        definition[nameof(TypedRow<T>.Features)].ColumnType = inputSchema[nameof(TypedRow<T>.Features)].Type;
+        var outputSchema = model.GetOutputSchema(inputSchema);
+        Console.WriteLine($"typed\t{outputSchema["PredictedLabel"].Type}");
+        var names = new VBuffer<ReadOnlyMemory<char>>();
+        if (outputSchema["Score"].HasSlotNames())
+        {
+            outputSchema["Score"].GetSlotNames(ref names);
+        }
+
+        Console.WriteLine($"slot-names\t{string.Join("|", names.DenseValues())}");
+        using var engine = ml.Model.CreatePredictionEngine<TypedRow<T>, TypedPrediction<T>>(model, inputSchemaDefinition: definition);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Console.WriteLine($"value\t{i}\t{engine.Predict(rows[i]).PredictedLabel}");
+        }
+
+        return 0;
+    }
+}
+
+internal sealed class TypedRow<T>
+{
+    public T Label { get; set; } = default!;
+
+    public float[] Features { get; set; } = [];
+}
+
+internal sealed class TypedPrediction<T>
+{
+    public T PredictedLabel { get; set; } = default!;
 
     public float[] Score { get; set; } = [];
 }

@@ -17,7 +17,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         public string Model { get; init; } = "xnet-run/model.xnet";
 
         [CommandOption("--onnx <FILE>")]
-        [Description("Write the network as ONNX (opset 17; input 'input', outputs logits, Score, PredictedIndex, PredictedOneHot).")]
+        [Description("Write the network as ONNX (opset 17; input 'input', outputs logits, Score, PredictedIndex).")]
         public string? Onnx { get; init; }
 
         [CommandOption("--mlnet <FILE>")]

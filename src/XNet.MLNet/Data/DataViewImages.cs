@@ -82,30 +82,6 @@ internal static class DataViewImages
         return key;
     }
 
-    /// <summary>The label's key values as text ("0".."N-1" when it has none).</summary>
-    public static string[] ClassNames(DataViewSchema schema, string labelColumn)
-    {
-        var column = schema[labelColumn];
-        int count = (int)((KeyDataViewType)column.Type).Count;
-        var keyValues = column.Annotations.Schema.GetColumnOrNull("KeyValues");
-        if (keyValues?.Type is not VectorDataViewType { ItemType: var itemType } || ((VectorDataViewType)keyValues.Value.Type).Size != count)
-        {
-            return IndexNames(count);
-        }
-
-        return itemType.RawType switch
-        {
-            var t when t == typeof(ReadOnlyMemory<char>) => Read<ReadOnlyMemory<char>>(column, count, v => v.ToString()),
-            var t when t == typeof(uint) => Read<uint>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            var t when t == typeof(int) => Read<int>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            var t when t == typeof(long) => Read<long>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            var t when t == typeof(float) => Read<float>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            var t when t == typeof(double) => Read<double>(column, count, v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            var t when t == typeof(bool) => Read<bool>(column, count, v => v.ToString()),
-            _ => IndexNames(count),
-        };
-    }
-
     /// <summary>Reads every labelled row into memory (rows with a missing label, key 0, are skipped and counted).</summary>
     /// <exception cref="InvalidOperationException">
     /// When a pixel is NaN or infinite, a label lies outside its key range, or no labelled row exists; the message names the column and row.
@@ -198,17 +174,6 @@ internal static class DataViewImages
         var get64 = cursor.GetGetter<ulong>(column);
         return () => { ulong v = 0; get64(ref v); return v; };
     }
-
-    private static string[] Read<T>(DataViewSchema.Column column, int count, Func<T, string> format)
-    {
-        VBuffer<T> values = default;
-        column.GetKeyValues(ref values);
-        var dense = values.DenseValues().Select(format).ToArray();
-        return dense.Length == count ? dense : IndexNames(count);
-    }
-
-    private static string[] IndexNames(int count) =>
-        Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     private static string ColumnList(DataViewSchema schema) =>
         string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));

@@ -164,7 +164,7 @@ public static class ImageDatasets
                 bool fashion = directory.Contains("fashion", StringComparison.OrdinalIgnoreCase);
                 var data = IdxDataset.Load(mlContext, images, labels, fashion ? FashionMnist.ClassNames : null);
                 var shape = DataViewImages.ResolveShape(data.Schema, "Features", null);
-                var names = DataViewImages.ClassNames(data.Schema, "Label");
+                var names = LabelKeyValues.Read(data.Schema["Label"]).Names;
                 return new ImageDataset(data, format, shape, names, null, null, SeedAugmentation.None, Array.Empty<string>());
             }
 

@@ -8,8 +8,8 @@ namespace XNet.MLNet.Onnx;
 
 /// <summary>
 /// Builds the ONNX model of a trained X-Net: the evaluation-mode network (normalisation included) walked through
-/// <see cref="OnnxExport"/>, then the heads ML.NET's <c>ApplyOnnxModel</c> needs (Softmax, ArgMax as uint32, one-hot),
-/// the symbolic batch dimension and the metadata.
+/// <see cref="OnnxExport"/>, then the heads (Softmax, ArgMax as uint32, and for <c>mlContext.Model.Save</c> an affine map
+/// of the logits into the input of ML.NET's own scorer), the symbolic batch dimension and the metadata.
 /// </summary>
 internal static class OnnxModelWriter
 {
@@ -22,14 +22,17 @@ internal static class OnnxModelWriter
         ?? typeof(OnnxModelWriter).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     /// <summary>The ONNX model of <paramref name="model"/>.</summary>
-    public static ModelProto Build(XNetModelParameters model, ExpanderConvForm expanderForm)
+    /// <param name="model">The trained model.</param>
+    /// <param name="expanderForm">How expander convolutions are written.</param>
+    /// <param name="affineHead">When set, one more output, <c>logits x Weights^T + Bias</c> (float32 (batch, classes)) under this name.</param>
+    public static ModelProto Build(XNetModelParameters model, ExpanderConvForm expanderForm, AffineHead? affineHead = null)
     {
         var shape = model.InputShape;
         int classes = model.NumberOfClasses;
         var builder = new OnnxGraphBuilder(expanderForm, model.Architecture);
         var graph = builder.Graph;
         graph.Input.Add(Tensor(builder.Reserve(XNetOnnx.Input), TensorProto.Types.DataType.Float, shape.Channels, shape.Height, shape.Width));
-        foreach (string output in new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex, XNetOnnx.PredictedOneHot })
+        foreach (string output in new[] { XNetOnnx.Logits, XNetOnnx.Score, XNetOnnx.PredictedIndex })
         {
             builder.Reserve(output);
         }
@@ -39,14 +42,18 @@ internal static class OnnxModelWriter
         builder.Node("Softmax", new[] { XNetOnnx.Logits }, XNetOnnx.Score, OnnxGraphBuilder.Int("axis", 1));
         string argmax = builder.Node("ArgMax", new[] { XNetOnnx.Logits }, OnnxGraphBuilder.Int("axis", 1), OnnxGraphBuilder.Int("keepdims", 0));
         builder.Node("Cast", new[] { argmax }, XNetOnnx.PredictedIndex, OnnxGraphBuilder.Int("to", (long)TensorProto.Types.DataType.Uint32));
-        string depth = builder.Constant("onehot_depth", new long[] { classes });
-        string values = builder.Constant("onehot_values", new[] { 0f, 1f }, 2);
-        builder.Node("OneHot", new[] { argmax, depth, values }, XNetOnnx.PredictedOneHot, OnnxGraphBuilder.Int("axis", -1));
 
         graph.Output.Add(Tensor(XNetOnnx.Logits, TensorProto.Types.DataType.Float, classes));
         graph.Output.Add(Tensor(XNetOnnx.Score, TensorProto.Types.DataType.Float, classes));
         graph.Output.Add(Tensor(XNetOnnx.PredictedIndex, TensorProto.Types.DataType.Uint32));
-        graph.Output.Add(Tensor(XNetOnnx.PredictedOneHot, TensorProto.Types.DataType.Float, classes));
+        if (affineHead is not null)
+        {
+            string weights = builder.Constant("affine_head_weights_t", affineHead.WeightsTransposed, classes, classes);
+            string bias = builder.Constant("affine_head_bias", affineHead.Bias, classes);
+            string product = builder.Node("MatMul", new[] { XNetOnnx.Logits, weights });
+            builder.Node("Add", new[] { product, bias }, builder.Reserve(affineHead.Output));
+            graph.Output.Add(Tensor(affineHead.Output, TensorProto.Types.DataType.Float, classes));
+        }
 
         var onnx = new ModelProto
         {
@@ -98,3 +105,9 @@ internal static class OnnxModelWriter
     private static void Metadata(ModelProto onnx, string key, string value) =>
         onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
 }
+
+/// <summary>An extra ONNX output <c>logits x W^T + b</c>.</summary>
+/// <param name="Output">The output's name.</param>
+/// <param name="WeightsTransposed">W^T, row-major (classes x classes).</param>
+/// <param name="Bias">b (classes).</param>
+internal sealed record AffineHead(string Output, float[] WeightsTransposed, float[] Bias);

@@ -9,7 +9,7 @@ public sealed partial class XNetModelParameters
     /// <summary>
     /// Writes the network as an ONNX model (opset 17) to <paramref name="stream"/> (left open). Input
     /// <c>input</c>: float32 (batch, C, H, W) raw pixels, the normalisation is inside the graph; outputs <c>logits</c>,
-    /// <c>Score</c> (softmax) and <c>PredictedIndex</c> (uint32 argmax), plus <c>PredictedOneHot</c>; the batch dimension
+    /// <c>Score</c> (softmax) and <c>PredictedIndex</c> (uint32 argmax); the batch dimension
     /// is symbolic. BatchNorm is folded into the convolution before it where there is one; expander layers are written as
     /// their exact dense-weight equivalent. Metadata: architecture, seed, input shape, mean/std, class names (JSON) and
     /// the library version (keys in <see cref="XNetOnnx"/>). See docs/onnx.md.
@@ -26,14 +26,15 @@ public sealed partial class XNetModelParameters
     /// <param name="expanderForm">How expander convolutions are written.</param>
     /// <param name="embedModel">Also store this model's own file (<see cref="Save(Stream)"/>, base64) in the metadata under
     /// <see cref="Persistence.NativeChain.EmbeddedModelKey"/>, so that training can continue from the ONNX-based ML.NET zip.</param>
-    internal void ExportOnnx(Stream stream, ExpanderConvForm expanderForm, bool embedModel = false)
+    /// <param name="affineHead">An extra output for ML.NET's scorer (see <see cref="Persistence.NativeChain"/>).</param>
+    internal void ExportOnnx(Stream stream, ExpanderConvForm expanderForm, bool embedModel = false, AffineHead? affineHead = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ObjectDisposedException.ThrowIf(disposed, this);
         Onnx.Protos.ModelProto onnx;
         lock (inferenceGate)
         {
-            onnx = OnnxModelWriter.Build(this, expanderForm);
+            onnx = OnnxModelWriter.Build(this, expanderForm, affineHead);
         }
 
         if (embedModel)

@@ -27,9 +27,6 @@ public static class XNetOnnx
     /// <summary>Output: uint32 (batch), the index of the largest logit (0-based class index).</summary>
     public const string PredictedIndex = "PredictedIndex";
 
-    /// <summary>Output: float32 (batch, classes), one-hot of <see cref="PredictedIndex"/> (for a scalar PredictedLabel in ML.NET).</summary>
-    public const string PredictedOneHot = "PredictedOneHot";
-
     /// <summary>Metadata key: the zoo architecture name.</summary>
     public const string ArchitectureKey = "xnet.architecture";
 

@@ -36,10 +36,11 @@ public sealed class TrainingEngine
     public event Action<EpochMetrics>? EpochCompleted;
 
     /// <summary>
-    /// Trains for <see cref="TrainingOptions.Epochs"/> epochs and returns the metrics of each. The model keeps the weights
-    /// of the final epoch, or of the best validation epoch when <see cref="TrainingOptions.KeepBestValidationModel"/> is set.
+    /// Trains for <see cref="TrainingOptions.Epochs"/> epochs (fewer when <see cref="TrainingOptions.EarlyStopping"/> stops
+    /// it) and returns the metrics of each. The model keeps the weights of the final epoch, or of the best validation epoch
+    /// when <see cref="TrainingOptions.KeepBestValidationModel"/> or early stopping is set.
     /// </summary>
-    /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel is set without a validation set.</exception>
+    /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel or EarlyStopping is set without a validation set.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires (checked every batch).</exception>
     public TrainingHistory Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default) =>
         Fit(train, validation, checkpoints: null, resumeFrom: null, cancellation);
@@ -71,6 +72,12 @@ public sealed class TrainingEngine
                 "Training option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
         }
 
+        if (options.EarlyStopping is not null && validation is null)
+        {
+            throw new ArgumentException(
+                "Training option EarlyStopping needs a validation set; pass one or set EarlyStopping to null.", nameof(validation));
+        }
+
         checkpoints?.Validate();
         var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
@@ -81,21 +88,22 @@ public sealed class TrainingEngine
         double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
         for (; run.Epoch < options.Epochs; run.Epoch++)
         {
+            if (options.EarlyStopping?.ShouldStop(run.History) == true)
+            {
+                break;
+            }
+
             var trained = TrainEpoch(optimizer, train, run, store, Elapsed, cancellation);
             var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
             var metrics = new EpochMetrics(run.Epoch + 1, options.Epochs, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
                 validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond,
                 TimeSpan.FromSeconds(Elapsed()));
             run.History.Add(metrics);
-            bool improved = validated is not null && validated.Accuracy > run.BestAccuracy;
-            if (improved)
+            bool improved = validated is not null && EarlyStopping.BestEpoch(run.History, options.SelectionMetric) == metrics.Epoch;
+            if (improved && options.RestoresBestEpoch)
             {
-                run.BestAccuracy = validated!.Accuracy;
-                if (options.KeepBestValidationModel)
-                {
-                    run.BestEpoch = run.Epoch + 1;
-                    run.BestModel = ModelBytes();
-                }
+                run.BestEpoch = metrics.Epoch;
+                run.BestModel = ModelBytes();
             }
 
             run.Batch = 0;
@@ -273,7 +281,6 @@ public sealed class TrainingEngine
             Batch = checkpoint.Batch,
             Progress = checkpoint.Progress,
             History = checkpoint.History.ToList(),
-            BestAccuracy = checkpoint.History.Max(m => m.ValidationAccuracy) ?? double.NegativeInfinity,
             BestEpoch = checkpoint.BestEpoch,
             BestModel = checkpoint.Blobs.GetValueOrDefault(CheckpointStore.BestModelEntry),
         };
@@ -363,8 +370,6 @@ public sealed class TrainingEngine
         public EpochProgress Progress { get; set; } = EpochProgress.Start(0);
 
         public List<EpochMetrics> History { get; init; } = new();
-
-        public double BestAccuracy { get; set; } = double.NegativeInfinity;
 
         public int? BestEpoch { get; set; }
 

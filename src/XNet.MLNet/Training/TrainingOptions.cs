@@ -78,6 +78,12 @@ public sealed record TrainingOptions
     /// </summary>
     public bool KeepBestValidationModel { get; init; }
 
+    /// <summary>
+    /// Stop when the validation metric stalls and restore the best epoch's weights (needs a validation set); null
+    /// (default) trains all <see cref="Epochs"/>.
+    /// </summary>
+    public EarlyStopping? EarlyStopping { get; init; }
+
     /// <summary>Images per forward pass when evaluating.</summary>
     public int EvaluationBatchSize { get; init; } = 256;
 
@@ -104,7 +110,14 @@ public sealed record TrainingOptions
         Check(CropRatio.Min > 0 && CropRatio.Min <= CropRatio.Max && double.IsFinite(CropRatio.Max), nameof(CropRatio), CropRatio,
             "a range (Min, Max) with 0 < Min <= Max");
         Check(EvaluationBatchSize >= 1, nameof(EvaluationBatchSize), EvaluationBatchSize, "at least 1");
+        EarlyStopping?.Validate();
     }
+
+    /// <summary>Whether the best validation epoch's weights are restored at the end (kept, or early stopping).</summary>
+    internal bool RestoresBestEpoch => KeepBestValidationModel || EarlyStopping is not null;
+
+    /// <summary>The metric that picks the best epoch: early stopping's, else validation accuracy.</summary>
+    internal EarlyStoppingMetric SelectionMetric => EarlyStopping?.Metric ?? EarlyStoppingMetric.Accuracy;
 
     private static void Check(bool ok, string option, object value, string expected)
     {

@@ -89,6 +89,9 @@ public sealed class TrainingHistory : IReadOnlyList<EpochMetrics>
     /// <summary>1-based epoch whose weights the model holds: the last, unless the best-validation model was kept.</summary>
     public int KeptEpoch { get; }
 
+    /// <summary>Whether early stopping ended the run before its last epoch.</summary>
+    public bool StoppedEarly => epochs.Count > 0 && epochs[^1].Epoch < epochs[^1].Epochs;
+
     /// <inheritdoc />
     public int Count => epochs.Count;
 

@@ -1,0 +1,54 @@
+using System.Reflection;
+using Microsoft.ML.Runtime;
+
+namespace XNet.MLNet;
+
+/// <summary>
+/// The MLContext's own cancellation as a <see cref="CancellationToken"/>. <c>mlContext.CancelExecution()</c> (from
+/// Microsoft.ML.Experimental, and what AutoML calls to end a trial past its time budget) marks the context and every
+/// host registered from it as cancelled, on an interface internal to ML.NET (ICancelable.IsCanceled) that ML.NET's own
+/// trainers poll. This polls the trainer's host the same way, every 50 ms and after every batch, and cancels the token it hands to the
+/// training engine, which stops at the next batch boundary and writes a checkpoint. If a future ML.NET renames the
+/// interface, only the caller's own token cancels.
+/// </summary>
+internal sealed class MlContextCancellation : IDisposable
+{
+    private static readonly PropertyInfo? IsCanceled =
+        typeof(IHost).Assembly.GetType("Microsoft.ML.Runtime.ICancelable")?.GetProperty("IsCanceled");
+
+    private readonly CancellationTokenSource source;
+    private readonly Timer? poll;
+    private readonly IHost host;
+
+    private MlContextCancellation(IHost host, CancellationToken token)
+    {
+        source = CancellationTokenSource.CreateLinkedTokenSource(token);
+        this.host = host;
+        if (IsCanceled is not null && IsCanceled.DeclaringType!.IsInstanceOfType(host))
+        {
+            poll = new Timer(_ => Poll(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
+        }
+    }
+
+    /// <summary>Cancelled when the caller's token is, or when the MLContext behind the host is.</summary>
+    public CancellationToken Token => source.Token;
+
+    /// <summary>Links <paramref name="token"/> with the cancellation of the MLContext behind <paramref name="host"/>.</summary>
+    public static MlContextCancellation Link(IHost host, CancellationToken token) => new(host, token);
+
+    /// <summary>Checks the MLContext now (the trainer calls it after every batch, so a cancellation made during a batch stops the next one).</summary>
+    public void Poll()
+    {
+        if (IsCanceled is not null && IsCanceled.DeclaringType!.IsInstanceOfType(host) && IsCanceled.GetValue(host) is true && !source.IsCancellationRequested)
+        {
+            source.Cancel();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        poll?.Dispose();
+        source.Dispose();
+    }
+}
