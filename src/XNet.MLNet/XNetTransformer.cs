@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.MLNet.Data;
+using XNet.MLNet.Onnx;
 using XNet.MLNet.Persistence;
 using XNet.MLNet.Scoring;
 using XNet.MLNet.Training;
@@ -70,8 +71,10 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Bind(inputSchema).Schema.Output;
 
     /// <inheritdoc />
+    /// <exception cref="NotSupportedException">When called by <c>mlContext.Model.ConvertToOnnx</c>, which cannot convert an X-Net (use <see cref="XNetModelParameters.ExportOnnx(string)"/>).</exception>
     public IDataView Transform(IDataView input)
     {
+        OnnxConverterGuard.ThrowIfConverting();
         var (schema, features) = Bind(input.Schema);
         return new ScoredDataView(input, schema, Model, features, InferenceBatchSize);
     }
