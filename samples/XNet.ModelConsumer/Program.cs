@@ -1,7 +1,10 @@
+using System.Globalization;
 using XNet.ModelConsumer;
 
 // Usage: dotnet run --project samples/XNet.ModelConsumer -- <model.zip> [image files or folders...]
-// Default images: samples/data/images/*.png. The zip comes from samples/scripts/train-image-folder.cs.
+// Default images: samples/data/images/*.png. The zip comes from samples/XNet.ModelTrainer or
+// samples/scripts/train-image-folder.cs. Each image is classified from its path and from its bytes (as a web upload
+// arrives), and the three most probable classes are listed.
 if (args.Length < 1)
 {
     Console.Error.WriteLine("usage: XNet.ModelConsumer <model.zip> [image files or folders...]");
@@ -10,11 +13,19 @@ if (args.Length < 1)
 
 XNetModel.MLNetModelPath = Path.GetFullPath(args[0]);
 var inputs = args.Length > 1 ? args[1..] : [Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "data", "images")];
-var images = inputs.SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p, "*.png").Order().ToArray() : new[] { p }).ToArray();
+var images = inputs.SelectMany(p => Directory.Exists(p)
+    ? Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories).Where(IsImage).Order(StringComparer.Ordinal).ToArray()
+    : new[] { p }).ToArray();
 foreach (string image in images)
 {
-    var output = XNetModel.Predict(new XNetModel.ModelInput { ImagePath = Path.GetFullPath(image) });
-    Console.WriteLine($"{Path.GetFileName(image)}: {output.PredictedLabel} ({output.Score.Max():P1})");
+    var fromPath = XNetModel.Predict(image);
+    var upload = new XNetModel.ModelInput { ImageSource = File.ReadAllBytes(image) };
+    var fromBytes = XNetModel.Predict(upload);
+    var top = XNetModel.PredictAllLabels(upload).Take(3)
+        .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:P1}"));
+    Console.WriteLine($"{Path.GetFullPath(image)}\t{fromPath.PredictedLabel}\t{fromBytes.PredictedLabel}\t{string.Join(", ", top)}");
 }
 
 return 0;
+
+static bool IsImage(string path) => Path.GetExtension(path).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".bmp";

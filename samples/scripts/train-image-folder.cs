@@ -19,14 +19,20 @@ var xnet = ml.MulticlassClassification.Trainers.XNet(new XNetTrainer.Options
     Architecture = "x-resnet-8-2", Epoch = 3, BatchSize = 32, LearningRate = 0.05f, Device = "cpu",
 }).Fit(images.Data);
 
-// The saved model takes an ImagePath: ML.NET's own image transforms, the X-Net, then class names as PredictedLabel.
-var paths = ml.Data.LoadFromEnumerable(new[] { new ModelInput() });
-var pixels = ImageFileInput.CreatePipeline(ml, images.Shape).Fit(paths);
-var names = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(xnet.Transform(pixels.Transform(paths)));
-ml.Model.Save(new Microsoft.ML.Data.TransformerChain<ITransformer>(pixels, xnet, names), paths.Schema, args[1]);
+// The saved model takes a decoded image (MLImage) in column Image, as samples/XNet.ModelConsumer feeds it from uploaded
+// bytes: ML.NET's own resize and pixel transforms, the X-Net, then class names as PredictedLabel.
+var empty = ml.Data.LoadFromEnumerable(Array.Empty<ModelInput>());
+var pixels = ImageFileInput.CreateImagePipeline(ml, images.Shape, imageColumnName: "Image").Fit(empty);
+var names = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(xnet.Transform(images.Data));
+XNetModelFile.SaveMLNet(ml, new Microsoft.ML.Data.TransformerChain<ITransformer>(pixels, xnet, names), empty.Schema, args[1]);
 Console.WriteLine($"{images.Data.GetRowCount()} images, {images.ClassNames.Count} classes; saved {args[1]}");
 
+// Label as in samples/XNet.ModelConsumer's input (any value): ML.NET saves the text columns of the input schema, and
+// cannot save an image column alone.
 internal sealed class ModelInput
 {
-    public string ImagePath { get; set; } = "";
+    public string Label { get; set; } = "";
+
+    [Microsoft.ML.Transforms.Image.ImageType(28, 28)]
+    public Microsoft.ML.Data.MLImage? Image { get; set; }
 }

@@ -22,23 +22,42 @@ public static class ImageFileInput
     public static IEstimator<ITransformer> CreatePipeline(MLContext mlContext, ImageShape shape, string? imageFolder = null,
         string imagePathColumnName = "ImagePath", string outputColumnName = "Features")
     {
+        const string image = "XNetImage";
+        return mlContext.Transforms.LoadImages(image, imageFolder, imagePathColumnName)
+            .Append(CreateImagePipeline(mlContext, shape, image, outputColumnName))
+            .Append(mlContext.Transforms.DropColumns(image));
+    }
+
+    /// <summary>
+    /// The estimator chain from a column of images (<c>MLImage</c>, from <c>LoadImages</c> or <c>MLImage.CreateFromStream</c>)
+    /// to a <paramref name="outputColumnName"/> pixel vector: ResizeImages, grayscale for one channel, ExtractPixels. The
+    /// image column itself is left as it is, so a saved model can take images decoded by the caller (from uploaded
+    /// bytes, say), which ML.NET's own transforms cannot decode.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="shape">The model's input shape (1 channel: grayscale; 3: RGB).</param>
+    /// <param name="imageColumnName">Input column of images.</param>
+    /// <param name="outputColumnName">Output column of pixels.</param>
+    /// <exception cref="ArgumentException">When the shape has a channel count other than 1 or 3.</exception>
+    public static IEstimator<ITransformer> CreateImagePipeline(MLContext mlContext, ImageShape shape, string imageColumnName = "Image",
+        string outputColumnName = "Features")
+    {
         var colors = shape.Channels switch
         {
             1 => ImagePixelExtractingEstimator.ColorBits.Red, // with grayscale conversion below, R = G = B = luminance
             3 => ImagePixelExtractingEstimator.ColorBits.Rgb,
             _ => throw new ArgumentException($"Image files give 1 (grayscale) or 3 (RGB) channels; the model takes {shape.Channels}."),
         };
-        const string image = "XNetImage";
-        IEstimator<ITransformer> chain = mlContext.Transforms.LoadImages(image, imageFolder, imagePathColumnName)
-            .Append(mlContext.Transforms.ResizeImages(image, shape.Width, shape.Height, image));
+        const string resized = "XNetResizedImage";
+        IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(resized, shape.Width, shape.Height, imageColumnName);
         if (shape.Channels == 1)
         {
-            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(image, image));
+            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(resized, resized));
         }
 
         return chain
-            .Append(mlContext.Transforms.ExtractPixels(outputColumnName, image, colors, interleavePixelColors: false))
-            .Append(mlContext.Transforms.DropColumns(image));
+            .Append(mlContext.Transforms.ExtractPixels(outputColumnName, resized, colors, interleavePixelColors: false))
+            .Append(mlContext.Transforms.DropColumns(resized));
     }
 
     /// <summary>Class probabilities of one image file under a trained X-Net (slot i is <c>model.Model.ClassNames[i]</c>).</summary>

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using XNet.Tests.Shared;
+
+namespace XNet.Cli.Tests;
+
+/// <summary>
+/// The Model Builder-style samples and the file-based script, run as a user runs them, on a tiny generated image folder
+/// (90 Fashion-MNIST images of 3 easy classes written as BMP files): samples/XNet.ModelTrainer trains and saves a zip,
+/// samples/XNet.ModelConsumer (a project without X-Net or TorchSharp) classifies every image from its path and from its
+/// bytes, and samples/scripts/train-image-folder.cs trains a zip the consumer reads too.
+/// </summary>
+[TestClass]
+public sealed class ModelBuilderSampleTests
+{
+    private static readonly string[] Classes = { "trouser", "bag", "sneaker" };
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void TrainerSampleSavesAZipTheConsumerSampleReadsFromPathsAndBytes()
+    {
+        string root = TestFolders.Create(TestContext);
+        string images = WriteImageFolder(Path.Combine(root, "images"), perClass: 30);
+        string zip = Path.Combine(root, "model.zip");
+
+        var (trainExit, trainOutput) = Run("dotnet", Sample("XNet.ModelTrainer"), images, zip);
+        Assert.AreEqual(0, trainExit, trainOutput);
+        StringAssert.Contains(trainOutput, "saved ");
+
+        AssertConsumerClassifies(zip, images, minimumCorrect: 60);
+    }
+
+    [TestMethod]
+    public void FileBasedScriptSavesAZipTheConsumerSampleReads()
+    {
+        string root = TestFolders.Create(TestContext);
+        string images = WriteImageFolder(Path.Combine(root, "images"), perClass: 30);
+        string zip = Path.Combine(root, "script.zip");
+        string script = Path.Combine(RepositoryRoot, "samples", "scripts", "train-image-folder.cs");
+
+        var (exit, output) = Run("dotnet", "run", script, "--", images, zip);
+        Assert.AreEqual(0, exit, output);
+        StringAssert.Contains(output, "90 images, 3 classes; saved ");
+
+        AssertConsumerClassifies(zip, images, minimumCorrect: 40);
+    }
+
+    private static void AssertConsumerClassifies(string zip, string images, int minimumCorrect)
+    {
+        string consumer = Sample("XNet.ModelConsumer");
+        string consumerFolder = Path.GetDirectoryName(consumer)!;
+        Assert.IsFalse(File.Exists(Path.Combine(consumerFolder, "XNet.MLNet.dll")), "the consumer must not carry X-Net");
+        Assert.IsFalse(File.Exists(Path.Combine(consumerFolder, "TorchSharp.dll")), "the consumer must not carry TorchSharp");
+
+        var (exit, output) = Run("dotnet", consumer, zip, images);
+        Assert.AreEqual(0, exit, output);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r').Split('\t')).ToArray();
+        Assert.HasCount(90, lines, output);
+        int correct = 0;
+        foreach (var line in lines)
+        {
+            string truth = Path.GetFileName(Path.GetDirectoryName(line[0]))!;
+            Assert.AreEqual(line[1], line[2], $"path and bytes disagree: {string.Join(" | ", line)}");
+            CollectionAssert.Contains(Classes, line[1]);
+            StringAssert.StartsWith(line[3], line[1] + " ", "PredictAllLabels lists the predicted class first");
+            correct += truth == line[1] ? 1 : 0;
+        }
+
+        Assert.IsGreaterThanOrEqualTo(minimumCorrect, correct, $"{correct}/90 correct (chance: 30)\n{output}");
+    }
+
+    /// <summary>root/&lt;class&gt;/NNN.bmp from the embedded Fashion-MNIST subset's training images.</summary>
+    private static string WriteImageFolder(string root, int perClass)
+    {
+        string data = Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist-subset");
+        byte[] pixels = Gunzip(Path.Combine(data, "train-images-idx3-ubyte.gz"))[16..];
+        byte[] labels = Gunzip(Path.Combine(data, "train-labels-idx1-ubyte.gz"))[8..];
+        var wanted = new Dictionary<int, string> { [1] = "trouser", [8] = "bag", [7] = "sneaker" };
+        var written = wanted.Keys.ToDictionary(k => k, _ => 0);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (wanted.TryGetValue(labels[i], out var name) && written[labels[i]] < perClass)
+            {
+                var image = new byte[28, 28, 3];
+                for (int y = 0; y < 28; y++)
+                {
+                    for (int x = 0; x < 28; x++)
+                    {
+                        byte v = pixels[i * 784 + y * 28 + x];
+                        (image[y, x, 0], image[y, x, 1], image[y, x, 2]) = (v, v, v);
+                    }
+                }
+
+                GeneratedDatasets.WriteBmp(Path.Combine(root, name, $"{written[labels[i]]++:D3}.bmp"), image);
+            }
+        }
+
+        return root;
+    }
+
+    private static byte[] Gunzip(string path)
+    {
+        using var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        input.CopyTo(output);
+        return output.ToArray();
+    }
+
+    // .../tests/XNet.Cli.Tests/bin/<Configuration>/net10.0/
+    private static string RepositoryRoot => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
+
+    private static string Sample(string project)
+    {
+        var testDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string path = Path.Combine(RepositoryRoot, "samples", project, "bin", testDirectory.Parent!.Name, testDirectory.Name, project + ".dll");
+        Assert.IsTrue(File.Exists(path), $"sample not built: {path}");
+        return path;
+    }
+
+    private static (int ExitCode, string Output) Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+}
