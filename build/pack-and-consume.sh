@@ -4,6 +4,8 @@
 # libtorch-cpu-linux-x64 and Microsoft.ML, trains an x-resnet-8-2 for one epoch on generated images, evaluates it with
 # ML.NET, saves and reloads the model and checks that both score alike. It also publishes the project and checks that
 # the package's buildTransitive fix marked GLIBCXX_3.4.32 weak in the build and publish copies of libLibTorchSharp.so.
+# The consumer targets net10.0 and net8.0 (LTS); the net8.0 build is published self-contained, so it runs on the .NET 8
+# runtime itself even on a machine that has only .NET 10 installed.
 #
 # Prints "pack-and-consume: PASS ..." and exits 0, or "pack-and-consume: FAIL ..." and exits 1. See docs/packaging.md.
 #   XNET_KEEP_CONSUMER=1  keep the temporary consumer folder (its path is printed)
@@ -88,7 +90,7 @@ cat > "$consumer/XNet.Consumer.csproj" <<EOF
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
     <OutputType>Exe</OutputType>
-    <TargetFramework>net10.0</TargetFramework>
+    <TargetFrameworks>net10.0;net8.0</TargetFrameworks>
     <Nullable>enable</Nullable>
     <ImplicitUsings>enable</ImplicitUsings>
   </PropertyGroup>
@@ -120,6 +122,7 @@ try
 
     var metrics = ml.MulticlassClassification.Evaluate(transformer.Transform(test));
     long counted = (long)metrics.ConfusionMatrix.Counts.Sum(row => row.Sum());
+    Console.WriteLine($".NET {Environment.Version}");
     Console.WriteLine($"micro-accuracy {metrics.MicroAccuracy:F4}, macro-accuracy {metrics.MacroAccuracy:F4}, " +
                       $"log-loss {metrics.LogLoss:F4}, {counted} test rows");
 
@@ -225,10 +228,24 @@ set -e
 grep -qx PASS "$consumer/run.log" || fail "the consumer did not print PASS"
 
 echo "== dotnet publish"
-dotnet publish "$consumer/XNet.Consumer.csproj" -c Release --no-build -o "$consumer/publish" -v q -nologo \
+dotnet publish "$consumer/XNet.Consumer.csproj" -c Release -f net10.0 --no-build -o "$consumer/publish" -v q -nologo \
   || fail "the consumer project did not publish"
 if [ "$check_native" = 1 ]; then
   check_weak "$consumer/publish/runtimes/linux-x64/native/libLibTorchSharp.so" weak
 fi
+
+echo "== net8.0: dotnet publish --self-contained, run on the .NET 8 runtime"
+dotnet publish "$consumer/XNet.Consumer.csproj" -c Release -f net8.0 -r linux-x64 --self-contained -o "$consumer/publish-net8" \
+  -v q -nologo || fail "the net8.0 consumer did not build and publish"
+if [ "$check_native" = 1 ]; then
+  check_weak "$consumer/publish-net8/libLibTorchSharp.so" weak
+fi
+set +e
+"$consumer/publish-net8/XNet.Consumer" | tee "$consumer/run-net8.log"
+run_status=${PIPESTATUS[0]}
+set -e
+[ "$run_status" -eq 0 ] || fail "the net8.0 consumer exited with $run_status"
+grep -q '^\.NET 8\.' "$consumer/run-net8.log" || fail "the net8.0 consumer did not run on .NET 8"
+grep -qx PASS "$consumer/run-net8.log" || fail "the net8.0 consumer did not print PASS"
 
 echo "pack-and-consume: PASS (XNet.MLNet $version, $((SECONDS - started)) s)"

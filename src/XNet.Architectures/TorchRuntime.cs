@@ -17,7 +17,7 @@ public sealed class TorchNativeLoadException : InvalidOperationException
 /// <summary>Loads TorchSharp's native backend once and turns its misleading failures into actionable ones.</summary>
 public static class TorchRuntime
 {
-    private static readonly Lock Gate = new();
+    private static readonly object Gate = new();
     private static bool loaded;
 
     /// <summary>Makes sure libtorch and LibTorchSharp are loaded.</summary>

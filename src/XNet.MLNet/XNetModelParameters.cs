@@ -23,7 +23,7 @@ public sealed partial class XNetModelParameters : IDisposable
     private const int FormatVersion = 1;
 
     private readonly nn.Module<Tensor, Tensor> classifier;
-    private readonly Lock inferenceGate = new();
+    private readonly object inferenceGate = new();
     private bool disposed;
 
     private XNetModelParameters(string architecture, long seed, ImageShape inputShape, IReadOnlyList<string> classNames,

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace XNet.Architectures.Layers.Kernels;
 
@@ -58,7 +59,7 @@ internal static unsafe class BatchNormKernels
                 int i = 0;
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
-                    Vector.Store(TActivation.Apply(Vector.FusedMultiplyAdd(Vector.Load(source + i) - centre, factor, bias)), target + i);
+                    Vector.Store(TActivation.Apply(MultiplyAdd(Vector.Load(source + i) - centre, factor, bias)), target + i);
                 }
 
                 for (; i < plane; i++)
@@ -91,7 +92,7 @@ internal static unsafe class BatchNormKernels
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
                     var centred = Vector.Load(xs + i) - centre;
-                    var g = TActivation.Gate(Vector.Load(gs + i), Vector.FusedMultiplyAdd(centred, factor, bias));
+                    var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
                     sum += g;
                     dot += g * centred;
                 }
@@ -132,8 +133,8 @@ internal static unsafe class BatchNormKernels
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
                     var centred = Vector.Load(xs + i) - centre;
-                    var g = TActivation.Gate(Vector.Load(gs + i), Vector.FusedMultiplyAdd(centred, factor, bias));
-                    Vector.Store(Vector.FusedMultiplyAdd(g, va, Vector.FusedMultiplyAdd(centred, vb, vk)), target + i);
+                    var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
+                    Vector.Store(MultiplyAdd(g, va, MultiplyAdd(centred, vb, vk)), target + i);
                 }
 
                 for (; i < plane; i++)
@@ -183,6 +184,19 @@ internal static unsafe class BatchNormKernels
         }
 
         return total;
+    }
+    /// <summary>a * b + c, fused (one rounding) as the scalar tails' MathF.FusedMultiplyAdd.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> MultiplyAdd(Vector<float> a, Vector<float> b, Vector<float> c)
+    {
+#if NET9_0_OR_GREATER
+        return Vector.FusedMultiplyAdd(a, b, c);
+#else
+        // .NET 8 has no Vector.FusedMultiplyAdd; its Vector<float> is 256 bits wide on x64, which FMA3 fuses the same way.
+        return Vector<float>.Count == 8 && System.Runtime.Intrinsics.X86.Fma.IsSupported
+            ? System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a.AsVector256(), b.AsVector256(), c.AsVector256()).AsVector()
+            : a * b + c;
+#endif
     }
 }
 

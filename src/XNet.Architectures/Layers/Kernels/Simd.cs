@@ -162,7 +162,13 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static Vector512<float> Load(float* at) => Avx512F.LoadVector512(at);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadMasked(float* at, Vector512<float> mask) => Avx512F.MaskLoad(at, mask, Vector512<float>.Zero);
+    public static Vector512<float> LoadMasked(float* at, Vector512<float> mask) =>
+#if NET9_0_OR_GREATER
+        Avx512F.MaskLoad(at, mask, Vector512<float>.Zero);
+#else
+        // .NET 8 has no AVX-512 masked load: two AVX ones, which also never touch the lanes outside the mask.
+        Vector512.Create(Avx.MaskLoad(at, mask.GetLower()), Avx.MaskLoad(at + 8, mask.GetUpper()));
+#endif
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LoadMasked(float* at, int valid) => LoadMasked(at, MaskOf(valid));
@@ -171,7 +177,15 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static void Store(float* at, Vector512<float> value) => Avx512F.Store(at, value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreMasked(float* at, Vector512<float> mask, Vector512<float> value) => Avx512F.MaskStore(at, mask, value);
+    public static void StoreMasked(float* at, Vector512<float> mask, Vector512<float> value)
+    {
+#if NET9_0_OR_GREATER
+        Avx512F.MaskStore(at, mask, value);
+#else
+        Avx.MaskStore(at, mask.GetLower(), value.GetLower());
+        Avx.MaskStore(at + 8, mask.GetUpper(), value.GetUpper());
+#endif
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* at, Vector512<float> value, int valid)

@@ -80,7 +80,7 @@ internal static unsafe partial class Stencil3x3
         var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
 
         // Pair r holds rows r and r + 1: output pair p reads pairs 2p - 1, 2p and 2p + 1, so the odd pairs serve two.
-        var a = Avx512F.MaskLoad(x - 8, upper, Vector512<float>.Zero);
+        var a = Simd512.LoadMasked(x - 8, upper);
         var (aL, aR) = Neighbours(a, keepLeft, keepRight);
         var b = Avx512F.LoadVector512(x);
         var (bL, bR) = Neighbours(b, keepLeft, keepRight);
@@ -99,7 +99,7 @@ internal static unsafe partial class Stencil3x3
         s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
         b = Avx512F.LoadVector512(x + 48);
         (bL, bR) = Neighbours(b, keepLeft, keepRight);
-        a = Avx512F.MaskLoad(x + 56, lower, Vector512<float>.Zero);
+        a = Simd512.LoadMasked(x + 56, lower);
         (aL, aR) = Neighbours(a, keepLeft, keepRight);
         s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
@@ -230,7 +230,7 @@ internal static unsafe partial class Stencil3x3
             {
                 float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
                 // As in AccumulateOctet: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
-                var a = Avx512F.MaskLoad(x - 8, upper, Vector512<float>.Zero);
+                var a = Simd512.LoadMasked(x - 8, upper);
                 var (aL, aR) = Neighbours(a, keepLeft, keepRight);
                 var c = Avx512F.LoadVector512(x);
                 var (cL, cR) = Neighbours(c, keepLeft, keepRight);
@@ -252,7 +252,7 @@ internal static unsafe partial class Stencil3x3
                 GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
                 c = Avx512F.LoadVector512(x + 48);
                 (cL, cR) = Neighbours(c, keepLeft, keepRight);
-                a = Avx512F.MaskLoad(x + 56, lower, Vector512<float>.Zero);
+                a = Simd512.LoadMasked(x + 56, lower);
                 (aL, aR) = Neighbours(a, keepLeft, keepRight);
                 d = Avx512F.LoadVector512(dy + 48);
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
@@ -295,7 +295,7 @@ internal static unsafe partial class Stencil3x3
         // Lane k is pixel 8r + k of the plane: kept where that lies inside it (masked-out lanes are never read).
         var pixel = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(8 * r);
         var inside = Vector512.GreaterThanOrEqual(pixel, Vector512<int>.Zero) & Vector512.LessThan(pixel, Vector512.Create(8 * height));
-        return Avx512F.MaskLoad(plane + 8 * r, inside.AsSingle(), Vector512<float>.Zero);
+        return Simd512.LoadMasked(plane + 8 * r, inside.AsSingle());
     }
 
     /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>

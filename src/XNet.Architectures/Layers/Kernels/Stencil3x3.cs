@@ -371,7 +371,7 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>One strip of a unit-stride group's weight gradient over a run of batch items, for <see cref="StripKinds.Run"/>.</summary>
-    private ref struct GradientWork<TSimd, TVector> : IStripWork
+    private readonly struct GradientWork<TSimd, TVector> : IStripWork
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
@@ -383,7 +383,9 @@ internal static unsafe partial class Stencil3x3
         private readonly int height;
         private readonly int width;
         private readonly TVector mask;
-        private ref Taps<TVector> sums;
+        // The caller's stack-local sums, by address: a ref field would make this a ref struct, which a generic argument can
+        // be only on .NET 9 and later (`allows ref struct`); the library also targets .NET 8.
+        private readonly void* sums;
 
         public GradientWork(float* x, long inBatch, float* dy, long upstreamBatch, int batch, int height, int width, TVector mask,
             ref Taps<TVector> sums)
@@ -392,7 +394,7 @@ internal static unsafe partial class Stencil3x3
             this.dy = dy;
             (this.inBatch, this.upstreamBatch, this.batch) = (inBatch, upstreamBatch, batch);
             (this.height, this.width, this.mask) = (height, width, mask);
-            this.sums = ref sums;
+            this.sums = Unsafe.AsPointer(ref sums);
         }
 
         public void Run<TReader>(bool partial)
@@ -400,11 +402,11 @@ internal static unsafe partial class Stencil3x3
         {
             if (partial)
             {
-                GradientRows<TSimd, TVector, TReader, MaskedRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref sums);
+                GradientRows<TSimd, TVector, TReader, MaskedRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref Unsafe.AsRef<Taps<TVector>>(sums));
             }
             else
             {
-                GradientRows<TSimd, TVector, TReader, WholeRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref sums);
+                GradientRows<TSimd, TVector, TReader, WholeRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref Unsafe.AsRef<Taps<TVector>>(sums));
             }
         }
     }

@@ -107,7 +107,7 @@ internal static class StripKinds
 
     /// <summary>Runs <paramref name="work"/> for the strip at column <paramref name="j0"/> with the reader of its kind.</summary>
     public static void Run<TWork>(int j0, int valid, int lanes, ref TWork work)
-        where TWork : IStripWork, allows ref struct
+        where TWork : struct, IStripWork
     {
         switch (Of(j0, valid, lanes))
         {
