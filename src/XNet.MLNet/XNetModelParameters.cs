@@ -21,6 +21,7 @@ public sealed partial class XNetModelParameters : IDisposable
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";
     private const int FormatVersion = 1;
+    private static readonly DateTimeOffset FixedEntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private readonly nn.Module<Tensor, Tensor> classifier;
     private readonly object inferenceGate = new();
@@ -110,12 +111,18 @@ public sealed partial class XNetModelParameters : IDisposable
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         var metadata = new ModelMetadata(FormatVersion, Architecture, Seed, InputShape.Channels, InputShape.Height, InputShape.Width,
             ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName);
-        using (var entry = zip.CreateEntry(MetadataEntry).Open())
+        // Entries carry a fixed time, so the same model always gives the same bytes (and so do the ONNX export and the
+        // ML.NET zip that embed this file).
+        var metadataEntry = zip.CreateEntry(MetadataEntry);
+        metadataEntry.LastWriteTime = FixedEntryTime;
+        using (var entry = metadataEntry.Open())
         {
             JsonSerializer.Serialize(entry, metadata, MetadataJson.Options);
         }
 
-        using var weights = zip.CreateEntry(WeightsEntry, CompressionLevel.Fastest).Open();
+        var weightsEntry = zip.CreateEntry(WeightsEntry, CompressionLevel.Fastest);
+        weightsEntry.LastWriteTime = FixedEntryTime;
+        using var weights = weightsEntry.Open();
         using var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true);
         classifier.save(writer);
     }

@@ -367,10 +367,10 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
         /// <summary>Images per optimiser step.</summary>
         public int BatchSize = 128;
 
-        /// <summary>Base (maximum) learning rate (the seed's <c>maxlr</c>).</summary>
+        /// <summary>Base (maximum) learning rate (the paper's reference code's <c>maxlr</c>).</summary>
         public float LearningRate = 0.1f;
 
-        /// <summary>The optimiser: SGD (default) or Adam (the seed's <c>--optimType</c>).</summary>
+        /// <summary>The optimiser: SGD (default) or Adam (the paper's reference code's <c>--optimType</c>).</summary>
         public OptimizerKind Optimizer = OptimizerKind.Sgd;
 
         /// <summary>SGD momentum (ignored by Adam).</summary>
@@ -384,7 +384,7 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
 
         /// <summary>
         /// Learning-rate schedule: cosine with one warm-up epoch by default; <see cref="LearningRateSchedule.Step"/>,
-        /// <see cref="LearningRateSchedule.Cifar"/> and <see cref="LearningRateSchedule.ImageNet"/> are the seed's.
+        /// <see cref="LearningRateSchedule.Cifar"/> and <see cref="LearningRateSchedule.ImageNet"/> are the paper's reference code's.
         /// </summary>
         public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Cosine();
 

@@ -48,7 +48,7 @@ public sealed class ModelCostTests
         StringAssert.Contains(ex.Message, "'inner'");
     }
 
-    // The seed README's table: X-DenseNet-BC-40-k-2 (expander transitions) params (M, at its printed precision) and
+    // The paper's README's table: X-DenseNet-BC-40-k-2 (expander transitions) params (M, at its printed precision) and
     // MACs (x 100M). 40-36 is printed as 0.75 M; every counting rule gives 0.78 M for it (docs/models.md).
     [TestMethod]
     [DataRow("x-densenet-bc-40-24-2", 0.4, 1, 1.44)]

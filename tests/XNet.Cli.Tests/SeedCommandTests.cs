@@ -4,7 +4,7 @@ using XNet.Tests.Shared;
 namespace XNet.Cli.Tests;
 
 /// <summary>
-/// The seed README's three training commands, as docs/cli.md gives them for <c>xnet</c>, each run for one epoch on
+/// The paper's README's three training commands, as docs/cli.md gives them for <c>xnet</c>, each run for one epoch on
 /// generated data of its format: CIFAR-10 binary, CIFAR-100 binary and an ImageNet-style image folder.
 /// </summary>
 [TestClass]

@@ -62,7 +62,7 @@ public sealed class CifarDatasetTests
         Assert.AreEqual(new XNet.Architectures.ImageShape(3, 32, 32), cifar10.Shape);
         CollectionAssert.AreEqual(new[] { 125.3f, 123.0f, 113.9f }, cifar10.Mean!.ToArray());
         CollectionAssert.AreEqual(new[] { 63.0f, 62.1f, 66.7f }, cifar10.Std!.ToArray());
-        Assert.AreEqual(SeedAugmentation.PadCropFlip, cifar10.Augmentation);
+        Assert.AreEqual(ReferenceAugmentation.PadCropFlip, cifar10.Augmentation);
         Assert.AreEqual(5L, cifar10.Data.GetRowCount());
         Assert.AreEqual(ImageDatasetFormat.Cifar100, cifar100.Format);
         CollectionAssert.AreEqual(new[] { 129.3f, 124.1f, 112.4f }, cifar100.Mean!.ToArray());

@@ -204,7 +204,7 @@ public sealed class ImageFolderDatasetTests
         Assert.AreEqual(2L, test.Data.GetRowCount());
         CollectionAssert.AreEqual(new[] { "n01", "n02" }, test.ClassNames.ToArray());
         Assert.AreEqual(new ImageShape(3, 32, 32), train.Shape);
-        Assert.AreEqual(SeedAugmentation.RandomResizedCropFlip, train.Augmentation);
+        Assert.AreEqual(ReferenceAugmentation.RandomResizedCropFlip, train.Augmentation);
         Assert.AreEqual(0.485f * 255, train.Mean![0], 1e-4);
         Assert.AreEqual(0.225f * 255, train.Std![2], 1e-4);
         Assert.AreEqual(4L, direct.Data.GetRowCount(), "class folders directly: the whole folder for either split");
@@ -220,7 +220,7 @@ public sealed class ImageFolderDatasetTests
 
         Assert.AreEqual(ImageDatasetFormat.Idx, loaded.Format);
         Assert.AreEqual(new ImageShape(1, 28, 28), loaded.Shape);
-        Assert.AreEqual(SeedAugmentation.None, loaded.Augmentation);
+        Assert.AreEqual(ReferenceAugmentation.None, loaded.Augmentation);
         Assert.IsNull(loaded.Mean);
         Assert.AreEqual(reference.GetRowCount(), loaded.Data.GetRowCount());
         CollectionAssert.AreEqual(reference.GetColumn<uint>("Label").ToArray(), loaded.Data.GetColumn<uint>("Label").ToArray());

@@ -140,6 +140,18 @@ public sealed class NativePersistenceTests
     }
 
     [TestMethod]
+    public void TheSameModelSavesToTheSameBytes()
+    {
+        // Zip entries carry a time with 2-second resolution: saves 2.1 s apart would differ if it were the clock's.
+        using var first = new MemoryStream();
+        model.LastTransformer.Model.Save(first);
+        Thread.Sleep(2100);
+        using var second = new MemoryStream();
+        model.LastTransformer.Model.Save(second);
+        CollectionAssert.AreEqual(first.ToArray(), second.ToArray());
+    }
+
+    [TestMethod]
     public void TruncatedOrTamperedZipFailsClearly()
     {
         byte[] bytes = File.ReadAllBytes(zip);

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace XNet.MLNet.Tests;
 
-/// <summary>Optimisers, the seed's schedules, top-k metrics, RandomResizedCrop, best-validation tracking and normalisation.</summary>
+/// <summary>Optimisers, the paper's reference code's schedules, top-k metrics, RandomResizedCrop, best-validation tracking and normalisation.</summary>
 [TestClass]
 public sealed class TrainingOptionsTests
 {

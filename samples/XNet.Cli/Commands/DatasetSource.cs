@@ -28,10 +28,10 @@ internal static class DatasetSource
     /// The augmentation the seed used for this kind of data (CIFAR: pad-4 crop and flip; image folders:
     /// RandomResizedCrop and flip). Idx digits and clothes get a pad-2 crop and flip, this project's own default.
     /// </summary>
-    public static (AugmentationKind Kind, int Padding) SeedAugmentation(ImageDataset data) => data.Augmentation switch
+    public static (AugmentationKind Kind, int Padding) ReferenceAugmentation(ImageDataset data) => data.Augmentation switch
     {
-        MLNet.Data.SeedAugmentation.PadCropFlip => (AugmentationKind.PadCropFlip, 4),
-        MLNet.Data.SeedAugmentation.RandomResizedCropFlip => (AugmentationKind.RandomResizedCrop, 0),
+        MLNet.Data.ReferenceAugmentation.PadCropFlip => (AugmentationKind.PadCropFlip, 4),
+        MLNet.Data.ReferenceAugmentation.RandomResizedCropFlip => (AugmentationKind.RandomResizedCrop, 0),
         _ => (AugmentationKind.PadCropFlip, 2),
     };
 }

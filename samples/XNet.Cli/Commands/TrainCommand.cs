@@ -12,7 +12,7 @@ using XNet.MLNet.Training;
 namespace XNet.Cli.Commands;
 
 /// <summary>
-/// <c>xnet train</c>, the seed's main.py: a dataset (CIFAR-10/100, idx, image folder; the embedded Fashion-MNIST subset
+/// <c>xnet train</c>, the paper's reference code's main.py: a dataset (CIFAR-10/100, idx, image folder; the embedded Fashion-MNIST subset
 /// by default) -> ML.NET pipeline with the X-Net trainer -> ML.NET metrics on the test split -> saved model, metrics.csv
 /// and training curves in the run folder.
 /// </summary>
@@ -25,7 +25,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? Data { get; init; }
 
         [CommandOption("--image-size <PIXELS>")]
-        [Description("Image folders only: the square size images are read at (shorter side to 8/7 of it, centre crop), the seed's --inpsize.")]
+        [Description("Image folders only: the square size images are read at (shorter side to 8/7 of it, centre crop), the paper's reference code's --inpsize.")]
         [DefaultValue(224)]
         public int ImageSize { get; init; } = 224;
 
@@ -49,7 +49,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public int BatchSize { get; init; } = 128;
 
         [CommandOption("--lr <RATE>")]
-        [Description("Base (maximum) learning rate, the seed's maxlr.")]
+        [Description("Base (maximum) learning rate, the paper's reference code's maxlr.")]
         [DefaultValue(0.1f)]
         public float LearningRate { get; init; } = 0.1f;
 
@@ -77,7 +77,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public float WeightDecay { get; init; } = 5e-4f;
 
         [CommandOption("--scheduler <NAME>")]
-        [Description("cosine (linear warm-up, then cosine to --min-lr), step (seed decayschedular: x--decay-level every --decay-interval epochs), cifar (x0.1 at 150, x0.01 at 225), imagenet (x0.1 every 30 epochs) or constant. All but cosine clamp at --min-lr.")]
+        [Description("cosine (linear warm-up, then cosine to --min-lr), step (the reference code's decayschedular: x--decay-level every --decay-interval epochs), cifar (x0.1 at 150, x0.01 at 225), imagenet (x0.1 every 30 epochs) or constant. All but cosine clamp at --min-lr.")]
         [DefaultValue("cosine")]
         public string Scheduler { get; init; } = "cosine";
 
@@ -92,7 +92,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public float DecayLevel { get; init; } = 0.5f;
 
         [CommandOption("--min-lr <RATE>")]
-        [Description("Lower clamp of the learning rate (cosine: its final value), the seed's minlr.")]
+        [Description("Lower clamp of the learning rate (cosine: its final value), the paper's reference code's minlr.")]
         [DefaultValue(0f)]
         public float MinLearningRate { get; init; }
 
@@ -102,7 +102,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public float WarmupEpochs { get; init; } = 1f;
 
         [CommandOption("--augment <KIND>")]
-        [Description("crop-flip (zero-pad by --crop-padding, random crop, flip), random-resized-crop (scale 0.08-1, ratio 3/4-4/3, bilinear, flip) or none. Default: the seed's for the dataset (CIFAR: crop-flip with padding 4; image folders: random-resized-crop; idx: crop-flip with padding 2).")]
+        [Description("crop-flip (zero-pad by --crop-padding, random crop, flip), random-resized-crop (scale 0.08-1, ratio 3/4-4/3, bilinear, flip) or none. Default: the paper's reference code's for the dataset (CIFAR: crop-flip with padding 4; image folders: random-resized-crop; idx: crop-flip with padding 2).")]
         public string? Augment { get; init; }
 
         [CommandOption("--crop-padding <PIXELS>")]
@@ -114,7 +114,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public bool NoFlip { get; init; }
 
         [CommandOption("--channel-mean <VALUES>")]
-        [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel. Default: the seed's constants for CIFAR-10/100 and RGB image folders (ImageNet's), otherwise computed from the training images.")]
+        [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel. Default: the paper's reference code's constants for CIFAR-10/100 and RGB image folders (ImageNet's), otherwise computed from the training images.")]
         public string? ChannelMean { get; init; }
 
         [CommandOption("--channel-std <VALUES>")]
@@ -261,7 +261,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"[yellow]skipped unreadable image[/] {skipped}");
         }
 
-        var (augmentation, padding) = DatasetSource.SeedAugmentation(train);
+        var (augmentation, padding) = DatasetSource.ReferenceAugmentation(train);
         var options = new XNetTrainer.Options
         {
             Architecture = settings.Model,

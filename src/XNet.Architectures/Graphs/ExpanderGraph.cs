@@ -75,7 +75,7 @@ public sealed class ExpanderGraph
         var pool = new int[inputChannels];
         for (int o = 0; o < outputChannels; o++)
         {
-            // Partial Fisher-Yates: the first `degree` entries of a fresh uniform permutation, as the seed's randperm.
+            // Partial Fisher-Yates: the first `degree` entries of a fresh uniform permutation, as the paper's reference code's randperm.
             for (int i = 0; i < inputChannels; i++)
             {
                 pool[i] = i;

@@ -67,7 +67,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         this.stride = new long[] { stride, stride };
         this.padding = new long[] { padding, padding };
 
-        // Kaiming-normal with fan_out = C_out * k * k, drawn for the compact weight (the seed's init, without its dense waste).
+        // Kaiming-normal with fan_out = C_out * k * k, drawn for the compact weight (the paper's reference code's init, without its dense waste).
         double std = Math.Sqrt(2.0 / (OutputChannels * kernelSize * kernelSize));
         // nn.init takes plain doubles: an implicit torch Scalar here (randn(...) * std) could be freed by its finalizer
         // while libtorch still reads it, which showed up as a rare native "Unknown scalar type" error.

@@ -33,7 +33,7 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
         OutputFeatures = graph.OutputChannels;
         Degree = graph.Degree;
 
-        // Kaiming-normal with the full fan-in, as the seed's ExpanderLinear.
+        // Kaiming-normal with the full fan-in, as the paper's reference code's ExpanderLinear.
         // nn.init takes plain doubles (no implicit torch Scalar, see ExpanderConv2d).
         var initial = empty(OutputFeatures, Degree);
         nn.init.normal_(initial, 0, Math.Sqrt(2.0 / InputFeatures));

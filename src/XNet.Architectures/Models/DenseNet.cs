@@ -42,7 +42,7 @@ public sealed record DenseNetConfig(int Depth, Connectivity Connectivity)
 /// transitions (BN, ReLU, 1x1 conv halving the channels, 2x2 average pooling), a final BN and a linear classifier.
 /// Module names follow torchvision (features.conv0, features.denseblock1.denselayer1.conv1, features.transition1,
 /// features.norm5, classifier), so dense models have torchvision's parameter counts. X-DenseNets replace both
-/// convolutions of every dense layer (seed-reference 3.4).
+/// convolutions of every dense layer (the paper's reference code).
 /// </summary>
 public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
@@ -166,7 +166,7 @@ internal sealed class DenseBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 
 /// <summary>
 /// BN, ReLU, 1x1 conv to 4k, BN, ReLU, 3x3 conv to k (the bottleneck "B" layer); without the bottleneck just BN, ReLU,
-/// 3x3 conv to k. Dropout after each convolution when the rate is positive (the seed's DenseNet-BC for CIFAR).
+/// 3x3 conv to k. Dropout after each convolution when the rate is positive (the paper's reference code's DenseNet-BC for CIFAR).
 /// </summary>
 internal sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
 {

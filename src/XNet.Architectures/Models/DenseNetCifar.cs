@@ -7,14 +7,14 @@ using static TorchSharp.torch;
 
 namespace XNet.Architectures.Models;
 
-/// <summary>Configuration of a CIFAR DenseNet (Huang et al. 2017, section 3; the seed's <c>DenseNet3</c>).</summary>
+/// <summary>Configuration of a CIFAR DenseNet (Huang et al. 2017, section 3; the paper's reference code's <c>DenseNet3</c>).</summary>
 /// <param name="Depth">Total depth L: 3n + 4 layers, or 6n + 4 with bottlenecks (40, 58, 70, 100, ...).</param>
 /// <param name="Growth">Growth rate k.</param>
 /// <param name="Connectivity">Connectivity of the dense layers' convolutions; the stem and classifier stay dense.</param>
 /// <param name="Bottleneck">DenseNet-B: a 1x1 conv to 4k before every 3x3 conv.</param>
 /// <param name="Reduction">DenseNet-C: transitions keep floor(reduction x C) channels (0.5; 1 keeps them all).</param>
 /// <param name="ExpanderTransitions">
-/// Whether the transitions' 1x1 convs follow <paramref name="Connectivity"/> too. The seed README's cost table counts
+/// Whether the transitions' 1x1 convs follow <paramref name="Connectivity"/> too. The paper's README's cost table counts
 /// them compressed; the paper's logged runs kept them dense.
 /// </param>
 /// <param name="DropRate">Dropout after every convolution of the dense layers and transitions (0 disables it).</param>
@@ -29,7 +29,7 @@ public sealed record DenseNetCifarConfig(int Depth, int Growth, Connectivity Con
 /// DenseNet(-BC) for CIFAR: a 3x3 stem of 2k channels, three dense blocks joined by transitions (1x1 conv keeping
 /// floor(reduction x C) channels, 2x2 average pooling), BN, ReLU, global average pooling and a linear classifier.
 /// X-DenseNet-BC replaces both bottleneck convolutions of every layer, and the transitions unless they are kept dense
-/// (seed-reference 3.1-3.3). Names: <c>densenet-bc-40-24</c>, <c>x-densenet-bc-40-24-2</c> (expander transitions, the
+/// (the paper's reference code). Names: <c>densenet-bc-40-24</c>, <c>x-densenet-bc-40-24-2</c> (expander transitions, the
 /// README's costs), <c>x-densenet-bc-40-24-2-dt</c> (dense transitions, the logged runs), <c>g-densenet-bc-40-24-2</c>.
 /// </summary>
 public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
@@ -83,7 +83,7 @@ public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
         blocks = nn.Sequential(modules);
         bn1 = nn.BatchNorm2d(channels);
         fc = nn.Linear(channels, numClasses);
-        nn.init.zeros_(fc.bias); // the seed's init; the weight keeps PyTorch's default
+        nn.init.zeros_(fc.bias); // the paper's reference code's init; the weight keeps PyTorch's default
         RegisterComponents();
     }
 

@@ -10,12 +10,12 @@ namespace XNet.Architectures.Models;
 
 /// <summary>Configuration of MobileNet v1 (Howard et al. 2017).</summary>
 /// <param name="WidthMultiplier">Width multiplier w in (0, 1] (more is allowed); channels are floor(w x c).</param>
-/// <param name="Pointwise">Connectivity of the pointwise convs of blocks 2-13; block 1's stays dense (as the seed).</param>
-/// <param name="SeedLayout">
-/// The seed file's layout instead of the canonical one: stem and block-1 input stay 32 wide and the last block ends at
-/// 1024 channels whatever w is. The seed README's FLOPs match the canonical layout (every block scaled).
+/// <param name="Pointwise">Connectivity of the pointwise convs of blocks 2-13; block 1's stays dense (as the paper's reference code).</param>
+/// <param name="ReferenceCodeLayout">
+/// The layout of the paper's reference code instead of the canonical one: stem and block-1 input stay 32 wide and the last block ends at
+/// 1024 channels whatever w is. The paper's README's FLOPs match the canonical layout (every block scaled).
 /// </param>
-public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointwise, bool SeedLayout = false)
+public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointwise, bool ReferenceCodeLayout = false)
 {
     /// <summary>The 13 depthwise-separable blocks at w = 1: (input channels, output channels, stride).</summary>
     public static IReadOnlyList<(int In, int Out, int Stride)> Blocks { get; } = new[]
@@ -31,8 +31,8 @@ public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointw
 /// <summary>
 /// MobileNet v1: a 3x3/2 stem (BN, ReLU), 13 depthwise-separable blocks (depthwise 3x3, BN, ReLU6, pointwise 1x1, BN,
 /// ReLU6), global average pooling and a linear classifier. <c>x-mobilenet-w-g</c> makes the pointwise convs expanders of
-/// density exactly 1/g, <c>g-mobilenet-w-g</c> grouped convs with g groups (no shuffle), as the seed's
-/// <c>--grouptype expander|groups --sp g</c>; a <c>-seed</c> suffix selects the seed file's layout.
+/// density exactly 1/g, <c>g-mobilenet-w-g</c> grouped convs with g groups (no shuffle), as the paper's reference code's
+/// <c>--grouptype expander|groups --sp g</c>; a <c>-seed</c> suffix selects the layout of the paper's reference code.
 /// </summary>
 public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
@@ -56,7 +56,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         ModelChecks.Classes("MobileNet", numClasses);
         input.Validate("MobileNet input");
         var blocks = MobileNetConfig.Blocks;
-        int stem = config.SeedLayout ? 32 : config.Scale(32);
+        int stem = config.ReferenceCodeLayout ? 32 : config.Scale(32);
         conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, stem, 3, 2, 1, seed);
         bn1 = nn.BatchNorm2d(stem);
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
@@ -64,7 +64,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         for (int i = 0; i < blocks.Count; i++)
         {
             bool last = i == blocks.Count - 1;
-            int output = config.SeedLayout && last ? blocks[i].Out : config.Scale(blocks[i].Out);
+            int output = config.ReferenceCodeLayout && last ? blocks[i].Out : config.Scale(blocks[i].Out);
             var pointwise = i == 0 ? Connectivity.Dense : config.Pointwise;
             modules.Add(($"{i}", new DepthwiseSeparable($"layers.{i}", channels, output, blocks[i].Stride, pointwise, seed)));
             channels = output;

@@ -39,7 +39,7 @@ public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
 /// The ImageNet ResNet family (ResNet-18/34/50/101/152): a 7x7/2 stem with max pooling, four stages of basic or
 /// bottleneck blocks (64, 128, 256, 512 wide; stride on the 3x3 conv), global average pooling and a linear classifier.
 /// Module names follow torchvision (conv1, bn1, layer1..4, fc), so the dense models have torchvision's exact parameter
-/// counts. X-ResNets replace every residual-branch convolution (seed-reference 3.5).
+/// counts. X-ResNets replace every residual-branch convolution (the paper's reference code).
 /// </summary>
 public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace XNet.Architectures.Models;
 
 /// <summary>Configuration of VGG16-BN for CIFAR: the connectivity of each of its 13 convolutions and of its hidden linear layer.</summary>
-/// <param name="Convolutions">One connectivity per 3x3 convolution (13); dense ones carry a bias, compressed ones do not (as the seed).</param>
+/// <param name="Convolutions">One connectivity per 3x3 convolution (13); dense ones carry a bias, compressed ones do not (as the paper's reference code).</param>
 /// <param name="Hidden">Connectivity of the 512 -> 512 hidden linear layer; the output layer is dense.</param>
 public sealed record VggCifarConfig(IReadOnlyList<Connectivity> Convolutions, Connectivity Hidden)
 {
@@ -16,27 +16,27 @@ public sealed record VggCifarConfig(IReadOnlyList<Connectivity> Convolutions, Co
     public static IReadOnlyList<int> Layout { get; } = new[] { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0 };
 
     /// <summary>
-    /// The seed's X-VGG16 compression per convolution (1 = dense) and for the hidden linear layer: its per-layer degree
+    /// The paper's reference code's X-VGG16 compression per convolution (1 = dense) and for the hidden linear layer: its per-layer degree
     /// table (64 for three layers, 16 for nine, 128 for the linear layer) as densities, 1/2 for conv 4, 1/16 for convs
-    /// 5-7, 1/32 for convs 8-13, 1/4 for the linear layer (seed-reference 3.6).
+    /// 5-7, 1/32 for convs 8-13, 1/4 for the linear layer (the paper's reference code).
     /// </summary>
-    public static IReadOnlyList<int> SeedCompression { get; } = new[] { 1, 1, 1, 2, 16, 16, 16, 32, 32, 32, 32, 32, 32 };
+    public static IReadOnlyList<int> PaperCompression { get; } = new[] { 1, 1, 1, 2, 16, 16, 16, 32, 32, 32, 32, 32, 32 };
 
-    /// <summary>The seed's compression of the hidden linear layer.</summary>
-    public const int SeedHiddenCompression = 4;
+    /// <summary>The paper's reference code's compression of the hidden linear layer.</summary>
+    public const int PaperHiddenCompression = 4;
 
     /// <summary>Dense VGG16-BN.</summary>
     public static VggCifarConfig Dense { get; } = new(Enumerable.Repeat(Connectivity.Dense, 13).ToArray(), Connectivity.Dense);
 
-    /// <summary>The seed's per-layer table with each compressed layer built by <paramref name="compressed"/> (expander or grouped).</summary>
-    public static VggCifarConfig FromSeedTable(Func<int, Connectivity> compressed) =>
-        new(SeedCompression.Select(e => e == 1 ? Connectivity.Dense : compressed(e)).ToArray(), compressed(SeedHiddenCompression));
+    /// <summary>The paper's reference code's per-layer table with each compressed layer built by <paramref name="compressed"/> (expander or grouped).</summary>
+    public static VggCifarConfig FromPaperTable(Func<int, Connectivity> compressed) =>
+        new(PaperCompression.Select(e => e == 1 ? Connectivity.Dense : compressed(e)).ToArray(), compressed(PaperHiddenCompression));
 }
 
 /// <summary>
-/// VGG16 with BatchNorm for 32x32 inputs (the seed's <c>vgg16cifar_bn</c>): 13 3x3 convolutions with BN and ReLU in
-/// five stages with max pooling, then Linear 512 -> 512, ReLU, Linear 512 -> classes (any class count; the seed
-/// hard-wired 10). Module names follow torchvision (features.N, classifier.N). <c>x-vgg16</c> uses the seed's
+/// VGG16 with BatchNorm for 32x32 inputs (the paper's reference code's <c>vgg16cifar_bn</c>): 13 3x3 convolutions with BN and ReLU in
+/// five stages with max pooling, then Linear 512 -> 512, ReLU, Linear 512 -> classes (any class count; the paper's reference code
+/// hard-wired 10). Module names follow torchvision (features.N, classifier.N). <c>x-vgg16</c> uses the paper's reference code's
 /// per-layer expander table, <c>g-vgg16</c> grouped convolutions (and a block-diagonal linear layer) at the same densities.
 /// </summary>
 public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
@@ -86,7 +86,7 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     public static IEnumerable<string> Variants => new[] { "vgg16", "x-vgg16", "g-vgg16" };
 
     /// <summary>
-    /// Parses <c>vgg16</c> (dense), <c>x-vgg16</c> (the seed's expander table), <c>s-vgg16</c> (the same table with structured
+    /// Parses <c>vgg16</c> (dense), <c>x-vgg16</c> (the paper's reference code's expander table), <c>s-vgg16</c> (the same table with structured
     /// expanders, r = 2) and <c>g-vgg16</c> (grouped twin).
     /// </summary>
     public static bool TryParse(string name, out VggCifarConfig? config)
@@ -94,9 +94,9 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
         var match = NamePattern.Match(name);
         config = !match.Success ? null : match.Groups["kind"].Value switch
         {
-            "x-" => VggCifarConfig.FromSeedTable(e => Connectivity.Expander(e)),
-            "s-" => VggCifarConfig.FromSeedTable(e => Connectivity.StructuredExpander(e)),
-            "g-" => VggCifarConfig.FromSeedTable(Connectivity.Grouped),
+            "x-" => VggCifarConfig.FromPaperTable(e => Connectivity.Expander(e)),
+            "s-" => VggCifarConfig.FromPaperTable(e => Connectivity.StructuredExpander(e)),
+            "g-" => VggCifarConfig.FromPaperTable(Connectivity.Grouped),
             _ => VggCifarConfig.Dense,
         };
         return config is not null;
@@ -117,7 +117,7 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
         return OnnxExport.Module(graph, classifier, x, OnnxExport.Child(path, "classifier"));
     }
 
-    /// <summary>A dense 3x3 conv with bias, initialised N(0, sqrt(2 / (9 C_out))) with zero bias (the seed), or a compressed one.</summary>
+    /// <summary>A dense 3x3 conv with bias, initialised N(0, sqrt(2 / (9 C_out))) with zero bias (the paper's reference code), or a compressed one.</summary>
     private static nn.Module<Tensor, Tensor> Convolution(string path, int inputChannels, int outputChannels,
         Connectivity connectivity, long seed)
     {

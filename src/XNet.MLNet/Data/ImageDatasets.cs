@@ -19,10 +19,10 @@ public enum ImageDatasetFormat
     ImageFolder,
 }
 
-/// <summary>The training-time augmentation the reference (seed) project used for a dataset; X-Net's engine implements it.</summary>
-public enum SeedAugmentation
+/// <summary>The training-time augmentation the paper's reference code used for a dataset; X-Net's engine implements it.</summary>
+public enum ReferenceAugmentation
 {
-    /// <summary>None known (the seed had no loader for this dataset).</summary>
+    /// <summary>None known (the reference code had no loader for this dataset).</summary>
     None,
 
     /// <summary>CIFAR: RandomCrop(32, padding 4, zero padding), then a random horizontal flip.</summary>
@@ -44,7 +44,7 @@ public sealed record ImageFolderOptions
     /// <summary>1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; init; } = 3;
 
-    /// <summary>How images reach the target size; the default is the seed's evaluation transform, Resize(256) + CenterCrop(224).</summary>
+    /// <summary>How images reach the target size; the default is the paper's reference code's evaluation transform, Resize(256) + CenterCrop(224).</summary>
     public ImageFolderResize Resize { get; init; } = ImageFolderResize.ShorterSideCenterCrop;
 
     /// <summary>Shorter side before the centre crop; null: max(Height, Width) * 8 / 7.</summary>
@@ -59,12 +59,12 @@ public sealed record ImageFolderOptions
 /// <param name="Format">The format found.</param>
 /// <param name="Shape">The image shape of every row.</param>
 /// <param name="ClassNames">Class names, label 0 first.</param>
-/// <param name="Mean">The seed's per-channel normalisation mean in 0-255 units, or null when the seed had none for this dataset.</param>
-/// <param name="Std">The seed's per-channel normalisation standard deviation in 0-255 units, or null.</param>
-/// <param name="Augmentation">The training augmentation the seed used for this dataset.</param>
+/// <param name="Mean">The paper's reference code's per-channel normalisation mean in 0-255 units, or null when it had none for this dataset.</param>
+/// <param name="Std">The paper's reference code's per-channel normalisation standard deviation in 0-255 units, or null.</param>
+/// <param name="Augmentation">The training augmentation the paper's reference code used for this dataset.</param>
 /// <param name="SkippedFiles">Image files left out as unreadable (image folders with <see cref="ImageFolderOptions.SkipUnreadable"/>).</param>
 public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, ImageShape Shape, IReadOnlyList<string> ClassNames,
-    IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, SeedAugmentation Augmentation, IReadOnlyList<string> SkippedFiles);
+    IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, ReferenceAugmentation Augmentation, IReadOnlyList<string> SkippedFiles);
 
 /// <summary>
 /// One entry point for the image datasets X-Net reads: finds the format of a path (CIFAR-10, CIFAR-100, idx, image folder)
@@ -72,16 +72,16 @@ public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, Ima
 /// </summary>
 public static class ImageDatasets
 {
-    /// <summary>The seed's CIFAR-10 mean (R, G, B), 0-255.</summary>
+    /// <summary>The paper's reference code's CIFAR-10 mean (R, G, B), 0-255.</summary>
     public static IReadOnlyList<float> Cifar10Mean { get; } = new[] { 125.3f, 123.0f, 113.9f };
 
-    /// <summary>The seed's CIFAR-10 standard deviation (R, G, B), 0-255.</summary>
+    /// <summary>The paper's reference code's CIFAR-10 standard deviation (R, G, B), 0-255.</summary>
     public static IReadOnlyList<float> Cifar10Std { get; } = new[] { 63.0f, 62.1f, 66.7f };
 
-    /// <summary>The seed's CIFAR-100 mean (R, G, B), 0-255.</summary>
+    /// <summary>The paper's reference code's CIFAR-100 mean (R, G, B), 0-255.</summary>
     public static IReadOnlyList<float> Cifar100Mean { get; } = new[] { 129.3f, 124.1f, 112.4f };
 
-    /// <summary>The seed's CIFAR-100 standard deviation (R, G, B), 0-255.</summary>
+    /// <summary>The paper's reference code's CIFAR-100 standard deviation (R, G, B), 0-255.</summary>
     public static IReadOnlyList<float> Cifar100Std { get; } = new[] { 68.2f, 65.4f, 70.4f };
 
     /// <summary>The ImageNet mean (0.485, 0.456, 0.406) x 255.</summary>
@@ -155,7 +155,7 @@ public static class ImageDatasets
                 var view = CifarDataset.Read(directory, normalized, out var variant);
                 bool ten = variant == CifarVariant.Cifar10;
                 return new ImageDataset(view, format, view.Shape, view.ClassNames, ten ? Cifar10Mean : Cifar100Mean,
-                    ten ? Cifar10Std : Cifar100Std, SeedAugmentation.PadCropFlip, Array.Empty<string>());
+                    ten ? Cifar10Std : Cifar100Std, ReferenceAugmentation.PadCropFlip, Array.Empty<string>());
             }
 
             case ImageDatasetFormat.Idx:
@@ -165,7 +165,7 @@ public static class ImageDatasets
                 var data = IdxDataset.Load(mlContext, images, labels, fashion ? FashionMnist.ClassNames : null);
                 var shape = DataViewImages.ResolveShape(data.Schema, "Features", null);
                 var names = LabelKeyValues.Read(data.Schema["Label"]).Names;
-                return new ImageDataset(data, format, shape, names, null, null, SeedAugmentation.None, Array.Empty<string>());
+                return new ImageDataset(data, format, shape, names, null, null, ReferenceAugmentation.None, Array.Empty<string>());
             }
 
             default:
@@ -176,7 +176,7 @@ public static class ImageDatasets
                     options.ShorterSide, options.SkipUnreadable);
                 bool rgb = options.Channels == 3;
                 return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, rgb ? ImageNetMean : null,
-                    rgb ? ImageNetStd : null, SeedAugmentation.RandomResizedCropFlip, loaded.SkippedFiles);
+                    rgb ? ImageNetStd : null, ReferenceAugmentation.RandomResizedCropFlip, loaded.SkippedFiles);
             }
         }
     }

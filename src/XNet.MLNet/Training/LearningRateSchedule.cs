@@ -11,19 +11,19 @@ public abstract record LearningRateSchedule
     public static LearningRateSchedule Cosine(double warmupEpochs = 1, double minimum = 0) => new CosineSchedule(warmupEpochs, minimum);
 
     /// <summary>
-    /// The seed's <c>decayschedular</c>: the base rate times <paramref name="multiplier"/> every
+    /// The paper's reference code's <c>decayschedular</c>: the base rate times <paramref name="multiplier"/> every
     /// <paramref name="interval"/> epochs, never below <paramref name="minimum"/>.
     /// </summary>
     public static LearningRateSchedule Step(int interval, double multiplier, double minimum = 0) => new StepSchedule(interval, multiplier, minimum);
 
     /// <summary>
-    /// The seed's <c>cifarschedular</c> (written for 300 epochs): the base rate for epochs 0-149, a tenth of it from
+    /// The paper's reference code's <c>cifarschedular</c> (written for 300 epochs): the base rate for epochs 0-149, a tenth of it from
     /// epoch 150 and a hundredth from epoch 225, never below <paramref name="minimum"/>.
     /// </summary>
     public static LearningRateSchedule Cifar(double minimum = 0) => new CifarSchedule(minimum);
 
     /// <summary>
-    /// The seed's <c>imagenetschedular</c>: the base rate times 0.1 every 30 epochs, never below <paramref name="minimum"/>.
+    /// The paper's reference code's <c>imagenetschedular</c>: the base rate times 0.1 every 30 epochs, never below <paramref name="minimum"/>.
     /// </summary>
     public static LearningRateSchedule ImageNet(double minimum = 0) => new ImageNetSchedule(minimum);
 
@@ -86,7 +86,7 @@ public sealed record CosineSchedule(double WarmupEpochs, double Minimum) : Learn
 
 /// <summary>Step decay per epoch, clamped below.</summary>
 /// <param name="Interval">Epochs between decays.</param>
-/// <param name="Multiplier">Factor applied at each decay (0.1 or 0.5; above 1 grows the rate, the seed README's bug).</param>
+/// <param name="Multiplier">Factor applied at each decay (0.1 or 0.5; above 1 grows the rate, the paper's README's bug).</param>
 /// <param name="Minimum">Lower clamp.</param>
 public sealed record StepSchedule(int Interval, double Multiplier, double Minimum) : LearningRateSchedule
 {
@@ -103,8 +103,8 @@ public sealed record StepSchedule(int Interval, double Multiplier, double Minimu
     }
 }
 
-/// <summary>The seed's <c>cifarschedular</c>: x1 for epochs 0-149, x0.1 from 150, x0.01 from 225, clamped below.</summary>
-/// <param name="Minimum">Lower clamp (the seed's <c>minlr</c>).</param>
+/// <summary>The paper's reference code's <c>cifarschedular</c>: x1 for epochs 0-149, x0.1 from 150, x0.01 from 225, clamped below.</summary>
+/// <param name="Minimum">Lower clamp (the paper's reference code's <c>minlr</c>).</param>
 public sealed record CifarSchedule(double Minimum) : LearningRateSchedule
 {
     /// <inheritdoc />
@@ -115,8 +115,8 @@ public sealed record CifarSchedule(double Minimum) : LearningRateSchedule
     public override void Validate() => CheckMinimum(Minimum);
 }
 
-/// <summary>The seed's <c>imagenetschedular</c>: x0.1 every 30 epochs, clamped below.</summary>
-/// <param name="Minimum">Lower clamp (the seed's <c>minlr</c>).</param>
+/// <summary>The paper's reference code's <c>imagenetschedular</c>: x0.1 every 30 epochs, clamped below.</summary>
+/// <param name="Minimum">Lower clamp (the paper's reference code's <c>minlr</c>).</param>
 public sealed record ImageNetSchedule(double Minimum) : LearningRateSchedule
 {
     /// <inheritdoc />

@@ -154,7 +154,7 @@ public sealed class TrainingEngine
 
     /// <summary>
     /// How many rows of <paramref name="logits"/> (B, classes) have their label among the k largest logits, with k capped
-    /// at the class count (the seed's <c>precision</c>, as a count).
+    /// at the class count (the paper's reference code's <c>precision</c>, as a count).
     /// </summary>
     internal static long TopKCorrect(Tensor logits, Tensor labels, int k)
     {

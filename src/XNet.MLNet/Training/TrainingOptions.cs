@@ -1,6 +1,6 @@
 namespace XNet.MLNet.Training;
 
-/// <summary>The optimiser of a training run (the seed's <c>--optimType</c>).</summary>
+/// <summary>The optimiser of a training run (the paper's reference code's <c>--optimType</c>).</summary>
 public enum OptimizerKind
 {
     /// <summary>Stochastic gradient descent with <see cref="TrainingOptions.Momentum"/>, optional Nesterov momentum and L2 weight decay.</summary>
@@ -15,14 +15,14 @@ public enum AugmentationKind
 {
     /// <summary>
     /// Zero-pad by <see cref="TrainingOptions.RandomCropPadding"/>, crop back to the input size at a random offset, and flip
-    /// horizontally when <see cref="TrainingOptions.HorizontalFlip"/> is set (the seed's CIFAR augmentation with padding 4).
+    /// horizontally when <see cref="TrainingOptions.HorizontalFlip"/> is set (the paper's reference code's CIFAR augmentation with padding 4).
     /// </summary>
     PadCropFlip,
 
     /// <summary>
     /// torchvision's RandomResizedCrop to the input size (area fraction <see cref="TrainingOptions.CropScale"/>, aspect ratio
     /// <see cref="TrainingOptions.CropRatio"/>, bilinear resize), then a horizontal flip when <see cref="TrainingOptions.HorizontalFlip"/>
-    /// is set (the seed's ImageNet augmentation).
+    /// is set (the paper's reference code's ImageNet augmentation).
     /// </summary>
     RandomResizedCrop,
 
@@ -48,7 +48,7 @@ public sealed record TrainingOptions
     /// <summary>SGD momentum (ignored by Adam).</summary>
     public double Momentum { get; init; } = 0.9;
 
-    /// <summary>Nesterov momentum (the seed's setting; ignored by Adam).</summary>
+    /// <summary>Nesterov momentum (the paper's reference code's setting; ignored by Adam).</summary>
     public bool Nesterov { get; init; } = true;
 
     /// <summary>L2 weight decay; with compact expander weights it never touches absent connections.</summary>

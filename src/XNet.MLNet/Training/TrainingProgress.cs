@@ -47,7 +47,7 @@ public sealed record EvaluationResult(double Loss, double Accuracy, double Top5A
 
 /// <summary>
 /// The metrics of every epoch of a run, with the best validation top-1 accuracy and its epoch kept apart from the final
-/// epoch's metrics: selecting an epoch on the data that is then reported (the seed selected on its test set) is optimistic.
+/// epoch's metrics: selecting an epoch on the data that is then reported (the paper's reference code selected on its test set) is optimistic.
 /// </summary>
 public sealed class TrainingHistory : IReadOnlyList<EpochMetrics>
 {
