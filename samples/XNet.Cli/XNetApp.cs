@@ -31,6 +31,9 @@ internal static class XNetApp
             config.AddCommand<ExportCommand>("export")
                 .WithDescription("Write a saved model as ONNX and/or as an ML.NET model zip that loads with only Microsoft.ML + OnnxTransformer + OnnxRuntime.")
                 .WithExample("export", "--model", "xnet-run/model.xnet", "--onnx", "model.onnx", "--mlnet", "model.zip");
+            config.AddCommand<SweepCommand>("sweep")
+                .WithDescription("Run an experiment plan (models x seeds, one recipe; finished runs are skipped, interrupted ones resumed) and write results.csv, results.md and accuracy-against-cost plots.")
+                .WithExample("sweep", "plans/equal-density.json");
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");

@@ -28,7 +28,7 @@ internal delegate bool ConfigParser<TConfig>(string name, out TConfig? config);
 public static class ModelZoo
 {
     private static readonly System.Text.RegularExpressions.Regex TwinPattern = new(
-        @"^(?<prefix>x-|s-|g-)?(?<body>.*?)(?:-\d+(?:\.\d+)?)?(?:-dt)?(?<seed>-seed)?(?:-r\d+)?$",
+        @"^(?<prefix>x-|s-|g-)?(?<body>.*?)(?:-\d+(?:\.\d+)?)?(?:-dt)?(?<seed>-seed)?(?<width>-w\d+(?:\.\d+)?)?(?:-r\d+)?$",
         System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     private static readonly ImageShape Cifar = new(3, 32, 32);
@@ -91,15 +91,18 @@ public static class ModelZoo
 
     /// <summary>
     /// The dense model an X- or G-model compresses: the name without its <c>x-</c>/<c>g-</c> prefix, its factor and a
-    /// <c>-dt</c> suffix (<c>x-densenet-bc-40-24-2-dt</c> -> <c>densenet-bc-40-24</c>, <c>g-mobilenet-0.5-4-seed</c> ->
-    /// <c>mobilenet-0.5-seed</c>). A dense name is its own twin.
+    /// <c>-dt</c> suffix, keeping a width suffix (<c>x-densenet-bc-40-24-2-dt</c> -> <c>densenet-bc-40-24</c>,
+    /// <c>g-mobilenet-0.5-4-seed</c> -> <c>mobilenet-0.5-seed</c>, <c>x-resnet-20-8-w2</c> -> <c>resnet-20-w2</c>). A dense
+    /// name is its own twin.
     /// </summary>
     /// <exception cref="ArgumentException">When the name is unknown.</exception>
     public static string DenseTwinOf(string name)
     {
         EnsureKnown(name);
         var match = TwinPattern.Match(Key(name));
-        string twin = match.Groups["prefix"].Success ? match.Groups["body"].Value + match.Groups["seed"].Value : Key(name);
+        string twin = match.Groups["prefix"].Success
+            ? match.Groups["body"].Value + match.Groups["seed"].Value + match.Groups["width"].Value
+            : Key(name);
         EnsureKnown(twin);
         return twin;
     }

@@ -25,7 +25,7 @@ internal static class DatasetSource
         });
 
     /// <summary>
-    /// The augmentation the seed used for this kind of data (CIFAR: pad-4 crop and flip; image folders:
+    /// The augmentation the paper's reference code used for this kind of data (CIFAR: pad-4 crop and flip; image folders:
     /// RandomResizedCrop and flip). Idx digits and clothes get a pad-2 crop and flip, this project's own default.
     /// </summary>
     public static (AugmentationKind Kind, int Padding) ReferenceAugmentation(ImageDataset data) => data.Augmentation switch

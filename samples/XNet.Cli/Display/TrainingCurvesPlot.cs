@@ -3,7 +3,6 @@ using OxyPlot.Annotations;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
-using OxyPlot.SkiaSharp;
 using XNet.MLNet.Training;
 
 namespace XNet.Cli.Display;
@@ -48,31 +47,7 @@ internal static class TrainingCurvesPlot
             }
         }
 
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp";
-        using (var stream = File.Create(temp))
-        {
-            // Two charts side by side: render each into half of one canvas.
-            using var bitmap = new SkiaSharp.SKBitmap(width, height);
-            using var canvas = new SkiaSharp.SKCanvas(bitmap);
-            canvas.Clear(SkiaSharp.SKColors.White);
-            var context = new SkiaRenderContext { RenderTarget = RenderTarget.PixelGraphic, SkCanvas = canvas, UseTextShaping = false };
-            foreach (var (chart, left) in new[] { (loss, 0), (accuracy, width / 2) })
-            {
-                canvas.Save();
-                canvas.Translate(left, 0);
-                ((IPlotModel)chart).Update(true);
-                ((IPlotModel)chart).Render(context, new OxyRect(0, 0, width / 2.0, height));
-                canvas.Restore();
-            }
-
-            using var image = SkiaSharp.SKImage.FromBitmap(bitmap);
-            using var png = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
-            png.SaveTo(stream);
-        }
-
-        File.Move(temp, full, overwrite: true);
+        PngFile.Write(path, width, height, loss, accuracy);
     }
 
     private static PlotModel Chart(string title, string yTitle)

@@ -10,10 +10,16 @@ namespace XNet.Architectures.Models;
 /// <summary>Configuration of a CIFAR-style ResNet (He et al. 2016, section 4.2).</summary>
 /// <param name="Depth">Total depth 6n + 2 (20, 32, 44, 56, 110, ...).</param>
 /// <param name="Connectivity">Connectivity of the residual-branch 3x3 convolutions; stem, shortcuts and classifier stay dense.</param>
-public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity)
+/// <param name="WidthMultiplier">Scales every stage width (16, 32, 64), rounded: the paper's argument is that an X-Net
+/// can afford wider layers than a dense net of the same cost: <c>x-resnet-20-8-w1.4</c> (70,653 parameters),
+/// <c>x-resnet-20-4</c> (72,026) and <c>resnet-20-w0.5</c> (68,786) cost about the same at 3x32x32.</param>
+public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity, double WidthMultiplier = 1)
 {
-    /// <summary>Stage widths of the CIFAR ResNet.</summary>
+    /// <summary>Stage widths of the CIFAR ResNet at width multiplier 1.</summary>
     public static IReadOnlyList<int> Widths { get; } = new[] { 16, 32, 64 };
+
+    /// <summary>The stage widths at <see cref="WidthMultiplier"/>.</summary>
+    public IReadOnlyList<int> StageWidths => Widths.Select(w => Math.Max(1, (int)Math.Round(w * WidthMultiplier))).ToArray();
 
     /// <summary>Basic blocks per stage, n = (depth - 2) / 6.</summary>
     public int BlocksPerStage => (Depth - 2) / 6;
@@ -28,7 +34,7 @@ public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity)
 public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
-        @"^(?<kind>x-|s-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+        @"^(?<kind>x-|s-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?:-w(?<width>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
     private readonly nn.Module<Tensor, Tensor> conv1;
     private readonly BatchNorm2d bn1;
@@ -51,9 +57,14 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
             throw new ArgumentException($"ResNet (CIFAR) depth {config.Depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...).");
         }
 
+        if (!(config.WidthMultiplier > 0) || config.WidthMultiplier > 16)
+        {
+            throw new ArgumentException($"ResNet (CIFAR) width multiplier {config.WidthMultiplier} must be in (0, 16].");
+        }
+
         ModelChecks.Classes("ResNet (CIFAR)", numClasses);
         input.Validate("ResNet (CIFAR) input");
-        var widths = ResNetCifarConfig.Widths;
+        var widths = config.StageWidths;
         conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, widths[0], 3, 1, 1, seed);
         bn1 = nn.BatchNorm2d(widths[0]);
         int channels = widths[0];
@@ -69,18 +80,24 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>Canonical names of the registered variants.</summary>
     public static IEnumerable<string> Variants =>
         new[] { 20, 32, 44, 56, 110 }.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4))
-            .Concat(new[] { "s-resnet-20-2", "s-resnet-20-4", "s-resnet-56-4" });
+            .Concat(new[] { "s-resnet-20-2", "s-resnet-20-4", "s-resnet-56-4" })
+            .Concat(new[] { "resnet-20-w0.5", "x-resnet-20-8", "g-resnet-20-8", "x-resnet-20-8-w1.4" });
 
     /// <summary>
     /// Parses <c>resnet-D</c> (dense), <c>x-resnet-D-e</c> (expander, compression e), <c>s-resnet-D-e[-rN]</c> (structured
-    /// expander, compression e, r = N or 2 permutations) and <c>g-resnet-D-g</c> (grouped, g groups). Depths 18, 34, 50, 101 and 152 name the ImageNet models (<see cref="ResNet"/>), not these.
+    /// expander, compression e, r = N or 2 permutations) and <c>g-resnet-D-g</c> (grouped, g groups), each with an optional
+    /// width multiplier suffix <c>-wM</c> (<c>resnet-20-w0.5</c>, <c>x-resnet-20-8-w1.4</c>). Depths 18, 34, 50, 101 and 152
+    /// name the ImageNet models (<see cref="ResNet"/>), not these.
     /// </summary>
     public static bool TryParse(string name, out ResNetCifarConfig? config)
     {
         config = ConnectivityName.Match(NamePattern, name, (m, c) =>
         {
             int depth = ConnectivityName.Int(m.Groups["depth"].Value);
-            return ResNetConfig.Depths.Contains(depth) ? null : new ResNetCifarConfig(depth, c);
+            double width = m.Groups["width"].Success
+                ? double.Parse(m.Groups["width"].Value, System.Globalization.CultureInfo.InvariantCulture)
+                : 1;
+            return ResNetConfig.Depths.Contains(depth) || !(width > 0) ? null : new ResNetCifarConfig(depth, c, width);
         });
         return config is not null;
     }

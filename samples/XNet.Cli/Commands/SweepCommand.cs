@@ -1,0 +1,49 @@
+using System.ComponentModel;
+using Microsoft.ML;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using XNet.Architectures;
+using XNet.Cli.Display;
+using XNet.MLNet.Experiments;
+
+namespace XNet.Cli.Commands;
+
+/// <summary>
+/// <c>xnet sweep PLAN</c>: runs an experiment plan (models x seeds, one recipe) with the library's runner, resuming where
+/// an earlier sitting stopped, then writes results.csv, results.md and the accuracy-against-cost plots.
+/// </summary>
+internal sealed class SweepCommand : Command<SweepCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<PLAN>")]
+        [Description("The experiment plan, a JSON file: name, data, models, seeds, recipe, optional trainLimit/testLimit (docs/results.md).")]
+        public string Plan { get; init; } = "";
+
+        [CommandOption("--output-dir <DIR>")]
+        [Description("Where the run folders and results go. Default: a folder named after the plan file, beside it.")]
+        public string? OutputDir { get; init; }
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("auto (default), cpu, cuda or cuda:N.")]
+        public string? Device { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var plan = ExperimentPlan.Load(settings.Plan);
+        string output = settings.OutputDir
+                        ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Plan))!, Path.GetFileNameWithoutExtension(settings.Plan));
+        var mlContext = new MLContext(seed: 0);
+        var train = DatasetSource.Load(mlContext, plan.Data, "train", new ImageShape(3, 32, 32), skipUnreadable: false);
+        var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
+        AnsiConsole.MarkupLineInterpolated(
+            $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epochs} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output}");
+        var results = ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device,
+            line => AnsiConsole.WriteLine(line), cancellationToken);
+        ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output);
+        AnsiConsole.WriteLine(File.ReadAllText(Path.Combine(output, "results.md")));
+        AnsiConsole.MarkupLineInterpolated($"Results in {output}: results.csv, results.md, {ExperimentPlot.MacsFile}, {ExperimentPlot.ParametersFile}");
+        return 0;
+    }
+}

@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML;
+using XNet.Architectures;
+using XNet.MLNet.IO;
+using XNet.MLNet.Training;
+
+namespace XNet.MLNet.Experiments;
+
+/// <summary>One finished run of an experiment.</summary>
+/// <param name="Model">Zoo name.</param>
+/// <param name="Parameters">Effective trainable parameters at the data's input shape and class count.</param>
+/// <param name="MultiplyAccumulates">Multiply-accumulates of one image's forward pass.</param>
+/// <param name="Seed">The run's seed.</param>
+/// <param name="TestAccuracy">ML.NET's micro-accuracy on the test set, of the final epoch's model (scored once).</param>
+/// <param name="BestValidationAccuracy">The best validation top-1 accuracy over the epochs.</param>
+/// <param name="BestValidationEpoch">Its epoch.</param>
+/// <param name="Epochs">Epochs trained.</param>
+/// <param name="WallSeconds">Training time, across sittings.</param>
+/// <param name="ImagesPerSecond">Training throughput of the last epoch.</param>
+public sealed record ExperimentResult(string Model, long Parameters, long MultiplyAccumulates, int Seed, double TestAccuracy,
+    double? BestValidationAccuracy, int? BestValidationEpoch, int Epochs, double WallSeconds, double ImagesPerSecond);
+
+/// <summary>Mean and sample standard deviation of one model's runs.</summary>
+/// <param name="Model">Zoo name.</param>
+/// <param name="Runs">Finished runs.</param>
+/// <param name="Parameters">Effective parameters.</param>
+/// <param name="MultiplyAccumulates">MACs per image.</param>
+/// <param name="TestAccuracy">Mean test accuracy.</param>
+/// <param name="TestAccuracySd">Its standard deviation (0 for one run).</param>
+/// <param name="BestValidationAccuracy">Mean best validation accuracy.</param>
+/// <param name="BestValidationAccuracySd">Its standard deviation.</param>
+public sealed record ExperimentSummary(string Model, int Runs, long Parameters, long MultiplyAccumulates, double TestAccuracy,
+    double TestAccuracySd, double BestValidationAccuracy, double BestValidationAccuracySd);
+
+/// <summary>
+/// Runs an <see cref="ExperimentPlan"/>: every (model, seed) pair is an ordinary run folder under
+/// <c>runs/&lt;model&gt;/seed-&lt;seed&gt;</c> (model.xnet, metrics.csv, checkpoints). A finished run (its
+/// <c>result.json</c> exists) is skipped and an interrupted one resumes from its newest checkpoint, so a grid can be
+/// spread over several sittings. Writes <c>results.csv</c> (one line per run) and <c>results.md</c> (mean ± standard
+/// deviation per model) into the output folder, each atomically, after every run.
+/// </summary>
+public static class ExperimentRunner
+{
+    /// <summary>The per-run result file inside a run folder.</summary>
+    public const string ResultFile = "result.json";
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>Runs every (model, seed) pair of <paramref name="plan"/> that has no result yet.</summary>
+    /// <param name="mlContext">The ML.NET context (its log receives the trainer's lines).</param>
+    /// <param name="plan">The plan (validated here).</param>
+    /// <param name="train">Training data: a key-typed Label and a pixel-vector Features column.</param>
+    /// <param name="test">Test data, scored once per run after its last epoch.</param>
+    /// <param name="outputFolder">Where the run folders and the result files go.</param>
+    /// <param name="device">The trainer's device (null: auto).</param>
+    /// <param name="log">Receives one line per run as it starts and ends.</param>
+    /// <param name="cancellation">Stops the current run at a batch boundary, after a checkpoint.</param>
+    /// <returns>The results of every run of the plan, seed by seed, models in plan order.</returns>
+    public static IReadOnlyList<ExperimentResult> Run(MLContext mlContext, ExperimentPlan plan, IDataView train, IDataView test,
+        string outputFolder, string? device = null, Action<string>? log = null, CancellationToken cancellation = default)
+    {
+        plan.Validate();
+        if (plan.TrainLimit is int trainLimit)
+        {
+            train = mlContext.Data.TakeRows(train, trainLimit);
+        }
+
+        if (plan.TestLimit is int testLimit)
+        {
+            test = mlContext.Data.TakeRows(test, testLimit);
+        }
+
+        train = mlContext.Data.Cache(train);
+        test = mlContext.Data.Cache(test);
+        var shape = Data.DataViewImages.ResolveShape(train.Schema, "Features", null);
+        int classes = (int)Data.DataViewImages.LabelType(train.Schema, "Label").Count;
+        // Every model is built (and costed) before the first run, so a configuration error stops the plan before hours of training.
+        var costs = plan.Models.ToDictionary(m => m, m => Cost(m, shape, classes));
+        // Seed-major: every model gets its first seed before any gets its second, so a plan stopped halfway still compares them all.
+        var results = new List<ExperimentResult>();
+        foreach (int seed in plan.Seeds)
+        {
+            foreach (string model in plan.Models)
+            {
+                var cost = costs[model];
+                string folder = RunFolder(outputFolder, model, seed);
+                string resultPath = Path.Combine(folder, ResultFile);
+                if (File.Exists(resultPath))
+                {
+                    results.Add(ReadResult(resultPath));
+                    log?.Invoke($"{model} seed {seed}: done before, skipped");
+                    continue;
+                }
+
+                var options = plan.Recipe.ToOptions(model, seed, folder);
+                options.Device = device;
+                options.CancellationToken = cancellation;
+                bool resuming = Directory.Exists(Path.Combine(folder, CheckpointStore.FolderName))
+                                && Directory.EnumerateFiles(Path.Combine(folder, CheckpointStore.FolderName)).Any();
+                if (resuming)
+                {
+                    options.ResumeFrom = folder;
+                }
+
+                log?.Invoke($"{model} seed {seed}: {(resuming ? "resuming" : "training")} ({cost.Parameters:N0} parameters, {cost.MultiplyAccumulates:N0} MACs)");
+                using var fitted = mlContext.MulticlassClassification.Trainers.XNet(options).Fit(train);
+                var history = fitted.TrainingHistory!;
+                double accuracy = mlContext.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy;
+                var result = new ExperimentResult(model, cost.Parameters, cost.MultiplyAccumulates, seed, accuracy,
+                    history.BestValidationAccuracy, history.BestValidationEpoch, history.Count, history.Final.Elapsed.TotalSeconds,
+                    history.Final.ImagesPerSecond);
+                AtomicFile.WriteAllLines(resultPath, [JsonSerializer.Serialize(result, Json)]);
+                results.Add(result);
+                log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                    $"{model} seed {seed}: test accuracy {accuracy:P2}, best validation {history.BestValidationAccuracy:P2}"));
+                WriteResults(outputFolder, plan, results);
+            }
+        }
+
+        WriteResults(outputFolder, plan, results);
+        return results;
+    }
+
+    /// <summary>Mean and standard deviation per model, in the order the models first appear.</summary>
+    public static IReadOnlyList<ExperimentSummary> Summarize(IEnumerable<ExperimentResult> results) =>
+        results.GroupBy(r => r.Model).Select(g =>
+        {
+            var (test, testSd) = MeanSd(g.Select(r => r.TestAccuracy));
+            var (validation, validationSd) = MeanSd(g.Where(r => r.BestValidationAccuracy is not null).Select(r => r.BestValidationAccuracy!.Value));
+            var first = g.First();
+            return new ExperimentSummary(g.Key, g.Count(), first.Parameters, first.MultiplyAccumulates, test, testSd, validation, validationSd);
+        }).ToArray();
+
+    /// <summary>The run folder of (model, seed) under <paramref name="outputFolder"/>.</summary>
+    public static string RunFolder(string outputFolder, string model, int seed) =>
+        Path.Combine(outputFolder, "runs", model.ToLowerInvariant(), string.Create(CultureInfo.InvariantCulture, $"seed-{seed}"));
+
+    private static ModelCost Cost(string model, ImageShape shape, int classes)
+    {
+        using var network = ModelZoo.Create(model, shape, classes, seed: 0);
+        return ModelCost.Measure(network, shape);
+    }
+
+    private static ExperimentResult ReadResult(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ExperimentResult>(File.ReadAllText(path), Json)
+                   ?? throw new InvalidDataException("it is empty");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"Run result '{path}' is damaged ({ex.Message}); delete it to run that model and seed again.", ex);
+        }
+    }
+
+    private static void WriteResults(string outputFolder, ExperimentPlan plan, IReadOnlyList<ExperimentResult> results)
+    {
+        Directory.CreateDirectory(outputFolder);
+        var culture = CultureInfo.InvariantCulture;
+        AtomicFile.WriteAllLines(Path.Combine(outputFolder, "results.csv"), new[]
+        {
+            "model,parameters,macs,seed,test_accuracy,best_validation_accuracy,best_validation_epoch,epochs,wall_seconds,images_per_second",
+        }.Concat(results.Select(r => string.Create(culture,
+            $"{r.Model},{r.Parameters},{r.MultiplyAccumulates},{r.Seed},{r.TestAccuracy:R},{r.BestValidationAccuracy:R},{r.BestValidationEpoch}," +
+            $"{r.Epochs},{r.WallSeconds:F1},{r.ImagesPerSecond:F0}"))));
+        var recipe = plan.Recipe;
+        AtomicFile.WriteAllLines(Path.Combine(outputFolder, "results.md"), new[]
+        {
+            $"### {plan.Name}",
+            "",
+            string.Create(culture,
+                $"{recipe.Epochs} epochs, batch {recipe.BatchSize}, cosine from {recipe.LearningRate} with {recipe.WarmupEpochs} warm-up epoch(s), " +
+                $"weight decay {recipe.WeightDecay}, pad-{recipe.RandomCropPadding} crop{(recipe.HorizontalFlip ? " and flip" : "")}, " +
+                $"{100 * recipe.ValidationFraction:0.#}% of the training images held out for validation; seeds {string.Join(", ", plan.Seeds)}. ") +
+                "Test accuracy: the final epoch's model, scored once; mean ± standard deviation over seeds.",
+            "",
+            "| model | runs | parameters | MACs | test accuracy | best validation accuracy |",
+            "|---|---|---|---|---|---|",
+        }.Concat(Summarize(results).Select(s => string.Create(culture,
+            $"| {s.Model} | {s.Runs} | {s.Parameters:N0} | {s.MultiplyAccumulates:N0} | {100 * s.TestAccuracy:F2} ± {100 * s.TestAccuracySd:F2} % | " +
+            $"{100 * s.BestValidationAccuracy:F2} ± {100 * s.BestValidationAccuracySd:F2} % |"))));
+    }
+
+    private static (double Mean, double Sd) MeanSd(IEnumerable<double> values)
+    {
+        var list = values.ToArray();
+        if (list.Length == 0)
+        {
+            return (double.NaN, double.NaN);
+        }
+
+        double mean = list.Average();
+        double sd = list.Length > 1 ? Math.Sqrt(list.Sum(v => (v - mean) * (v - mean)) / (list.Length - 1)) : 0;
+        return (mean, sd);
+    }
+}

@@ -1,0 +1,98 @@
+namespace XNet.Cli.Tests;
+
+/// <summary>
+/// <c>xnet sweep PLAN</c> on a tiny plan (2 models x 2 seeds x 1 epoch on the embedded subset): results.csv, results.md
+/// and both plots; a second sitting skips finished runs, and a run whose result is gone resumes from its checkpoint to
+/// the same test accuracy.
+/// </summary>
+[TestClass]
+public sealed class SweepCommandTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void TinyPlanWritesResultsTableAndPlotsAndResumes()
+    {
+        string root = TestFolders.Create(TestContext);
+        string plan = Path.Combine(root, "tiny.json");
+        File.WriteAllText(plan, """
+            { "name": "tiny", "models": ["x-resnet-8-2", "resnet-8"], "seeds": [0, 1],
+              "recipe": { "epochs": 1, "batchSize": 64, "learningRate": 0.05, "warmupEpochs": 0 },
+              "trainLimit": 300, "testLimit": 100 }
+            """);
+        string output = Path.Combine(root, "out");
+
+        var (exit, text) = XNetRunner.Run("sweep", plan, "--output-dir", output);
+
+        Assert.AreEqual(0, exit, text);
+        var csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
+        Assert.AreEqual("model,parameters,macs,seed,test_accuracy,best_validation_accuracy,best_validation_epoch,epochs,wall_seconds,images_per_second", csv[0]);
+        CollectionAssert.AreEqual(new[] { "x-resnet-8-2,0", "resnet-8,0", "x-resnet-8-2,1", "resnet-8,1" },
+            csv.Skip(1).Select(l => l.Split(',')).Select(f => $"{f[0]},{f[3]}").ToArray());
+        Assert.IsTrue(csv.Skip(1).All(l => double.Parse(l.Split(',')[4], System.Globalization.CultureInfo.InvariantCulture) is >= 0 and <= 1));
+        var table = File.ReadAllText(Path.Combine(output, "results.md"));
+        StringAssert.Contains(table, "| x-resnet-8-2 | 2 | ");
+        StringAssert.Contains(table, "| resnet-8 | 2 | 77,754 | ");
+        Assert.AreEqual(2, table.Split('\n').Count(l => l.StartsWith("| ", StringComparison.Ordinal) && l.Split(" ± ").Length == 3), table);
+        foreach (string plot in new[] { "accuracy-vs-macs.png", "accuracy-vs-parameters.png" })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(output, plot));
+            CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4], plot);
+        }
+
+        Assert.IsTrue(File.Exists(Path.Combine(output, "runs", "resnet-8", "seed-1", "model.xnet")));
+        Assert.IsTrue(File.Exists(Path.Combine(output, "runs", "resnet-8", "seed-1", "metrics.csv")));
+
+        // A second sitting: nothing to train. Then one result is lost: that run resumes from its last checkpoint.
+        var (again, againText) = XNetRunner.Run("sweep", plan, "--output-dir", output);
+        Assert.AreEqual(0, again, againText);
+        Assert.AreEqual(4, againText.Split("done before, skipped").Length - 1, againText);
+        CollectionAssert.AreEqual(csv, File.ReadAllLines(Path.Combine(output, "results.csv")));
+        File.Delete(Path.Combine(output, "runs", "x-resnet-8-2", "seed-1", "result.json"));
+        var (resumed, resumedText) = XNetRunner.Run("sweep", plan, "--output-dir", output);
+        Assert.AreEqual(0, resumed, resumedText);
+        StringAssert.Contains(resumedText, "x-resnet-8-2 seed 1: resuming");
+        var after = File.ReadAllLines(Path.Combine(output, "results.csv"));
+        Assert.AreEqual(csv[3].Split(',')[4], after[3].Split(',')[4], "the resumed run's test accuracy");
+    }
+
+    [TestMethod]
+    public void ABadPlanIsOneLineNamingTheFileAndTheField()
+    {
+        string root = TestFolders.Create(TestContext);
+        string plan = Path.Combine(root, "bad.json");
+        File.WriteAllText(plan, """{ "models": ["x-resnet-8-2", "foonet-8"], "seeds": [0] }""");
+
+        var (exit, text) = XNetRunner.Run("sweep", plan);
+
+        Assert.AreEqual(1, exit, text);
+        StringAssert.Contains(text, $"Experiment plan '{plan}'");
+        StringAssert.Contains(text, "Unknown architecture 'foonet-8'");
+
+        // A name the zoo parses but cannot build stops the plan before the first run trains.
+        File.WriteAllText(plan, """{ "models": ["x-resnet-8-2", "resnet-9"], "seeds": [0] }""");
+        (exit, text) = XNetRunner.Run("sweep", plan, "--output-dir", Path.Combine(root, "out"));
+        Assert.AreEqual(1, exit, text);
+        StringAssert.Contains(text, "depth 9 must be 6n + 2");
+        Assert.IsFalse(Directory.Exists(Path.Combine(root, "out", "runs")), "nothing trained");
+        File.WriteAllText(plan, """{ "models": ["resnet-8"], "sedes": [0] }""");
+        (exit, text) = XNetRunner.Run("sweep", plan);
+        Assert.AreEqual(1, exit, text);
+        StringAssert.Contains(text, "sedes");
+    }
+
+    [TestMethod]
+    public void TheCommittedExperimentPlansAreValid()
+    {
+        // .../tests/XNet.Cli.Tests/bin/<Configuration>/net10.0/
+        string plans = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "experiments"));
+        var files = Directory.GetFiles(plans, "*.json");
+        Assert.IsGreaterThanOrEqualTo(3, files.Length, plans);
+        foreach (string file in files)
+        {
+            var plan = MLNet.Experiments.ExperimentPlan.Load(file);
+            Assert.AreEqual(3, plan.Seeds.Count, file);
+            Assert.IsGreaterThanOrEqualTo(15, plan.Recipe.Epochs, file);
+        }
+    }
+}
