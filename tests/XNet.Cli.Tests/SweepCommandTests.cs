@@ -49,6 +49,10 @@ public sealed class SweepCommandTests
         Assert.AreEqual(4, againText.Split("done before, skipped").Length - 1, againText);
         CollectionAssert.AreEqual(csv, File.ReadAllLines(Path.Combine(output, "results.csv")));
         File.Delete(Path.Combine(output, "runs", "x-resnet-8-2", "seed-1", "result.json"));
+        var (report, reportText) = XNetRunner.Run("sweep", plan, "--output-dir", output, "--report");
+        Assert.AreEqual(0, report, reportText);
+        StringAssert.Contains(reportText, "x-resnet-8-2 seed 1: not run yet");
+        Assert.HasCount(4, File.ReadAllLines(Path.Combine(output, "results.csv")), "the report holds the 3 finished runs");
         var (resumed, resumedText) = XNetRunner.Run("sweep", plan, "--output-dir", output);
         Assert.AreEqual(0, resumed, resumedText);
         StringAssert.Contains(resumedText, "x-resnet-8-2 seed 1: resuming");

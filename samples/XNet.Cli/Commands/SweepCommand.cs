@@ -24,6 +24,10 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         [Description("Where the run folders and results go. Default: a folder named after the plan file, beside it.")]
         public string? OutputDir { get; init; }
 
+        [CommandOption("--report")]
+        [Description("Train nothing: write results.csv, results.md and the plots of the runs finished so far.")]
+        public bool Report { get; init; }
+
         [CommandOption("--device <DEVICE>")]
         [Description("auto (default), cpu, cuda or cuda:N.")]
         public string? Device { get; init; }
@@ -40,7 +44,7 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epochs} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output}");
         var results = ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device,
-            line => AnsiConsole.WriteLine(line), cancellationToken);
+            line => AnsiConsole.WriteLine(line), cancellationToken, trainMissing: !settings.Report);
         ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output);
         AnsiConsole.WriteLine(File.ReadAllText(Path.Combine(output, "results.md")));
         AnsiConsole.MarkupLineInterpolated($"Results in {output}: results.csv, results.md, {ExperimentPlot.MacsFile}, {ExperimentPlot.ParametersFile}");

@@ -56,9 +56,12 @@ public static class ExperimentRunner
     /// <param name="device">The trainer's device (null: auto).</param>
     /// <param name="log">Receives one line per run as it starts and ends.</param>
     /// <param name="cancellation">Stops the current run at a batch boundary, after a checkpoint.</param>
-    /// <returns>The results of every run of the plan, seed by seed, models in plan order.</returns>
+    /// <param name="trainMissing">False: train nothing, only gather the finished runs into the result files (a report of
+    /// a grid spread over several sittings).</param>
+    /// <returns>The results of the finished runs of the plan, seed by seed, models in plan order.</returns>
     public static IReadOnlyList<ExperimentResult> Run(MLContext mlContext, ExperimentPlan plan, IDataView train, IDataView test,
-        string outputFolder, string? device = null, Action<string>? log = null, CancellationToken cancellation = default)
+        string outputFolder, string? device = null, Action<string>? log = null, CancellationToken cancellation = default,
+        bool trainMissing = true)
     {
         plan.Validate();
         if (plan.TrainLimit is int trainLimit)
@@ -90,6 +93,12 @@ public static class ExperimentRunner
                 {
                     results.Add(ReadResult(resultPath));
                     log?.Invoke($"{model} seed {seed}: done before, skipped");
+                    continue;
+                }
+
+                if (!trainMissing)
+                {
+                    log?.Invoke($"{model} seed {seed}: not run yet");
                     continue;
                 }
 
