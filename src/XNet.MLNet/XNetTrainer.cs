@@ -95,12 +95,27 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
             "training", cancellation);
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
                      (skipped > 0 ? $" ({skipped} rows without a label skipped)." : "."));
+        if (Enumerable.Range(0, train.Count).Select(train.Label).Distinct().Take(2).Count() < 2)
+        {
+            throw new InvalidOperationException(
+                $"The training data has images of one class only ('{classNames[train.Label(0)]}') in label column '{options.LabelColumnName}'; " +
+                $"a classifier of its {classes} classes needs images of at least two.");
+        }
 
         ImageSet? validation = null;
         if (validationData is not null)
         {
             DataViewImages.ResolveShape(validationData.Schema, options.FeatureColumnName, shape);
             DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
+            var (validationClasses, _) = LabelKeyValues.Read(validationData.Schema[options.LabelColumnName]);
+            if (!validationClasses.SequenceEqual(classNames))
+            {
+                throw new ArgumentException(
+                    $"The validation data's classes in label column '{options.LabelColumnName}' ({Describe(validationClasses)}) are not the " +
+                    $"training data's ({Describe(classNames)}): key i must mean the same class in both. Transform both with the " +
+                    "MapValueToKey fitted on the training data.", nameof(validationData));
+            }
+
             validation = DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
                 "validation", cancellation).Images;
         }
@@ -268,6 +283,9 @@ public sealed class XNetTrainer : IEstimator<XNetTransformer>
     [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
     private static extern SchemaShape.Column NewColumn(string name, SchemaShape.Column.VectorKind vecKind, DataViewType itemType,
         bool isKey, SchemaShape? annotations);
+
+    private static string Describe(IReadOnlyList<string> classes) =>
+        $"{classes.Count}: {string.Join(", ", classes.Take(5))}{(classes.Count > 5 ? ", ..." : "")}";
 
     private static void Log(IChannel channel, string message) => channel.Info(MessageSensitivity.None, "{0}", message);
 

@@ -209,6 +209,24 @@ public sealed class BadInputTests
         StringAssert.Contains(ex.Message, "Features column 'Features' has 15 values per row, but the image shape 1x4x4 needs 16");
     }
 
+    [TestMethod]
+    public void TrainingDataOfOneClassIsRefusedNamingIt()
+    {
+        var mapping = context.Transforms.Conversion.MapValueToKey("Label").Fit(context.Data.LoadFromEnumerable(Rows(4, "a", "b")));
+        var onlyA = mapping.Transform(context.Data.LoadFromEnumerable(Rows(4, "a")));
+        var ex = Assert.ThrowsExactly<InvalidOperationException>(() => context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(onlyA));
+        StringAssert.Contains(ex.Message, "one class only ('a') in label column 'Label'");
+    }
+
+    [TestMethod]
+    public void ValidationDataWithOtherClassesIsRefusedNamingBoth()
+    {
+        var train = Keyed(Rows(4, "a", "b"));
+        var validation = Keyed(Rows(4, "b", "a"));
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(train, validation));
+        StringAssert.Contains(ex.Message, "The validation data's classes in label column 'Label' (2: b, a) are not the training data's (2: a, b)");
+    }
+
     private IDataView Keyed(IEnumerable<TestData.PixelRow> rows) => Keyed(context.Data.LoadFromEnumerable(rows));
 
     private IDataView Keyed(IDataView data) => context.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);

@@ -39,6 +39,14 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         string output = settings.OutputDir
                         ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Plan))!, Path.GetFileNameWithoutExtension(settings.Plan));
         var mlContext = new MLContext(seed: 0);
+        // The trainer's epoch lines, so a run of many minutes shows its progress.
+        mlContext.Log += (_, e) =>
+        {
+            if (e.Message.Contains("X-Net epoch ", StringComparison.Ordinal))
+            {
+                AnsiConsole.WriteLine("  " + e.Message[(e.Message.IndexOf("X-Net epoch ", StringComparison.Ordinal) + 6)..]);
+            }
+        };
         var train = DatasetSource.Load(mlContext, plan.Data, "train", new ImageShape(3, 32, 32), skipUnreadable: false);
         var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
         AnsiConsole.MarkupLineInterpolated(
