@@ -18,14 +18,16 @@ internal sealed class MlContextCancellation : IDisposable
 
     private readonly CancellationTokenSource source;
     private readonly Timer? poll;
-    private readonly IHost host;
+
+    // The host when ML.NET exposes its cancellation flag on it; null otherwise (only the caller's token cancels then).
+    private readonly IHost? watched;
 
     private MlContextCancellation(IHost host, CancellationToken token)
     {
         source = CancellationTokenSource.CreateLinkedTokenSource(token);
-        this.host = host;
         if (IsCanceled is not null && IsCanceled.DeclaringType!.IsInstanceOfType(host))
         {
+            watched = host;
             poll = new Timer(_ => Poll(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
         }
     }
@@ -39,7 +41,7 @@ internal sealed class MlContextCancellation : IDisposable
     /// <summary>Checks the MLContext now (the trainer calls it after every batch, so a cancellation made during a batch stops the next one).</summary>
     public void Poll()
     {
-        if (IsCanceled is not null && IsCanceled.DeclaringType!.IsInstanceOfType(host) && IsCanceled.GetValue(host) is true && !source.IsCancellationRequested)
+        if (watched is not null && IsCanceled!.GetValue(watched) is true && !source.IsCancellationRequested)
         {
             source.Cancel();
         }

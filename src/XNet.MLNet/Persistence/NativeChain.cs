@@ -145,7 +145,7 @@ internal sealed class NativeChain : IDisposable
         }).Fit(keyed);
 
         VBuffer<float>[] weights = default!;
-        scorer.Model.GetWeights(ref weights, out int rowsOut);
+        scorer.Model.GetWeights(ref weights, out _);
         var bias = scorer.Model.GetBiases().ToArray();
         var head = SolveHead(weights, bias, classes);
         CheckSoftmax(ml, scorer, head, featureType, names);

@@ -50,8 +50,8 @@ public sealed record EarlyStopping(EarlyStoppingMetric Metric = EarlyStoppingMet
         return since >= Patience;
     }
 
-    /// <summary>The 1-based epoch with the best value of <paramref name="metric"/> (the first of equals), or null without validation.</summary>
-    public static int? BestEpoch(IEnumerable<EpochMetrics> history, EarlyStoppingMetric metric)
+    /// <summary>The epoch with the best value of <paramref name="metric"/> (the first of equals), or null without validation.</summary>
+    public static EpochMetrics? Best(IEnumerable<EpochMetrics> history, EarlyStoppingMetric metric)
     {
         EpochMetrics? best = null;
         foreach (var epoch in history)
@@ -62,7 +62,7 @@ public sealed record EarlyStopping(EarlyStoppingMetric Metric = EarlyStoppingMet
             }
         }
 
-        return best?.Epoch;
+        return best;
     }
 
     /// <summary>Throws when a value is out of range, naming the option.</summary>

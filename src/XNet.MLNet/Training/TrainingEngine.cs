@@ -99,7 +99,7 @@ public sealed class TrainingEngine
                 validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond,
                 TimeSpan.FromSeconds(Elapsed()));
             run.History.Add(metrics);
-            bool improved = validated is not null && EarlyStopping.BestEpoch(run.History, options.SelectionMetric) == metrics.Epoch;
+            bool improved = validated is not null && EarlyStopping.Best(run.History, options.SelectionMetric)?.Epoch == metrics.Epoch;
             if (improved && options.RestoresBestEpoch)
             {
                 run.BestEpoch = metrics.Epoch;

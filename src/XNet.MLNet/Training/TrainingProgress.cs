@@ -60,16 +60,7 @@ public sealed class TrainingHistory : IReadOnlyList<EpochMetrics>
     {
         ArgumentNullException.ThrowIfNull(epochs);
         this.epochs = epochs;
-        EpochMetrics? best = null;
-        foreach (var m in epochs)
-        {
-            if (m.ValidationAccuracy is double accuracy && (best is null || accuracy > best.ValidationAccuracy))
-            {
-                best = m;
-            }
-        }
-
-        BestValidation = best;
+        BestValidation = EarlyStopping.Best(epochs, EarlyStoppingMetric.Accuracy);
         KeptEpoch = keptEpoch ?? (epochs.Count > 0 ? epochs[^1].Epoch : 0);
     }
 
