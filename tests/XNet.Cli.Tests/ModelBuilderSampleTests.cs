@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using XNet.Tests.Shared;
 
@@ -37,7 +36,7 @@ public sealed class ModelBuilderSampleTests
         string root = TestFolders.Create(TestContext);
         string images = WriteImageFolder(Path.Combine(root, "images"), perClass: 30);
         string zip = Path.Combine(root, "script.zip");
-        string script = Path.Combine(RepositoryRoot, "samples", "scripts", "train-image-folder.cs");
+        string script = Path.Combine(BuiltPrograms.RepositoryRoot, "samples", "scripts", "train-image-folder.cs");
 
         var (exit, output) = Run("dotnet", "run", script, "--", images, zip);
         Assert.AreEqual(0, exit, output);
@@ -107,29 +106,16 @@ public sealed class ModelBuilderSampleTests
         return output.ToArray();
     }
 
-    // .../tests/XNet.Cli.Tests/bin/<Configuration>/net10.0/
-    private static string RepositoryRoot => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
-
     private static string Sample(string project)
     {
-        var testDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string path = Path.Combine(RepositoryRoot, "samples", project, "bin", testDirectory.Parent!.Name, testDirectory.Name, project + ".dll");
+        string path = BuiltPrograms.Dll("samples", project);
         Assert.IsTrue(File.Exists(path), $"sample not built: {path}");
         return path;
     }
 
     private static (int ExitCode, string Output) Run(string file, params string[] args)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout + stderr.Result);
+        var (exitCode, output, errors) = BuiltPrograms.Run(file, args);
+        return (exitCode, output + errors);
     }
 }

@@ -1,3 +1,5 @@
+using XNet.Tests.Shared;
+
 namespace XNet.Cli.Tests;
 
 /// <summary>
@@ -88,8 +90,7 @@ public sealed class SweepCommandTests
     [TestMethod]
     public void TheCommittedExperimentPlansAreValid()
     {
-        // .../tests/XNet.Cli.Tests/bin/<Configuration>/net10.0/
-        string plans = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "experiments"));
+        string plans = Path.Combine(BuiltPrograms.RepositoryRoot, "docs", "experiments");
         var files = Directory.GetFiles(plans, "*.json");
         Assert.IsGreaterThanOrEqualTo(3, files.Length, plans);
         foreach (string file in files)

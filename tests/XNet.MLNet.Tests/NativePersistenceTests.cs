@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using XNet.Tests.Shared;
 
 namespace XNet.MLNet.Tests;
 
@@ -238,26 +238,11 @@ public sealed class NativePersistenceTests
     /// <summary>Runs tests/XNet.Persistence.Probe (a process without X-Net or TorchSharp) and returns its tab-separated lines.</summary>
     internal static List<string[]> RunProbe(string modelPath, string rowsPath, bool typed = false)
     {
-        // Same configuration folder as this test assembly: .../tests/XNet.MLNet.Tests/bin/<Configuration>/net10.0/
-        var testDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string configuration = testDirectory.Parent!.Name;
-        string probe = Path.GetFullPath(Path.Combine(testDirectory.FullName, "..", "..", "..", "..", "XNet.Persistence.Probe", "bin",
-            configuration, testDirectory.Name, "XNet.Persistence.Probe.dll"));
+        string probe = BuiltPrograms.Dll("tests", "XNet.Persistence.Probe");
         Assert.IsTrue(File.Exists(probe), $"probe not built: {probe}");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(probe);
-        if (typed)
-        {
-            start.ArgumentList.Add("typed");
-        }
-
-        start.ArgumentList.Add(modelPath);
-        start.ArgumentList.Add(rowsPath);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.AreEqual(0, process.ExitCode, $"probe failed:\n{stdout}\n{stderr.Result}");
+        string[] args = typed ? [probe, "typed", modelPath, rowsPath] : [probe, modelPath, rowsPath];
+        var (exitCode, stdout, stderr) = BuiltPrograms.Run("dotnet", args);
+        Assert.AreEqual(0, exitCode, $"probe failed:\n{stdout}\n{stderr}");
         return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r').Split('\t')).ToList();
     }
 
