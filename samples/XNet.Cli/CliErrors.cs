@@ -21,7 +21,10 @@ internal static class CliErrors
                                        or NotSupportedException or UnauthorizedAccessException or InvalidDataException)
         {
             AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-            return ex is CommandAppException ? 2 : 1;
+            return ex is CommandAppException or UsageException ? 2 : 1;
         }
     }
 }
+
+/// <summary>A command line that cannot run as given (exit code 2), found after parsing: an option out of the trainer's range, or one a resumed run cannot take.</summary>
+internal sealed class UsageException(string message, Exception? inner = null) : ArgumentException(message, inner);

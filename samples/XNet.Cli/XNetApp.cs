@@ -50,7 +50,7 @@ internal static class XNetApp
         Console.CancelKeyPress += onCancel;
         try
         {
-            return CliErrors.Run(() => app.Run(RunFolder.ExpandResume(args), cancel.Token));
+            return CliErrors.Run(() => app.Run(args, cancel.Token));
         }
         finally
         {

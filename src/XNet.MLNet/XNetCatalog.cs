@@ -33,8 +33,9 @@ public static class XNetCatalog
     /// <param name="validationSet">Optional validation data, evaluated each epoch.</param>
     public static XNetTrainer XNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", string scoreColumnName = "Score",
-        string predictedLabelColumnName = "PredictedLabel", string architecture = "x-resnet-20-4", int epoch = 10,
-        int batchSize = 128, float learningRate = 0.1f, IDataView? validationSet = null) =>
+        string predictedLabelColumnName = "PredictedLabel", string architecture = XNetTrainer.Defaults.Architecture,
+        int epoch = XNetTrainer.Defaults.Epoch, int batchSize = XNetTrainer.Defaults.BatchSize,
+        float learningRate = XNetTrainer.Defaults.LearningRate, IDataView? validationSet = null) =>
         catalog.XNet(new XNetTrainer.Options
         {
             LabelColumnName = labelColumnName,

@@ -118,7 +118,7 @@ void Throughput()
     {
         using var model = Classifier(name, train, 0);
         long parameters = model.ParameterCount;
-        var options = new TrainingOptions { Epochs = 1, BatchSize = batchSize };
+        var options = new XNetTrainer.Options { Epoch = 1, BatchSize = batchSize };
         var engine = new TrainingEngine(model.Network, options, CPU);
         var clock = new Stopwatch();
         int images = 0;
@@ -158,11 +158,11 @@ void Accuracy()
     var test = Load("t10k");
     string name = Option("model", "x-resnet-20-4");
     int seed = int.Parse(Option("seed", "0"), CultureInfo.InvariantCulture);
-    var options = new TrainingOptions
+    var options = new XNetTrainer.Options
     {
-        Epochs = int.Parse(Option("epochs", "10"), CultureInfo.InvariantCulture),
+        Epoch = int.Parse(Option("epochs", "10"), CultureInfo.InvariantCulture),
         BatchSize = int.Parse(Option("batch-size", "128"), CultureInfo.InvariantCulture),
-        LearningRate = double.Parse(Option("lr", "0.1"), CultureInfo.InvariantCulture),
+        LearningRate = float.Parse(Option("lr", "0.1"), CultureInfo.InvariantCulture),
         Seed = seed,
     };
     using var model = Classifier(name, train, seed);
@@ -172,7 +172,7 @@ void Accuracy()
         $"acc {m.ValidationAccuracy:P2}, lr {m.LearningRate:G3}, {m.ImagesPerSecond:F0} img/s, {m.Elapsed:hh\\:mm\\:ss}");
     Console.WriteLine($"{name}: {model.ParameterCount:N0} parameters, {options}");
     var history = engine.Fit(train, test);
-    Console.WriteLine($"RESULT {name} epochs {options.Epochs} test accuracy {history[^1].ValidationAccuracy:P2}");
+    Console.WriteLine($"RESULT {name} epochs {options.Epoch} test accuracy {history[^1].ValidationAccuracy:P2}");
 }
 
 // Resident memory of a long run through the product path (IDataView -> XNetTrainer -> engine, checkpoint every epoch),

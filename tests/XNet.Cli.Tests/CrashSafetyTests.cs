@@ -81,7 +81,7 @@ public sealed class CrashSafetyTests
             "--output-dir", run);
         string checkpoints = Path.Combine(run, "checkpoints");
         var clock = Stopwatch.StartNew();
-        while (!File.Exists(Path.Combine(run, RunFolderArguments)) && clock.Elapsed < TimeSpan.FromSeconds(60))
+        while (!File.Exists(Path.Combine(run, RunFolderLock)) && clock.Elapsed < TimeSpan.FromSeconds(60))
         {
             Thread.Sleep(100);
         }
@@ -106,7 +106,7 @@ public sealed class CrashSafetyTests
         Assert.IsGreaterThan(0, checkpoint.Batch, "the checkpoint holds the batches trained before Ctrl+C");
     }
 
-    private const string RunFolderArguments = "train-args.json";
+    private const string RunFolderLock = "run.lock"; // taken once the data is read, before the first batch
 
     /// <summary>Waits until a checkpoint is being written (its temporary file exists), so the kill lands inside the write.</summary>
     private static void WaitForAWriteInProgress(string directory, Process child)

@@ -19,7 +19,7 @@ public sealed class SweepCommandTests
         string plan = Path.Combine(root, "tiny.json");
         File.WriteAllText(plan, """
             { "name": "tiny", "models": ["x-resnet-8-2", "resnet-8"], "seeds": [0, 1],
-              "recipe": { "epochs": 1, "batchSize": 64, "learningRate": 0.05, "warmupEpochs": 0 },
+              "recipe": { "epoch": 1, "batchSize": 64, "learningRate": 0.05, "learningRateSchedule": { "kind": "cosine", "warmupEpochs": 0 }, "validationSetFraction": 0.1 },
               "trainLimit": 300, "testLimit": 100 }
             """);
         string output = Path.Combine(root, "out");
@@ -97,7 +97,7 @@ public sealed class SweepCommandTests
         {
             var plan = MLNet.Experiments.ExperimentPlan.Load(file);
             Assert.AreEqual(3, plan.Seeds.Count, file);
-            Assert.IsGreaterThanOrEqualTo(15, plan.Recipe.Epochs, file);
+            Assert.IsGreaterThanOrEqualTo(15, plan.Recipe.Epoch, file);
         }
     }
 }

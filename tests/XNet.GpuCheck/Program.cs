@@ -10,6 +10,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
+using XNet.MLNet;
 using XNet.Architectures;
 using XNet.Architectures.Layers;
 using XNet.MLNet.Training;
@@ -114,7 +115,7 @@ static double TrainingRate(string name, ImageSet data, Device device, int epochs
 {
     manual_seed(0);
     using var model = Create(name, data.Shape, data.NumClasses);
-    var options = new TrainingOptions { Epochs = epochs, BatchSize = batchSize, LearningRate = 0.05, Seed = 0 };
+    var options = new XNetTrainer.Options { Epoch = epochs, BatchSize = batchSize, LearningRate = 0.05f, Seed = 0 };
     var engine = new TrainingEngine(model, options, device);
     var clock = Stopwatch.StartNew();
     var history = engine.Fit(data);

@@ -104,7 +104,8 @@ public sealed class BadInputTests
         }
 
         var ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
-        StringAssert.Contains(ex.Message, option == "Epoch" ? "Epochs" : option);
+        Assert.AreEqual(option, ex.ParamName, "the error names the option as the user set it");
+        StringAssert.Contains(ex.Message, $"Option {option} = ");
         StringAssert.Contains(ex.Message, "must be");
     }
 

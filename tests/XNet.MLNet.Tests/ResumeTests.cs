@@ -53,8 +53,8 @@ public sealed class ResumeTests
         StringAssert.Contains(ex.Message, $"after batch {(interruptAfterBatch - 1) % 5 + 1}");
         StringAssert.Contains(ex.Message, "checkpoint");
 
-        var second = Options(split);
-        second.ResumeFrom = split;
+        // The checkpoint carries the run's options and the run folder: resuming needs nothing else.
+        var second = new XNetTrainer.Options { ResumeFrom = split };
         using var resumed = Context.MulticlassClassification.Trainers.XNet(second).Fit(data);
 
         var expected = uninterrupted.Model.Network.state_dict();
@@ -141,21 +141,40 @@ public sealed class ResumeTests
     }
 
     [TestMethod]
-    public void CheckpointOfAnotherArchitectureIsRefusedNamingBoth()
+    [DataRow("Architecture", DisplayName = "another architecture")]
+    [DataRow("Epoch", DisplayName = "another schedule length")]
+    [DataRow("Seed", DisplayName = "another seed")]
+    public void ResumingWithOtherTrainingSettingsIsRefusedNamingBoth(string option)
     {
-        string run = Folder("other");
+        string run = Folder("other-" + option);
         var first = Options(run);
         first.Epoch = 1;
         using (Context.MulticlassClassification.Trainers.XNet(first).Fit(data))
         {
         }
 
-        var other = Options(Folder("other-resumed"));
-        other.Architecture = "resnet-8";
-        other.ResumeFrom = run;
+        var other = new XNetTrainer.Options { ResumeFrom = run };
+        string recorded;
+        switch (option)
+        {
+            case "Architecture":
+                other.Architecture = "resnet-8";
+                recorded = "\"x-resnet-8-2\"";
+                break;
+            case "Epoch":
+                other.Epoch = 5;
+                recorded = "1";
+                break;
+            default:
+                other.Seed = 4;
+                recorded = "3";
+                break;
+        }
+
         var ex = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(other).Fit(data));
-        StringAssert.Contains(ex.Message, "holds x-resnet-8-2 on 1x28x28 images, 10 classes");
-        StringAssert.Contains(ex.Message, "this run trains resnet-8 on 1x28x28 images, 10 classes");
+        Assert.AreEqual(option, ex.ParamName);
+        StringAssert.Contains(ex.Message, $"Option {option} = ");
+        StringAssert.Contains(ex.Message, $"differs from the run being resumed ({recorded}, recorded in");
     }
 
     [TestMethod]

@@ -1,4 +1,5 @@
 using TorchSharp;
+using XNet.MLNet;
 using XNet.Architectures;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
@@ -70,7 +71,7 @@ public sealed class TrainingEngineTests
     public void CancellationStopsTraining()
     {
         using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, 0);
-        var engine = new TrainingEngine(model, new TrainingOptions { Epochs = 5, BatchSize = 4 }, CPU);
+        var engine = new TrainingEngine(model, new XNetTrainer.Options { Epoch = 5, BatchSize = 4 }, CPU);
         using var stop = new CancellationTokenSource();
         int batches = 0;
         engine.BatchCompleted += _ =>
@@ -89,12 +90,12 @@ public sealed class TrainingEngineTests
     public void EpochMetricsReportValidationAndSchedule()
     {
         using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
-        var options = new TrainingOptions { Epochs = 2, BatchSize = 8, Schedule = LearningRateSchedule.Constant, LearningRate = 0.01 };
+        var options = new XNetTrainer.Options { Epoch = 2, BatchSize = 8, LearningRateSchedule = LearningRateSchedule.Constant, LearningRate = 0.01f };
         var history = new TrainingEngine(model, options, CPU).Fit(TinySet(24, 1), TinySet(10, 2));
 
         Assert.HasCount(2, history);
         Assert.AreEqual(2, history[1].Epoch);
-        Assert.AreEqual(0.01, history[1].LearningRate, 1e-12);
+        Assert.AreEqual(0.01f, history[1].LearningRate, 1e-12);
         Assert.IsNotNull(history[1].ValidationAccuracy);
         Assert.AreEqual(1.0, history[1].ValidationTop5Accuracy, "two classes: top-5 is top-2, always right");
         Assert.AreEqual(1.0, history[1].TrainTop5Accuracy);
@@ -133,13 +134,13 @@ public sealed class TrainingEngineTests
     {
         // A learning rate of 1e-7 leaves the validation metric where it is; no change reaches MinDelta = 0.5.
         using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
-        var options = new TrainingOptions
+        var options = new XNetTrainer.Options
         {
-            Epochs = 6,
+            Epoch = 6,
             BatchSize = 8,
-            Schedule = LearningRateSchedule.Constant,
-            LearningRate = 1e-7,
-            EarlyStopping = on ? new EarlyStopping(EarlyStoppingMetric.Accuracy, Patience: 2, MinDelta: 0.5) : null,
+            LearningRateSchedule = LearningRateSchedule.Constant,
+            LearningRate = 1e-7f,
+            EarlyStoppingCriteria = on ? new EarlyStopping(EarlyStoppingMetric.Accuracy, Patience: 2, MinDelta: 0.5) : null,
         };
         var engine = new TrainingEngine(model, options, CPU);
         var snapshots = new List<Dictionary<string, Tensor>>();
@@ -166,17 +167,17 @@ public sealed class TrainingEngineTests
     public void EarlyStoppingWithoutValidationIsRefused()
     {
         using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 0);
-        var engine = new TrainingEngine(model, new TrainingOptions { EarlyStopping = new EarlyStopping() }, CPU);
+        var engine = new TrainingEngine(model, new XNetTrainer.Options { EarlyStoppingCriteria = new EarlyStopping() }, CPU);
         var error = Assert.ThrowsExactly<ArgumentException>(() => engine.Fit(TinySet(8, 1)));
-        StringAssert.Contains(error.Message, "EarlyStopping needs a validation set");
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainingOptions { EarlyStopping = new EarlyStopping(Patience: 0) }.Validate());
+        StringAssert.Contains(error.Message, "EarlyStoppingCriteria needs a validation set");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { EarlyStoppingCriteria = new EarlyStopping(Patience: 0) }.Validate());
     }
 
     private static float[] TrainTinyModel(int seed)
     {
         manual_seed(seed);
         using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, seed);
-        var options = new TrainingOptions { Epochs = 2, BatchSize = 8, Seed = seed, RandomCropPadding = 1 };
+        var options = new XNetTrainer.Options { Epoch = 2, BatchSize = 8, Seed = seed, RandomCropPadding = 1 };
         new TrainingEngine(model, options, CPU).Fit(TinySet(32, seed: 7));
         return model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
     }

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using XNet.MLNet;
 using XNet.Architectures;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
@@ -39,26 +40,26 @@ public sealed class TrainingOptionsTests
     public void InvalidSchedulesAndOptionsAreNamed()
     {
         var interval = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
-            () => new TrainingOptions { Schedule = LearningRateSchedule.Step(0, 0.5) }.Validate());
+            () => new XNetTrainer.Options { LearningRateSchedule = LearningRateSchedule.Step(0, 0.5) }.Validate());
         Assert.AreEqual("Interval", interval.ParamName);
         StringAssert.Contains(interval.Message, "at least 1");
 
         var minimum = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
-            () => new TrainingOptions { Schedule = LearningRateSchedule.Cifar(-1) }.Validate());
+            () => new XNetTrainer.Options { LearningRateSchedule = LearningRateSchedule.Cifar(-1) }.Validate());
         Assert.AreEqual("Minimum", minimum.ParamName);
 
         var optimizer = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
-            () => new TrainingOptions { Optimizer = (OptimizerKind)7 }.Validate());
+            () => new XNetTrainer.Options { Optimizer = (OptimizerKind)7 }.Validate());
         Assert.AreEqual("Optimizer", optimizer.ParamName);
         StringAssert.Contains(optimizer.Message, "Sgd or Adam");
 
         var scale = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
-            () => new TrainingOptions { Augmentation = AugmentationKind.RandomResizedCrop, CropScale = (0.5, 1.5) }.Validate());
+            () => new XNetTrainer.Options { Augmentation = AugmentationKind.RandomResizedCrop, CropScale = (0.5, 1.5) }.Validate());
         Assert.AreEqual("CropScale", scale.ParamName);
 
         // Adam ignores momentum, so Nesterov without momentum is no error there.
-        new TrainingOptions { Optimizer = OptimizerKind.Adam, Momentum = 0, Nesterov = true }.Validate();
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainingOptions { Momentum = 0, Nesterov = true }.Validate());
+        new XNetTrainer.Options { Optimizer = OptimizerKind.Adam, Momentum = 0, Nesterov = true }.Validate();
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { Momentum = 0, Nesterov = true }.Validate());
     }
 
     [TestMethod]
@@ -150,9 +151,9 @@ public sealed class TrainingOptionsTests
         {
             manual_seed(seed);
             using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, seed);
-            var options = new TrainingOptions
+            var options = new XNetTrainer.Options
             {
-                Epochs = 2, BatchSize = 8, Seed = seed, Optimizer = OptimizerKind.Adam, LearningRate = 0.01,
+                Epoch = 2, BatchSize = 8, Seed = seed, Optimizer = OptimizerKind.Adam, LearningRate = 0.01f,
                 Augmentation = AugmentationKind.RandomResizedCrop, CropScale = (0.5, 1),
             };
             var history = new TrainingEngine(model, options, CPU).Fit(TinySet(32, seed: 7));
@@ -178,8 +179,8 @@ public sealed class TrainingOptionsTests
         Assert.AreEqual(4, history.KeptEpoch);
         Assert.IsNull(new TrainingHistory(new[] { Epoch(1, null) }).BestValidationEpoch);
 
-        var lines = XNetTrainer.MetricsLines(history).ToArray();
-        Assert.AreEqual(XNetTrainer.MetricsHeader, lines[0]);
+        var lines = RunFolder.MetricsLines(history).ToArray();
+        Assert.AreEqual(RunFolder.MetricsHeader, lines[0]);
         Assert.AreEqual("4,1,0.5,0.9,2,0.6,0.95,0.75,2,0.1,100,4", lines[4]);
         Assert.AreEqual("1,1,0.5,0.9,2,0.5,0.95,0.5,1,0.1,100,1", lines[1]);
     }
@@ -189,9 +190,9 @@ public sealed class TrainingOptionsTests
     {
         manual_seed(2);
         using var model = ModelZoo.Create("resnet-8", new ImageShape(1, 8, 8), 2, 2);
-        var options = new TrainingOptions
+        var options = new XNetTrainer.Options
         {
-            Epochs = 4, BatchSize = 8, Seed = 2, LearningRate = 0.5, Schedule = LearningRateSchedule.Constant, KeepBestValidationModel = true,
+            Epoch = 4, BatchSize = 8, Seed = 2, LearningRate = 0.5f, LearningRateSchedule = LearningRateSchedule.Constant, KeepBestValidationModel = true,
         };
         var validation = TinySet(16, 9);
         var history = new TrainingEngine(model, options, CPU).Fit(TinySet(24, 1), validation);

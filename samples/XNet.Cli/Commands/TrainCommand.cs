@@ -35,23 +35,23 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--model <NAME>")]
         [Description("Architecture from the zoo ('xnet models' lists them).")]
-        [DefaultValue("x-resnet-20-4")]
-        public string Model { get; init; } = "x-resnet-20-4";
+        [DefaultValue(XNetTrainer.Defaults.Architecture)]
+        public string Model { get; init; } = XNetTrainer.Defaults.Architecture;
 
         [CommandOption("--epochs <N>")]
-        [Description("Passes over the training data.")]
+        [Description("Passes over the training data (8 here, a one-minute demo on the embedded subset; the library's default is 10).")]
         [DefaultValue(8)]
         public int Epochs { get; init; } = 8;
 
         [CommandOption("--batch-size <N>")]
         [Description("Images per optimiser step.")]
-        [DefaultValue(128)]
-        public int BatchSize { get; init; } = 128;
+        [DefaultValue(XNetTrainer.Defaults.BatchSize)]
+        public int BatchSize { get; init; } = XNetTrainer.Defaults.BatchSize;
 
         [CommandOption("--lr <RATE>")]
         [Description("Base (maximum) learning rate, the paper's reference code's maxlr.")]
-        [DefaultValue(0.1f)]
-        public float LearningRate { get; init; } = 0.1f;
+        [DefaultValue(XNetTrainer.Defaults.LearningRate)]
+        public float LearningRate { get; init; } = XNetTrainer.Defaults.LearningRate;
 
         [CommandOption("--optimizer <NAME>")]
         [Description("sgd (momentum, Nesterov, weight decay) or adam (weight decay; momentum options ignored).")]
@@ -60,8 +60,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--momentum <M>")]
         [Description("SGD momentum, in [0, 1).")]
-        [DefaultValue(0.9f)]
-        public float Momentum { get; init; } = 0.9f;
+        [DefaultValue(XNetTrainer.Defaults.Momentum)]
+        public float Momentum { get; init; } = XNetTrainer.Defaults.Momentum;
 
         [CommandOption("--nesterov")]
         [Description("Nesterov momentum for SGD (the default).")]
@@ -73,8 +73,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--weight-decay <WD>")]
         [Description("L2 weight decay.")]
-        [DefaultValue(5e-4f)]
-        public float WeightDecay { get; init; } = 5e-4f;
+        [DefaultValue(XNetTrainer.Defaults.WeightDecay)]
+        public float WeightDecay { get; init; } = XNetTrainer.Defaults.WeightDecay;
 
         [CommandOption("--scheduler <NAME>")]
         [Description("cosine (linear warm-up, then cosine to --min-lr), step (the reference code's decayschedular: x--decay-level every --decay-interval epochs), cifar (x0.1 at 150, x0.01 at 225), imagenet (x0.1 every 30 epochs) or constant. All but cosine clamp at --min-lr.")]
@@ -126,7 +126,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public bool KeepBest { get; init; }
 
         [CommandOption("--resume <DIR>")]
-        [Description("Continue the run in this run folder from its newest valid checkpoint, with the options it was started with (options given now override them). Bit-identical to an uninterrupted run on the CPU.")]
+        [Description("Continue the run in this run folder from its newest valid checkpoint, with the data and options it was started with (recorded in the checkpoint; a training option given now must agree with them). Bit-identical to an uninterrupted run on the CPU.")]
         public string? Resume { get; init; }
 
         [CommandOption("--checkpoint-every <BATCHES>")]
@@ -136,8 +136,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--keep-checkpoints <N>")]
         [Description("How many of the newest checkpoints to keep in <output-dir>/checkpoints (best.xckpt is kept apart).")]
-        [DefaultValue(3)]
-        public int KeepCheckpoints { get; init; } = 3;
+        [DefaultValue(XNetTrainer.Defaults.CheckpointsToKeep)]
+        public int KeepCheckpoints { get; init; } = XNetTrainer.Defaults.CheckpointsToKeep;
 
         [CommandOption("--seed <N>")]
         [Description("Seed of weights, expander graphs, shuffling and augmentation.")]
@@ -154,34 +154,21 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public float? ValidationFraction { get; init; }
 
         [CommandOption("--output-dir <DIR>")]
-        [Description("Run folder: model.xnet (for 'xnet predict' and 'xnet evaluate'), metrics.csv (per epoch: loss, top-1, top-5, best validation) and training-curves.png.")]
+        [Description("Run folder: model.xnet (for 'xnet predict' and 'xnet evaluate'), metrics.csv (per epoch: loss, top-1, top-5, best validation), checkpoints/ and training-curves.png. An earlier run's files there are replaced.")]
         [DefaultValue("xnet-run")]
         public string OutputDirectory { get; init; } = "xnet-run";
 
+        /// <summary>What the command line itself can check: names, lists and flags that exclude each other. Ranges are the library's.</summary>
         public override ValidationResult Validate() =>
-            Epochs < 1 ? ValidationResult.Error("--epochs must be at least 1")
-            : BatchSize < 1 ? ValidationResult.Error("--batch-size must be at least 1")
-            : !(LearningRate > 0) ? ValidationResult.Error("--lr must be positive")
-            : ValidationFraction is float f && !(f > 0 && f < 1) ? ValidationResult.Error("--validation-fraction must lie in (0, 1)")
-            : ParseOptimizer(Optimizer) is null ? ValidationResult.Error($"--optimizer '{Optimizer}' is not known; expected sgd or adam")
-            : !(Momentum >= 0 && Momentum < 1) ? ValidationResult.Error("--momentum must lie in [0, 1)")
+            ParseOptimizer(Optimizer) is null ? ValidationResult.Error($"--optimizer '{Optimizer}' is not known; expected sgd or adam")
             : Nesterov && NoNesterov ? ValidationResult.Error("--nesterov and --no-nesterov exclude each other")
-            : !(WeightDecay >= 0) ? ValidationResult.Error("--weight-decay must not be negative")
             : !Schedulers.Contains(Scheduler) ? ValidationResult.Error(
                 $"--scheduler '{Scheduler}' is not known; expected {string.Join(", ", Schedulers)}")
-            : DecayInterval < 1 ? ValidationResult.Error("--decay-interval must be at least 1")
-            : !(DecayLevel > 0) ? ValidationResult.Error("--decay-level must be positive (0.5 or 0.1 to decay)")
-            : !(MinLearningRate >= 0) ? ValidationResult.Error("--min-lr must not be negative")
-            : !(WarmupEpochs >= 0) ? ValidationResult.Error("--warmup-epochs must not be negative")
             : Augment is not null && ParseAugment(Augment) is null ? ValidationResult.Error(
                 $"--augment '{Augment}' is not known; expected crop-flip, random-resized-crop or none")
-            : CropPadding < 0 ? ValidationResult.Error("--crop-padding must not be negative")
             : ImageSize < 8 ? ValidationResult.Error("--image-size must be at least 8 pixels")
-            : CheckpointEvery < 0 ? ValidationResult.Error("--checkpoint-every must not be negative")
-            : KeepCheckpoints < 1 ? ValidationResult.Error("--keep-checkpoints must be at least 1")
             : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
             : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
-            : KeepBest && ValidationFraction is null ? ValidationResult.Error("--keep-best needs --validation-fraction (a held-out validation set)")
             : ValidationResult.Success();
 
         internal static readonly string[] Schedulers = { "cosine", "step", "cifar", "imagenet", "constant" };
@@ -231,94 +218,168 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         };
     }
 
+    /// <summary>
+    /// Each training flag and the trainer option it sets: a new run applies them all, a resumed one only those given on its
+    /// command line (the rest come from the checkpoint), and the trainer's errors about an option name its flag.
+    /// </summary>
+    private static readonly (string[] Flags, string Option, Action<Settings, XNetTrainer.Options> Apply)[] Flags =
+    {
+        (["--model"], nameof(XNetTrainer.Options.Architecture), (s, o) => o.Architecture = s.Model),
+        (["--epochs"], nameof(XNetTrainer.Options.Epoch), (s, o) => o.Epoch = s.Epochs),
+        (["--batch-size"], nameof(XNetTrainer.Options.BatchSize), (s, o) => o.BatchSize = s.BatchSize),
+        (["--lr"], nameof(XNetTrainer.Options.LearningRate), (s, o) => o.LearningRate = s.LearningRate),
+        (["--optimizer"], nameof(XNetTrainer.Options.Optimizer), (s, o) => o.Optimizer = Settings.ParseOptimizer(s.Optimizer)!.Value),
+        (["--momentum"], nameof(XNetTrainer.Options.Momentum), (s, o) => o.Momentum = s.Momentum),
+        (["--nesterov", "--no-nesterov", "--momentum"], nameof(XNetTrainer.Options.Nesterov),
+            (s, o) => o.Nesterov = s.Nesterov || (!s.NoNesterov && s.Momentum > 0)),
+        (["--weight-decay"], nameof(XNetTrainer.Options.WeightDecay), (s, o) => o.WeightDecay = s.WeightDecay),
+        (["--scheduler", "--decay-interval", "--decay-level", "--min-lr", "--warmup-epochs"],
+            nameof(XNetTrainer.Options.LearningRateSchedule), (s, o) => o.LearningRateSchedule = s.Schedule()),
+        (["--augment"], nameof(XNetTrainer.Options.Augmentation), (s, o) => o.Augmentation = Settings.ParseAugment(s.Augment!)!.Value),
+        (["--crop-padding"], nameof(XNetTrainer.Options.RandomCropPadding), (s, o) => o.RandomCropPadding = s.CropPadding!.Value),
+        (["--no-flip"], nameof(XNetTrainer.Options.HorizontalFlip), (s, o) => o.HorizontalFlip = !s.NoFlip),
+        (["--channel-mean"], nameof(XNetTrainer.Options.ChannelMean), (s, o) => o.ChannelMean = Settings.ParseValues(s.ChannelMean).Values),
+        (["--channel-std"], nameof(XNetTrainer.Options.ChannelStd), (s, o) => o.ChannelStd = Settings.ParseValues(s.ChannelStd).Values),
+        (["--keep-best"], nameof(XNetTrainer.Options.KeepBestValidationModel), (s, o) => o.KeepBestValidationModel = s.KeepBest),
+        (["--seed"], nameof(XNetTrainer.Options.Seed), (s, o) => o.Seed = s.Seed),
+        (["--validation-fraction"], nameof(XNetTrainer.Options.ValidationSetFraction), (s, o) => o.ValidationSetFraction = s.ValidationFraction),
+        (["--device"], nameof(XNetTrainer.Options.Device), (s, o) => o.Device = s.Device),
+        (["--checkpoint-every"], nameof(XNetTrainer.Options.CheckpointEveryBatches), (s, o) => o.CheckpointEveryBatches = s.CheckpointEvery),
+        (["--keep-checkpoints"], nameof(XNetTrainer.Options.CheckpointsToKeep), (s, o) => o.CheckpointsToKeep = s.KeepCheckpoints),
+    };
+
+    /// <summary>Flags whose default depends on the data (the paper's reference code's choices for it), applied once it is read.</summary>
+    private static readonly string[] DataDefaults = ["--augment", "--crop-padding", "--channel-mean", "--channel-std"];
+
+    /// <summary>The data a run reads: the command line's business, not the trainer's, so it travels in the checkpoint as tags.</summary>
+    private static readonly string[] DataFlags = ["--data", "--image-size", "--skip-unreadable"];
+
+    private const string DataTag = "data";
+    private const string ImageSizeTag = "imageSize";
+    private const string SkipUnreadableTag = "skipUnreadable";
+
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        IReadOnlyList<EpochMetrics> earlierEpochs = Array.Empty<EpochMetrics>();
-        if (settings.Resume is null)
+        bool Given(string flag) => context.Arguments.Any(a => a == flag || a.StartsWith(flag + "=", StringComparison.Ordinal));
+        var recorded = settings.Resume is string resume ? Recorded(resume) : null;
+        var options = recorded?.Options ?? new XNetTrainer.Options();
+        foreach (var (flags, _, apply) in Flags.Where(f => recorded is null ? !DataDefaults.Contains(f.Flags[0]) : f.Flags.Any(Given)))
         {
-            RunFolder.SaveArguments(settings.OutputDirectory, context.Arguments.Skip(1));
-        }
-        else
-        {
-            var checkpoint = TrainingCheckpoint.FindNewestValid(settings.Resume,
-                (file, reason) => AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}"));
-            if (checkpoint is not null)
-            {
-                earlierEpochs = checkpoint.History;
-                AnsiConsole.MarkupLineInterpolated(
-                    $"Resuming from [green]{checkpoint.Path}[/] (epoch {checkpoint.Epoch + 1}, after batch {checkpoint.Batch}).");
-            }
+            apply(settings, options);
         }
 
+        if (recorded is not null && DataFlags.FirstOrDefault(Given) is string dataFlag)
+        {
+            throw new UsageException($"{dataFlag}: a resumed run reads the data it started with (recorded in its checkpoint); leave {dataFlag} out.");
+        }
+
+        var tags = recorded?.Options.Tags ?? new Dictionary<string, string>
+        {
+            [ImageSizeTag] = settings.ImageSize.ToString(CultureInfo.InvariantCulture),
+            [SkipUnreadableTag] = settings.SkipUnreadable.ToString(),
+        };
+        if (recorded is null && settings.Data is string given)
+        {
+            tags[DataTag] = Path.GetFullPath(given);
+        }
+
+        string? data = tags.GetValueOrDefault(DataTag);
+        int imageSize = int.Parse(tags[ImageSizeTag], CultureInfo.InvariantCulture);
+        bool skipUnreadable = bool.Parse(tags[SkipUnreadableTag]);
+        string run = settings.Resume ?? settings.OutputDirectory;
+        options.Tags = tags;
+        options.WorkspacePath = run;
+        options.ResumeFrom = settings.Resume;
+        options.CancellationToken = cancellationToken;
+        OptionErrorsNameTheirFlag(options.Validate);
+
         var mlContext = new MLContext(seed: settings.Seed);
-        var imageShape = new ImageShape(3, settings.ImageSize, settings.ImageSize);
-        var train = DatasetSource.Load(mlContext, settings.Data, "train", imageShape, settings.SkipUnreadable);
-        var test = DatasetSource.Load(mlContext, settings.Data, "test", imageShape, settings.SkipUnreadable);
+        var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable);
+        var test = DatasetSource.Load(mlContext, data, "test", train.Shape, skipUnreadable);
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet train[/]: {settings.Model} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
+            $"[bold]xnet train[/]: {options.Architecture} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{data ?? DatasetSource.Embedded}[/]");
         foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles))
         {
             AnsiConsole.MarkupLineInterpolated($"[yellow]skipped unreadable image[/] {skipped}");
         }
 
-        var (augmentation, padding) = DatasetSource.ReferenceAugmentation(train);
-        var options = new XNetTrainer.Options
+        if (recorded is null)
         {
-            Architecture = settings.Model,
-            Epoch = settings.Epochs,
-            BatchSize = settings.BatchSize,
-            LearningRate = settings.LearningRate,
-            Optimizer = Settings.ParseOptimizer(settings.Optimizer)!.Value,
-            Momentum = settings.Momentum,
-            Nesterov = settings.Nesterov || (!settings.NoNesterov && settings.Momentum > 0),
-            WeightDecay = settings.WeightDecay,
-            LearningRateSchedule = settings.Schedule(),
-            Augmentation = settings.Augment is null ? augmentation : Settings.ParseAugment(settings.Augment)!.Value,
-            RandomCropPadding = settings.CropPadding ?? padding,
-            HorizontalFlip = !settings.NoFlip,
-            ChannelMean = Settings.ParseValues(settings.ChannelMean).Values ?? train.Mean?.ToArray(),
-            ChannelStd = Settings.ParseValues(settings.ChannelStd).Values ?? train.Std?.ToArray(),
-            KeepBestValidationModel = settings.KeepBest,
-            Seed = settings.Seed,
-            Device = settings.Device,
-            ValidationSetFraction = settings.ValidationFraction,
-            WorkspacePath = settings.OutputDirectory,
-            ResumeFrom = settings.Resume,
-            CheckpointEveryBatches = settings.CheckpointEvery,
-            CheckpointsToKeep = settings.KeepCheckpoints,
-            CancellationToken = cancellationToken,
-        };
+            // The defaults of the paper's reference code for this kind of data, where no flag says otherwise.
+            var (augmentation, padding) = DatasetSource.ReferenceAugmentation(train);
+            options.Augmentation = settings.Augment is null ? augmentation : Settings.ParseAugment(settings.Augment)!.Value;
+            options.RandomCropPadding = settings.CropPadding ?? padding;
+            options.ChannelMean = Settings.ParseValues(settings.ChannelMean).Values ?? train.Mean?.ToArray();
+            options.ChannelStd = Settings.ParseValues(settings.ChannelStd).Values ?? train.Std?.ToArray();
+        }
 
         // The ML.NET pipeline: every reader already gives a key-typed Label and a Vector<Single, C, H, W> Features column.
         var pipeline = mlContext.MulticlassClassification.Trainers.XNet(options);
-        var epochs = new List<EpochMetrics>();
-        options.MetricsCallback = epochs.Add;
         XNetTransformer model;
         try
         {
-            model = TrainingDisplay.Run(options, () => pipeline.Fit(train.Data));
+            model = OptionErrorsNameTheirFlag(() => TrainingDisplay.Run(options, () => pipeline.Fit(train.Data)));
         }
-        catch (OperationCanceledException ex)
+        catch (OperationCanceledException ex) when (Directory.Exists(RunFolder.CheckpointsOf(run)) &&
+                                                   Directory.EnumerateFiles(RunFolder.CheckpointsOf(run)).Any())
         {
-            throw new OperationCanceledException($"{ex.Message} Continue with: xnet train --resume {settings.OutputDirectory}", ex);
+            throw new OperationCanceledException($"{ex.Message} Continue with: xnet train --resume {run}", ex);
         }
 
         using (model)
         {
             AnsiConsole.MarkupLineInterpolated(
                 $"Trained {model.Model.Architecture}: {model.Model.ParameterCount:N0} parameters on {model.Model.Device.type}.");
-            // A resumed run reports (and plots) the epochs before the checkpoint too; one already complete adds none.
-            var all = earlierEpochs.Concat(epochs).ToList();
-            var history = new TrainingHistory(all, settings.KeepBest ? new TrainingHistory(all).BestValidationEpoch : null);
+            var history = model.TrainingHistory!;
             TrainingDisplay.Summary(history);
-            string plot = Path.Combine(settings.OutputDirectory, TrainingCurvesPlot.FileName);
-            TrainingCurvesPlot.Write(history, plot);
+            TrainingCurvesPlot.Write(history, Path.Combine(run, RunFolder.CurvesFileName));
             AnsiConsole.MarkupLineInterpolated(
-                $"Run folder [green]{Path.GetFullPath(settings.OutputDirectory)}[/]: model.xnet, metrics.csv, {TrainingCurvesPlot.FileName}");
+                $"Run folder [green]{Path.GetFullPath(run)}[/]: {RunFolder.ModelFileName}, {RunFolder.MetricsFileName}, {RunFolder.CurvesFileName}");
             var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test.Data), topKPredictionCount: Math.Min(5, test.ClassNames.Count));
             MetricsReport.Write(metrics, model.Model.ClassNames);
         }
 
         return 0;
     }
+
+    /// <summary>The newest valid checkpoint of the run folder to resume, saying which it is.</summary>
+    private static TrainingCheckpoint Recorded(string folder)
+    {
+        var checkpoint = TrainingCheckpoint.FindNewestValid(folder,
+            (file, reason) => AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}"))
+            ?? throw new FileNotFoundException($"--resume {folder}: it holds no valid checkpoint ({RunFolder.CheckpointsFolderName}/checkpoint-*.xckpt).", folder);
+        AnsiConsole.MarkupLineInterpolated(
+            $"Resuming from [green]{checkpoint.Path}[/] (epoch {checkpoint.Epoch + 1}, after batch {checkpoint.Batch}).");
+        return checkpoint;
+    }
+
+    /// <summary>Runs <paramref name="action"/>; an error about a trainer option becomes a usage error that names its flag.</summary>
+    private static T OptionErrorsNameTheirFlag<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (ArgumentException ex) when (FlagOf(ex.ParamName) is string flag)
+        {
+            string message = ex.Message.Split('\n')[0].Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal);
+            throw new UsageException($"{flag}: {message}", ex);
+        }
+    }
+
+    /// <summary>The flag of a trainer option, or of a parameter of the learning-rate schedule.</summary>
+    private static string? FlagOf(string? option) => option switch
+    {
+        nameof(CosineSchedule.WarmupEpochs) => "--warmup-epochs",
+        nameof(CosineSchedule.Minimum) => "--min-lr",
+        nameof(StepSchedule.Interval) => "--decay-interval",
+        nameof(StepSchedule.Multiplier) => "--decay-level",
+        _ => Flags.FirstOrDefault(f => f.Option == option).Flags?[0],
+    };
+
+    private static void OptionErrorsNameTheirFlag(Action action) => OptionErrorsNameTheirFlag(() =>
+    {
+        action();
+        return 0;
+    });
 }

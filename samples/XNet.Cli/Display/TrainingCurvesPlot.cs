@@ -14,10 +14,7 @@ namespace XNet.Cli.Display;
 /// </summary>
 internal static class TrainingCurvesPlot
 {
-    /// <summary>File name of the plot in the run folder.</summary>
-    public const string FileName = "training-curves.png";
-
-    /// <summary>Renders <paramref name="history"/> and writes it to <paramref name="path"/> (temporary file, then rename).</summary>
+    /// <summary>Renders <paramref name="history"/> and writes it to <paramref name="path"/>.</summary>
     /// <exception cref="ArgumentException">When the history is empty.</exception>
     public static void Write(TrainingHistory history, string path, int width = 1200, int height = 480)
     {

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using XNet.MLNet.Training;
 
 namespace XNet.MLNet.Experiments;
 
@@ -10,7 +9,7 @@ namespace XNet.MLNet.Experiments;
 /// <code>
 /// { "name": "equal-density", "data": "/usr/share/datasets/fashion-mnist",
 ///   "models": ["resnet-20", "x-resnet-20-4", "g-resnet-20-4"], "seeds": [0, 1, 2],
-///   "recipe": { "epochs": 15, "batchSize": 128, "learningRate": 0.1 } }
+///   "recipe": { "epoch": 15, "batchSize": 128, "learningRate": 0.1, "validationSetFraction": 0.1 } }
 /// </code>
 /// </summary>
 public sealed record ExperimentPlan
@@ -27,23 +26,19 @@ public sealed record ExperimentPlan
     /// <summary>The seeds every model runs with (weights, expander graphs, shuffling, augmentation, validation split).</summary>
     public IReadOnlyList<int> Seeds { get; init; } = [0];
 
-    /// <summary>The training recipe, the same for every run.</summary>
-    public ExperimentRecipe Recipe { get; init; } = new();
+    /// <summary>
+    /// The training recipe, the same for every run: the trainer's options in their JSON form (<c>epoch</c>, <c>batchSize</c>,
+    /// <c>learningRate</c>, <c>learningRateSchedule</c>, <c>randomCropPadding</c>, ...), with a
+    /// <see cref="XNetTrainer.Options.ValidationSetFraction"/> for model selection; each run sets its own architecture, seed and
+    /// run folder.
+    /// </summary>
+    public XNetTrainer.Options Recipe { get; init; } = new() { ValidationSetFraction = 0.1f };
 
     /// <summary>Use only the first N training images (quick plans); null: all.</summary>
     public int? TrainLimit { get; init; }
 
     /// <summary>Score only the first N test images (quick plans); null: all.</summary>
     public int? TestLimit { get; init; }
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        Converters = { new JsonStringEnumConverter() },
-    };
 
     /// <summary>Reads and checks a plan file; a relative <see cref="Data"/> is resolved against the file's folder.</summary>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
@@ -58,7 +53,7 @@ public sealed record ExperimentPlan
         ExperimentPlan plan;
         try
         {
-            plan = JsonSerializer.Deserialize<ExperimentPlan>(File.ReadAllText(path), Json)
+            plan = JsonSerializer.Deserialize<ExperimentPlan>(File.ReadAllText(path), XNetTrainer.Options.Json)
                    ?? throw new InvalidDataException("it is empty");
         }
         catch (JsonException ex)
@@ -109,59 +104,10 @@ public sealed record ExperimentPlan
             throw new ArgumentException("'trainLimit' and 'testLimit' must be at least 1 when given.");
         }
 
-        (Recipe ?? throw new ArgumentException("'recipe' is null.")).ToOptions("resnet-8", 0, ".").ToTrainingOptions(0).Validate();
-        if (!(Recipe.ValidationFraction > 0 && Recipe.ValidationFraction < 1))
+        (Recipe ?? throw new ArgumentException("'recipe' is null.")).Validate();
+        if (Recipe.ValidationSetFraction is null)
         {
-            throw new ArgumentException($"'recipe.validationFraction' = {Recipe.ValidationFraction} must lie in (0, 1): model selection needs a validation split.");
+            throw new ArgumentException("'recipe.validationSetFraction' is not set: model selection needs a validation split held out of the training data.");
         }
     }
-}
-
-/// <summary>
-/// The training recipe of an experiment, the same for every model and seed: the trainer's options that matter for a
-/// comparison. Model selection uses <see cref="ValidationFraction"/> of the training images; the test set is scored once,
-/// after the last epoch.
-/// </summary>
-public sealed record ExperimentRecipe
-{
-    /// <summary>Passes over the training data.</summary>
-    public int Epochs { get; init; } = 15;
-
-    /// <summary>Images per optimiser step.</summary>
-    public int BatchSize { get; init; } = 128;
-
-    /// <summary>Base (maximum) learning rate of the cosine schedule.</summary>
-    public float LearningRate { get; init; } = 0.1f;
-
-    /// <summary>L2 weight decay.</summary>
-    public float WeightDecay { get; init; } = 5e-4f;
-
-    /// <summary>Warm-up epochs of the cosine schedule.</summary>
-    public double WarmupEpochs { get; init; } = 1;
-
-    /// <summary>Zero padding of the random crop (0: flips only).</summary>
-    public int RandomCropPadding { get; init; } = 2;
-
-    /// <summary>Random horizontal flips.</summary>
-    public bool HorizontalFlip { get; init; } = true;
-
-    /// <summary>Fraction of the training images held out for validation (model selection never sees the test set).</summary>
-    public float ValidationFraction { get; init; } = 0.1f;
-
-    /// <summary>The trainer's options for one run.</summary>
-    public XNetTrainer.Options ToOptions(string model, int seed, string runFolder) => new()
-    {
-        Architecture = model,
-        Epoch = Epochs,
-        BatchSize = BatchSize,
-        LearningRate = LearningRate,
-        WeightDecay = WeightDecay,
-        LearningRateSchedule = LearningRateSchedule.Cosine(WarmupEpochs),
-        Augmentation = AugmentationKind.PadCropFlip,
-        RandomCropPadding = RandomCropPadding,
-        HorizontalFlip = HorizontalFlip,
-        ValidationSetFraction = ValidationFraction,
-        Seed = seed,
-        WorkspacePath = runFolder,
-    };
 }

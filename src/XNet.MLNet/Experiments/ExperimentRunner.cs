@@ -102,15 +102,12 @@ public static class ExperimentRunner
                     continue;
                 }
 
-                var options = plan.Recipe.ToOptions(model, seed, folder);
+                bool resuming = CheckpointStore.Newest(XNet.MLNet.RunFolder.CheckpointsOf(folder)).Any();
+                var options = resuming ? new XNetTrainer.Options { ResumeFrom = folder } : plan.Recipe.WithSeed(seed);
+                options.Architecture = model;
+                options.WorkspacePath = folder;
                 options.Device = device;
                 options.CancellationToken = cancellation;
-                bool resuming = Directory.Exists(Path.Combine(folder, CheckpointStore.FolderName))
-                                && Directory.EnumerateFiles(Path.Combine(folder, CheckpointStore.FolderName)).Any();
-                if (resuming)
-                {
-                    options.ResumeFrom = folder;
-                }
 
                 log?.Invoke($"{model} seed {seed}: {(resuming ? "resuming" : "training")} ({cost.Parameters:N0} parameters, {cost.MultiplyAccumulates:N0} MACs)");
                 using var fitted = mlContext.MulticlassClassification.Trainers.XNet(options).Fit(train);
@@ -174,16 +171,20 @@ public static class ExperimentRunner
         }.Concat(results.Select(r => string.Create(culture,
             $"{r.Model},{r.Parameters},{r.MultiplyAccumulates},{r.Seed},{r.TestAccuracy:R},{r.BestValidationAccuracy:R},{r.BestValidationEpoch}," +
             $"{r.Epochs},{r.WallSeconds:F1},{r.ImagesPerSecond:F0}"))));
-        var recipe = plan.Recipe;
+        var recipe = JsonSerializer.SerializeToNode(plan.Recipe, XNetTrainer.Options.Json)!.AsObject();
+        foreach (string perRun in new[] { "architecture", "seed", "tags" })
+        {
+            recipe.Remove(perRun);
+        }
+
         AtomicFile.WriteAllLines(Path.Combine(outputFolder, "results.md"), new[]
         {
             $"### {plan.Name}",
             "",
-            string.Create(culture,
-                $"{recipe.Epochs} epochs, batch {recipe.BatchSize}, cosine from {recipe.LearningRate} with {recipe.WarmupEpochs} warm-up epoch(s), " +
-                $"weight decay {recipe.WeightDecay}, pad-{recipe.RandomCropPadding} crop{(recipe.HorizontalFlip ? " and flip" : "")}, " +
-                $"{100 * recipe.ValidationFraction:0.#}% of the training images held out for validation; seeds {string.Join(", ", plan.Seeds)}. ") +
-                "Test accuracy: the final epoch's model, scored once; mean ± standard deviation over seeds.",
+            $"Seeds {string.Join(", ", plan.Seeds)}; model selection on the held-out validation split; test accuracy: the final epoch's " +
+                "model, scored once; mean ± standard deviation over seeds. The recipe (the trainer's options):",
+            "",
+            $"`{recipe.ToJsonString()}`",
             "",
             "| model | runs | parameters | MACs | test accuracy | best validation accuracy |",
             "|---|---|---|---|---|---|",

@@ -4,7 +4,7 @@ namespace XNet.MLNet.IO;
 /// Writes a file so that readers (and a process killed at any moment) see either the old file or the complete new one:
 /// the content goes to a temporary file beside the target, is flushed to disk, then renamed over the target.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <summary>Prefix of the temporary files; a crash can leave one behind, which <see cref="DeleteStale"/> removes.</summary>
     public const string TemporaryPrefix = ".xnet-tmp-";

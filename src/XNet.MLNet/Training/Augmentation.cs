@@ -3,6 +3,26 @@ using static TorchSharp.torch;
 
 namespace XNet.MLNet.Training;
 
+/// <summary>The augmentation of training images, drawn per image from the seeded batch loader.</summary>
+public enum AugmentationKind
+{
+    /// <summary>
+    /// Zero-pad by <see cref="XNetTrainer.Options.RandomCropPadding"/>, crop back to the input size at a random offset, and flip
+    /// horizontally when <see cref="XNetTrainer.Options.HorizontalFlip"/> is set (the paper's reference code's CIFAR augmentation with padding 4).
+    /// </summary>
+    PadCropFlip,
+
+    /// <summary>
+    /// torchvision's RandomResizedCrop to the input size (area fraction <see cref="XNetTrainer.Options.CropScale"/>, aspect ratio
+    /// <see cref="XNetTrainer.Options.CropRatio"/>, bilinear resize), then a horizontal flip when <see cref="XNetTrainer.Options.HorizontalFlip"/>
+    /// is set (the paper's reference code's ImageNet augmentation).
+    /// </summary>
+    RandomResizedCrop,
+
+    /// <summary>No augmentation: the images as they are.</summary>
+    None,
+}
+
 /// <summary>
 /// Tensor-level augmentation of a whole batch: zero-pad by p and crop back to H x W at per-image offsets (one gather), or
 /// crop a per-image box and resize it to H x W bilinearly (one grid_sample); both optionally mirrored. Runs on the batch's

@@ -28,7 +28,7 @@ internal sealed record AugmentationPlan(AugmentationKind Kind, int Padding, bool
         _ => false,
     };
 
-    public static AugmentationPlan From(TrainingOptions options) =>
+    public static AugmentationPlan From(XNetTrainer.Options options) =>
         options.Augmentation == AugmentationKind.None ? Identity
             : new(options.Augmentation, options.RandomCropPadding, options.HorizontalFlip, options.CropScale, options.CropRatio);
 }

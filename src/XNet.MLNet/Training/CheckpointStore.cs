@@ -9,9 +9,6 @@ namespace XNet.MLNet.Training;
 /// </summary>
 internal sealed class CheckpointStore
 {
-    /// <summary>The folder inside a run folder (WorkspacePath) that holds the checkpoints.</summary>
-    public const string FolderName = "checkpoints";
-
     public const string ModelEntry = "model.bin";
     public const string OptimizerEntry = "optimizer.bin";
     public const string RandomEntry = "rng.bin";
@@ -31,6 +28,10 @@ internal sealed class CheckpointStore
     /// <summary>The newest checkpoint written by this store, if any.</summary>
     public string? Latest { get; private set; }
 
+    /// <summary>Every checkpoint file of a folder, <see cref="TrainingCheckpoint.BestFileName"/> included.</summary>
+    public static IEnumerable<string> Files(string directory) =>
+        Newest(directory).Append(Path.Combine(directory, TrainingCheckpoint.BestFileName)).Where(File.Exists);
+
     /// <summary>Checkpoint files of a folder, newest first.</summary>
     public static IEnumerable<string> Newest(string directory) =>
         Directory.Exists(directory)
@@ -38,12 +39,12 @@ internal sealed class CheckpointStore
             : Enumerable.Empty<string>();
 
     /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
-    public string Save(int epoch, int batch, int seed, EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch,
+    public string Save(int epoch, int batch, XNetTrainer.Options options, EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch,
         IReadOnlyDictionary<string, byte[]> blobs, bool best)
     {
         string path = Path.Combine(Settings.Directory, $"{Prefix}{epoch:D4}-{batch:D6}{TrainingCheckpoint.Extension}");
         void Write(Stream stream) =>
-            TrainingCheckpoint.Write(stream, Settings.Identity, seed, epoch, batch, progress, history, bestEpoch, blobs);
+            TrainingCheckpoint.Write(stream, Settings.Identity, options, epoch, batch, progress, history, bestEpoch, blobs);
         AtomicFile.Write(path, Write);
         if (best)
         {

@@ -1,6 +1,18 @@
+using System.Text.Json.Serialization;
+
 namespace XNet.MLNet.Training;
 
-/// <summary>A learning-rate schedule, evaluated before every optimiser step.</summary>
+/// <summary>
+/// A learning-rate schedule, evaluated before every optimiser step. In JSON (checkpoints, experiment plans) it is an object
+/// with a <c>kind</c> (<c>cosine</c>, <c>step</c>, <c>cifar</c>, <c>imagenet</c>, <c>constant</c>) and its parameters:
+/// <c>{ "kind": "cosine", "warmupEpochs": 1, "minimum": 0 }</c>.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(CosineSchedule), "cosine")]
+[JsonDerivedType(typeof(StepSchedule), "step")]
+[JsonDerivedType(typeof(CifarSchedule), "cifar")]
+[JsonDerivedType(typeof(ImageNetSchedule), "imagenet")]
+[JsonDerivedType(typeof(ConstantSchedule), "constant")]
 public abstract record LearningRateSchedule
 {
     private protected LearningRateSchedule()

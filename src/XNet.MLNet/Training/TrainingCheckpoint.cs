@@ -25,25 +25,10 @@ public sealed record ModelIdentity(string Architecture, ImageShape InputShape, I
 /// <param name="Identity">The network being trained.</param>
 /// <param name="EveryBatches">Also write one every this many batches within an epoch (0: only at epoch ends and on cancellation).</param>
 /// <param name="Keep">How many of the newest checkpoints to keep (the best one is kept apart as <c>best.xckpt</c>).</param>
-public sealed record CheckpointSettings(string Directory, ModelIdentity Identity, int EveryBatches = 0, int Keep = 3)
-{
-    /// <summary>Throws unless the counts are valid.</summary>
-    public void Validate()
-    {
-        if (EveryBatches < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(EveryBatches), EveryBatches, $"Checkpoint option EveryBatches = {EveryBatches} must not be negative.");
-        }
-
-        if (Keep < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(Keep), Keep, $"Checkpoint option Keep = {Keep} must be at least 1.");
-        }
-    }
-}
+public sealed record CheckpointSettings(string Directory, ModelIdentity Identity, int EveryBatches = 0, int Keep = 3);
 
 /// <summary>
-/// A training checkpoint: the weights and graphs, the optimizer state, the position (epoch and batch, with the running
+/// A training checkpoint: the options the run was started with, the weights and graphs, the optimizer state, the position (epoch and batch, with the running
 /// sums of the epoch so far), the random-number state, the metrics history and the best validation result. One zip file
 /// whose binary entries are checked against SHA-256 digests kept in its manifest, written atomically.
 /// </summary>
@@ -55,7 +40,7 @@ public sealed class TrainingCheckpoint
     /// <summary>File name of the best validation checkpoint in a checkpoint folder.</summary>
     public const string BestFileName = "best" + Extension;
 
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
     private const string ManifestEntry = "checkpoint.json";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -64,7 +49,8 @@ public sealed class TrainingCheckpoint
         Path = path;
         Identity = new ModelIdentity(manifest.Architecture, new ImageShape(manifest.Channels, manifest.Height, manifest.Width),
             manifest.ClassNames);
-        Seed = manifest.Seed;
+        Options = manifest.Options.Deserialize<XNetTrainer.Options>(XNetTrainer.Options.Json)
+                  ?? throw new InvalidDataException("its options are null");
         Epoch = manifest.Epoch;
         Batch = manifest.Batch;
         Progress = manifest.Progress;
@@ -79,8 +65,14 @@ public sealed class TrainingCheckpoint
     /// <summary>The network it holds.</summary>
     public ModelIdentity Identity { get; }
 
+    /// <summary>
+    /// The training settings of the run (architecture, schedule, augmentation, normalisation, seed, ...; not its columns,
+    /// device or callbacks): a run resumed from this checkpoint trains with them.
+    /// </summary>
+    public XNetTrainer.Options Options { get; }
+
     /// <summary>The training seed of the run (data order, augmentation, graphs).</summary>
-    public int Seed { get; }
+    public int Seed => Options.Seed ?? 0;
 
     /// <summary>0-based epoch the run continues in.</summary>
     public int Epoch { get; }
@@ -120,7 +112,9 @@ public sealed class TrainingCheckpoint
 
             if (manifest.FormatVersion != FormatVersion)
             {
-                throw new InvalidDataException($"its format version is {manifest.FormatVersion}; this library reads {FormatVersion}");
+                throw new InvalidDataException(
+                    $"its format version is {manifest.FormatVersion}; this library reads {FormatVersion} (checkpoints of version 1 did not record " +
+                    "the run's options: start that run again)");
             }
 
             var blobs = new Dictionary<string, byte[]>();
@@ -141,7 +135,7 @@ public sealed class TrainingCheckpoint
 
             return new TrainingCheckpoint(path, manifest, blobs);
         }
-        catch (Exception ex) when (ex is InvalidDataException or JsonException or IOException && ex is not FileNotFoundException)
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or NotSupportedException or IOException && ex is not FileNotFoundException)
         {
             throw new InvalidDataException($"'{path}' is not a valid X-Net checkpoint: {ex.Message}.", ex);
         }
@@ -159,8 +153,8 @@ public sealed class TrainingCheckpoint
             return Read(path);
         }
 
-        string directory = System.IO.Directory.Exists(System.IO.Path.Combine(path, CheckpointStore.FolderName))
-            ? System.IO.Path.Combine(path, CheckpointStore.FolderName)
+        string directory = System.IO.Directory.Exists(RunFolder.CheckpointsOf(path))
+            ? RunFolder.CheckpointsOf(path)
             : path;
         foreach (string file in CheckpointStore.Newest(directory))
         {
@@ -177,11 +171,12 @@ public sealed class TrainingCheckpoint
         return null;
     }
 
-    internal static void Write(Stream stream, ModelIdentity identity, int seed, int epoch, int batch, EpochProgress progress,
+    internal static void Write(Stream stream, ModelIdentity identity, XNetTrainer.Options options, int epoch, int batch, EpochProgress progress,
         IReadOnlyList<EpochMetrics> history, int? bestEpoch, IReadOnlyDictionary<string, byte[]> blobs)
     {
         var manifest = new Manifest(FormatVersion, identity.Architecture, identity.InputShape.Channels, identity.InputShape.Height,
-            identity.InputShape.Width, identity.ClassNames.ToArray(), seed, epoch, batch, progress, history.ToArray(), bestEpoch,
+            identity.InputShape.Width, identity.ClassNames.ToArray(),
+            JsonSerializer.SerializeToElement(options, XNetTrainer.Options.Json), epoch, batch, progress, history.ToArray(), bestEpoch,
             blobs.ToDictionary(b => b.Key, b => Convert.ToHexString(SHA256.HashData(b.Value))));
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         using (var entry = zip.CreateEntry(ManifestEntry).Open())
@@ -197,7 +192,7 @@ public sealed class TrainingCheckpoint
     }
 
     private sealed record Manifest(int FormatVersion, string Architecture, int Channels, int Height, int Width, string[] ClassNames,
-        int Seed, int Epoch, int Batch, EpochProgress Progress, EpochMetrics[] History, int? BestEpoch,
+        JsonElement Options, int Epoch, int Batch, EpochProgress Progress, EpochMetrics[] History, int? BestEpoch,
         Dictionary<string, string> Sha256);
 }
 

@@ -13,18 +13,21 @@ namespace XNet.MLNet.Training;
 public sealed class TrainingEngine
 {
     private readonly nn.Module<Tensor, Tensor> model;
-    private readonly TrainingOptions options;
+    private readonly XNetTrainer.Options options;
+    private readonly int seed;
     private readonly Device device;
 
     /// <summary>Creates the engine; the model is moved to <paramref name="device"/>.</summary>
     /// <param name="model">A classifier from raw (B, C, H, W) pixels to (B, classes) logits.</param>
-    /// <param name="options">Training settings (validated here).</param>
+    /// <param name="options">Training settings (validated and copied here; a null <see cref="XNetTrainer.Options.Seed"/> is 0).
+    /// The engine reads the optimiser, schedule, augmentation, validation and checkpoint settings; columns and data are the trainer's.</param>
     /// <param name="device">Where to train.</param>
-    public TrainingEngine(nn.Module<Tensor, Tensor> model, TrainingOptions options, Device device)
+    public TrainingEngine(nn.Module<Tensor, Tensor> model, XNetTrainer.Options options, Device device)
     {
         options.Validate();
         this.model = model;
-        this.options = options;
+        seed = options.Seed ?? 0;
+        this.options = options.WithSeed(seed);
         this.device = device;
         model.to(device);
     }
@@ -36,9 +39,9 @@ public sealed class TrainingEngine
     public event Action<EpochMetrics>? EpochCompleted;
 
     /// <summary>
-    /// Trains for <see cref="TrainingOptions.Epochs"/> epochs (fewer when <see cref="TrainingOptions.EarlyStopping"/> stops
+    /// Trains for <see cref="XNetTrainer.Options.Epoch"/> epochs (fewer when <see cref="XNetTrainer.Options.EarlyStoppingCriteria"/> stops
     /// it) and returns the metrics of each. The model keeps the weights of the final epoch, or of the best validation epoch
-    /// when <see cref="TrainingOptions.KeepBestValidationModel"/> or early stopping is set.
+    /// when <see cref="XNetTrainer.Options.KeepBestValidationModel"/> or early stopping is set.
     /// </summary>
     /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel or EarlyStopping is set without a validation set.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires (checked every batch).</exception>
@@ -69,33 +72,32 @@ public sealed class TrainingEngine
         if (options.KeepBestValidationModel && validation is null)
         {
             throw new ArgumentException(
-                "Training option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
+                "Option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
         }
 
-        if (options.EarlyStopping is not null && validation is null)
+        if (options.EarlyStoppingCriteria is not null && validation is null)
         {
             throw new ArgumentException(
-                "Training option EarlyStopping needs a validation set; pass one or set EarlyStopping to null.", nameof(validation));
+                "Option EarlyStoppingCriteria needs a validation set; pass one or set EarlyStoppingCriteria to null.", nameof(validation));
         }
 
-        checkpoints?.Validate();
-        var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
+                var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = CreateOptimizer(parameters);
         var run = resumeFrom is null ? new RunState() : Restore(resumeFrom, optimizer);
         var clock = Stopwatch.StartNew();
         double elapsedBefore = run.Progress.ElapsedSeconds;
         double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
-        for (; run.Epoch < options.Epochs; run.Epoch++)
+        for (; run.Epoch < options.Epoch; run.Epoch++)
         {
-            if (options.EarlyStopping?.ShouldStop(run.History) == true)
+            if (options.EarlyStoppingCriteria?.ShouldStop(run.History) == true)
             {
                 break;
             }
 
             var trained = TrainEpoch(optimizer, train, run, store, Elapsed, cancellation);
-            var validated = validation is null ? null : Evaluate(model, validation, options.EvaluationBatchSize, device, cancellation);
-            var metrics = new EpochMetrics(run.Epoch + 1, options.Epochs, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
+            var validated = validation is null ? null : Evaluate(model, validation, options.InferenceBatchSize, device, cancellation);
+            var metrics = new EpochMetrics(run.Epoch + 1, options.Epoch, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
                 validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond,
                 TimeSpan.FromSeconds(Elapsed()));
             run.History.Add(metrics);
@@ -178,7 +180,7 @@ public sealed class TrainingEngine
         model.train();
         int epoch = run.Epoch;
         var plan = AugmentationPlan.From(options);
-        using var loader = new BatchLoader(train, options.BatchSize, options.Seed * 1_000_003 + epoch, plan, cancellation, run.Batch);
+        using var loader = new BatchLoader(train, options.BatchSize, seed * 1_000_003 + epoch, plan, cancellation, run.Batch);
         var (lossSum, correct, correctTop5, seen, _) = run.Progress;
         long seenBefore = seen;
         double rate = options.LearningRate;
@@ -188,7 +190,7 @@ public sealed class TrainingEngine
             foreach (var batch in loader.Batches())
             {
                 cancellation.ThrowIfCancellationRequested();
-                rate = options.Schedule.At(options.LearningRate, epoch, run.Batch, loader.BatchCount, options.Epochs);
+                rate = options.LearningRateSchedule.At(options.LearningRate, epoch, run.Batch, loader.BatchCount, options.Epoch);
                 foreach (var group in optimizer.ParamGroups)
                 {
                     group.LearningRate = rate;
@@ -222,7 +224,7 @@ public sealed class TrainingEngine
                 seen += batch.Count;
                 run.Batch++;
                 run.Progress = new EpochProgress(lossSum, correct, correctTop5, seen, elapsed());
-                BatchCompleted?.Invoke(new BatchProgress(epoch + 1, options.Epochs, run.Batch, loader.BatchCount, lossSum / seen,
+                BatchCompleted?.Invoke(new BatchProgress(epoch + 1, options.Epoch, run.Batch, loader.BatchCount, lossSum / seen,
                     (double)correct / seen, rate, (seen - seenBefore) / clock.Elapsed.TotalSeconds));
                 if (store is { Settings.EveryBatches: > 0 } && run.Batch % store.Settings.EveryBatches == 0 && run.Batch < loader.BatchCount)
                 {
@@ -251,17 +253,17 @@ public sealed class TrainingEngine
     /// <summary>Loads a checkpoint's weights, optimizer state, random state and position.</summary>
     private RunState Restore(TrainingCheckpoint checkpoint, OptimizerHelper optimizer)
     {
-        if (checkpoint.Seed != options.Seed)
+        if (checkpoint.Seed != seed)
         {
             throw new ArgumentException(
-                $"Checkpoint '{checkpoint.Path}' was written by a run with seed {checkpoint.Seed}; this run has seed {options.Seed}. " +
+                $"Checkpoint '{checkpoint.Path}' was written by a run with seed {checkpoint.Seed}; this run has seed {seed}. " +
                 "Resume with the checkpoint's seed.", nameof(checkpoint));
         }
 
-        if (checkpoint.Epoch > options.Epochs)
+        if (checkpoint.Epoch > options.Epoch)
         {
             throw new ArgumentException(
-                $"Checkpoint '{checkpoint.Path}' is at epoch {checkpoint.Epoch}, beyond this run's {options.Epochs} epochs.", nameof(checkpoint));
+                $"Checkpoint '{checkpoint.Path}' is at epoch {checkpoint.Epoch}, beyond this run's {options.Epoch} epochs.", nameof(checkpoint));
         }
 
         LoadModel(checkpoint.Blobs[CheckpointStore.ModelEntry]);
@@ -288,7 +290,7 @@ public sealed class TrainingEngine
 
     /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
     private string Checkpoint(CheckpointStore store, OptimizerHelper optimizer, RunState run, int epoch, int batch, bool best) =>
-        store.Save(epoch, batch, options.Seed, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best);
+        store.Save(epoch, batch, options, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best);
 
     /// <summary>The binary parts of a checkpoint: weights (with graphs and BN statistics), optimizer state, random state.</summary>
     private Dictionary<string, byte[]> Blobs(OptimizerHelper optimizer, RunState run)
