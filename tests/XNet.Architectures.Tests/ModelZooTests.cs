@@ -152,7 +152,7 @@ public sealed class ModelZooTests
         Assert.AreEqual("resnet-20-w1.4", ModelZoo.DenseTwinOf("x-resnet-20-8-w1.4"));
         Assert.AreEqual("resnet-20-w0.5", ModelZoo.DenseTwinOf("resnet-20-w0.5"));
         using var half = ModelZoo.Create("resnet-20-w0.5", new ImageShape(3, 32, 32), 10, 0);
-        var widths = half.named_parameters().Where(p => p.name.EndsWith("conv2.weight", StringComparison.Ordinal)).Select(p => p.parameter.shape[0]).Distinct();
+        var widths = half.named_parameters().Where(p => p.name.EndsWith("conv2.0.weight", StringComparison.Ordinal)).Select(p => p.parameter.shape[0]).Distinct();
         CollectionAssert.AreEqual(new long[] { 8, 16, 32 }, widths.ToArray());
         Assert.IsFalse(ModelZoo.IsKnown("resnet-20-w0"));
         Assert.ThrowsExactly<ArgumentException>(() => ModelZoo.Create("resnet-20-w17", new ImageShape(3, 32, 32), 10, 0));

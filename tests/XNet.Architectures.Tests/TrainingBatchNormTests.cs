@@ -47,7 +47,7 @@ public sealed class TrainingBatchNormTests
             var x = (randn(batch, channels, height, width) * 2 + offset).requires_grad_(true);
             var xReference = x.detach().clone().requires_grad_(true);
             var upstream = randn(batch, channels, height, width);
-            var y = relu ? TrainingBatchNorm.CallRelu(fast, x) : TrainingBatchNorm.Call(fast, x);
+            var y = relu ? TrainingBatchNorm.Call(fast, x, Activation.ReLU) : TrainingBatchNorm.Call(fast, x);
             var yReference = relu ? nn.functional.relu(reference.call(xReference)) : reference.call(xReference);
             var gradients = autograd.grad(new[] { y }, new[] { x, fast.weight!, fast.bias! }, new[] { upstream });
             var expected = autograd.grad(new[] { yReference }, new[] { xReference, reference.weight!, reference.bias! }, new[] { upstream });

@@ -17,11 +17,17 @@ namespace XNet.Architectures.Layers;
 /// </remarks>
 internal static class TrainingBatchNorm
 {
-    /// <summary>The module's output for <paramref name="input"/>, (N, C, H, W).</summary>
-    public static Tensor Call(BatchNorm2d norm, Tensor input) => Run(norm, input, relu: false);
-
-    /// <summary>relu(the module's output), in one pass where the fast path applies (the ReLU's mask is recomputed in the backward pass).</summary>
-    public static Tensor CallRelu(BatchNorm2d norm, Tensor input) => Run(norm, input, relu: true);
+    /// <summary>
+    /// <paramref name="activation"/>(the module's output for <paramref name="input"/>), (N, C, H, W). A ReLU runs in the
+    /// same pass where the fast path applies (its mask recomputed in the backward pass); ReLU6 clamps the output after it.
+    /// </summary>
+    public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None) => activation switch
+    {
+        Activation.None => Run(norm, input, relu: false),
+        Activation.ReLU => Run(norm, input, relu: true),
+        Activation.ReLU6 => nn.functional.relu6(Run(norm, input, relu: false)),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, null),
+    };
 
     private static Tensor Run(BatchNorm2d norm, Tensor input, bool relu)
     {
@@ -51,4 +57,17 @@ internal static class TrainingBatchNorm
         norm.running_mean!.mul_(1 - factor).add_(batchMean, alpha: factor);
         norm.running_var!.mul_(1 - factor).add_(unbiased, alpha: factor);
     }
+}
+
+/// <summary>The activation that follows a batch norm (<see cref="TrainingBatchNorm"/>, <see cref="Conv2dNormActivation"/>).</summary>
+internal enum Activation
+{
+    /// <summary>None: the batch norm's output as it is.</summary>
+    None,
+
+    /// <summary>max(0, x).</summary>
+    ReLU,
+
+    /// <summary>min(max(0, x), 6) (MobileNet).</summary>
+    ReLU6,
 }

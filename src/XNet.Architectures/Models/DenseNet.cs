@@ -41,7 +41,7 @@ public sealed record DenseNetConfig(int Depth, Connectivity Connectivity)
 /// The ImageNet DenseNet family (121/169/201/161): a 7x7/2 stem with max pooling, four dense blocks joined by
 /// transitions (BN, ReLU, 1x1 conv halving the channels, 2x2 average pooling), a final BN and a linear classifier.
 /// Module names follow torchvision (features.conv0, features.denseblock1.denselayer1.conv1, features.transition1,
-/// features.norm5, classifier), so dense models have torchvision's parameter counts. X-DenseNets replace both
+/// features.norm5, classifier; the stem's convolution, BN and ReLU are one <see cref="Conv2dNormActivation"/>, features.conv0.0 and .1), so dense models have torchvision's parameter counts. X-DenseNets replace both
 /// convolutions of every dense layer (the paper's reference code).
 /// </summary>
 public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
@@ -61,9 +61,7 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         int channels = config.InitialFeatures;
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>
         {
-            ("conv0", Connectivity.Dense.Conv2d("features.conv0", input.Channels, channels, 7, 2, 3, seed)),
-            ("norm0", nn.BatchNorm2d(channels)),
-            ("relu0", nn.ReLU()),
+            ("conv0", new Conv2dNormActivation(Connectivity.Dense, "features.conv0", input.Channels, channels, 7, 2, 3, seed, Activation.ReLU)),
             ("pool0", nn.MaxPool2d(3, 2, 1)),
         };
         for (int b = 0; b < config.Blocks.Count; b++)
@@ -200,10 +198,10 @@ internal sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = Dropout(conv1.call(TrainingBatchNorm.CallRelu(norm1, input)));
+        var x = Dropout(conv1.call(TrainingBatchNorm.Call(norm1, input, Activation.ReLU)));
         if (conv2 is not null)
         {
-            x = Dropout(conv2.call(TrainingBatchNorm.CallRelu(norm2!, x)));
+            x = Dropout(conv2.call(TrainingBatchNorm.Call(norm2!, x, Activation.ReLU)));
         }
 
         return x.MoveToOuterDisposeScope();
@@ -245,7 +243,7 @@ internal sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = conv.call(TrainingBatchNorm.CallRelu(norm, input));
+        var x = conv.call(TrainingBatchNorm.Call(norm, input, Activation.ReLU));
         if (dropRate > 0)
         {
             x = nn.functional.dropout(x, dropRate, training);

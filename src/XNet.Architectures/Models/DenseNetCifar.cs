@@ -114,7 +114,7 @@ public sealed class DenseNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = TrainingBatchNorm.CallRelu(bn1, blocks.call(conv1.call(input)));
+        var x = TrainingBatchNorm.Call(bn1, blocks.call(conv1.call(input)), Activation.ReLU);
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return fc.call(x).MoveToOuterDisposeScope();
     }

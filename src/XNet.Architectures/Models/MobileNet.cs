@@ -30,7 +30,7 @@ public sealed record MobileNetConfig(double WidthMultiplier, Connectivity Pointw
 
 /// <summary>
 /// MobileNet v1: a 3x3/2 stem (BN, ReLU), 13 depthwise-separable blocks (depthwise 3x3, BN, ReLU6, pointwise 1x1, BN,
-/// ReLU6), global average pooling and a linear classifier. <c>x-mobilenet-w-g</c> makes the pointwise convs expanders of
+/// ReLU6; a Sequential of two <see cref="Conv2dNormActivation"/>, conv1 and conv2), global average pooling and a linear classifier. <c>x-mobilenet-w-g</c> makes the pointwise convs expanders of
 /// density exactly 1/g, <c>g-mobilenet-w-g</c> grouped convs with g groups (no shuffle), as the paper's reference code's
 /// <c>--grouptype expander|groups --sp g</c>; a <c>-seed</c> suffix selects the layout of the paper's reference code.
 /// </summary>
@@ -39,8 +39,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|s-|g-)?mobilenet-(?<width>\d+(?:\.\d+)?)(?:-(?<factor>\d+))?(?<seed>-seed)?$", RegexOptions.CultureInvariant);
 
-    private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly Conv2dNormActivation conv1;
     private readonly Sequential layers;
     private readonly Linear fc;
 
@@ -57,8 +56,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         input.Validate("MobileNet input");
         var blocks = MobileNetConfig.Blocks;
         int stem = config.ReferenceCodeLayout ? 32 : config.Scale(32);
-        conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, stem, 3, 2, 1, seed);
-        bn1 = nn.BatchNorm2d(stem);
+        conv1 = new Conv2dNormActivation(Connectivity.Dense, "conv1", input.Channels, stem, 3, 2, 1, seed, Activation.ReLU);
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
         int channels = stem;
         for (int i = 0; i < blocks.Count; i++)
@@ -66,7 +64,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
             bool last = i == blocks.Count - 1;
             int output = config.ReferenceCodeLayout && last ? blocks[i].Out : config.Scale(blocks[i].Out);
             var pointwise = i == 0 ? Connectivity.Dense : config.Pointwise;
-            modules.Add(($"{i}", new DepthwiseSeparable($"layers.{i}", channels, output, blocks[i].Stride, pointwise, seed)));
+            modules.Add(($"{i}", DepthwiseSeparable($"layers.{i}", channels, output, blocks[i].Stride, pointwise, seed)));
             channels = output;
         }
 
@@ -92,7 +90,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = layers.call(TrainingBatchNorm.CallRelu(bn1, conv1.call(input)));
+        var x = layers.call(conv1.call(input));
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return fc.call(x).MoveToOuterDisposeScope();
     }
@@ -100,41 +98,18 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <inheritdoc />
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
     {
-        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.GlobalPoolFlatten(graph, OnnxExport.Module(graph, layers, x, OnnxExport.Child(path, "layers")));
         return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
     }
 
     /// <summary>Depthwise 3x3 (stride s), BN, ReLU6, then pointwise 1x1 with the given connectivity, BN, ReLU6.</summary>
-    private sealed class DepthwiseSeparable : nn.Module<Tensor, Tensor>, IOnnxExportable
+    private static Sequential DepthwiseSeparable(string path, int inputChannels, int outputChannels, int stride, Connectivity pointwise, long seed)
     {
-        private readonly Conv2d conv1;
-        private readonly BatchNorm2d bn1;
-        private readonly nn.Module<Tensor, Tensor> conv2;
-        private readonly BatchNorm2d bn2;
-
-        public DepthwiseSeparable(string path, int inputChannels, int outputChannels, int stride, Connectivity pointwise, long seed)
-            : base(nameof(DepthwiseSeparable))
-        {
-            conv1 = nn.Conv2d(inputChannels, inputChannels, 3, stride: stride, padding: 1, groups: inputChannels, bias: false);
-            nn.init.kaiming_normal_(conv1.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-            bn1 = nn.BatchNorm2d(inputChannels);
-            conv2 = pointwise.Conv2d($"{path}.conv2", inputChannels, outputChannels, 1, 1, 0, seed);
-            bn2 = nn.BatchNorm2d(outputChannels);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor input)
-        {
-            using var scope = NewDisposeScope();
-            var x = nn.functional.relu6(TrainingBatchNorm.Call(bn1, conv1.call(input)));
-            return nn.functional.relu6(TrainingBatchNorm.Call(bn2, conv2.call(x))).MoveToOuterDisposeScope();
-        }
-
-        string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
-        {
-            var x = graph.Clip(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")), 0, 6);
-            return graph.Clip(OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2")), 0, 6);
-        }
+        var depthwise = nn.Conv2d(inputChannels, inputChannels, 3, stride: stride, padding: 1, groups: inputChannels, bias: false);
+        nn.init.kaiming_normal_(depthwise.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+        return nn.Sequential(
+            ("conv1", new Conv2dNormActivation(depthwise, inputChannels, Activation.ReLU6)),
+            ("conv2", new Conv2dNormActivation(pointwise, $"{path}.conv2", inputChannels, outputChannels, 1, 1, 0, seed, Activation.ReLU6)));
     }
 }

@@ -38,16 +38,15 @@ public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
 /// <summary>
 /// The ImageNet ResNet family (ResNet-18/34/50/101/152): a 7x7/2 stem with max pooling, four stages of basic or
 /// bottleneck blocks (64, 128, 256, 512 wide; stride on the 3x3 conv), global average pooling and a linear classifier.
-/// Module names follow torchvision (conv1, bn1, layer1..4, fc), so the dense models have torchvision's exact parameter
-/// counts. X-ResNets replace every residual-branch convolution (the paper's reference code).
+/// Module names follow torchvision (conv1, layer1..4, fc; a convolution and its batch norm are one
+/// <see cref="Conv2dNormActivation"/>, conv1.0 and conv1.1), so the dense models have torchvision's exact parameter counts. X-ResNets replace every residual-branch convolution (the paper's reference code).
 /// </summary>
 public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|s-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
-    private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly Conv2dNormActivation conv1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
@@ -62,8 +61,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         ModelChecks.Classes("ResNet", numClasses);
         ModelChecks.MinimumSize("ResNet", input, 32);
-        conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, 64, 7, 2, 3, seed);
-        bn1 = nn.BatchNorm2d(64);
+        conv1 = new Conv2dNormActivation(Connectivity.Dense, "conv1", input.Channels, 64, 7, 2, 3, seed, Activation.ReLU);
         maxpool = nn.MaxPool2d(3, 2, 1);
         int channels = 64;
         var blocks = config.Blocks;
@@ -91,7 +89,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = maxpool.call(TrainingBatchNorm.CallRelu(bn1, conv1.call(input)));
+        var x = maxpool.call(conv1.call(input));
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
@@ -99,7 +97,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <inheritdoc />
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
     {
-        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.Module(graph, maxpool, x, OnnxExport.Child(path, "maxpool"));
         x = OnnxExport.Module(graph, layer1, x, OnnxExport.Child(path, "layer1"));
         x = OnnxExport.Module(graph, layer2, x, OnnxExport.Child(path, "layer2"));
@@ -113,6 +111,9 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 /// <summary>Builds the stages of both ResNet families from basic or bottleneck blocks.</summary>
 internal static class ResNetStages
 {
+    /// <summary>The bottleneck's expansion: its last 1x1 convolution widens the block to 4 x its width.</summary>
+    public const int Expansion = 4;
+
     /// <summary>A stage of <paramref name="blocks"/> blocks; the first one strides and projects the shortcut when needed.</summary>
     /// <param name="path">The stage's module path (layer1, ...).</param>
     /// <param name="channels">Channels entering the stage; updated to the channels leaving it.</param>
@@ -128,107 +129,75 @@ internal static class ResNetStages
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
         for (int i = 0; i < blocks; i++)
         {
-            string blockPath = $"{path}.{i}";
             int blockStride = i == 0 ? stride : 1;
-            nn.Module<Tensor, Tensor> block = bottleneck
-                ? new Bottleneck(blockPath, channels, width, blockStride, connectivity, seed)
-                : new BasicBlock(blockPath, channels, width, blockStride, connectivity, seed);
-            modules.Add(($"{i}", block));
-            channels = bottleneck ? width * Bottleneck.Expansion : width;
+            // (C_in, C_out, kernel, stride) of each convolution; the stride sits on the 3x3 (torchvision's v1.5).
+            var convolutions = bottleneck
+                ? new[] { (channels, width, 1, 1), (width, width, 3, blockStride), (width, width * Expansion, 1, 1) }
+                : new[] { (channels, width, 3, blockStride), (width, width, 3, 1) };
+            modules.Add(($"{i}", new ResidualBlock($"{path}.{i}", convolutions, connectivity, seed)));
+            channels = convolutions[^1].Item2;
         }
 
         return nn.Sequential(modules);
     }
-
-    /// <summary>The shortcut projection (dense 1x1 conv + BN), or null when the shapes already match.</summary>
-    public static Sequential? Downsample(string path, int inputChannels, int outputChannels, int stride, long seed) =>
-        stride == 1 && inputChannels == outputChannels
-            ? null
-            : nn.Sequential(
-                ("0", Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, stride, 0, seed)),
-                ("1", nn.BatchNorm2d(outputChannels)));
 }
 
-/// <summary>Two 3x3 convolutions with BatchNorm and ReLU, plus the identity (or projection) shortcut.</summary>
-internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+/// <summary>
+/// A residual block (torchvision's BasicBlock: two 3x3 convolutions; Bottleneck: 1x1 reduce, 3x3, 1x1 expand), each
+/// convolution with BatchNorm and ReLU except the last, whose ReLU follows the sum with the identity or projection shortcut.
+/// </summary>
+internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
-    private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
-    private readonly nn.Module<Tensor, Tensor> conv2;
-    private readonly BatchNorm2d bn2;
-    private readonly Sequential? downsample;
+    private readonly List<Conv2dNormActivation> convolutions = new();
+    private readonly Conv2dNormActivation? downsample;
 
-    public BasicBlock(string path, int inputChannels, int width, int stride, Connectivity connectivity, long seed)
-        : base(nameof(BasicBlock))
+    /// <param name="path">The block's module path; its convolutions are conv1, conv2, ... (torchvision's names).</param>
+    /// <param name="shapes">(C_in, C_out, kernel, stride) of each convolution of the residual branch, in order.</param>
+    /// <param name="connectivity">Connectivity of the residual-branch convolutions.</param>
+    /// <param name="seed">The model seed.</param>
+    public ResidualBlock(string path, IReadOnlyList<(int In, int Out, int Kernel, int Stride)> shapes, Connectivity connectivity, long seed)
+        : base(nameof(ResidualBlock))
     {
-        conv1 = connectivity.Conv2d($"{path}.conv1", inputChannels, width, 3, stride, 1, seed);
-        bn1 = nn.BatchNorm2d(width);
-        conv2 = connectivity.Conv2d($"{path}.conv2", width, width, 3, 1, 1, seed);
-        bn2 = nn.BatchNorm2d(width);
-        downsample = ResNetStages.Downsample(path, inputChannels, width, stride, seed);
-        RegisterComponents();
+        for (int i = 0; i < shapes.Count; i++)
+        {
+            var (inputs, outputs, kernel, stride) = shapes[i];
+            var activation = i < shapes.Count - 1 ? Activation.ReLU : Activation.None;
+            var conv = new Conv2dNormActivation(connectivity, $"{path}.conv{i + 1}", inputs, outputs, kernel, stride, kernel / 2, seed, activation);
+            convolutions.Add(conv);
+            register_module($"conv{i + 1}", conv);
+        }
+
+        // The shortcut projection (dense 1x1 conv + BN, torchvision's downsample.0 and .1) when the shapes change.
+        int inputChannels = shapes[0].In, outputChannels = shapes[^1].Out, blockStride = shapes.Max(s => s.Stride);
+        if (blockStride != 1 || inputChannels != outputChannels)
+        {
+            downsample = new Conv2dNormActivation(Connectivity.Dense, $"{path}.downsample.0", inputChannels, outputChannels, 1,
+                blockStride, 0, seed, Activation.None);
+            register_module(nameof(downsample), downsample);
+        }
     }
 
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
-        x = TrainingBatchNorm.Call(bn2, conv2.call(x));
+        var x = input;
+        foreach (var conv in convolutions)
+        {
+            x = conv.call(x);
+        }
+
         var identity = downsample is null ? input : downsample.call(input);
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
     }
 
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
     {
-        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
-        x = OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2"));
-        var identity = downsample is null ? input : OnnxExport.Module(graph, downsample, input, OnnxExport.Child(path, "downsample"));
-        return graph.Relu(graph.Add(x, identity));
-    }
-}
+        var x = input;
+        for (int i = 0; i < convolutions.Count; i++)
+        {
+            x = OnnxExport.Module(graph, convolutions[i], x, OnnxExport.Child(path, $"conv{i + 1}"));
+        }
 
-/// <summary>1x1 reduce, 3x3 (strided), 1x1 expand by 4, each with BatchNorm; ReLU after the sum with the shortcut.</summary>
-internal sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable
-{
-    public const int Expansion = 4;
-
-    private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
-    private readonly nn.Module<Tensor, Tensor> conv2;
-    private readonly BatchNorm2d bn2;
-    private readonly nn.Module<Tensor, Tensor> conv3;
-    private readonly BatchNorm2d bn3;
-    private readonly Sequential? downsample;
-
-    public Bottleneck(string path, int inputChannels, int width, int stride, Connectivity connectivity, long seed)
-        : base(nameof(Bottleneck))
-    {
-        int outputChannels = width * Expansion;
-        conv1 = connectivity.Conv2d($"{path}.conv1", inputChannels, width, 1, 1, 0, seed);
-        bn1 = nn.BatchNorm2d(width);
-        conv2 = connectivity.Conv2d($"{path}.conv2", width, width, 3, stride, 1, seed);
-        bn2 = nn.BatchNorm2d(width);
-        conv3 = connectivity.Conv2d($"{path}.conv3", width, outputChannels, 1, 1, 0, seed);
-        bn3 = nn.BatchNorm2d(outputChannels);
-        downsample = ResNetStages.Downsample(path, inputChannels, outputChannels, stride, seed);
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
-        x = TrainingBatchNorm.CallRelu(bn2, conv2.call(x));
-        x = TrainingBatchNorm.Call(bn3, conv3.call(x));
-        var identity = downsample is null ? input : downsample.call(input);
-        return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
-    }
-
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
-    {
-        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
-        x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv2, bn2, x, OnnxExport.Child(path, "conv2"), OnnxExport.Child(path, "bn2")));
-        x = OnnxExport.ConvBatchNorm(graph, conv3, bn3, x, OnnxExport.Child(path, "conv3"), OnnxExport.Child(path, "bn3"));
         var identity = downsample is null ? input : OnnxExport.Module(graph, downsample, input, OnnxExport.Child(path, "downsample"));
         return graph.Relu(graph.Add(x, identity));
     }

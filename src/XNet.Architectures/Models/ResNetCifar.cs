@@ -27,8 +27,8 @@ public sealed record ResNetCifarConfig(int Depth, Connectivity Connectivity, dou
 
 /// <summary>
 /// The CIFAR ResNet family: a 3x3 stem of 16 channels, three stages of n basic blocks (16, 32, 64 channels; strides
-/// 1, 2, 2), global average pooling and a linear classifier. Module names follow torchvision's ResNet (conv1, bn1,
-/// layer1..3, fc; blocks with conv1, bn1, conv2, bn2, downsample). Shortcuts that change shape are a 1x1 convolution
+/// 1, 2, 2), global average pooling and a linear classifier. Module names follow torchvision's ResNet (conv1, layer1..3,
+/// fc; blocks with conv1, conv2, downsample), each convolution with its batch norm one <see cref="Conv2dNormActivation"/>. Shortcuts that change shape are a 1x1 convolution
 /// plus BatchNorm (option B of the paper). Any input size and channel count works (28x28x1 included).
 /// </summary>
 public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
@@ -36,8 +36,7 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|s-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?:-w(?<width>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
-    private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly Conv2dNormActivation conv1;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
     private readonly Sequential layer3;
@@ -65,8 +64,7 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
         ModelChecks.Classes("ResNet (CIFAR)", numClasses);
         input.Validate("ResNet (CIFAR) input");
         var widths = config.StageWidths;
-        conv1 = Connectivity.Dense.Conv2d("conv1", input.Channels, widths[0], 3, 1, 1, seed);
-        bn1 = nn.BatchNorm2d(widths[0]);
+        conv1 = new Conv2dNormActivation(Connectivity.Dense, "conv1", input.Channels, widths[0], 3, 1, 1, seed, Activation.ReLU);
         int channels = widths[0];
         int n = config.BlocksPerStage;
         layer1 = ResNetStages.Make("layer1", ref channels, widths[0], n, 1, bottleneck: false, config.Connectivity, seed);
@@ -106,15 +104,14 @@ public sealed class ResNetCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = TrainingBatchNorm.CallRelu(bn1, conv1.call(input));
-        x = layer3.call(layer2.call(layer1.call(x)));
+        var x = layer3.call(layer2.call(layer1.call(conv1.call(input))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
     {
-        var x = graph.Relu(OnnxExport.ConvBatchNorm(graph, conv1, bn1, input, OnnxExport.Child(path, "conv1"), OnnxExport.Child(path, "bn1")));
+        var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.Module(graph, layer1, x, OnnxExport.Child(path, "layer1"));
         x = OnnxExport.Module(graph, layer2, x, OnnxExport.Child(path, "layer2"));
         x = OnnxExport.Module(graph, layer3, x, OnnxExport.Child(path, "layer3"));

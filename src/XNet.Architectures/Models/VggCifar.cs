@@ -36,7 +36,8 @@ public sealed record VggCifarConfig(IReadOnlyList<Connectivity> Convolutions, Co
 /// <summary>
 /// VGG16 with BatchNorm for 32x32 inputs (the paper's reference code's <c>vgg16cifar_bn</c>): 13 3x3 convolutions with BN and ReLU in
 /// five stages with max pooling, then Linear 512 -> 512, ReLU, Linear 512 -> classes (any class count; the paper's reference code
-/// hard-wired 10). Module names follow torchvision (features.N, classifier.N). <c>x-vgg16</c> uses the paper's reference code's
+/// hard-wired 10). Module names follow torchvision (features.N, classifier.N), each convolution with its BN and ReLU one
+/// <see cref="Conv2dNormActivation"/> (features.0.0, features.0.1) at the index of its convolution. <c>x-vgg16</c> uses the paper's reference code's
 /// per-layer expander table, <c>g-vgg16</c> grouped convolutions (and a block-diagonal linear layer) at the same densities.
 /// </summary>
 public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
@@ -58,19 +59,22 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
         ModelChecks.Classes("VGG16 (CIFAR)", numClasses);
         ModelChecks.MinimumSize("VGG16 (CIFAR)", input, 32);
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int channels = input.Channels, conv = 0;
+        // Numbered as torchvision's flat features (a convolution, its BN and its ReLU take three indices), so the units'
+        // paths, which seed their expander graphs, stay features.0, features.3, features.7, ...
+        int channels = input.Channels, conv = 0, index = 0;
         foreach (int width in VggCifarConfig.Layout)
         {
-            string index = layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string name = index.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (width == 0)
             {
-                layers.Add((index, nn.MaxPool2d(2, 2)));
+                layers.Add((name, nn.MaxPool2d(2, 2)));
+                index++;
                 continue;
             }
 
-            layers.Add((index, Convolution($"features.{index}", channels, width, config.Convolutions[conv++], seed)));
-            layers.Add(($"{layers.Count}", nn.BatchNorm2d(width)));
-            layers.Add(($"{layers.Count}", nn.ReLU()));
+            var convolution = Convolution($"features.{name}", channels, width, config.Convolutions[conv++], seed);
+            layers.Add((name, new Conv2dNormActivation(convolution, width, Activation.ReLU)));
+            index += 3;
             channels = width;
         }
 
