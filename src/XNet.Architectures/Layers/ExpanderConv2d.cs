@@ -2,7 +2,6 @@ using TorchSharp;
 using TorchSharp.Modules;
 using XNet.Architectures.Export;
 using XNet.Architectures.Graphs;
-using XNet.Architectures.Layers.Kernels;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers;
@@ -18,7 +17,8 @@ namespace XNet.Architectures.Layers;
 /// dense convolution; <see cref="Execution"/> selects a faster exact form (<see cref="ExpanderExecution"/>): by default
 /// the direct sparse kernel for sparse float32 layers on the CPU, otherwise the gather + grouped convolution when the
 /// graph has the block structure of <see cref="ExpanderGraph.CreateStructured"/>, and the reference for the rest and on
-/// a GPU.
+/// a GPU. This class holds the parameters and the graph and dispatches; <see cref="ExpanderExecutionPolicy"/> makes
+/// Auto's choice and <see cref="ExpanderConvForms"/> runs the forms.
 /// </remarks>
 public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
@@ -27,11 +27,8 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     private readonly Parameter? bias;
     private readonly long[] stride;
     private readonly long[] padding;
+    private readonly ExpanderConvForms forms;
     private ExpanderExecution execution = ExpanderExecution.Auto;
-    private Tensor? planIndices;
-    private Tensor? planGather;
-    private int planBlocks;
-    private SparseConvPlan? sparsePlan;
 
     /// <summary>Creates the layer with a graph drawn from (<paramref name="seed"/>, <paramref name="layerPath"/>).</summary>
     /// <param name="layerPath">The layer's path in its model; names the layer in errors and seeds its graph.</param>
@@ -82,6 +79,8 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         {
             register_parameter(nameof(bias), this.bias);
         }
+
+        forms = new ExpanderConvForms(this);
     }
 
     /// <summary>The layer's path in its model.</summary>
@@ -110,6 +109,9 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     /// <summary>The optional bias.</summary>
     public Parameter? Bias => bias;
+
+    /// <summary>The <c>indices</c> buffer, (C_out, D).</summary>
+    internal Tensor Indices => indices;
 
     /// <summary>The graph as currently held in the <c>indices</c> buffer (after loading weights, the saved graph).</summary>
     public ExpanderGraph Graph =>
@@ -143,153 +145,20 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         }
     }
 
-    /// <summary>The form <see cref="Execution"/> resolves to for the graph now held in <c>indices</c>.</summary>
-    public ExpanderExecution ResolvedExecution => Resolve(out _);
+    /// <summary>The form <see cref="Execution"/> resolves to for the graph now held in <c>indices</c> (<see cref="ExpanderExecutionPolicy"/>).</summary>
+    public ExpanderExecution ResolvedExecution => ExpanderExecutionPolicy.Resolve(execution, this, () => forms.Blocks);
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input) => Resolve(out int blocks) switch
+    public override Tensor forward(Tensor input) => ResolvedExecution switch
     {
-        ExpanderExecution.BlockGrouped => BlockGroupedForward(input, blocks),
-        ExpanderExecution.GatherMatmul => GatherMatmulForward(input),
-        ExpanderExecution.DirectSparse when RunsDirectSparse(input) => DirectSparseForward(input),
-        _ => ReferenceForward(input),
+        ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
+        ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
+        ExpanderExecution.DirectSparse when forms.RunsDirectSparse(input) => forms.DirectSparse(input),
+        _ => forms.Reference(input),
     };
 
     /// <summary>The reference forward pass: the scattered dense weight and one dense convolution.</summary>
-    public Tensor ReferenceForward(Tensor input)
-    {
-        using var dense = DenseWeight();
-        return nn.functional.conv2d(input, dense, bias, stride, padding);
-    }
-
-    private ExpanderExecution Resolve(out int blocks)
-    {
-        if (execution == ExpanderExecution.Auto && weight.device_type != DeviceType.CPU)
-        {
-            // Off the CPU the reference form runs (the vendor's dense convolution on the scattered weight): checking the
-            // graph's block structure would read the device's indices back, one synchronisation per layer and pass.
-            blocks = OutputChannels;
-            return ExpanderExecution.Reference;
-        }
-
-        blocks = execution is ExpanderExecution.Auto or ExpanderExecution.BlockGrouped or ExpanderExecution.DirectSparse
-            ? Plan()
-            : OutputChannels;
-        if (execution != ExpanderExecution.Auto)
-        {
-            return execution;
-        }
-
-        // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
-        // for k x k layers at density 1/4 and below and loses at 1/2; a 1x1 layer is a matrix product, which libtorch runs
-        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Otherwise (other dtypes) the grouped
-        // form pays only for structured graphs.
-        bool sparseEnough = KernelSize > 1 ? 4 * Degree <= InputChannels : 8 * Degree <= InputChannels;
-        if (sparseEnough && SparseCorrelation.CanRun(weight))
-        {
-            return ExpanderExecution.DirectSparse;
-        }
-
-        return blocks < OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
-    }
-
-    private Tensor BlockGroupedForward(Tensor input, int blocks)
-    {
-        using var scope = NewDisposeScope();
-        var gathered = input.index_select(1, planGather!);
-        return nn.functional.conv2d(gathered, weight, bias, stride, padding, groups: blocks).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Whether the vectorised kernels can take this input (float32 on a CPU with AVX2 + FMA); otherwise the reference runs.</summary>
-    private bool RunsDirectSparse(Tensor input) => SparseCorrelation.CanRun(input) && SparseCorrelation.CanRun(weight);
-
-    private Tensor DirectSparseForward(Tensor input)
-    {
-        if (input.dim() != 4 || input.shape[1] != InputChannels)
-        {
-            throw new ArgumentException(
-                $"Layer '{LayerPath}' expects input (N, {InputChannels}, H, W), got ({string.Join(", ", input.shape)}).", nameof(input));
-        }
-
-        long height = input.shape[2], width = input.shape[3];
-        if (height + 2 * Padding < KernelSize || width + 2 * Padding < KernelSize)
-        {
-            throw new ArgumentException(
-                $"Layer '{LayerPath}': input {height}x{width} with padding {Padding} is smaller than the {KernelSize}x{KernelSize} kernel.",
-                nameof(input));
-        }
-
-        var plan = sparsePlan;
-        if (plan is null || !plan.Fits(height, width))
-        {
-            // Built once per input size (and again after the graph changes); the terms are plain arrays, no tensors.
-            plan = new SparseConvPlan(planIndices!.data<long>().ToArray(), InputChannels, OutputChannels, KernelSize, Stride, Padding,
-                (int)height, (int)width);
-            sparsePlan = plan;
-        }
-
-        var output = SparseConvFunction.apply(input, weight, plan, torch.get_num_threads());
-        return bias is null ? output : output + bias.view(1, OutputChannels, 1, 1);
-    }
-
-    private Tensor GatherMatmulForward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        var x = Stride == 1 ? input : input.slice(2, 0, input.shape[2], Stride).slice(3, 0, input.shape[3], Stride);
-        long n = x.shape[0], h = x.shape[2], w = x.shape[3];
-        var columns = x.transpose(0, 1).reshape(InputChannels, n * h * w);
-        var gathered = columns.index_select(0, indices.view(-1)).view(OutputChannels, Degree, n * h * w);
-        var y = bmm(weight.view(OutputChannels, 1, Degree), gathered).view(OutputChannels, n, h, w).transpose(0, 1).contiguous();
-        if (bias is not null)
-        {
-            y = y + bias.view(1, OutputChannels, 1, 1);
-        }
-
-        return y.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The block count of the graph now in <c>indices</c> and the channels the grouped form gathers; recomputed when the
-    /// buffer's values change (loading a state dict copies into it).
-    /// </summary>
-    private int Plan()
-    {
-        if (planIndices is not null && planIndices.device_type == indices.device_type && planIndices.device_index == indices.device_index)
-        {
-            // On the CPU the two buffers are compared in place: three operators and a read-back per layer and forward pass
-            // cost more than the comparison itself.
-            bool inPlace = indices.device_type == DeviceType.CPU && indices.dtype == ScalarType.Int64 && indices.is_contiguous() &&
-                           planIndices.is_contiguous();
-            bool unchanged = inPlace
-                ? TensorMemory.Int64s(indices).SequenceEqual(TensorMemory.Int64s(planIndices))
-                : SameValues(planIndices, indices);
-            if (unchanged)
-            {
-                return planBlocks;
-            }
-        }
-
-        using var scope = NewDisposeScope();
-
-        var graph = Graph;
-        planBlocks = graph.BlockCount;
-        sparsePlan = null;
-        planIndices?.Dispose();
-        planGather?.Dispose();
-        using (no_grad())
-        {
-            planIndices = indices.detach().clone().DetachFromDisposeScope();
-            planGather = tensor(graph.BlockInputs(), ScalarType.Int64).to(indices.device).DetachFromDisposeScope();
-        }
-
-        return planBlocks;
-    }
-
-    private static bool SameValues(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        return a.eq(b).all().item<bool>();
-    }
+    public Tensor ReferenceForward(Tensor input) => forms.Reference(input);
 
     /// <summary>The exact equivalent of <see cref="forward"/> as a plain convolution, in either export form.</summary>
     internal ConvolutionSpec ToConvolutionSpec(ExpanderConvForm form, string path)
@@ -319,8 +188,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         if (disposing)
         {
-            planIndices?.Dispose();
-            planGather?.Dispose();
+            forms.Dispose();
         }
 
         base.Dispose(disposing);

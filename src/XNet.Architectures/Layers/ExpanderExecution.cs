@@ -1,3 +1,7 @@
+using TorchSharp;
+using XNet.Architectures.Layers.Kernels;
+using static TorchSharp.torch;
+
 namespace XNet.Architectures.Layers;
 
 /// <summary>
@@ -39,4 +43,39 @@ public enum ExpanderExecution
     /// (<see cref="Kernels.SparseCorrelation"/>). Float32 on the CPU only; elsewhere the layer runs <see cref="Reference"/>.
     /// </summary>
     DirectSparse,
+}
+
+/// <summary>The rules by which <see cref="ExpanderExecution.Auto"/> chooses an <see cref="ExpanderConv2d"/>'s form.</summary>
+internal static class ExpanderExecutionPolicy
+{
+    /// <summary>The form <paramref name="requested"/> resolves to for <paramref name="layer"/>.</summary>
+    /// <param name="requested">The layer's <see cref="ExpanderConv2d.Execution"/>; any other than Auto is kept.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="blocks">The graph's block count, asked for only where the rules need it.</param>
+    public static ExpanderExecution Resolve(ExpanderExecution requested, ExpanderConv2d layer, Func<int> blocks)
+    {
+        if (requested != ExpanderExecution.Auto)
+        {
+            return requested;
+        }
+
+        if (layer.Weight.device_type != DeviceType.CPU)
+        {
+            // Off the CPU the reference form runs (the vendor's dense convolution on the scattered weight): checking the
+            // graph's block structure would read the device's indices back, one synchronisation per layer and pass.
+            return ExpanderExecution.Reference;
+        }
+
+        // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
+        // for k x k layers at density 1/4 and below and loses at 1/2; a 1x1 layer is a matrix product, which libtorch runs
+        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Otherwise (other dtypes) the grouped
+        // form pays only for structured graphs.
+        bool sparseEnough = layer.KernelSize > 1 ? 4 * layer.Degree <= layer.InputChannels : 8 * layer.Degree <= layer.InputChannels;
+        if (sparseEnough && SparseCorrelation.CanRun(layer.Weight))
+        {
+            return ExpanderExecution.DirectSparse;
+        }
+
+        return blocks() < layer.OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+    }
 }
