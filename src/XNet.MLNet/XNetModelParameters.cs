@@ -20,7 +20,8 @@ public sealed partial class XNetModelParameters : IDisposable
 {
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";
-    private const int FormatVersion = 1;
+    // Version 2: a convolution and its batch norm are one module (conv1.weight -> conv1.0.weight, bn1.* -> conv1.1.*).
+    private const int FormatVersion = 2;
     private static readonly DateTimeOffset FixedEntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private readonly nn.Module<Tensor, Tensor> classifier;
@@ -171,7 +172,9 @@ public sealed partial class XNetModelParameters : IDisposable
 
             if (metadata.FormatVersion != FormatVersion)
             {
-                throw new InvalidDataException($"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion}");
+                throw new InvalidDataException(
+                    $"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion} (version 2 renamed the layers: " +
+                    "a convolution and its batch norm became one module); retrain it, or load it with the release that wrote it");
             }
         }
         catch (Exception ex) when (ex is InvalidDataException or JsonException)

@@ -149,7 +149,7 @@ internal static class ResNetStages
 internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly List<Conv2dNormActivation> convolutions = new();
-    private readonly Conv2dNormActivation? downsample;
+    private readonly Sequential? downsample;
 
     /// <param name="path">The block's module path; its convolutions are conv1, conv2, ... (torchvision's names).</param>
     /// <param name="shapes">(C_in, C_out, kernel, stride) of each convolution of the residual branch, in order.</param>
@@ -167,12 +167,14 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
             register_module($"conv{i + 1}", conv);
         }
 
-        // The shortcut projection (dense 1x1 conv + BN, torchvision's downsample.0 and .1) when the shapes change.
+        // The shortcut projection (dense 1x1 conv + BN, torchvision's downsample.0 and .1) when the shapes change. It keeps
+        // libtorch's batch norm: the fast kernel rounds differently, and this family's documented results were trained so.
         int inputChannels = shapes[0].In, outputChannels = shapes[^1].Out, blockStride = shapes.Max(s => s.Stride);
         if (blockStride != 1 || inputChannels != outputChannels)
         {
-            downsample = new Conv2dNormActivation(Connectivity.Dense, $"{path}.downsample.0", inputChannels, outputChannels, 1,
-                blockStride, 0, seed, Activation.None);
+            downsample = nn.Sequential(
+                ("0", Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, blockStride, 0, seed)),
+                ("1", nn.BatchNorm2d(outputChannels)));
             register_module(nameof(downsample), downsample);
         }
     }

@@ -113,8 +113,8 @@ public sealed class TrainingCheckpoint
             if (manifest.FormatVersion != FormatVersion)
             {
                 throw new InvalidDataException(
-                    $"its format version is {manifest.FormatVersion}; this library reads {FormatVersion} (checkpoints of version 1 did not record " +
-                    "the run's options: start that run again)");
+                    $"its format version is {manifest.FormatVersion}; this library reads {FormatVersion} (version 2 records the run's options " +
+                    "and renamed the layers): start that run again");
             }
 
             var blobs = new Dictionary<string, byte[]>();
