@@ -127,7 +127,7 @@ try
                       $"log-loss {metrics.LogLoss:F4}, {counted} test rows");
 
     transformer.Model.Save(modelPath);
-    using XNetTransformer loaded = XNetTransformer.Load(modelPath);
+    using XNetTransformer loaded = new XNetTransformer(XNetModelFile.Load(modelPath));
     Console.WriteLine($"saved and reloaded {modelPath} ({new FileInfo(modelPath).Length} bytes)");
 
     float[][] before = transformer.Transform(test).GetColumn<float[]>("Score").ToArray();

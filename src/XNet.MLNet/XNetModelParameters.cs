@@ -99,14 +99,14 @@ public sealed partial class XNetModelParameters : IDisposable
     }
 
     /// <summary>Writes the model to <paramref name="path"/> atomically (a temporary file beside it, then a rename).</summary>
-    public void Save(string path)
+    internal void Save(string path)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         AtomicFile.Write(path, Save);
     }
 
     /// <summary>Writes the model to a stream (left open).</summary>
-    public void Save(Stream stream)
+    internal void Save(Stream stream)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -133,7 +133,7 @@ public sealed partial class XNetModelParameters : IDisposable
     /// <param name="device">Where to load it: <c>auto</c> (default), <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</param>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
     /// <exception cref="InvalidDataException">When the file is not an X-Net model; the message names the file.</exception>
-    public static XNetModelParameters Load(string path, string? device = null)
+    internal static XNetModelParameters Load(string path, string? device = null)
     {
         if (!File.Exists(path))
         {
@@ -144,8 +144,6 @@ public sealed partial class XNetModelParameters : IDisposable
         return LoadCore(file, device, path);
     }
 
-    /// <summary>Reads a model from a stream written by <see cref="Save(Stream)"/>.</summary>
-    public static XNetModelParameters Load(Stream stream, string? device = null) => Load(stream, device, "stream");
 
     /// <summary>Reads a model from a stream; <paramref name="source"/> names it in error messages.</summary>
     internal static XNetModelParameters Load(Stream stream, string? device, string source) => LoadCore(stream, device, source);

@@ -192,7 +192,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
     /// <summary>The model of <see cref="Options.InitialModel"/>, checked against the network this run trains.</summary>
     private static XNetModelParameters LoadInitialModel(string path, ModelIdentity identity, Device device)
     {
-        var model = XNetModelFile.LoadParameters(path, "cpu");
+        var model = XNetModelFile.Load(path, "cpu");
         var found = new ModelIdentity(model.Architecture, model.InputShape, model.ClassNames);
         if (!found.Matches(identity))
         {

@@ -64,14 +64,12 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     /// <inheritdoc />
     public bool IsRowToRowMapper => true;
 
-    /// <summary>Loads a model saved with <see cref="XNetModelParameters.Save(string)"/> and wraps it with the default column names.</summary>
-    public static XNetTransformer Load(string path, string? device = null) => new(XNetModelParameters.Load(path, device));
 
     /// <inheritdoc />
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Bind(inputSchema).Schema.Output;
 
     /// <inheritdoc />
-    /// <exception cref="NotSupportedException">When called by <c>mlContext.Model.ConvertToOnnx</c>, which cannot convert an X-Net (use <see cref="XNetModelParameters.ExportOnnx(string)"/>).</exception>
+    /// <exception cref="NotSupportedException">When called by <c>mlContext.Model.ConvertToOnnx</c>, which cannot convert an X-Net (use <see cref="XNetModelFile.ExportOnnx(XNetModelParameters, string)"/>).</exception>
     public IDataView Transform(IDataView input)
     {
         OnnxConverterGuard.ThrowIfConverting();

@@ -7,7 +7,7 @@ using XNet.Architectures.Layers;
 using XNet.MLNet;
 using XNet.MLNet.Data;
 using XNet.MLNet.Onnx;
-using XNet.MLNet.Onnx.Protos;
+using XNet.Architectures.Export.Onnx;
 using static TorchSharp.torch;
 
 /// <summary>

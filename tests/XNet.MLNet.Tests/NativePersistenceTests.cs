@@ -123,7 +123,7 @@ public sealed class NativePersistenceTests
         CollectionAssert.AreEqual(new[] { "model.zip" }, Directory.GetFiles(Path.GetDirectoryName(target)!).Select(Path.GetFileName).ToArray());
         CollectionAssert.AreEquivalent(before, Directory.GetFiles(temp, "xnet-save-*"));
         Assert.AreEqual(XNetModelFileKind.MLNet, XNetModelFile.Detect(target));
-        using var embedded = XNetModelFile.LoadParameters(target, "cpu");
+        using var embedded = XNetModelFile.Load(target, "cpu");
         using var again = new XNetTransformer(embedded);
         var keyed = model.First().Transform(test);
         var original = model.LastTransformer.Transform(keyed).GetColumn<float[]>("Score").ToArray();
@@ -169,9 +169,9 @@ public sealed class NativePersistenceTests
 
         var fromMlNet = Assert.ThrowsExactly<FormatException>(() => Context.Model.Load(truncated, out _));
         StringAssert.Contains(fromMlNet.Message, "zip");
-        var fromXNet = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.LoadParameters(truncated));
+        var fromXNet = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.Load(truncated));
         StringAssert.Contains(fromXNet.Message, truncated);
-        var tamperedError = Assert.Throws<Exception>(() => XNetModelFile.LoadParameters(tampered, "cpu"));
+        var tamperedError = Assert.Throws<Exception>(() => XNetModelFile.Load(tampered, "cpu"));
         StringAssert.Contains(tamperedError.Message, tampered);
         Assert.Throws<Exception>(() => Context.Model.Load(tampered, out _));
         CollectionAssert.AreEqual(filesBefore, Directory.GetFiles(folder).Order().ToArray());

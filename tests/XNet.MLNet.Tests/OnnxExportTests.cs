@@ -110,12 +110,12 @@ public sealed class OnnxExportTests
         try
         {
             string path = Path.Combine(folder, "sub", "model.onnx");
-            model.ExportOnnx(path);
-            model.ExportOnnx(path); // overwrites
+            XNetModelFile.ExportOnnx(model, path);
+            XNetModelFile.ExportOnnx(model, path); // overwrites
 
             CollectionAssert.AreEqual(new[] { "model.onnx" }, Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName).ToArray());
             using var stream = new MemoryStream();
-            model.ExportOnnx(stream);
+            XNetModelFile.ExportOnnx(model, stream);
             CollectionAssert.AreEqual(stream.ToArray(), File.ReadAllBytes(path), "the file holds exactly the stream export");
             using var session = new InferenceSession(path);
             Assert.AreEqual("resnet-20", session.ModelMetadata.CustomMetadataMap[XNetOnnx.ArchitectureKey]);
@@ -210,7 +210,7 @@ public sealed class OnnxExportTests
     }
 
     private static HashSet<string> Operators(byte[] onnx) =>
-        Onnx.Protos.ModelProto.Parser.ParseFrom(onnx).Graph.Node.Select(n => n.OpType).ToHashSet();
+        XNet.Architectures.Export.Onnx.ModelProto.Parser.ParseFrom(onnx).Graph.Node.Select(n => n.OpType).ToHashSet();
 
     private static (float[] Logits, float[] Score, uint[] Index) Run(InferenceSession session, float[] pixels, int batch)
     {

@@ -128,7 +128,7 @@ public sealed class PipelineTests
         try
         {
             xnet.Model.Save(path);
-            using var loaded = XNetTransformer.Load(path, "cpu");
+            using var loaded = new XNetTransformer(XNetModelFile.Load(path, "cpu"));
             var keyed = model.First().Transform(test);
 
             var before = xnet.Transform(keyed).GetColumn<float[]>("Score").ToArray();
@@ -189,7 +189,7 @@ public sealed class PipelineTests
         File.WriteAllBytes(path, new byte[] { 1, 2, 3 });
         try
         {
-            var ex = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelParameters.Load(path, "cpu"));
+            var ex = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.Load(path, "cpu"));
             StringAssert.Contains(ex.Message, path);
             StringAssert.Contains(ex.Message, "is not an X-Net model file");
         }

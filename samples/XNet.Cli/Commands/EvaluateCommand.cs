@@ -44,7 +44,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
             return Evaluate(mlContext, settings, zip.Architecture + " (ML.NET zip, ONNX Runtime)", zip.InputShape, zip.ClassNames, zip.Transformer);
         }
 
-        using var model = XNetTransformer.Load(settings.Model);
+        using var model = new XNetTransformer(XNetModelFile.Load(settings.Model));
         return Evaluate(mlContext, settings, model.Model.Architecture, model.Model.InputShape, model.Model.ClassNames, model);
     }
 

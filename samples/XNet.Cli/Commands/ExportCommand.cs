@@ -30,12 +30,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var model = XNetModelFile.LoadParameters(settings.Model, "cpu");
+        using var model = XNetModelFile.Load(settings.Model, "cpu");
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet export[/]: {model.Architecture}, input {model.InputShape}, {model.NumberOfClasses} classes from [grey]{settings.Model}[/]");
         if (settings.Onnx is string onnx)
         {
-            model.ExportOnnx(onnx);
+            XNetModelFile.ExportOnnx(model, onnx);
             AnsiConsole.MarkupLineInterpolated($"ONNX model written to [green]{onnx}[/] ({new FileInfo(onnx).Length:N0} bytes)");
         }
 

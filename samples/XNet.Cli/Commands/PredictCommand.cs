@@ -51,7 +51,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
 
     private static (float[] Probabilities, IReadOnlyList<string> ClassNames) ScoreWithXNet(string path, string image)
     {
-        using var model = XNetTransformer.Load(path);
+        using var model = new XNetTransformer(XNetModelFile.Load(path));
         return (ImageFileInput.Score(new MLContext(), model, image), model.Model.ClassNames);
     }
 

@@ -1,7 +1,7 @@
 namespace XNet.Architectures.Export;
 
 /// <summary>How an expander convolution is written into an exported graph; both forms compute exactly the same function.</summary>
-internal enum ExpanderConvForm
+public enum ExpanderConvForm
 {
     /// <summary>One ordinary convolution over the dense weight, zero where the graph has no connection.</summary>
     DenseWeight,
@@ -16,7 +16,7 @@ internal enum ExpanderConvForm
 /// <summary>
 /// A package-free graph writer that the model classes export themselves into (their <see cref="IOnnxExportable.Export"/>
 /// mirrors their <c>forward</c>). The operator names and semantics are ONNX's (opset 17); the implementation that writes
-/// protobuf lives in XNet.MLNet, so this assembly does not depend on any ONNX or protobuf package.
+/// protobuf is <see cref="OnnxGraphBuilder"/>.
 /// Every method returns the name of the value it produced.
 /// </summary>
 internal interface IGraphBuilder

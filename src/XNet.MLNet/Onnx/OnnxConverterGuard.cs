@@ -23,7 +23,7 @@ internal static class OnnxConverterGuard
                 throw new NotSupportedException(
                     "mlContext.Model.ConvertToOnnx cannot convert a pipeline with an X-Net: ML.NET's converter reaches only its own " +
                     "transformers and would write a graph with Score and PredictedLabel as inputs. Export the network with " +
-                    "ExportOnnx (transformer.Model.ExportOnnx(\"model.onnx\"), or `xnet export`); mlContext.Model.Save keeps the whole " +
+                    "ExportOnnx (XNetModelFile.ExportOnnx(transformer.Model, \"model.onnx\"), or `xnet export`); mlContext.Model.Save keeps the whole " +
                     "pipeline loadable by ML.NET without X-Net.");
             }
         }

@@ -2,13 +2,13 @@ using System.Reflection;
 using System.Text.Json;
 using Google.Protobuf;
 using XNet.Architectures.Export;
-using XNet.MLNet.Onnx.Protos;
+using XNet.Architectures.Export.Onnx;
 
 namespace XNet.MLNet.Onnx;
 
 /// <summary>
 /// Builds the ONNX model of a trained X-Net: the evaluation-mode network (normalisation included) walked through
-/// <see cref="OnnxExport"/>, then the heads (Softmax, ArgMax as uint32, and for <c>mlContext.Model.Save</c> an affine map
+/// <see cref="OnnxGraphBuilder.AddModule"/>, then the heads (Softmax, ArgMax as uint32, and for <c>mlContext.Model.Save</c> an affine map
 /// of the logits into the input of ML.NET's own scorer), the symbolic batch dimension and the metadata.
 /// </summary>
 internal static class OnnxModelWriter
@@ -37,7 +37,7 @@ internal static class OnnxModelWriter
             builder.Reserve(output);
         }
 
-        string last = OnnxExport.Module(builder, model.Network, XNetOnnx.Input, "");
+        string last = builder.AddModule(model.Network, XNetOnnx.Input);
         builder.Node("Identity", new[] { last }, XNetOnnx.Logits);
         builder.Node("Softmax", new[] { XNetOnnx.Logits }, XNetOnnx.Score, OnnxGraphBuilder.Int("axis", 1));
         string argmax = builder.Node("ArgMax", new[] { XNetOnnx.Logits }, OnnxGraphBuilder.Int("axis", 1), OnnxGraphBuilder.Int("keepdims", 0));

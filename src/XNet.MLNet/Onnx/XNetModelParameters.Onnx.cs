@@ -1,4 +1,5 @@
 using XNet.Architectures.Export;
+using XNet.Architectures.Export.Onnx;
 using XNet.MLNet.IO;
 using XNet.MLNet.Onnx;
 
@@ -15,11 +16,11 @@ public sealed partial class XNetModelParameters
     /// the library version (keys in <see cref="XNetOnnx"/>). See docs/onnx.md.
     /// </summary>
     /// <exception cref="NotSupportedException">When a layer has no ONNX export; the message names the layer.</exception>
-    public void ExportOnnx(Stream stream) => ExportOnnx(stream, OnnxModelWriter.DefaultExpanderForm);
+    internal void ExportOnnx(Stream stream) => ExportOnnx(stream, OnnxModelWriter.DefaultExpanderForm);
 
     /// <summary>Writes the ONNX model (see <see cref="ExportOnnx(Stream)"/>) to <paramref name="path"/> atomically (a temporary file beside it, then a rename).</summary>
     /// <exception cref="NotSupportedException">When a layer has no ONNX export; the message names the layer.</exception>
-    public void ExportOnnx(string path) => AtomicFile.Write(path, stream => ExportOnnx(stream));
+    internal void ExportOnnx(string path) => AtomicFile.Write(path, stream => ExportOnnx(stream));
 
     /// <summary>Writes the ONNX model with expander convolutions in the given form (for measurements and tests).</summary>
     /// <param name="stream">Where to write.</param>
@@ -31,7 +32,7 @@ public sealed partial class XNetModelParameters
     {
         ArgumentNullException.ThrowIfNull(stream);
         ObjectDisposedException.ThrowIf(disposed, this);
-        Onnx.Protos.ModelProto onnx;
+        ModelProto onnx;
         lock (inferenceGate)
         {
             onnx = OnnxModelWriter.Build(this, expanderForm, affineHead);
@@ -41,7 +42,7 @@ public sealed partial class XNetModelParameters
         {
             using var own = new MemoryStream();
             Save(own);
-            onnx.MetadataProps.Add(new Onnx.Protos.StringStringEntryProto
+            onnx.MetadataProps.Add(new StringStringEntryProto
             {
                 Key = Persistence.NativeChain.EmbeddedModelKey,
                 Value = Convert.ToBase64String(own.GetBuffer(), 0, (int)own.Length),

@@ -1,7 +1,7 @@
 namespace XNet.MLNet.Onnx;
 
 /// <summary>
-/// The names and versions an exported X-Net ONNX file uses (see <see cref="XNetModelParameters.ExportOnnx(Stream)"/> and
+/// The names and versions an exported X-Net ONNX file uses (see <see cref="XNetModelFile.ExportOnnx(XNetModelParameters, Stream)"/> and
 /// docs/onnx.md): its input and output tensors and its metadata keys.
 /// </summary>
 public static class XNetOnnx

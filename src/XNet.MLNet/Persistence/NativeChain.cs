@@ -193,7 +193,7 @@ internal sealed class NativeChain : IDisposable
             {
                 throw new NotSupportedException(
                     "mlContext.Model.Save cannot store this X-Net: ML.NET's scorer fitted a singular weight matrix. Please report it; meanwhile " +
-                    "save the network with transformer.Model.Save(\"model.xnet\") or export it with ExportOnnx.");
+                    "save the network with XNetModelFile.Save(transformer.Model, \"model.xnet\") or export it with ExportOnnx.");
             }
 
             for (int j = 0; j < 2 * n; j++)
@@ -283,7 +283,7 @@ internal sealed class NativeChain : IDisposable
                 throw new NotSupportedException(
                     $"mlContext.Model.Save cannot store this X-Net: ML.NET's scorer reproduced the softmax of probe {r} within {error:E1} " +
                     $"(expected 1e-5) and predicted key {keys[r]} (expected {argmax + 1}). Please report it; meanwhile save the network with " +
-                    "transformer.Model.Save(\"model.xnet\") or export it with ExportOnnx.");
+                    "XNetModelFile.Save(transformer.Model, \"model.xnet\") or export it with ExportOnnx.");
             }
         }
     }

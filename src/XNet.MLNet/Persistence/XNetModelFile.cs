@@ -5,7 +5,7 @@ using Microsoft.ML;
 using XNet.MLNet.IO;
 using XNet.Architectures;
 using XNet.MLNet.Onnx;
-using XNet.MLNet.Onnx.Protos;
+using XNet.Architectures.Export.Onnx;
 using XNet.MLNet.Persistence;
 
 namespace XNet.MLNet;
@@ -16,7 +16,7 @@ public enum XNetModelFileKind
     /// <summary>Neither of the two below.</summary>
     Unknown,
 
-    /// <summary>An X-Net model file written by <see cref="XNetModelParameters.Save(string)"/> (<c>model.xnet</c>).</summary>
+    /// <summary>An X-Net model file written by <see cref="XNetModelFile.Save(XNetModelParameters, string)"/> (<c>model.xnet</c>).</summary>
     XNet,
 
     /// <summary>An ML.NET model zip written by <c>mlContext.Model.Save</c>.</summary>
@@ -24,12 +24,90 @@ public enum XNetModelFileKind
 }
 
 /// <summary>
-/// Reads the X-Net inside a model file of either kind: an <c>.xnet</c> file, or an ML.NET zip saved by
-/// <c>mlContext.Model.Save</c> from a pipeline that contains an X-Net (its ONNX model carries the X-Net file in its
-/// metadata). Used by <see cref="XNetTrainer.Options.InitialModel"/> and the CLI.
+/// Every file an X-Net is saved to and loaded from, in one place: the X-Net file (<c>.xnet</c>: architecture, graphs,
+/// weights, normalisation, classes), the ML.NET model zip (scored by ML.NET and ONNX Runtime alone; it also carries the
+/// X-Net file, so training can continue from it) and the ONNX export. Every write is atomic (a temporary file beside the
+/// target, then a rename); reads tell the kinds apart by content, not by extension.
 /// </summary>
 public static class XNetModelFile
 {
+    /// <summary>Writes <paramref name="model"/> as an X-Net file (<c>.xnet</c>) atomically.</summary>
+    public static void Save(XNetModelParameters model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model.Save(path);
+    }
+
+    /// <summary>Writes <paramref name="model"/> as an X-Net file to <paramref name="stream"/> (left open).</summary>
+    public static void Save(XNetModelParameters model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model.Save(stream);
+    }
+
+    /// <summary>
+    /// Writes the network as an ONNX model (opset 17) atomically. Input <c>input</c>: float32 (batch, C, H, W) raw pixels,
+    /// the normalisation is inside the graph; outputs <c>logits</c>, <c>Score</c> (softmax) and <c>PredictedIndex</c>
+    /// (uint32 argmax); the batch dimension is symbolic. BatchNorm is folded into the convolution before it where there is
+    /// one; expander layers are written as their exact dense-weight equivalent. Metadata: architecture, seed, input shape,
+    /// mean/std, class names (JSON) and the library version (keys in <see cref="XNetOnnx"/>). See docs/onnx.md.
+    /// </summary>
+    /// <exception cref="NotSupportedException">When a layer has no ONNX export; the message names the layer.</exception>
+    public static void ExportOnnx(XNetModelParameters model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model.ExportOnnx(path);
+    }
+
+    /// <summary>Writes the ONNX model (see <see cref="ExportOnnx(XNetModelParameters, string)"/>) to <paramref name="stream"/> (left open).</summary>
+    public static void ExportOnnx(XNetModelParameters model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model.ExportOnnx(stream);
+    }
+
+    /// <summary>
+    /// Reads the X-Net of an <c>.xnet</c> file or of an ML.NET zip saved from a pipeline with an X-Net, ready to score
+    /// (<c>new XNetTransformer(model)</c>), to continue training (<see cref="XNetTrainer.Options.InitialModel"/>) or to export.
+    /// </summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="device">Where to load it: <c>auto</c> (default), <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</param>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When it holds no X-Net; the message names the file and what was found.</exception>
+    public static XNetModelParameters Load(string path, string? device = null)
+    {
+        switch (Detect(path))
+        {
+            case XNetModelFileKind.XNet:
+                return XNetModelParameters.Load(path, device);
+            case XNetModelFileKind.MLNet:
+                string base64 = Metadata(ReadOnnx(path), NativeChain.EmbeddedModelKey)
+                    ?? throw new InvalidDataException(
+                        $"ML.NET model '{path}' holds an X-Net ONNX model without the embedded X-Net file ('{NativeChain.EmbeddedModelKey}' metadata).");
+                byte[] bytes;
+                try
+                {
+                    bytes = Convert.FromBase64String(base64);
+                }
+                catch (FormatException ex)
+                {
+                    throw new InvalidDataException($"ML.NET model '{path}': the embedded X-Net file is damaged ({ex.Message}).", ex);
+                }
+
+                using (var stream = new MemoryStream(bytes, writable: false))
+                {
+                    return XNetModelParameters.Load(stream, device, $"{path} (embedded X-Net)");
+                }
+
+            default:
+                throw new InvalidDataException(
+                    $"'{path}' is neither an X-Net model file (a zip with '{XNetMetadataEntry}') nor an ML.NET model zip; it may be truncated or damaged.");
+        }
+    }
+
+    /// <summary>Reads an X-Net file from a stream (see <see cref="Save(XNetModelParameters, Stream)"/>).</summary>
+    public static XNetModelParameters Load(Stream stream, string? device = null) => XNetModelParameters.Load(stream, device, "stream");
+
     private const string XNetMetadataEntry = "xnet-model.json";
     private const string OnnxEntryName = "OnnxModel";
     private const string MlNetKeyEntry = "Model.key";
@@ -78,42 +156,6 @@ public static class XNetModelFile
         catch (InvalidDataException)
         {
             return XNetModelFileKind.Unknown;
-        }
-    }
-
-    /// <summary>Loads the X-Net (network, weights, class names) from an <c>.xnet</c> file or an ML.NET zip that holds one.</summary>
-    /// <param name="path">The model file.</param>
-    /// <param name="device">Where to load it: <c>auto</c> (default), <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</param>
-    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
-    /// <exception cref="InvalidDataException">When the file is damaged or holds no X-Net; the message names the file.</exception>
-    public static XNetModelParameters LoadParameters(string path, string? device = null)
-    {
-        switch (Detect(path))
-        {
-            case XNetModelFileKind.XNet:
-                return XNetModelParameters.Load(path, device);
-            case XNetModelFileKind.MLNet:
-                string base64 = Metadata(ReadOnnx(path), NativeChain.EmbeddedModelKey)
-                    ?? throw new InvalidDataException(
-                        $"ML.NET model '{path}' holds an X-Net ONNX model without the embedded X-Net file ('{NativeChain.EmbeddedModelKey}' metadata).");
-                byte[] bytes;
-                try
-                {
-                    bytes = Convert.FromBase64String(base64);
-                }
-                catch (FormatException ex)
-                {
-                    throw new InvalidDataException($"ML.NET model '{path}': the embedded X-Net file is damaged ({ex.Message}).", ex);
-                }
-
-                using (var stream = new MemoryStream(bytes, writable: false))
-                {
-                    return XNetModelParameters.Load(stream, device, $"{path} (embedded X-Net)");
-                }
-
-            default:
-                throw new InvalidDataException(
-                    $"'{path}' is neither an X-Net model file (a zip with '{XNetMetadataEntry}') nor an ML.NET model zip; it may be truncated or damaged.");
         }
     }
 
@@ -169,7 +211,7 @@ public static class XNetModelFile
             0 => throw new InvalidDataException(
                 $"ML.NET model '{path}' holds no X-Net: no ONNX model with '{XNetOnnx.ArchitectureKey}' metadata (was the pipeline saved with an X-Net in it?)."),
             _ => throw new InvalidDataException(
-                $"ML.NET model '{path}' holds {found.Count} X-Nets; expected one. Save each X-Net with transformer.Model.Save(\"model.xnet\")."),
+                $"ML.NET model '{path}' holds {found.Count} X-Nets; expected one. Save each X-Net with XNetModelFile.Save(transformer.Model, \"model.xnet\")."),
         };
     }
 

@@ -1,20 +1,26 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
-using XNet.Architectures.Export;
-using XNet.MLNet.Onnx.Protos;
+using XNet.Architectures.Export.Onnx;
+using TorchSharp;
 
-namespace XNet.MLNet.Onnx;
+namespace XNet.Architectures.Export;
 
 /// <summary>
-/// Writes the graph that the model classes emit through <see cref="IGraphBuilder"/> into ONNX protobuf messages
-/// (<see cref="GraphProto"/>): one <see cref="NodeProto"/> per call, weights as raw little-endian initializers.
+/// The ONNX export of TorchSharp networks: <see cref="AddModule"/> walks a network of this library's layers and model
+/// families (and TorchSharp's own Conv2d, BatchNorm2d, Linear, pooling, ReLU and Sequential) in evaluation mode and writes
+/// it into ONNX protobuf messages (<see cref="Graph"/>): one <see cref="NodeProto"/> per operation (opset 17), weights as
+/// raw little-endian initializers, batch norms folded into the convolution before them. Callers add the graph's inputs,
+/// outputs and heads with <see cref="Reserve"/>, <see cref="Node(string, string[], string?, AttributeProto[])"/> and
+/// <see cref="Constant(string, float[], long[])"/>, then wrap <see cref="Graph"/> in a <see cref="ModelProto"/>.
 /// </summary>
-internal sealed class OnnxGraphBuilder : IGraphBuilder
+public sealed class OnnxGraphBuilder : IGraphBuilder
 {
     private readonly HashSet<string> names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> counters = new(StringComparer.Ordinal);
 
     /// <summary>Creates a builder writing into a new graph.</summary>
+    /// <param name="expanderForm">How expander convolutions are written (both forms compute the same function).</param>
+    /// <param name="graphName">The graph's name.</param>
     public OnnxGraphBuilder(ExpanderConvForm expanderForm, string graphName)
     {
         if (!BitConverter.IsLittleEndian)
@@ -31,6 +37,13 @@ internal sealed class OnnxGraphBuilder : IGraphBuilder
 
     /// <summary>The graph written so far.</summary>
     public GraphProto Graph { get; }
+
+    /// <summary>
+    /// Writes <paramref name="module"/> applied to the value <paramref name="input"/> and returns the name of its output; its
+    /// initializers are named by their module paths under <paramref name="path"/> (empty: the module is the root).
+    /// </summary>
+    /// <exception cref="NotSupportedException">When a layer has no ONNX export; the message names the layer.</exception>
+    public string AddModule(torch.nn.Module module, string input, string path = "") => OnnxExport.Module(this, module, input, path);
 
     /// <summary>Reserves a value name (a graph input or output) so that nothing else takes it.</summary>
     public string Reserve(string name) =>
