@@ -96,7 +96,7 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ArgumentNullException.ThrowIfNull(ctx);
-        using var chain = NativeChain.Build(this);
+        using var chain = MlNetChain.Build(this);
         ((ICanSaveModel)chain.Chain).Save(ctx);
     }
 

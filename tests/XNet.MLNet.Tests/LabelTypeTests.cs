@@ -64,7 +64,7 @@ public sealed class LabelTypeTests
             CheckScoreAnnotations<T>(loadedSchema["Score"], classNames);
             (loaded as IDisposable)?.Dispose();
 
-            var probe = NativePersistenceTests.RunProbe(zip, WriteRows(folder, rows), typed: true);
+            var probe = MlNetPersistenceTests.RunProbe(zip, WriteRows(folder, rows), typed: true);
             Assert.AreEqual(typeof(T) == typeof(string) ? "String" : Type.GetTypeCode(typeof(T)) switch
             {
                 TypeCode.UInt32 => "UInt32",

@@ -26,8 +26,8 @@ public sealed partial class XNetModelParameters
     /// <param name="stream">Where to write.</param>
     /// <param name="expanderForm">How expander convolutions are written.</param>
     /// <param name="embedModel">Also store this model's own file (<see cref="Save(Stream)"/>, base64) in the metadata under
-    /// <see cref="Persistence.NativeChain.EmbeddedModelKey"/>, so that training can continue from the ONNX-based ML.NET zip.</param>
-    /// <param name="affineHead">An extra output for ML.NET's scorer (see <see cref="Persistence.NativeChain"/>).</param>
+    /// <see cref="Persistence.MlNetChain.EmbeddedModelKey"/>, so that training can continue from the ONNX-based ML.NET zip.</param>
+    /// <param name="affineHead">An extra output for ML.NET's scorer (see <see cref="Persistence.MlNetChain"/>).</param>
     internal void ExportOnnx(Stream stream, ExpanderConvForm expanderForm, bool embedModel = false, AffineHead? affineHead = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -44,7 +44,7 @@ public sealed partial class XNetModelParameters
             Save(own);
             onnx.MetadataProps.Add(new StringStringEntryProto
             {
-                Key = Persistence.NativeChain.EmbeddedModelKey,
+                Key = Persistence.MlNetChain.EmbeddedModelKey,
                 Value = Convert.ToBase64String(own.GetBuffer(), 0, (int)own.Length),
             });
         }

@@ -81,9 +81,9 @@ public static class XNetModelFile
             case XNetModelFileKind.XNet:
                 return XNetModelParameters.Load(path, device);
             case XNetModelFileKind.MLNet:
-                string base64 = Metadata(ReadOnnx(path), NativeChain.EmbeddedModelKey)
+                string base64 = Metadata(ReadOnnx(path), MlNetChain.EmbeddedModelKey)
                     ?? throw new InvalidDataException(
-                        $"ML.NET model '{path}' holds an X-Net ONNX model without the embedded X-Net file ('{NativeChain.EmbeddedModelKey}' metadata).");
+                        $"ML.NET model '{path}' holds an X-Net ONNX model without the embedded X-Net file ('{MlNetChain.EmbeddedModelKey}' metadata).");
                 byte[] bytes;
                 try
                 {

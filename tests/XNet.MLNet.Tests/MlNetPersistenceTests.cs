@@ -10,7 +10,7 @@ namespace XNet.MLNet.Tests;
 /// assembly (tests/XNet.Persistence.Probe): same predictions, same accuracy, a scalar key PredictedLabel.
 /// </summary>
 [TestClass]
-public sealed class NativePersistenceTests
+public sealed class MlNetPersistenceTests
 {
     private static readonly MLContext Context = new(seed: 1);
     private static readonly List<string> Log = new();

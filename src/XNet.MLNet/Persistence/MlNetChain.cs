@@ -23,7 +23,7 @@ namespace XNet.MLNet.Persistence;
 /// The ONNX bytes live in a temporary file this object owns and deletes on <see cref="Dispose"/> (ML.NET's
 /// <c>OnnxTransformer</c> re-reads the file at Save, and its Stream overload never deletes its own copy).
 /// </summary>
-internal sealed class NativeChain : IDisposable
+internal sealed class MlNetChain : IDisposable
 {
     /// <summary>ONNX metadata key of the embedded X-Net model file (base64 of the <c>.xnet</c> zip).</summary>
     public const string EmbeddedModelKey = "xnet.model";
@@ -35,7 +35,7 @@ internal sealed class NativeChain : IDisposable
 
     private readonly string onnxFile;
 
-    private NativeChain(TransformerChain<ITransformer> chain, string onnxFile)
+    private MlNetChain(TransformerChain<ITransformer> chain, string onnxFile)
     {
         Chain = chain;
         this.onnxFile = onnxFile;
@@ -46,7 +46,7 @@ internal sealed class NativeChain : IDisposable
 
     /// <summary>Builds the chain for <paramref name="transformer"/>.</summary>
     /// <exception cref="NotSupportedException">When the class names repeat (they become key values) or ML.NET's scorer does not reproduce the softmax.</exception>
-    public static NativeChain Build(XNetTransformer transformer)
+    public static MlNetChain Build(XNetTransformer transformer)
     {
         var model = transformer.Model;
         var names = model.ClassNames;
@@ -92,7 +92,7 @@ internal sealed class NativeChain : IDisposable
             }
 
             Add(transformers, ml.Transforms.DropColumns(drop.ToArray()), data);
-            return new NativeChain(new TransformerChain<ITransformer>(transformers.ToArray()), onnxFile);
+            return new MlNetChain(new TransformerChain<ITransformer>(transformers.ToArray()), onnxFile);
         }
         catch
         {
