@@ -36,8 +36,8 @@ public static class ModelZoo
 
     private static readonly ModelFamily[] Families =
     {
-        Family<ResNetCifarConfig>("ResNet (CIFAR)", Cifar, 10, ResNetCifar.Variants, ResNetCifar.TryParse,
-            (c, input, classes, seed) => new ResNetCifar(c, input, classes, seed)),
+        Family<ResNetConfig>("ResNet (CIFAR)", Cifar, 10, ResNet.CifarVariants, ResNet.TryParseCifar,
+            (c, input, classes, seed) => new ResNet(c, input, classes, seed)),
         Family<DenseNetCifarConfig>("DenseNet-BC (CIFAR)", Cifar, 10, DenseNetCifar.Variants, DenseNetCifar.TryParse,
             (c, input, classes, seed) => new DenseNetCifar(c, input, classes, seed)),
         Family<VggCifarConfig>("VGG16-BN (CIFAR)", Cifar, 10, VggCifar.Variants, VggCifar.TryParse,

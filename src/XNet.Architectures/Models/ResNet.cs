@@ -7,10 +7,16 @@ using static TorchSharp.torch;
 
 namespace XNet.Architectures.Models;
 
-/// <summary>Configuration of an ImageNet ResNet (He et al. 2016, torchvision's v1.5 layout).</summary>
-/// <param name="Depth">18, 34, 50, 101 or 152.</param>
-/// <param name="Connectivity">Connectivity of every residual-branch convolution; stem, downsample projections and classifier stay dense.</param>
-public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
+/// <summary>
+/// Configuration of a ResNet (He et al. 2016): the ImageNet form (torchvision's v1.5 layout) or the CIFAR form (section 4.2).
+/// </summary>
+/// <param name="Depth">ImageNet: 18, 34, 50, 101 or 152. CIFAR: 6n + 2 (20, 32, 44, 56, 110, ...).</param>
+/// <param name="Connectivity">Connectivity of every residual-branch convolution; stem, shortcut projections and classifier stay dense.</param>
+/// <param name="Cifar">The CIFAR form: a 3x3 stem and three stages of n = (depth - 2) / 6 basic blocks, 16, 32 and 64 wide.</param>
+/// <param name="WidthMultiplier">Scales every stage width (and the stem, as wide as the first stage), rounded: the paper's
+/// argument is that an X-Net can afford wider layers than a dense net of the same cost: <c>x-resnet-20-8-w1.4</c> (70,653
+/// parameters), <c>x-resnet-20-4</c> (72,026) and <c>resnet-20-w0.5</c> (68,786) cost about the same at 3x32x32.</param>
+public sealed record ResNetConfig(int Depth, Connectivity Connectivity, bool Cifar = false, double WidthMultiplier = 1)
 {
     private static readonly Dictionary<int, (int[] Blocks, bool Bottleneck)> Layouts = new()
     {
@@ -21,67 +27,144 @@ public sealed record ResNetConfig(int Depth, Connectivity Connectivity)
         [152] = (new[] { 3, 8, 36, 3 }, true),
     };
 
-    /// <summary>The depths with a torchvision layout.</summary>
+    /// <summary>The ImageNet depths (those with a torchvision layout).</summary>
     public static IReadOnlyCollection<int> Depths => Layouts.Keys;
 
+    /// <summary>The stage widths (a bottleneck's inner width): 16, 32, 64 or 64, 128, 256, 512 at <see cref="WidthMultiplier"/> 1.</summary>
+    public IReadOnlyList<int> StageWidths =>
+        (Cifar ? new[] { 16, 32, 64 } : new[] { 64, 128, 256, 512 }).Select(w => Math.Max(1, (int)Math.Round(w * WidthMultiplier))).ToArray();
+
     /// <summary>Blocks per stage.</summary>
-    public IReadOnlyList<int> Blocks => Layout.Blocks;
+    public IReadOnlyList<int> Blocks => Cifar ? Enumerable.Repeat((Depth - 2) / 6, 3).ToArray() : Layout.Blocks;
 
     /// <summary>Whether the blocks are bottlenecks (1x1, 3x3, 1x1 with expansion 4) rather than basic blocks.</summary>
-    public bool Bottleneck => Layout.Bottleneck;
+    public bool Bottleneck => !Cifar && Layout.Bottleneck;
+
+    /// <summary>The family's name in error messages.</summary>
+    internal string Family => Cifar ? "ResNet (CIFAR)" : "ResNet";
 
     private (int[] Blocks, bool Bottleneck) Layout => Layouts.TryGetValue(Depth, out var layout)
         ? layout
         : throw new ArgumentException($"ResNet depth {Depth} must be one of {string.Join(", ", Layouts.Keys)}.");
+
+    /// <summary>Throws for a configuration, input or class count the network cannot be built for.</summary>
+    internal void Validate(ImageShape input, int numClasses)
+    {
+        if (Cifar && (Depth < 8 || (Depth - 2) % 6 != 0))
+        {
+            throw new ArgumentException($"ResNet (CIFAR) depth {Depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...).");
+        }
+
+        if (!(WidthMultiplier > 0) || WidthMultiplier > 16)
+        {
+            throw new ArgumentException($"{Family} width multiplier {WidthMultiplier} must be in (0, 16].");
+        }
+
+        ModelChecks.Classes(Family, numClasses);
+        if (Cifar)
+        {
+            input.Validate("ResNet (CIFAR) input"); // no pooling before the global one: any size works (28x28x1 included)
+        }
+        else
+        {
+            ModelChecks.MinimumSize(Family, input, 32);
+            _ = Layout; // throws for a depth without a torchvision layout
+        }
+    }
 }
 
 /// <summary>
-/// The ImageNet ResNet family (ResNet-18/34/50/101/152): a 7x7/2 stem with max pooling, four stages of basic or
-/// bottleneck blocks (64, 128, 256, 512 wide; stride on the 3x3 conv), global average pooling and a linear classifier.
-/// Module names follow torchvision (conv1, layer1..4, fc; a convolution and its batch norm are one
-/// <see cref="Conv2dNormActivation"/>, conv1.0 and conv1.1), so the dense models have torchvision's exact parameter counts. X-ResNets replace every residual-branch convolution (the paper's reference code).
+/// The ResNet family. ImageNet (ResNet-18/34/50/101/152): a 7x7/2 stem with max pooling, four stages of basic or
+/// bottleneck blocks (64, 128, 256, 512 wide; stride on the 3x3 conv). CIFAR (ResNet-20/32/44/56/110, ...): a 3x3 stem of
+/// 16 channels and three stages of n basic blocks (16, 32, 64 wide; strides 1, 2, 2). Both end in global average pooling
+/// and a linear classifier; shortcuts that change shape are a 1x1 convolution plus BatchNorm (option B of the paper).
+/// Module names follow torchvision (conv1, layer1..4, fc; blocks with conv1, conv2[, conv3], downsample; a convolution
+/// and its batch norm are one <see cref="Conv2dNormActivation"/>, conv1.0 and conv1.1), so the dense ImageNet models have
+/// torchvision's exact parameter counts. X-ResNets replace every residual-branch convolution (the paper's reference code).
 /// </summary>
 public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
+    /// <summary>The bottleneck's expansion: its last 1x1 convolution widens the block to 4 x its width.</summary>
+    private const int Expansion = 4;
+
     private static readonly Regex NamePattern = new(
         @"^(?<kind>x-|s-|g-)?resnet-(?<depth>18|34|50|101|152)(?:-(?<factor>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
 
+    private static readonly Regex CifarNamePattern = new(
+        @"^(?<kind>x-|s-|g-)?resnet-(?<depth>\d+)(?:-(?<factor>\d+(?:\.\d+)?))?(?:-w(?<width>\d+(?:\.\d+)?))?$", RegexOptions.CultureInvariant);
+
     private readonly Conv2dNormActivation conv1;
-    private readonly MaxPool2d maxpool;
-    private readonly Sequential layer1;
-    private readonly Sequential layer2;
-    private readonly Sequential layer3;
-    private readonly Sequential layer4;
+    private readonly MaxPool2d? maxpool;
+    private readonly List<Sequential> layers = new();
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
 
     /// <summary>Builds the network.</summary>
+    /// <param name="config">Form, depth, connectivity and width.</param>
+    /// <param name="input">Input image shape.</param>
+    /// <param name="numClasses">Number of classes.</param>
+    /// <param name="seed">Model seed for expander graphs.</param>
     public ResNet(ResNetConfig config, ImageShape input, int numClasses, long seed)
         : base(nameof(ResNet))
     {
-        ModelChecks.Classes("ResNet", numClasses);
-        ModelChecks.MinimumSize("ResNet", input, 32);
-        conv1 = new Conv2dNormActivation(Connectivity.Dense, "conv1", input.Channels, 64, 7, 2, 3, seed, Activation.ReLU);
-        maxpool = nn.MaxPool2d(3, 2, 1);
-        int channels = 64;
-        var blocks = config.Blocks;
-        layer1 = ResNetStages.Make("layer1", ref channels, 64, blocks[0], 1, config.Bottleneck, config.Connectivity, seed);
-        layer2 = ResNetStages.Make("layer2", ref channels, 128, blocks[1], 2, config.Bottleneck, config.Connectivity, seed);
-        layer3 = ResNetStages.Make("layer3", ref channels, 256, blocks[2], 2, config.Bottleneck, config.Connectivity, seed);
-        layer4 = ResNetStages.Make("layer4", ref channels, 512, blocks[3], 2, config.Bottleneck, config.Connectivity, seed);
+        config.Validate(input, numClasses);
+        var widths = config.StageWidths;
+        var (kernel, stride, padding) = config.Cifar ? (3, 1, 1) : (7, 2, 3);
+        // Registered one by one, in torchvision's order, so that state dicts list conv1, layer1.., fc as before.
+        conv1 = new Conv2dNormActivation(Connectivity.Dense, "conv1", input.Channels, widths[0], kernel, stride, padding, seed, Activation.ReLU);
+        register_module(nameof(conv1), conv1);
+        if (!config.Cifar)
+        {
+            maxpool = nn.MaxPool2d(3, 2, 1);
+            register_module(nameof(maxpool), maxpool);
+        }
+
+        int channels = widths[0];
+        for (int i = 0; i < widths.Count; i++)
+        {
+            layers.Add(MakeStage($"layer{i + 1}", ref channels, widths[i], config.Blocks[i], i == 0 ? 1 : 2, config.Bottleneck, config.Connectivity, seed));
+            register_module($"layer{i + 1}", layers[i]);
+        }
+
         avgpool = nn.AdaptiveAvgPool2d(1);
         fc = nn.Linear(channels, numClasses);
-        RegisterComponents();
+        register_module(nameof(avgpool), avgpool);
+        register_module(nameof(fc), fc);
     }
 
-    /// <summary>Canonical names of the registered variants.</summary>
+    /// <summary>Canonical names of the registered ImageNet variants.</summary>
     public static IEnumerable<string> Variants =>
         ResNetConfig.Depths.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4)).Append("s-resnet-18-2");
 
-    /// <summary>Parses <c>resnet-D</c>, <c>x-resnet-D-e</c> and <c>g-resnet-D-g</c> for D in 18, 34, 50, 101, 152.</summary>
+    /// <summary>Canonical names of the registered CIFAR variants.</summary>
+    public static IEnumerable<string> CifarVariants =>
+        new[] { 20, 32, 44, 56, 110 }.SelectMany(depth => ConnectivityName.Twins($"resnet-{depth}", 2, 4))
+            .Concat(new[] { "s-resnet-20-2", "s-resnet-20-4", "s-resnet-56-4" })
+            .Concat(new[] { "resnet-20-w0.5", "x-resnet-20-8", "g-resnet-20-8", "x-resnet-20-8-w1.4" });
+
+    /// <summary>Parses the ImageNet names <c>resnet-D</c>, <c>x-resnet-D-e</c> and <c>g-resnet-D-g</c> for D in 18, 34, 50, 101, 152.</summary>
     public static bool TryParse(string name, out ResNetConfig? config)
     {
         config = ConnectivityName.Match(NamePattern, name, (m, c) => new ResNetConfig(ConnectivityName.Int(m.Groups["depth"].Value), c));
+        return config is not null;
+    }
+
+    /// <summary>
+    /// Parses the CIFAR names <c>resnet-D</c> (dense), <c>x-resnet-D-e</c> (expander, compression e), <c>s-resnet-D-e[-rN]</c>
+    /// (structured expander, compression e, r = N or 2 permutations) and <c>g-resnet-D-g</c> (grouped, g groups), each with
+    /// an optional width multiplier suffix <c>-wM</c> (<c>resnet-20-w0.5</c>, <c>x-resnet-20-8-w1.4</c>). Depths 18, 34, 50,
+    /// 101 and 152 name the ImageNet models (<see cref="TryParse"/>), not these.
+    /// </summary>
+    public static bool TryParseCifar(string name, out ResNetConfig? config)
+    {
+        config = ConnectivityName.Match(CifarNamePattern, name, (m, c) =>
+        {
+            int depth = ConnectivityName.Int(m.Groups["depth"].Value);
+            double width = m.Groups["width"].Success
+                ? double.Parse(m.Groups["width"].Value, System.Globalization.CultureInfo.InvariantCulture)
+                : 1;
+            return ResNetConfig.Depths.Contains(depth) || !(width > 0) ? null : new ResNetConfig(depth, c, Cifar: true, width);
+        });
         return config is not null;
     }
 
@@ -89,8 +172,17 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = maxpool.call(conv1.call(input));
-        x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
+        var x = conv1.call(input);
+        if (maxpool is not null)
+        {
+            x = maxpool.call(x);
+        }
+
+        foreach (var layer in layers)
+        {
+            x = layer.call(x);
+        }
+
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
 
@@ -98,21 +190,19 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
     {
         var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
-        x = OnnxExport.Module(graph, maxpool, x, OnnxExport.Child(path, "maxpool"));
-        x = OnnxExport.Module(graph, layer1, x, OnnxExport.Child(path, "layer1"));
-        x = OnnxExport.Module(graph, layer2, x, OnnxExport.Child(path, "layer2"));
-        x = OnnxExport.Module(graph, layer3, x, OnnxExport.Child(path, "layer3"));
-        x = OnnxExport.Module(graph, layer4, x, OnnxExport.Child(path, "layer4"));
+        if (maxpool is not null)
+        {
+            x = OnnxExport.Module(graph, maxpool, x, OnnxExport.Child(path, "maxpool"));
+        }
+
+        for (int i = 0; i < layers.Count; i++)
+        {
+            x = OnnxExport.Module(graph, layers[i], x, OnnxExport.Child(path, $"layer{i + 1}"));
+        }
+
         x = graph.Flatten(OnnxExport.Module(graph, avgpool, x, OnnxExport.Child(path, "avgpool")), 1);
         return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
     }
-}
-
-/// <summary>Builds the stages of both ResNet families from basic or bottleneck blocks.</summary>
-internal static class ResNetStages
-{
-    /// <summary>The bottleneck's expansion: its last 1x1 convolution widens the block to 4 x its width.</summary>
-    public const int Expansion = 4;
 
     /// <summary>A stage of <paramref name="blocks"/> blocks; the first one strides and projects the shortcut when needed.</summary>
     /// <param name="path">The stage's module path (layer1, ...).</param>
@@ -123,7 +213,7 @@ internal static class ResNetStages
     /// <param name="bottleneck">Bottleneck (expansion 4) or basic blocks.</param>
     /// <param name="connectivity">Connectivity of the residual-branch convolutions.</param>
     /// <param name="seed">The model seed.</param>
-    public static Sequential Make(string path, ref int channels, int width, int blocks, int stride, bool bottleneck,
+    private static Sequential MakeStage(string path, ref int channels, int width, int blocks, int stride, bool bottleneck,
         Connectivity connectivity, long seed)
     {
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
