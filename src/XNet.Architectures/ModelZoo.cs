@@ -38,8 +38,8 @@ public static class ModelZoo
     {
         Family<ResNetConfig>("ResNet (CIFAR)", Cifar, 10, ResNet.CifarVariants, ResNet.TryParseCifar,
             (c, input, classes, seed) => new ResNet(c, input, classes, seed)),
-        Family<DenseNetCifarConfig>("DenseNet-BC (CIFAR)", Cifar, 10, DenseNetCifar.Variants, DenseNetCifar.TryParse,
-            (c, input, classes, seed) => new DenseNetCifar(c, input, classes, seed)),
+        Family<DenseNetCifarConfig>("DenseNet-BC (CIFAR)", Cifar, 10, DenseNet.CifarVariants, DenseNet.TryParseCifar,
+            (c, input, classes, seed) => new DenseNet(c, input, classes, seed)),
         Family<VggCifarConfig>("VGG16-BN (CIFAR)", Cifar, 10, VggCifar.Variants, VggCifar.TryParse,
             (c, input, classes, seed) => new VggCifar(c, input, classes, seed)),
         Family<ResNetConfig>("ResNet (ImageNet)", ImageNet, 1000, ResNet.Variants, ResNet.TryParse,

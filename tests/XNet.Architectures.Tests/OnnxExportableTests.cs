@@ -18,7 +18,7 @@ public sealed class OnnxExportableTests
             .Where(t => !t.IsAbstract && typeof(nn.Module).IsAssignableFrom(t))
             .ToList();
 
-        Assert.IsGreaterThanOrEqualTo(14, modules.Count, $"module classes found: {string.Join(", ", modules.Select(t => t.Name))}");
+        Assert.IsGreaterThanOrEqualTo(13, modules.Count, $"module classes found: {string.Join(", ", modules.Select(t => t.Name))}");
         var missing = modules.Where(t => !typeof(IOnnxExportable).IsAssignableFrom(t)).Select(t => t.FullName).ToList();
         Assert.IsEmpty(missing, $"module classes without IOnnxExportable: {string.Join(", ", missing)}");
     }
