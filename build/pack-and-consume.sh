@@ -126,7 +126,7 @@ try
     Console.WriteLine($"micro-accuracy {metrics.MicroAccuracy:F4}, macro-accuracy {metrics.MacroAccuracy:F4}, " +
                       $"log-loss {metrics.LogLoss:F4}, {counted} test rows");
 
-    transformer.Model.Save(modelPath);
+    XNetModelFile.Save(transformer.Model, modelPath);
     using XNetTransformer loaded = new XNetTransformer(XNetModelFile.Load(modelPath));
     Console.WriteLine($"saved and reloaded {modelPath} ({new FileInfo(modelPath).Length} bytes)");
 

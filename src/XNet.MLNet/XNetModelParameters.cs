@@ -155,6 +155,7 @@ public sealed partial class XNetModelParameters : IDisposable
         try
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            ZipIntegrity.Verify(zip);
             var metadataEntry = zip.GetEntry(MetadataEntry) ?? throw new InvalidDataException($"it has no '{MetadataEntry}' entry");
             var weightsEntry = zip.GetEntry(WeightsEntry) ?? throw new InvalidDataException($"it has no '{WeightsEntry}' entry");
             using (var entry = metadataEntry.Open())

@@ -198,8 +198,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         {
             model.Dispose();
             string classes = found.ClassNames.SequenceEqual(identity.ClassNames) ? ""
-                : $" (its classes: {string.Join(", ", found.ClassNames.Take(10))}{(found.ClassNames.Count > 10 ? ", ..." : "")}; " +
-                  $"this run's: {string.Join(", ", identity.ClassNames.Take(10))}{(identity.ClassNames.Count > 10 ? ", ..." : "")})";
+                : $" (its classes: {Describe(found.ClassNames)}; this run's: {Describe(identity.ClassNames)})";
             throw new ArgumentException(
                 $"InitialModel '{path}' holds {found}; this run trains {identity}{classes}. Continue with the architecture, image shape and " +
                 "classes of that model, or train from scratch.", nameof(Options.InitialModel));

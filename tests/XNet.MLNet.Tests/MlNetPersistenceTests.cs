@@ -171,9 +171,10 @@ public sealed class MlNetPersistenceTests
         StringAssert.Contains(fromMlNet.Message, "zip");
         var fromXNet = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.Load(truncated));
         StringAssert.Contains(fromXNet.Message, truncated);
-        var tamperedError = Assert.Throws<Exception>(() => XNetModelFile.Load(tampered, "cpu"));
+        // .NET inflates zip entries without checking their CRC-32, and so does ML.NET's Model.Load; XNetModelFile checks them.
+        var tamperedError = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.Load(tampered, "cpu"));
         StringAssert.Contains(tamperedError.Message, tampered);
-        Assert.Throws<Exception>(() => Context.Model.Load(tampered, out _));
+        StringAssert.Contains(tamperedError.Message, "does not match its recorded CRC-32");
         CollectionAssert.AreEqual(filesBefore, Directory.GetFiles(folder).Order().ToArray());
     }
 
@@ -218,8 +219,8 @@ public sealed class MlNetPersistenceTests
         var same = TestData.SmallOptions(epochs: 1);
         same.InitialModel = zip;
         var classError = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(same).Fit(reordered));
-        StringAssert.Contains(classError.Message, "(its classes: " + string.Join(", ", model.LastTransformer.Model.ClassNames));
-        StringAssert.Contains(classError.Message, "this run's: Ankle boot, Bag, Coat");
+        StringAssert.Contains(classError.Message, "(its classes: 10: " + string.Join(", ", model.LastTransformer.Model.ClassNames.Take(5)));
+        StringAssert.Contains(classError.Message, "this run's: 10: Ankle boot, Bag, Coat");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>

@@ -191,7 +191,7 @@ public sealed class PipelineTests
         {
             var ex = Assert.ThrowsExactly<InvalidDataException>(() => XNetModelFile.Load(path, "cpu"));
             StringAssert.Contains(ex.Message, path);
-            StringAssert.Contains(ex.Message, "is not an X-Net model file");
+            StringAssert.Contains(ex.Message, "is neither an X-Net model file");
         }
         finally
         {

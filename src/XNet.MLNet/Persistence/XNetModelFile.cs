@@ -32,18 +32,10 @@ public enum XNetModelFileKind
 public static class XNetModelFile
 {
     /// <summary>Writes <paramref name="model"/> as an X-Net file (<c>.xnet</c>) atomically.</summary>
-    public static void Save(XNetModelParameters model, string path)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        model.Save(path);
-    }
+    public static void Save(XNetModelParameters model, string path) => Checked(model).Save(path);
 
     /// <summary>Writes <paramref name="model"/> as an X-Net file to <paramref name="stream"/> (left open).</summary>
-    public static void Save(XNetModelParameters model, Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        model.Save(stream);
-    }
+    public static void Save(XNetModelParameters model, Stream stream) => Checked(model).Save(stream);
 
     /// <summary>
     /// Writes the network as an ONNX model (opset 17) atomically. Input <c>input</c>: float32 (batch, C, H, W) raw pixels,
@@ -53,18 +45,12 @@ public static class XNetModelFile
     /// mean/std, class names (JSON) and the library version (keys in <see cref="XNetOnnx"/>). See docs/onnx.md.
     /// </summary>
     /// <exception cref="NotSupportedException">When a layer has no ONNX export; the message names the layer.</exception>
-    public static void ExportOnnx(XNetModelParameters model, string path)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        model.ExportOnnx(path);
-    }
+    public static void ExportOnnx(XNetModelParameters model, string path) => Checked(model).ExportOnnx(path);
 
     /// <summary>Writes the ONNX model (see <see cref="ExportOnnx(XNetModelParameters, string)"/>) to <paramref name="stream"/> (left open).</summary>
-    public static void ExportOnnx(XNetModelParameters model, Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        model.ExportOnnx(stream);
-    }
+    public static void ExportOnnx(XNetModelParameters model, Stream stream) => Checked(model).ExportOnnx(stream);
+
+    private static XNetModelParameters Checked(XNetModelParameters model) => model ?? throw new ArgumentNullException(nameof(model));
 
     /// <summary>
     /// Reads the X-Net of an <c>.xnet</c> file or of an ML.NET zip saved from a pipeline with an X-Net, ready to score
@@ -145,7 +131,7 @@ public static class XNetModelFile
     {
         try
         {
-            using var zip = OpenZip(path);
+            using var zip = OpenZip(path, verify: false);
             if (zip.GetEntry(XNetMetadataEntry) is not null)
             {
                 return XNetModelFileKind.XNet;
@@ -215,14 +201,29 @@ public static class XNetModelFile
         };
     }
 
-    private static ZipArchive OpenZip(string path)
+    /// <summary>Opens a zip; with <paramref name="verify"/>, after checking every entry's CRC-32.</summary>
+    private static ZipArchive OpenZip(string path, bool verify = true)
     {
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
         }
 
-        return ZipFile.OpenRead(path);
+        var zip = ZipFile.OpenRead(path);
+        try
+        {
+            if (verify)
+            {
+                ZipIntegrity.Verify(zip);
+            }
+
+            return zip;
+        }
+        catch
+        {
+            zip.Dispose();
+            throw;
+        }
     }
 
     // ML.NET writes the binary stream "OnnxModel" as a length-prefixed byte array (an Int32 count, or an Int64 one for large models).

@@ -1,0 +1,43 @@
+namespace XNet.MLNet.IO;
+
+/// <summary>
+/// Checks the entries of a zip (model files, ML.NET zips) against the CRC-32 its directory records: .NET's
+/// <c>ZipArchive</c> inflates entries without checking them, so altered bytes would otherwise load as different weights.
+/// </summary>
+internal static class ZipIntegrity
+{
+    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
+    {
+        uint c = (uint)n;
+        for (int k = 0; k < 8; k++)
+        {
+            c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+
+        return c;
+    }).ToArray();
+
+    /// <summary>Reads every entry of <paramref name="zip"/> and compares its CRC-32 with the recorded one.</summary>
+    /// <exception cref="InvalidDataException">When an entry does not match; the message names the entry.</exception>
+    public static void Verify(System.IO.Compression.ZipArchive zip)
+    {
+        var buffer = new byte[1 << 16];
+        foreach (var entry in zip.Entries)
+        {
+            uint crc = 0xFFFFFFFFu;
+            using var stream = entry.Open();
+            for (int read; (read = stream.Read(buffer)) > 0;)
+            {
+                for (int i = 0; i < read; i++)
+                {
+                    crc = Table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);
+                }
+            }
+
+            if (~crc != entry.Crc32)
+            {
+                throw new InvalidDataException($"its entry '{entry.FullName}' does not match its recorded CRC-32 (the file was altered or damaged)");
+            }
+        }
+    }
+}
