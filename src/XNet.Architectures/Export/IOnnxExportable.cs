@@ -11,5 +11,5 @@ internal interface IOnnxExportable
     /// <param name="graph">The graph being written.</param>
     /// <param name="input">The name of the input value.</param>
     /// <param name="path">This module's path in the model (names initializers and errors).</param>
-    string Export(IGraphBuilder graph, string input, string path);
+    string Export(OnnxGraphBuilder graph, string input, string path);
 }

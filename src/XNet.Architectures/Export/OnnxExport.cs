@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace XNet.Architectures.Export;
 
 /// <summary>
-/// Writes modules into an <see cref="IGraphBuilder"/>: TorchSharp's own layers (Conv2d, BatchNorm2d, Linear, ReLU, pooling,
+/// Writes modules into an <see cref="OnnxGraphBuilder"/>: TorchSharp's own layers (Conv2d, BatchNorm2d, Linear, ReLU, pooling,
 /// Sequential) here, the project's layers and models through their <see cref="IOnnxExportable"/> implementation.
 /// A convolution followed directly by a BatchNorm2d is written as one convolution with the normalisation folded in.
 /// </summary>
@@ -14,7 +14,7 @@ internal static class OnnxExport
 {
     /// <summary>Emits <paramref name="module"/> in evaluation mode; returns its output value.</summary>
     /// <exception cref="NotSupportedException">When the module (or one inside it) has no export; names it and its path.</exception>
-    public static string Module(IGraphBuilder graph, nn.Module module, string input, string path)
+    public static string Module(OnnxGraphBuilder graph, nn.Module module, string input, string path)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(module);
@@ -40,7 +40,7 @@ internal static class OnnxExport
     /// <summary>
     /// Emits a convolution (Conv2d or ExpanderConv2d) followed by an optional batch normalisation folded into it.
     /// </summary>
-    public static string ConvBatchNorm(IGraphBuilder graph, nn.Module conv, BatchNorm2d? norm, string input, string convPath, string? normPath)
+    public static string ConvBatchNorm(OnnxGraphBuilder graph, nn.Module conv, BatchNorm2d? norm, string input, string convPath, string? normPath)
     {
         var spec = ConvolutionOf(graph, conv, convPath);
         if (norm is not null)
@@ -52,17 +52,17 @@ internal static class OnnxExport
     }
 
     /// <summary>Emits a BatchNorm2d as a BatchNormalization node (where no convolution precedes it to fold into).</summary>
-    public static string BatchNorm(IGraphBuilder graph, BatchNorm2d norm, string input, string path) =>
+    public static string BatchNorm(OnnxGraphBuilder graph, BatchNorm2d norm, string input, string path) =>
         BatchNorm(graph, Spec(norm, path), input);
 
     /// <summary>The path of a child: <c>parent.child</c>, or just <c>child</c> at the root.</summary>
     public static string Child(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
     /// <summary>Global average pooling then flattening: <c>adaptive_avg_pool2d(x, 1).flatten(1)</c>.</summary>
-    public static string GlobalPoolFlatten(IGraphBuilder graph, string input) => graph.Flatten(graph.GlobalAveragePool(input), 1);
+    public static string GlobalPoolFlatten(OnnxGraphBuilder graph, string input) => graph.Flatten(graph.GlobalAveragePool(input), 1);
 
     /// <summary>Emits a Gemm (transB) with the given weight (out, in) and bias.</summary>
-    public static string Gemm(IGraphBuilder graph, string input, string path, float[] weight, long[] shape, float[]? bias)
+    public static string Gemm(OnnxGraphBuilder graph, string input, string path, float[] weight, long[] shape, float[]? bias)
     {
         string w = graph.Constant(Child(path, "weight"), weight, shape);
         string? b = bias is null ? null : graph.Constant(Child(path, "bias"), bias, bias.Length);
@@ -77,7 +77,7 @@ internal static class OnnxExport
         return tensor.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
     }
 
-    private static string Sequential(IGraphBuilder graph, Sequential sequential, string input, string path)
+    private static string Sequential(OnnxGraphBuilder graph, Sequential sequential, string input, string path)
     {
         var children = sequential.named_children().ToList();
         string x = input;
@@ -98,7 +98,7 @@ internal static class OnnxExport
         return x;
     }
 
-    private static ConvolutionSpec ConvolutionOf(IGraphBuilder graph, nn.Module conv, string path) => conv switch
+    private static ConvolutionSpec ConvolutionOf(OnnxGraphBuilder graph, nn.Module conv, string path) => conv switch
     {
         Conv2d dense => Spec(dense, path),
         ExpanderConv2d expander => expander.ToConvolutionSpec(graph.ExpanderForm, path),
@@ -106,7 +106,7 @@ internal static class OnnxExport
             $"ONNX export: layer '{path}' is a {conv.GetType().Name}; a Conv2d or an ExpanderConv2d was expected before a BatchNorm2d."),
     };
 
-    private static string Convolution(IGraphBuilder graph, ConvolutionSpec spec, string input)
+    private static string Convolution(OnnxGraphBuilder graph, ConvolutionSpec spec, string input)
     {
         string x = input;
         if (spec.GatherIndices is not null)
@@ -120,7 +120,7 @@ internal static class OnnxExport
         return graph.Conv(x, weight, bias, spec.WeightShape[2..], spec.Strides, spec.Pads, spec.Group);
     }
 
-    private static string BatchNorm(IGraphBuilder graph, BatchNormSpec spec, string input)
+    private static string BatchNorm(OnnxGraphBuilder graph, BatchNormSpec spec, string input)
     {
         long c = spec.Mean.Length;
         return graph.BatchNormalization(input,
@@ -157,7 +157,7 @@ internal static class OnnxExport
             mean, Data(norm.running_var), (float)norm.eps);
     }
 
-    private static string MaxPool(IGraphBuilder graph, MaxPool2d pool, string input, string path)
+    private static string MaxPool(OnnxGraphBuilder graph, MaxPool2d pool, string input, string path)
     {
         long[] kernel = pool.kernel_size;
         long[] stride = pool.stride ?? kernel;
@@ -170,7 +170,7 @@ internal static class OnnxExport
         return graph.MaxPool(input, kernel, stride, padding, pool.ceil_mode);
     }
 
-    private static string GlobalAveragePool(IGraphBuilder graph, AdaptiveAvgPool2d pool, string input, string path)
+    private static string GlobalAveragePool(OnnxGraphBuilder graph, AdaptiveAvgPool2d pool, string input, string path)
     {
         if (pool.output_size.Any(s => s != 1))
         {

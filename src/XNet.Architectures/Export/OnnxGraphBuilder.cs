@@ -13,7 +13,7 @@ namespace XNet.Architectures.Export;
 /// outputs and heads with <see cref="Reserve"/>, <see cref="Node(string, string[], string?, AttributeProto[])"/> and
 /// <see cref="Constant(string, float[], long[])"/>, then wrap <see cref="Graph"/> in a <see cref="ModelProto"/>.
 /// </summary>
-public sealed class OnnxGraphBuilder : IGraphBuilder
+public sealed class OnnxGraphBuilder
 {
     private readonly HashSet<string> names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> counters = new(StringComparer.Ordinal);
@@ -32,7 +32,7 @@ public sealed class OnnxGraphBuilder : IGraphBuilder
         Graph = new GraphProto { Name = graphName };
     }
 
-    /// <inheritdoc />
+    /// <summary>How expander convolutions are written.</summary>
     public ExpanderConvForm ExpanderForm { get; }
 
     /// <summary>The graph written so far.</summary>
@@ -49,64 +49,64 @@ public sealed class OnnxGraphBuilder : IGraphBuilder
     public string Reserve(string name) =>
         names.Add(name) ? name : throw new InvalidOperationException($"ONNX export: the value name '{name}' is already used.");
 
-    /// <inheritdoc />
+    /// <summary>Adds a float32 constant (an initializer); returns its (unique) name, derived from <paramref name="name"/>.</summary>
     public string Constant(string name, float[] values, params long[] shape) =>
         AddInitializer(name, TensorProto.Types.DataType.Float, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, shape);
 
-    /// <inheritdoc />
+    /// <summary>Adds an int64 constant; returns its (unique) name.</summary>
     public string Constant(string name, long[] values, params long[] shape) =>
         AddInitializer(name, TensorProto.Types.DataType.Int64, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, shape);
 
-    /// <inheritdoc />
+    /// <summary>Conv: weight (C_out, C_in / groups, kH, kW), optional bias (C_out), symmetric padding.</summary>
     public string Conv(string input, string weight, string? bias, long[] kernel, long[] strides, long[] pads, long group) =>
         Node("Conv", bias is null ? new[] { input, weight } : new[] { input, weight, bias },
             Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)), Ints("dilations", kernel.Select(_ => 1L)),
             Int("group", group));
 
-    /// <inheritdoc />
+    /// <summary>BatchNormalization in inference mode (running statistics).</summary>
     public string BatchNormalization(string input, string scale, string bias, string mean, string variance, float epsilon) =>
         Node("BatchNormalization", new[] { input, scale, bias, mean, variance }, Float("epsilon", epsilon));
 
-    /// <inheritdoc />
+    /// <summary>Relu.</summary>
     public string Relu(string input) => Node("Relu", new[] { input });
 
-    /// <inheritdoc />
+    /// <summary>Clip to [min, max] (ReLU6 is Clip(0, 6)).</summary>
     public string Clip(string input, float min, float max) =>
         Node("Clip", new[] { input, Constant("clip_min", new[] { min }), Constant("clip_max", new[] { max }) });
 
-    /// <inheritdoc />
+    /// <summary>Element-wise sum (with broadcasting).</summary>
     public string Add(string a, string b) => Node("Add", new[] { a, b });
 
-    /// <inheritdoc />
+    /// <summary>Element-wise difference (with broadcasting).</summary>
     public string Sub(string a, string b) => Node("Sub", new[] { a, b });
 
-    /// <inheritdoc />
+    /// <summary>Element-wise quotient (with broadcasting).</summary>
     public string Div(string a, string b) => Node("Div", new[] { a, b });
 
-    /// <inheritdoc />
+    /// <summary>Concatenation along <paramref name="axis"/>.</summary>
     public string Concat(IReadOnlyList<string> inputs, long axis) => Node("Concat", inputs.ToArray(), Int("axis", axis));
 
-    /// <inheritdoc />
+    /// <summary>MaxPool with symmetric padding.</summary>
     public string MaxPool(string input, long[] kernel, long[] strides, long[] pads, bool ceilMode) =>
         Node("MaxPool", new[] { input }, Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)),
             Int("ceil_mode", ceilMode ? 1 : 0));
 
-    /// <inheritdoc />
+    /// <summary>AveragePool with symmetric padding; <paramref name="countIncludePad"/> as PyTorch's.</summary>
     public string AveragePool(string input, long[] kernel, long[] strides, long[] pads, bool ceilMode, bool countIncludePad) =>
         Node("AveragePool", new[] { input }, Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads.Concat(pads)),
             Int("ceil_mode", ceilMode ? 1 : 0), Int("count_include_pad", countIncludePad ? 1 : 0));
 
-    /// <inheritdoc />
+    /// <summary>GlobalAveragePool: (N, C, H, W) to (N, C, 1, 1).</summary>
     public string GlobalAveragePool(string input) => Node("GlobalAveragePool", new[] { input });
 
-    /// <inheritdoc />
+    /// <summary>Flatten to two dimensions at <paramref name="axis"/>.</summary>
     public string Flatten(string input, long axis) => Node("Flatten", new[] { input }, Int("axis", axis));
 
-    /// <inheritdoc />
+    /// <summary>Gemm with transB = 1: input (N, in) times weight (out, in) transposed, plus an optional bias (out).</summary>
     public string Gemm(string input, string weight, string? bias) =>
         Node("Gemm", bias is null ? new[] { input, weight } : new[] { input, weight, bias }, Int("transB", 1));
 
-    /// <inheritdoc />
+    /// <summary>Gather along <paramref name="axis"/> with int64 indices.</summary>
     public string Gather(string input, string indices, long axis) => Node("Gather", new[] { input, indices }, Int("axis", axis));
 
     /// <summary>Adds a node of any operator with one freshly named output; returns that name.</summary>

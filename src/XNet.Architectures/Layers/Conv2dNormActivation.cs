@@ -64,7 +64,7 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = OnnxExport.ConvBatchNorm(graph, conv, norm, input, OnnxExport.Child(path, "0"), OnnxExport.Child(path, "1"));
         return activation switch

@@ -180,7 +180,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path) =>
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path) =>
         OnnxExport.ConvBatchNorm(graph, this, null, input, path, null);
 
     /// <inheritdoc />

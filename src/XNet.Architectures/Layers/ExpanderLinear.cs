@@ -123,7 +123,7 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     /// <inheritdoc />
     /// <remarks>A Gemm over the same dense weight as <see cref="forward"/> (zero where there is no connection).</remarks>
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         using var noGrad = no_grad();
         using var dense = DenseWeight();

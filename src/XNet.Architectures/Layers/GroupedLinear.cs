@@ -66,7 +66,7 @@ public sealed class GroupedLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// A Gemm over the block-diagonal (out, in) weight: output o of group j = o / (out/g) reads inputs j * in/g ..
     /// (j + 1) * in/g - 1 with weight[j, o mod out/g, i mod in/g], as the einsum in <see cref="forward"/>.
     /// </remarks>
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var compact = OnnxExport.Data(weight);
         int outPerGroup = OutputFeatures / Groups, inPerGroup = InputFeatures / Groups;

@@ -43,7 +43,7 @@ public sealed class Normalize : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         long channels = mean.numel();
         string x = graph.Sub(input, graph.Constant(OnnxExport.Child(path, "mean"), Mean, 1, channels, 1, 1));

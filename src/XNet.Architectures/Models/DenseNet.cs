@@ -229,7 +229,7 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = conv1 is null ? input : OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.Module(graph, features, x, OnnxExport.Child(path, cifar ? "blocks" : "features"));
@@ -275,7 +275,7 @@ internal sealed class DenseBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         return x.MoveToOuterDisposeScope();
     }
 
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = input;
         for (int i = 0; i < layers.Count; i++)
@@ -337,7 +337,7 @@ internal sealed class DenseLayer : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     // Pre-activation order (BN, ReLU, conv): the BN cannot fold into the convolution after it, so it stays a node.
     // Dropout is the identity in evaluation mode. conv1's BN (norm2) follows it directly and folds.
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = graph.Relu(OnnxExport.BatchNorm(graph, norm1, input, OnnxExport.Child(path, "norm1")));
         if (conv2 is null)
@@ -378,7 +378,7 @@ internal sealed class Transition : nn.Module<Tensor, Tensor>, IOnnxExportable
         return nn.functional.avg_pool2d(x, 2).MoveToOuterDisposeScope();
     }
 
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = graph.Relu(OnnxExport.BatchNorm(graph, norm, input, OnnxExport.Child(path, "norm")));
         x = OnnxExport.ConvBatchNorm(graph, conv, null, x, OnnxExport.Child(path, "conv"), null);

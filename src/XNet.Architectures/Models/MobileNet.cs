@@ -96,7 +96,7 @@ public sealed class MobileNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.GlobalPoolFlatten(graph, OnnxExport.Module(graph, layers, x, OnnxExport.Child(path, "layers")));

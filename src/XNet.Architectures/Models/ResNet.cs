@@ -187,7 +187,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         if (maxpool is not null)
@@ -282,7 +282,7 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
     }
 
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = input;
         for (int i = 0; i < convolutions.Count; i++)

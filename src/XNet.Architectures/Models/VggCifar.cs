@@ -115,7 +115,7 @@ public sealed class VggCifar : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
-    string IOnnxExportable.Export(IGraphBuilder graph, string input, string path)
+    string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {
         var x = OnnxExport.GlobalPoolFlatten(graph, OnnxExport.Module(graph, features, input, OnnxExport.Child(path, "features")));
         return OnnxExport.Module(graph, classifier, x, OnnxExport.Child(path, "classifier"));
