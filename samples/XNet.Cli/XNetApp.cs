@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Spectre.Console.Cli;
 using XNet.Architectures;
 using XNet.Cli.Commands;
@@ -7,7 +8,7 @@ namespace XNet.Cli;
 /// <summary>The <c>xnet</c> command line: its commands, and one entry point that turns expected failures into exit codes.</summary>
 internal static class XNetApp
 {
-    /// <summary>Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 cancelled).</summary>
+    /// <summary>Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C, 143 SIGTERM).</summary>
     public static int Run(string[] args)
     {
         // A training job: keep libtorch's large buffers in the heap instead of page-faulting fresh ones on every call
@@ -40,21 +41,20 @@ internal static class XNetApp
             config.PropagateExceptions();
         });
 
-        // Ctrl+C stops training at the next batch boundary (after a checkpoint) instead of killing the process.
+        // Ctrl+C and SIGTERM (a scheduler's or container's stop) stop training at the next batch boundary, after a
+        // checkpoint, instead of killing the process; the exit code says which (130 or 143).
         using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        int signalExit = 0;
+        void Stop(PosixSignalContext context, int exitCode)
         {
-            e.Cancel = true;
+            context.Cancel = true;
+            signalExit = exitCode;
             cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            return CliErrors.Run(() => app.Run(args, cancel.Token));
         }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, 130));
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, 143));
+        int exit = CliErrors.Run(() => app.Run(args, cancel.Token));
+        return exit == 130 && signalExit != 0 ? signalExit : exit;
     }
 }

@@ -72,7 +72,9 @@ public sealed class CrashSafetyTests
     }
 
     [TestMethod]
-    public void CtrlCStopsAtABatchBoundaryWritesACheckpointAndSaysHowToResume()
+    [DataRow("INT", 130, DisplayName = "Ctrl+C")]
+    [DataRow("TERM", 143, DisplayName = "SIGTERM")]
+    public void ASignalStopsAtABatchBoundaryWritesACheckpointAndSaysHowToResume(string signal, int exitCode)
     {
         string root = TestFolders.Create(TestContext);
         string data = GeneratedDatasets.WriteIdx(Path.Combine(root, "mnist"), trainImages: 2048, testImages: 64);
@@ -87,7 +89,7 @@ public sealed class CrashSafetyTests
         }
 
         Thread.Sleep(1500); // into the first epoch
-        using (var interrupt = Process.Start("kill", new[] { "-s", "INT", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+        using (var interrupt = Process.Start("kill", new[] { "-s", signal, child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
         {
             interrupt.WaitForExit();
         }
@@ -96,7 +98,7 @@ public sealed class CrashSafetyTests
         child.WaitForExit();
         TestContext.WriteLine(output);
 
-        Assert.AreEqual(130, child.ExitCode, output);
+        Assert.AreEqual(exitCode, child.ExitCode, output);
         string flat = output.Replace("\n", "");
         StringAssert.Contains(flat, "Training was cancelled at epoch 1, after batch");
         StringAssert.Contains(flat, $"Continue with: xnet train --resume {run}");
