@@ -191,6 +191,43 @@ public sealed class ResumeTests
     private static string[] MetricsWithoutTimings(string run) =>
         File.ReadAllLines(Path.Combine(run, "metrics.csv")).Select(line => string.Join(",", line.Split(',')[..^2])).ToArray();
 
+    [TestMethod]
+    public void ARunFolderHoldsOneRun()
+    {
+        string run = Folder("shared");
+        var first = Options(run);
+        first.Epoch = 2; // checkpoint-0002 has no namesake in the one-epoch run below: it would survive a mix
+        using (Context.MulticlassClassification.Trainers.XNet(first).Fit(data))
+        {
+        }
+
+        // A new run in the folder of an earlier one starts clean: none of the earlier run's checkpoints survive to be resumed.
+        var messages = new List<string>();
+        var context = new MLContext(seed: 0);
+        context.Log += (_, e) => messages.Add(e.Message);
+        var second = Options(run);
+        second.Epoch = 1;
+        second.Seed = 5;
+        using (context.MulticlassClassification.Trainers.XNet(second).Fit(data))
+        {
+        }
+
+        Assert.IsTrue(messages.Any(m => m.Contains("held an earlier run", StringComparison.Ordinal)), "the removal is logged");
+        foreach (string file in Directory.GetFiles(Path.Combine(run, RunFolder.CheckpointsFolderName)))
+        {
+            Assert.AreEqual(5, TrainingCheckpoint.Read(file).Seed, $"{Path.GetFileName(file)} belongs to the new run");
+        }
+
+        // While a run holds the folder, a second one is refused before it writes anything.
+        using (RunFolder.Open(run, resuming: true, _ => { }))
+        {
+            var third = Options(run);
+            third.Epoch = 1;
+            var ex = Assert.ThrowsExactly<IOException>(() => Context.MulticlassClassification.Trainers.XNet(third).Fit(data));
+            StringAssert.Contains(ex.Message, $"Run folder '{run}' is in use by another training run");
+        }
+    }
+
     private string Folder(string name)
     {
         string path = Path.Combine(Path.GetTempPath(), "xnet-resume-tests", TestContext.TestName!, Guid.NewGuid().ToString("N"), name);
