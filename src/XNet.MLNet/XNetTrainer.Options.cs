@@ -357,7 +357,7 @@ public sealed partial class XNetTrainer
 
         /// <summary>Recorded settings that do not change what is trained, so a resumed run may change them.</summary>
         private static readonly string[] RunTimeSettings =
-            [nameof(Device), nameof(FallbackToCpu), nameof(CheckpointEveryBatches), nameof(CheckpointsToKeep), nameof(InferenceBatchSize)];
+            [nameof(Device), nameof(FallbackToCpu), nameof(CheckpointEveryBatches), nameof(CheckpointsToKeep), nameof(InferenceBatchSize), nameof(Tags)];
 
         /// <summary>
         /// These options, continuing the run that recorded <paramref name="recorded"/>: every recorded setting left at its

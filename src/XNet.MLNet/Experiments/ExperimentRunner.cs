@@ -87,7 +87,7 @@ public static class ExperimentRunner
             foreach (string model in plan.Models)
             {
                 var cost = costs[model];
-                string folder = RunFolder(outputFolder, model, seed);
+                string folder = RunPath(outputFolder, model, seed);
                 string resultPath = Path.Combine(folder, ResultFile);
                 if (File.Exists(resultPath))
                 {
@@ -102,7 +102,7 @@ public static class ExperimentRunner
                     continue;
                 }
 
-                bool resuming = CheckpointStore.Newest(XNet.MLNet.RunFolder.CheckpointsOf(folder)).Any();
+                bool resuming = CheckpointStore.Newest(RunFolder.CheckpointsOf(folder)).Any();
                 var options = resuming ? new XNetTrainer.Options { ResumeFrom = folder } : plan.Recipe.WithSeed(seed);
                 options.Architecture = model;
                 options.WorkspacePath = folder;
@@ -139,7 +139,7 @@ public static class ExperimentRunner
         }).ToArray();
 
     /// <summary>The run folder of (model, seed) under <paramref name="outputFolder"/>.</summary>
-    public static string RunFolder(string outputFolder, string model, int seed) =>
+    public static string RunPath(string outputFolder, string model, int seed) =>
         Path.Combine(outputFolder, "runs", model.ToLowerInvariant(), string.Create(CultureInfo.InvariantCulture, $"seed-{seed}"));
 
     private static ModelCost Cost(string model, ImageShape shape, int classes)
