@@ -286,7 +286,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         string? data = tags.GetValueOrDefault(DataTag);
         int imageSize = int.Parse(tags[ImageSizeTag], CultureInfo.InvariantCulture);
         bool skipUnreadable = bool.Parse(tags[SkipUnreadableTag]);
-        string run = settings.Resume ?? settings.OutputDirectory;
+        // The run folder of the checkpoint resumed (--resume may name the folder, its checkpoints folder or a checkpoint file).
+        string run = recorded is null ? settings.OutputDirectory : RunFolder.Containing(recorded);
         options.Tags = tags;
         options.WorkspacePath = run;
         options.ResumeFrom = settings.Resume;

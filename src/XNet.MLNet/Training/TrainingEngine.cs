@@ -81,7 +81,7 @@ public sealed class TrainingEngine
                 "Option EarlyStoppingCriteria needs a validation set; pass one or set EarlyStoppingCriteria to null.", nameof(validation));
         }
 
-                var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
+        var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = CreateOptimizer(parameters);
         var run = resumeFrom is null ? new RunState() : Restore(resumeFrom, optimizer);
