@@ -32,18 +32,9 @@ public sealed partial class XNetTrainer
         /// <summary>L2 weight decay.</summary>
         public const float WeightDecay = 5e-4f;
 
-        /// <summary>Zero padding of the random crop.</summary>
-        public const int RandomCropPadding = 2;
-
         /// <summary>Newest checkpoints kept.</summary>
         public const int CheckpointsToKeep = 3;
-
-        /// <summary>Rows per forward pass when scoring.</summary>
-        public const int InferenceBatchSize = 256;
     }
-
-    /// <summary>The validation fraction held out for early stopping when neither a validation set nor a fraction is given.</summary>
-    public const float DefaultValidationSetFraction = 0.1f;
 
     /// <summary>Options of <see cref="XNetTrainer"/>, named as ML.NET's ImageClassificationTrainer names them where they overlap.</summary>
     public sealed class Options
@@ -107,7 +98,7 @@ public sealed partial class XNetTrainer
         public AugmentationKind Augmentation = AugmentationKind.PadCropFlip;
 
         /// <summary>Zero padding before the random crop of <see cref="AugmentationKind.PadCropFlip"/> (0 disables cropping; CIFAR: 4).</summary>
-        public int RandomCropPadding = Defaults.RandomCropPadding;
+        public int RandomCropPadding = 2;
 
         /// <summary>Whether to flip half of the training images horizontally (with either crop).</summary>
         public bool HorizontalFlip = true;
@@ -214,7 +205,7 @@ public sealed partial class XNetTrainer
         public bool? FallbackToCpu;
 
         /// <summary>Rows per forward pass when scoring.</summary>
-        public int InferenceBatchSize = Defaults.InferenceBatchSize;
+        public int InferenceBatchSize = 256;
 
         /// <summary>
         /// Stops training (checked every batch, a checkpoint is written when <see cref="WorkspacePath"/> is set). The

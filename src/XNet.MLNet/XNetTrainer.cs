@@ -126,7 +126,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
             validation = DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
                 "validation", cancellation).Images;
         }
-        else if ((options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : DefaultValidationSetFraction)) is float fraction)
+        else if ((options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : 0.1f)) is float fraction)
         {
             (train, validation) = train.Split(fraction, seed);
             Log(channel, string.Create(CultureInfo.InvariantCulture,
@@ -158,8 +158,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
             using var run = options.WorkspacePath is string workspace
                 ? RunFolder.Open(workspace, resuming: resume is not null, message => Log(channel, message))
                 : null;
-            var checkpoints = run is null ? null
-                : new CheckpointSettings(run.CheckpointsPath, identity, options.CheckpointEveryBatches, options.CheckpointsToKeep);
+            var checkpoints = run is null ? null : new CheckpointStore(run.CheckpointsPath, identity);
             var engine = new TrainingEngine(model.Network, options, device);
             engine.BatchCompleted += progress => options.ProgressCallback?.Invoke(progress);
             engine.BatchCompleted += _ => cancellationLink.Poll();

@@ -95,7 +95,9 @@ return 0;
 ImageSet Load(string split)
 {
     var (images, labels) = FashionMnist.Files(data, split);
-    return IdxDataset.LoadImageSet(images, labels, FashionMnist.ClassNames);
+    var view = IdxDataset.Load(new MLContext(), images, labels, FashionMnist.ClassNames);
+    var shape = DataViewImages.ResolveShape(view.Schema, "Features", null);
+    return DataViewImages.Read(view, "Features", "Label", shape, FashionMnist.ClassNames.Count, split, default).Images;
 }
 
 // The trainer's own model construction (normalisation from the training images, then the zoo network).

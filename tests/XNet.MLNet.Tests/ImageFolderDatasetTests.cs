@@ -37,7 +37,7 @@ public sealed class ImageFolderDatasetTests
         VBuffer<ReadOnlyMemory<char>> names = default;
         loaded.Data.Schema["Label"].GetKeyValues(ref names);
         CollectionAssert.AreEqual(new[] { "Zebra", "ant" }, names.DenseValues().Select(n => n.ToString()).ToArray());
-        Assert.AreEqual(0, loaded.SkippedCount);
+        Assert.AreEqual(0, loaded.SkippedFiles.Count);
         CollectionAssert.AreEqual(
             new[] { Path.Combine(root, "Zebra", "nested", "z.bmp"), Path.Combine(root, "ant", "a.BMP"), Path.Combine(root, "ant", "b.bmp") },
             loaded.Files.ToArray());
@@ -173,7 +173,7 @@ public sealed class ImageFolderDatasetTests
         StringAssert.Contains(ex.Message, "skipUnreadable");
 
         var loaded = ImageFolderDataset.Load(context, root, 32, 32, skipUnreadable: true);
-        Assert.AreEqual(1, loaded.SkippedCount);
+        Assert.AreEqual(1, loaded.SkippedFiles.Count);
         CollectionAssert.AreEqual(new[] { corrupt }, loaded.SkippedFiles.ToArray());
         CollectionAssert.AreEqual(new uint[] { 1, 2, 2 }, loaded.Data.GetColumn<uint>("Label").ToArray());
         var features = loaded.Data.GetColumn<float[]>("Features").ToArray();
@@ -204,7 +204,7 @@ public sealed class ImageFolderDatasetTests
         Assert.AreEqual(2L, test.Data.GetRowCount());
         CollectionAssert.AreEqual(new[] { "n01", "n02" }, test.ClassNames.ToArray());
         Assert.AreEqual(new ImageShape(3, 32, 32), train.Shape);
-        Assert.AreEqual(ReferenceAugmentation.RandomResizedCropFlip, train.Augmentation);
+        Assert.AreEqual(XNet.MLNet.Training.AugmentationKind.RandomResizedCrop, train.Augmentation);
         Assert.AreEqual(0.485f * 255, train.Mean![0], 1e-4);
         Assert.AreEqual(0.225f * 255, train.Std![2], 1e-4);
         Assert.AreEqual(4L, direct.Data.GetRowCount(), "class folders directly: the whole folder for either split");
@@ -220,7 +220,7 @@ public sealed class ImageFolderDatasetTests
 
         Assert.AreEqual(ImageDatasetFormat.Idx, loaded.Format);
         Assert.AreEqual(new ImageShape(1, 28, 28), loaded.Shape);
-        Assert.AreEqual(ReferenceAugmentation.None, loaded.Augmentation);
+        Assert.AreEqual(2, loaded.RandomCropPadding);
         Assert.IsNull(loaded.Mean);
         Assert.AreEqual(reference.GetRowCount(), loaded.Data.GetRowCount());
         CollectionAssert.AreEqual(reference.GetColumn<uint>("Label").ToArray(), loaded.Data.GetColumn<uint>("Label").ToArray());

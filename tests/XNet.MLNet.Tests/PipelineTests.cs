@@ -45,8 +45,9 @@ public sealed class PipelineTests
         Assert.AreEqual(10, metrics.ConfusionMatrix.NumberOfClasses);
         Assert.AreEqual(200, metrics.ConfusionMatrix.Counts.Sum(row => row.Sum()));
         Assert.IsTrue(double.IsFinite(metrics.LogLoss));
-        // 3 epochs of 600 images: far above chance (0.1), as it must be if labels, scores and key order line up.
-        Assert.IsGreaterThan(0.5, metrics.MicroAccuracy);
+        // 3 epochs of 600 images: far above chance (0.1), as it must be if labels, scores and key order line up (a shifted
+        // key order scores near chance).
+        Assert.IsGreaterThan(0.4, metrics.MicroAccuracy);
     }
 
     [TestMethod]

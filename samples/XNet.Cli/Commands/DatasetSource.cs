@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using XNet.Architectures;
 using XNet.MLNet.Data;
-using XNet.MLNet.Training;
 
 namespace XNet.Cli.Commands;
 
@@ -23,15 +22,4 @@ internal static class DatasetSource
             Channels = imageShape.Channels,
             SkipUnreadable = skipUnreadable,
         });
-
-    /// <summary>
-    /// The augmentation the paper's reference code used for this kind of data (CIFAR: pad-4 crop and flip; image folders:
-    /// RandomResizedCrop and flip). Idx digits and clothes get a pad-2 crop and flip, this project's own default.
-    /// </summary>
-    public static (AugmentationKind Kind, int Padding) ReferenceAugmentation(ImageDataset data) => data.Augmentation switch
-    {
-        MLNet.Data.ReferenceAugmentation.PadCropFlip => (AugmentationKind.PadCropFlip, 4),
-        MLNet.Data.ReferenceAugmentation.RandomResizedCropFlip => (AugmentationKind.RandomResizedCrop, 0),
-        _ => (AugmentationKind.PadCropFlip, 2),
-    };
 }

@@ -38,31 +38,22 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var mlContext = new MLContext();
-        if (MlNetZipModel.IsMlNetZip(settings.Model))
-        {
-            using var zip = MlNetZipModel.Load(mlContext, settings.Model);
-            return Evaluate(mlContext, settings, zip.Architecture + " (ML.NET zip, ONNX Runtime)", zip.InputShape, zip.ClassNames, zip.Transformer);
-        }
-
-        using var model = new XNetTransformer(XNetModelFile.Load(settings.Model));
-        return Evaluate(mlContext, settings, model.Model.Architecture, model.Model.InputShape, model.Model.ClassNames, model);
-    }
-
-    private static int Evaluate(MLContext mlContext, Settings settings, string name, Architectures.ImageShape shape,
-        IReadOnlyList<string> classNames, ITransformer model)
-    {
-        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, shape, settings.SkipUnreadable);
-        if (!data.ClassNames.SequenceEqual(classNames))
+        using var model = SavedModel.Load(mlContext, settings.Model);
+        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, model.InputShape, settings.SkipUnreadable);
+        if (!data.ClassNames.SequenceEqual(model.ClassNames))
         {
             throw new InvalidOperationException(
-                $"The dataset's classes ({string.Join(", ", data.ClassNames.Take(5))}{(data.ClassNames.Count > 5 ? ", ..." : "")}; {data.ClassNames.Count}) " +
-                $"are not the model's ({string.Join(", ", classNames.Take(5))}{(classNames.Count > 5 ? ", ..." : "")}; {classNames.Count}).");
+                $"The dataset's classes ({Describe(data.ClassNames)}) are not the model's ({Describe(model.ClassNames)}).");
         }
 
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet evaluate[/]: {name} on {data.Data.GetRowCount():N0} {settings.Split} images from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
-        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data.Data), topKPredictionCount: Math.Min(5, data.ClassNames.Count));
-        MetricsReport.Write(metrics, classNames);
+            $"[bold]xnet evaluate[/]: {model.Description} on {data.Data.GetRowCount():N0} {settings.Split} images from [grey]{settings.Data ?? DatasetSource.Embedded}[/]");
+        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transformer.Transform(data.Data),
+            topKPredictionCount: Math.Min(5, data.ClassNames.Count));
+        MetricsReport.Write(metrics, model.ClassNames);
         return 0;
     }
+
+    private static string Describe(IReadOnlyList<string> classes) =>
+        $"{string.Join(", ", classes.Take(5))}{(classes.Count > 5 ? ", ..." : "")}; {classes.Count}";
 }

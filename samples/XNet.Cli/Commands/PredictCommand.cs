@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using XNet.MLNet;
@@ -34,8 +33,10 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         string image = Path.GetFullPath(settings.Image!);
-        var (probabilities, classNames) = MlNetZipModel.IsMlNetZip(settings.Model) ? ScoreWithMlNet(settings.Model, image) : ScoreWithXNet(settings.Model, image);
-        var ranked = probabilities.Select((p, i) => (Class: classNames[i], Probability: p))
+        var mlContext = new MLContext();
+        using var model = SavedModel.Load(mlContext, settings.Model);
+        var probabilities = ImageFileInput.Score(mlContext, model.Transformer, model.InputShape, image);
+        var ranked = probabilities.Select((p, i) => (Class: model.ClassNames[i], Probability: p))
             .OrderByDescending(x => x.Probability).Take(Math.Max(1, settings.Top)).ToArray();
 
         AnsiConsole.MarkupLineInterpolated($"[bold]{ranked[0].Class}[/] ({ranked[0].Probability:P1})  [grey]{image}[/]");
@@ -47,37 +48,5 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
 
         AnsiConsole.Write(table);
         return 0;
-    }
-
-    private static (float[] Probabilities, IReadOnlyList<string> ClassNames) ScoreWithXNet(string path, string image)
-    {
-        using var model = new XNetTransformer(XNetModelFile.Load(path));
-        return (ImageFileInput.Score(new MLContext(), model, image), model.Model.ClassNames);
-    }
-
-    private static (float[] Probabilities, IReadOnlyList<string> ClassNames) ScoreWithMlNet(string path, string image)
-    {
-        if (!File.Exists(image))
-        {
-            throw new FileNotFoundException($"Image file '{image}' does not exist.", image);
-        }
-
-        var mlContext = new MLContext();
-        using var model = MlNetZipModel.Load(mlContext, path);
-        var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = image } });
-        var pixels = ImageFileInput.CreatePipeline(mlContext, model.InputShape).Fit(data).Transform(data);
-        try
-        {
-            return (model.Transformer.Transform(pixels).GetColumn<float[]>("Score").Single(), model.ClassNames);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
-        {
-            throw new InvalidDataException($"Image file '{image}' could not be read as an image: {ex.GetBaseException().Message}", ex);
-        }
-    }
-
-    private sealed class ImagePathRow
-    {
-        public string ImagePath { get; set; } = "";
     }
 }

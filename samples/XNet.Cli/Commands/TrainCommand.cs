@@ -292,7 +292,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         options.WorkspacePath = run;
         options.ResumeFrom = settings.Resume;
         options.CancellationToken = cancellationToken;
-        OptionErrorsNameTheirFlag(options.Validate);
+        OptionErrorsNameTheirFlag(() => { options.Validate(); return options; });
 
         var mlContext = new MLContext(seed: settings.Seed);
         var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable);
@@ -307,9 +307,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         if (recorded is null)
         {
             // The defaults of the paper's reference code for this kind of data, where no flag says otherwise.
-            var (augmentation, padding) = DatasetSource.ReferenceAugmentation(train);
-            options.Augmentation = settings.Augment is null ? augmentation : Settings.ParseAugment(settings.Augment)!.Value;
-            options.RandomCropPadding = settings.CropPadding ?? padding;
+            options.Augmentation = settings.Augment is null ? train.Augmentation : Settings.ParseAugment(settings.Augment)!.Value;
+            options.RandomCropPadding = settings.CropPadding ?? train.RandomCropPadding;
             options.ChannelMean = Settings.ParseValues(settings.ChannelMean).Values ?? train.Mean?.ToArray();
             options.ChannelStd = Settings.ParseValues(settings.ChannelStd).Values ?? train.Std?.ToArray();
         }
@@ -377,10 +376,4 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         nameof(StepSchedule.Multiplier) => "--decay-level",
         _ => Flags.FirstOrDefault(f => f.Option == option).Flags?[0],
     };
-
-    private static void OptionErrorsNameTheirFlag(Action action) => OptionErrorsNameTheirFlag(() =>
-    {
-        action();
-        return 0;
-    });
 }

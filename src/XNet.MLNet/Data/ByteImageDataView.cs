@@ -16,34 +16,18 @@ internal sealed class ByteImageDataView : IDataView
     private readonly uint[] labels;
     private readonly int size;
 
-    /// <param name="shape">The image shape; every row has <c>shape.Size</c> bytes.</param>
+    /// <param name="shape">The image shape; every row has <c>shape.Size</c> bytes (the readers check their files for it).</param>
     /// <param name="classNames">Class names, label 0 first.</param>
     /// <param name="pixels">One planar image per row.</param>
-    /// <param name="labels">0-based class index per row.</param>
+    /// <param name="labels">0-based class index per row, below the class count.</param>
     public ByteImageDataView(ImageShape shape, IReadOnlyList<string> classNames, ReadOnlyMemory<byte>[] pixels, uint[] labels)
     {
-        if (pixels.Length != labels.Length)
+        if (pixels.Length != labels.Length || pixels.Any(p => p.Length != shape.Size) || labels.Any(l => l >= classNames.Count))
         {
-            throw new ArgumentException($"{pixels.Length} images but {labels.Length} labels.", nameof(labels));
+            throw new ArgumentException($"{pixels.Length} images of {shape} do not match {labels.Length} labels of {classNames.Count} classes.");
         }
 
         size = shape.Size;
-        foreach (var image in pixels)
-        {
-            if (image.Length != size)
-            {
-                throw new ArgumentException($"An image has {image.Length} bytes; the shape {shape} needs {size}.", nameof(pixels));
-            }
-        }
-
-        foreach (uint label in labels)
-        {
-            if (label >= classNames.Count)
-            {
-                throw new ArgumentException($"Label {label} is out of range for {classNames.Count} classes.", nameof(labels));
-            }
-        }
-
         this.pixels = pixels;
         this.labels = labels;
         Shape = shape;
@@ -77,15 +61,10 @@ internal sealed class ByteImageDataView : IDataView
     /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
-        int[]? order = null;
-        if (rand is not null)
+        int[]? order = rand is null ? null : Enumerable.Range(0, labels.Length).ToArray();
+        if (order is not null)
         {
-            order = Enumerable.Range(0, labels.Length).ToArray();
-            for (int i = order.Length - 1; i > 0; i--)
-            {
-                int j = rand.Next(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
+            rand!.Shuffle(order);
         }
 
         var active = new bool[Schema.Count];

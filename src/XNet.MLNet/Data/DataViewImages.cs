@@ -150,29 +150,18 @@ internal static class DataViewImages
         return (new ImageSet(shape, pixels.ToArray(), labels.ToArray(), numClasses), skipped);
     }
 
+    /// <summary>A key column's value widened to ulong, whichever of ML.NET's key raw types (byte, ushort, uint, ulong) it has.</summary>
     private static Func<ulong> KeyGetter(DataViewRowCursor cursor, DataViewSchema.Column column)
     {
+        Func<ulong> Widen<T>(Func<T, ulong> widen)
+        {
+            var get = cursor.GetGetter<T>(column);
+            return () => { T value = default!; get(ref value); return widen(value); };
+        }
+
         var raw = column.Type.RawType;
-        if (raw == typeof(uint))
-        {
-            var get = cursor.GetGetter<uint>(column);
-            return () => { uint v = 0; get(ref v); return v; };
-        }
-
-        if (raw == typeof(ushort))
-        {
-            var get = cursor.GetGetter<ushort>(column);
-            return () => { ushort v = 0; get(ref v); return v; };
-        }
-
-        if (raw == typeof(byte))
-        {
-            var get = cursor.GetGetter<byte>(column);
-            return () => { byte v = 0; get(ref v); return v; };
-        }
-
-        var get64 = cursor.GetGetter<ulong>(column);
-        return () => { ulong v = 0; get64(ref v); return v; };
+        return raw == typeof(uint) ? Widen<uint>(v => v) : raw == typeof(ushort) ? Widen<ushort>(v => v)
+            : raw == typeof(byte) ? Widen<byte>(v => v) : Widen<ulong>(v => v);
     }
 
     private static string ColumnList(DataViewSchema schema) =>

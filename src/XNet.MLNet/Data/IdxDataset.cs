@@ -1,7 +1,5 @@
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using XNet.Architectures;
-using XNet.MLNet.Training;
 
 namespace XNet.MLNet.Data;
 
@@ -20,36 +18,16 @@ public static class IdxDataset
     /// <exception cref="InvalidDataException">When the files disagree or a label has no class name; the message names the file.</exception>
     public static IDataView Load(MLContext mlContext, string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null)
     {
-        var (images, labels, names) = Read(imagesPath, labelsPath, classNames);
-        int height = images.Dimensions[1], width = images.Dimensions[2], size = height * width;
-        var rows = new IdxRow[labels.Data.Length];
-        for (int i = 0; i < rows.Length; i++)
-        {
-            var pixels = new float[size];
-            for (int p = 0; p < size; p++)
-            {
-                pixels[p] = images.Data[i * size + p];
-            }
-
-            rows[i] = new IdxRow { Label = labels.Data[i], Features = pixels };
-        }
-
-        var schema = SchemaDefinition.Create(typeof(IdxRow));
-        schema[nameof(IdxRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 1, height, width);
-        var labelColumn = schema[nameof(IdxRow.Label)];
-        labelColumn.ColumnType = new KeyDataViewType(typeof(uint), names.Count);
-        var keyValues = new VBuffer<ReadOnlyMemory<char>>(names.Count, names.Select(n => n.AsMemory()).ToArray());
-        labelColumn.AddAnnotation("KeyValues", keyValues, new VectorDataViewType(TextDataViewType.Instance, names.Count));
-        return mlContext.Data.LoadFromEnumerable(rows, schema);
-    }
-
-    /// <summary>Loads the two files straight into an <see cref="ImageSet"/> for the training engine.</summary>
-    public static ImageSet LoadImageSet(string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null)
-    {
+        ArgumentNullException.ThrowIfNull(mlContext);
         var (images, labels, names) = Read(imagesPath, labelsPath, classNames);
         var shape = new ImageShape(1, images.Dimensions[1], images.Dimensions[2]);
-        var pixels = Array.ConvertAll(images.Data, b => (float)b);
-        return new ImageSet(shape, pixels, Array.ConvertAll(labels.Data, b => (int)b), names.Count);
+        var rows = new ReadOnlyMemory<byte>[labels.Data.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            rows[i] = images.Data.AsMemory(i * shape.Size, shape.Size);
+        }
+
+        return new ByteImageDataView(shape, names, rows, Array.ConvertAll(labels.Data, b => (uint)b));
     }
 
     private static (IdxFile Images, IdxFile Labels, IReadOnlyList<string> Names) Read(
@@ -77,12 +55,5 @@ public static class IdxDataset
         }
 
         return (images, labels, names);
-    }
-
-    private sealed class IdxRow
-    {
-        public uint Label { get; set; }
-
-        public float[] Features { get; set; } = Array.Empty<float>();
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using XNet.Architectures;
+using XNet.MLNet.Training;
 
 namespace XNet.MLNet.Data;
 
@@ -17,19 +18,6 @@ public enum ImageDatasetFormat
 
     /// <summary>An ImageNet-style folder of class subfolders.</summary>
     ImageFolder,
-}
-
-/// <summary>The training-time augmentation the paper's reference code used for a dataset; X-Net's engine implements it.</summary>
-public enum ReferenceAugmentation
-{
-    /// <summary>None known (the reference code had no loader for this dataset).</summary>
-    None,
-
-    /// <summary>CIFAR: RandomCrop(32, padding 4, zero padding), then a random horizontal flip.</summary>
-    PadCropFlip,
-
-    /// <summary>ImageNet: RandomResizedCrop(224; scale 0.08-1, ratio 3/4-4/3), then a random horizontal flip.</summary>
-    RandomResizedCropFlip,
 }
 
 /// <summary>Settings for image folders (ignored by the fixed-size formats).</summary>
@@ -61,10 +49,13 @@ public sealed record ImageFolderOptions
 /// <param name="ClassNames">Class names, label 0 first.</param>
 /// <param name="Mean">The paper's reference code's per-channel normalisation mean in 0-255 units, or null when it had none for this dataset.</param>
 /// <param name="Std">The paper's reference code's per-channel normalisation standard deviation in 0-255 units, or null.</param>
-/// <param name="Augmentation">The training augmentation the paper's reference code used for this dataset.</param>
+/// <param name="Augmentation">The training augmentation the paper's reference code used for this dataset (CIFAR: pad-and-crop
+/// and flip; image folders: RandomResizedCrop and flip); idx digits and clothes get this project's pad-2 crop and flip.</param>
+/// <param name="RandomCropPadding">The zero padding of that pad-and-crop (CIFAR: 4, idx: 2; 0 for RandomResizedCrop).</param>
 /// <param name="SkippedFiles">Image files left out as unreadable (image folders with <see cref="ImageFolderOptions.SkipUnreadable"/>).</param>
 public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, ImageShape Shape, IReadOnlyList<string> ClassNames,
-    IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, ReferenceAugmentation Augmentation, IReadOnlyList<string> SkippedFiles);
+    IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, AugmentationKind Augmentation, int RandomCropPadding,
+    IReadOnlyList<string> SkippedFiles);
 
 /// <summary>
 /// One entry point for the image datasets X-Net reads: finds the format of a path (CIFAR-10, CIFAR-100, idx, image folder)
@@ -72,23 +63,14 @@ public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, Ima
 /// </summary>
 public static class ImageDatasets
 {
-    /// <summary>The paper's reference code's CIFAR-10 mean (R, G, B), 0-255.</summary>
-    public static IReadOnlyList<float> Cifar10Mean { get; } = new[] { 125.3f, 123.0f, 113.9f };
-
-    /// <summary>The paper's reference code's CIFAR-10 standard deviation (R, G, B), 0-255.</summary>
-    public static IReadOnlyList<float> Cifar10Std { get; } = new[] { 63.0f, 62.1f, 66.7f };
-
-    /// <summary>The paper's reference code's CIFAR-100 mean (R, G, B), 0-255.</summary>
-    public static IReadOnlyList<float> Cifar100Mean { get; } = new[] { 129.3f, 124.1f, 112.4f };
-
-    /// <summary>The paper's reference code's CIFAR-100 standard deviation (R, G, B), 0-255.</summary>
-    public static IReadOnlyList<float> Cifar100Std { get; } = new[] { 68.2f, 65.4f, 70.4f };
-
-    /// <summary>The ImageNet mean (0.485, 0.456, 0.406) x 255.</summary>
-    public static IReadOnlyList<float> ImageNetMean { get; } = new[] { 0.485f * 255, 0.456f * 255, 0.406f * 255 };
-
-    /// <summary>The ImageNet standard deviation (0.229, 0.224, 0.225) x 255.</summary>
-    public static IReadOnlyList<float> ImageNetStd { get; } = new[] { 0.229f * 255, 0.224f * 255, 0.225f * 255 };
+    // The paper's reference code's normalisation per dataset, per channel (R, G, B), in 0-255 units; image folders get
+    // ImageNet's mean (0.485, 0.456, 0.406) and standard deviation (0.229, 0.224, 0.225), times 255.
+    private static readonly Dictionary<ImageDatasetFormat, (float[] Mean, float[] Std)> ReferenceStatistics = new()
+    {
+        [ImageDatasetFormat.Cifar10] = ([125.3f, 123.0f, 113.9f], [63.0f, 62.1f, 66.7f]),
+        [ImageDatasetFormat.Cifar100] = ([129.3f, 124.1f, 112.4f], [68.2f, 65.4f, 70.4f]),
+        [ImageDatasetFormat.ImageFolder] = ([0.485f * 255, 0.456f * 255, 0.406f * 255], [0.229f * 255, 0.224f * 255, 0.225f * 255]),
+    };
 
     /// <summary>Recognises the dataset format of a folder.</summary>
     /// <param name="path">The folder.</param>
@@ -102,12 +84,12 @@ public static class ImageDatasets
             return null;
         }
 
-        if (CifarDataset.TryLocate(path, out var variant, out directory))
+        if (CifarDataset.Locate(path) is var (cifar, folder))
         {
-            return variant == CifarVariant.Cifar10 ? ImageDatasetFormat.Cifar10 : ImageDatasetFormat.Cifar100;
+            directory = folder;
+            return cifar;
         }
 
-        directory = path;
         if (new[] { "train", "t10k" }.Any(s => File.Exists(Path.Combine(path, $"{s}-images-idx3-ubyte"))
                                             || File.Exists(Path.Combine(path, $"{s}-images-idx3-ubyte.gz"))))
         {
@@ -152,10 +134,9 @@ public static class ImageDatasets
             case ImageDatasetFormat.Cifar10:
             case ImageDatasetFormat.Cifar100:
             {
-                var view = CifarDataset.Read(directory, normalized, out var variant);
-                bool ten = variant == CifarVariant.Cifar10;
-                return new ImageDataset(view, format, view.Shape, view.ClassNames, ten ? Cifar10Mean : Cifar100Mean,
-                    ten ? Cifar10Std : Cifar100Std, ReferenceAugmentation.PadCropFlip, Array.Empty<string>());
+                var view = CifarDataset.Read(directory, format, normalized);
+                var (mean, std) = ReferenceStatistics[format];
+                return new ImageDataset(view, format, view.Shape, view.ClassNames, mean, std, AugmentationKind.PadCropFlip, 4, []);
             }
 
             case ImageDatasetFormat.Idx:
@@ -165,7 +146,7 @@ public static class ImageDatasets
                 var data = IdxDataset.Load(mlContext, images, labels, fashion ? FashionMnist.ClassNames : null);
                 var shape = DataViewImages.ResolveShape(data.Schema, "Features", null);
                 var names = LabelKeyValues.Read(data.Schema["Label"]).Names;
-                return new ImageDataset(data, format, shape, names, null, null, ReferenceAugmentation.None, Array.Empty<string>());
+                return new ImageDataset(data, format, shape, names, null, null, AugmentationKind.PadCropFlip, 2, []);
             }
 
             default:
@@ -174,9 +155,9 @@ public static class ImageDatasets
                 var options = imageFolder ?? new ImageFolderOptions();
                 var loaded = ImageFolderDataset.Load(mlContext, root, options.Height, options.Width, options.Channels, options.Resize,
                     options.ShorterSide, options.SkipUnreadable);
-                bool rgb = options.Channels == 3;
-                return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, rgb ? ImageNetMean : null,
-                    rgb ? ImageNetStd : null, ReferenceAugmentation.RandomResizedCropFlip, loaded.SkippedFiles);
+                var (mean, std) = options.Channels == 3 ? ReferenceStatistics[format] : (null, null);
+                return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, mean, std, AugmentationKind.RandomResizedCrop, 0,
+                    loaded.SkippedFiles);
             }
         }
     }

@@ -38,9 +38,11 @@ public static class ImageFileInput
     /// <param name="shape">The model's input shape (1 channel: grayscale; 3: RGB).</param>
     /// <param name="imageColumnName">Input column of images.</param>
     /// <param name="outputColumnName">Output column of pixels.</param>
+    /// <param name="resizing">How the image reaches the shape: ML.NET's default, <c>IsoCrop</c> (aspect ratio kept, the
+    /// centre cut out), or <c>Fill</c> (stretched).</param>
     /// <exception cref="ArgumentException">When the shape has a channel count other than 1 or 3.</exception>
     public static IEstimator<ITransformer> CreateImagePipeline(MLContext mlContext, ImageShape shape, string imageColumnName = "Image",
-        string outputColumnName = "Features")
+        string outputColumnName = "Features", ImageResizingEstimator.ResizingKind resizing = ImageResizingEstimator.ResizingKind.IsoCrop)
     {
         var colors = shape.Channels switch
         {
@@ -49,7 +51,7 @@ public static class ImageFileInput
             _ => throw new ArgumentException($"Image files give 1 (grayscale) or 3 (RGB) channels; the model takes {shape.Channels}."),
         };
         const string resized = "XNetResizedImage";
-        IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(resized, shape.Width, shape.Height, imageColumnName);
+        IEstimator<ITransformer> chain = mlContext.Transforms.ResizeImages(resized, shape.Width, shape.Height, imageColumnName, resizing);
         if (shape.Channels == 1)
         {
             chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(resized, resized));
@@ -63,7 +65,23 @@ public static class ImageFileInput
     /// <summary>Class probabilities of one image file under a trained X-Net (slot i is <c>model.Model.ClassNames[i]</c>).</summary>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
     /// <exception cref="InvalidDataException">When the file cannot be decoded as an image; the message names it.</exception>
-    public static float[] Score(MLContext mlContext, XNetTransformer model, string imagePath)
+    public static float[] Score(MLContext mlContext, XNetTransformer model, string imagePath) =>
+        Score(mlContext, model, model.Model.InputShape, imagePath, model.FeatureColumnName, model.ScoreColumnName);
+
+    /// <summary>
+    /// Class probabilities of one image file under any model that takes the pixel vector, such as an ML.NET zip with an
+    /// X-Net loaded by <c>mlContext.Model.Load</c>.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="model">The model: pixels in <paramref name="featureColumnName"/>, probabilities out in <paramref name="scoreColumnName"/>.</param>
+    /// <param name="inputShape">The model's input shape.</param>
+    /// <param name="imagePath">The image file.</param>
+    /// <param name="featureColumnName">The model's input column.</param>
+    /// <param name="scoreColumnName">The model's output column of probabilities.</param>
+    /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
+    /// <exception cref="InvalidDataException">When the file cannot be decoded as an image; the message names it.</exception>
+    public static float[] Score(MLContext mlContext, ITransformer model, ImageShape inputShape, string imagePath,
+        string featureColumnName = "Features", string scoreColumnName = "Score")
     {
         if (!File.Exists(imagePath))
         {
@@ -71,10 +89,10 @@ public static class ImageFileInput
         }
 
         var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = imagePath } });
-        var pixels = CreatePipeline(mlContext, model.Model.InputShape, outputColumnName: model.FeatureColumnName).Fit(data);
+        var pixels = CreatePipeline(mlContext, inputShape, outputColumnName: featureColumnName).Fit(data);
         try
         {
-            return model.Transform(pixels.Transform(data)).GetColumn<float[]>(model.ScoreColumnName).Single();
+            return model.Transform(pixels.Transform(data)).GetColumn<float[]>(scoreColumnName).Single();
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {

@@ -25,11 +25,7 @@ public enum ImageFolderResize
 /// <param name="Files">The image file of each row, in row order.</param>
 /// <param name="SkippedFiles">Files that could not be decoded and were left out (only with <c>skipUnreadable: true</c>).</param>
 public sealed record ImageFolderData(IDataView Data, ImageShape Shape, IReadOnlyList<string> ClassNames, IReadOnlyList<string> Files,
-    IReadOnlyList<string> SkippedFiles)
-{
-    /// <summary>How many files were skipped as unreadable.</summary>
-    public int SkippedCount => SkippedFiles.Count;
-}
+    IReadOnlyList<string> SkippedFiles);
 
 /// <summary>
 /// Reads an ImageNet-style folder, <c>root/&lt;class&gt;/**/*.jpg|jpeg|png|bmp</c>, with ML.NET's image transforms
@@ -111,7 +107,11 @@ public static class ImageFolderDataset
 
         var paths = mlContext.Data.LoadFromEnumerable(readable.Select(i => new PathRow { ImagePath = files[i], Index = i }));
         int loadHeight = side > 0 ? side : height, loadWidth = side > 0 ? side : width;
-        var pixelView = CreatePipeline(mlContext, channels, loadHeight, loadWidth, side > 0).Fit(paths).Transform(paths);
+        const string image = "XNetImage";
+        var pixelView = mlContext.Transforms.LoadImages(image, imageFolder: null, nameof(PathRow.ImagePath))
+            .Append(ImageFileInput.CreateImagePipeline(mlContext, new ImageShape(channels, loadHeight, loadWidth), image, "Features",
+                side > 0 ? ImageResizingEstimator.ResizingKind.IsoCrop : ImageResizingEstimator.ResizingKind.Fill))
+            .Fit(paths).Transform(paths);
 
         // Rows go back to file order by their index, whatever order the cursor delivers them in.
         var images = new ReadOnlyMemory<byte>[files.Count];
@@ -193,22 +193,6 @@ public static class ImageFolderDataset
 
     private static bool IsImageFile(string path) =>
         Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
-
-    private static IEstimator<ITransformer> CreatePipeline(MLContext mlContext, int channels, int height, int width, bool isoCrop)
-    {
-        const string image = "XNetImage";
-        IEstimator<ITransformer> chain = mlContext.Transforms.LoadImages(image, imageFolder: null, nameof(PathRow.ImagePath))
-            .Append(mlContext.Transforms.ResizeImages(image, width, height, image,
-                isoCrop ? ImageResizingEstimator.ResizingKind.IsoCrop : ImageResizingEstimator.ResizingKind.Fill,
-                ImageResizingEstimator.Anchor.Center));
-        if (channels == 1)
-        {
-            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(image, image));
-        }
-
-        var colors = channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-        return chain.Append(mlContext.Transforms.ExtractPixels("Features", image, colors, interleavePixelColors: false));
-    }
 
     /// <summary>Planar 0-255 floats of a (C, loadHeight, loadWidth) image to bytes, cutting the centred (height, width) window.</summary>
     private static ReadOnlyMemory<byte> ToBytes(ReadOnlySpan<float> values, int channels, int loadHeight, int loadWidth, int height, int width)

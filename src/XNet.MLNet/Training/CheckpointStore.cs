@@ -4,10 +4,12 @@ namespace XNet.MLNet.Training;
 
 /// <summary>
 /// The checkpoint folder of a run: files named by position (<c>checkpoint-EEEE-BBBBBB.xckpt</c>, epoch and batch, so
-/// that names sort by age), written atomically, pruned to the newest <see cref="CheckpointSettings.Keep"/>, with the best
-/// validation checkpoint kept apart as <c>best.xckpt</c>.
+/// that names sort by age), written atomically, pruned to the newest <see cref="XNetTrainer.Options.CheckpointsToKeep"/>,
+/// with the best validation checkpoint kept apart as <c>best.xckpt</c>.
 /// </summary>
-internal sealed class CheckpointStore
+/// <param name="directory">Folder of the checkpoint files.</param>
+/// <param name="identity">The network being trained.</param>
+internal sealed class CheckpointStore(string directory, ModelIdentity identity)
 {
     public const string ModelEntry = "model.bin";
     public const string OptimizerEntry = "optimizer.bin";
@@ -16,14 +18,8 @@ internal sealed class CheckpointStore
 
     private const string Prefix = "checkpoint-";
 
-    public CheckpointStore(CheckpointSettings settings)
-    {
-        Settings = settings;
-        Directory.CreateDirectory(settings.Directory);
-        AtomicFile.DeleteStale(settings.Directory);
-    }
-
-    public CheckpointSettings Settings { get; }
+    /// <summary>The folder of the checkpoint files.</summary>
+    public string Directory => directory;
 
     /// <summary>The newest checkpoint written by this store, if any.</summary>
     public string? Latest { get; private set; }
@@ -34,25 +30,31 @@ internal sealed class CheckpointStore
 
     /// <summary>Checkpoint files of a folder, newest first.</summary>
     public static IEnumerable<string> Newest(string directory) =>
-        Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, Prefix + "*" + TrainingCheckpoint.Extension).OrderByDescending(Path.GetFileName, StringComparer.Ordinal)
+        System.IO.Directory.Exists(directory)
+            ? System.IO.Directory.EnumerateFiles(directory, Prefix + "*" + TrainingCheckpoint.Extension).OrderByDescending(Path.GetFileName, StringComparer.Ordinal)
             : Enumerable.Empty<string>();
 
     /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
     public string Save(int epoch, int batch, XNetTrainer.Options options, EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch,
         IReadOnlyDictionary<string, byte[]> blobs, bool best)
     {
-        string path = Path.Combine(Settings.Directory, $"{Prefix}{epoch:D4}-{batch:D6}{TrainingCheckpoint.Extension}");
+        if (Latest is null)
+        {
+            System.IO.Directory.CreateDirectory(directory);
+            AtomicFile.DeleteStale(directory);
+        }
+
+        string path = Path.Combine(directory, $"{Prefix}{epoch:D4}-{batch:D6}{TrainingCheckpoint.Extension}");
         void Write(Stream stream) =>
-            TrainingCheckpoint.Write(stream, Settings.Identity, options, epoch, batch, progress, history, bestEpoch, blobs);
+            TrainingCheckpoint.Write(stream, identity, options, epoch, batch, progress, history, bestEpoch, blobs);
         AtomicFile.Write(path, Write);
         if (best)
         {
-            AtomicFile.Write(Path.Combine(Settings.Directory, TrainingCheckpoint.BestFileName), Write);
+            AtomicFile.Write(Path.Combine(directory, TrainingCheckpoint.BestFileName), Write);
         }
 
         Latest = path;
-        foreach (string old in Newest(Settings.Directory).Skip(Settings.Keep))
+        foreach (string old in Newest(directory).Skip(options.CheckpointsToKeep))
         {
             File.Delete(old);
         }

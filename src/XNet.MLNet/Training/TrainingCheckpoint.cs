@@ -20,13 +20,6 @@ public sealed record ModelIdentity(string Architecture, ImageShape InputShape, I
     public override string ToString() => $"{Architecture} on {InputShape} images, {ClassNames.Count} classes";
 }
 
-/// <summary>Where and how often the engine writes checkpoints.</summary>
-/// <param name="Directory">Folder of the checkpoint files.</param>
-/// <param name="Identity">The network being trained.</param>
-/// <param name="EveryBatches">Also write one every this many batches within an epoch (0: only at epoch ends and on cancellation).</param>
-/// <param name="Keep">How many of the newest checkpoints to keep (the best one is kept apart as <c>best.xckpt</c>).</param>
-public sealed record CheckpointSettings(string Directory, ModelIdentity Identity, int EveryBatches = 0, int Keep = 3);
-
 /// <summary>
 /// A training checkpoint: the options the run was started with, the weights and graphs, the optimizer state, the position (epoch and batch, with the running
 /// sums of the epoch so far), the random-number state, the metrics history and the best validation result. One zip file

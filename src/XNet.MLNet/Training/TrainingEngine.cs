@@ -46,22 +46,22 @@ public sealed class TrainingEngine
     /// <exception cref="ArgumentException">When the training set is empty, or KeepBestValidationModel or EarlyStopping is set without a validation set.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires (checked every batch).</exception>
     public TrainingHistory Fit(ImageSet train, ImageSet? validation = null, CancellationToken cancellation = default) =>
-        Fit(train, validation, checkpoints: null, resumeFrom: null, cancellation);
+        Fit(train, validation, store: null, resumeFrom: null, cancellation);
 
     /// <summary>
     /// Trains as <see cref="Fit(ImageSet, ImageSet?, CancellationToken)"/>, writing checkpoints (at every epoch end, every
-    /// <see cref="CheckpointSettings.EveryBatches"/> batches and on cancellation) and optionally continuing a checkpointed
+    /// <see cref="XNetTrainer.Options.CheckpointEveryBatches"/> batches and on cancellation) and optionally continuing a checkpointed
     /// run: on the CPU with the same options the result is bit-identical to an uninterrupted run.
     /// </summary>
     /// <param name="train">Training images.</param>
     /// <param name="validation">Validation images, or null.</param>
-    /// <param name="checkpoints">Where to write checkpoints, or null for none.</param>
+    /// <param name="store">Where to write checkpoints, or null for none.</param>
     /// <param name="resumeFrom">A checkpoint of this run to continue from, or null to start.</param>
     /// <param name="cancellation">Checked at every batch boundary; a checkpoint is written before the exception.</param>
     /// <exception cref="ArgumentException">When the data or the checkpoint does not fit this run.</exception>
     /// <exception cref="OperationCanceledException">When cancelled; its message names the checkpoint to resume from.</exception>
     /// <exception cref="InvalidOperationException">When the loss becomes NaN or infinite; the last checkpoint is left in place.</exception>
-    public TrainingHistory Fit(ImageSet train, ImageSet? validation, CheckpointSettings? checkpoints, TrainingCheckpoint? resumeFrom,
+    internal TrainingHistory Fit(ImageSet train, ImageSet? validation, CheckpointStore? store, TrainingCheckpoint? resumeFrom,
         CancellationToken cancellation = default)
     {
         if (train.Count == 0)
@@ -81,7 +81,6 @@ public sealed class TrainingEngine
                 "Option EarlyStoppingCriteria needs a validation set; pass one or set EarlyStoppingCriteria to null.", nameof(validation));
         }
 
-        var store = checkpoints is null ? null : new CheckpointStore(checkpoints);
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = CreateOptimizer(parameters);
         var run = resumeFrom is null ? new RunState() : Restore(resumeFrom, optimizer);
@@ -226,7 +225,8 @@ public sealed class TrainingEngine
                 run.Progress = new EpochProgress(lossSum, correct, correctTop5, seen, elapsed());
                 BatchCompleted?.Invoke(new BatchProgress(epoch + 1, options.Epoch, run.Batch, loader.BatchCount, lossSum / seen,
                     (double)correct / seen, rate, (seen - seenBefore) / clock.Elapsed.TotalSeconds));
-                if (store is { Settings.EveryBatches: > 0 } && run.Batch % store.Settings.EveryBatches == 0 && run.Batch < loader.BatchCount)
+                int every = options.CheckpointEveryBatches;
+                if (store is not null && every > 0 && run.Batch % every == 0 && run.Batch < loader.BatchCount)
                 {
                     Checkpoint(store, optimizer, run, epoch, run.Batch, best: false);
                 }
@@ -243,7 +243,7 @@ public sealed class TrainingEngine
 
             string path = Checkpoint(store, optimizer, run, epoch, run.Batch, best: false);
             throw new OperationCanceledException(
-                $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Settings.Directory}'.", ex, cancellation);
+                $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Directory}'.", ex, cancellation);
         }
 
         return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate,
