@@ -27,7 +27,7 @@ using static TorchSharp.torch;
 
 var arguments = args.Skip(1).Chunk(2).ToDictionary(p => p[0].TrimStart('-'), p => p.Length > 1 ? p[1] : "");
 string Option(string name, string fallback) => arguments.TryGetValue(name, out var v) ? v : fallback;
-string data = Option("data", FashionMnist.DebianDirectory);
+string data = Option("data", "/usr/share/datasets/fashion-mnist"); // where Debian's dataset-fashion-mnist package puts it
 int Int(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

@@ -9,9 +9,6 @@ public static class FashionMnist
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     };
 
-    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package puts the full files.</summary>
-    public const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
-
     /// <summary>The images and labels files of a split (<c>train</c> or <c>t10k</c>) in <paramref name="directory"/>, gzipped or not.</summary>
     /// <exception cref="FileNotFoundException">When the directory lacks either file; the message names both.</exception>
     public static (string Images, string Labels) Files(string directory, string split)

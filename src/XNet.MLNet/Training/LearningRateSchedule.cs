@@ -4,14 +4,13 @@ namespace XNet.MLNet.Training;
 
 /// <summary>
 /// A learning-rate schedule, evaluated before every optimiser step. In JSON (checkpoints, experiment plans) it is an object
-/// with a <c>kind</c> (<c>cosine</c>, <c>step</c>, <c>cifar</c>, <c>imagenet</c>, <c>constant</c>) and its parameters:
+/// with a <c>kind</c> (<c>cosine</c>, <c>step</c>, <c>cifar</c>, <c>constant</c>) and its parameters:
 /// <c>{ "kind": "cosine", "warmupEpochs": 1, "minimum": 0 }</c>.
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(CosineSchedule), "cosine")]
 [JsonDerivedType(typeof(StepSchedule), "step")]
 [JsonDerivedType(typeof(CifarSchedule), "cifar")]
-[JsonDerivedType(typeof(ImageNetSchedule), "imagenet")]
 [JsonDerivedType(typeof(ConstantSchedule), "constant")]
 public abstract record LearningRateSchedule
 {
@@ -35,9 +34,10 @@ public abstract record LearningRateSchedule
     public static LearningRateSchedule Cifar(double minimum = 0) => new CifarSchedule(minimum);
 
     /// <summary>
-    /// The paper's reference code's <c>imagenetschedular</c>: the base rate times 0.1 every 30 epochs, never below <paramref name="minimum"/>.
+    /// The paper's reference code's <c>imagenetschedular</c>, a step schedule: the base rate times 0.1 every 30 epochs, never
+    /// below <paramref name="minimum"/>.
     /// </summary>
-    public static LearningRateSchedule ImageNet(double minimum = 0) => new ImageNetSchedule(minimum);
+    public static LearningRateSchedule ImageNet(double minimum = 0) => Step(30, 0.1, minimum);
 
     /// <summary>The base rate throughout.</summary>
     public static LearningRateSchedule Constant { get; } = new ConstantSchedule();
@@ -122,18 +122,6 @@ public sealed record CifarSchedule(double Minimum) : LearningRateSchedule
     /// <inheritdoc />
     public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
         Math.Max(Minimum, baseRate * (epoch >= 225 ? 0.01 : epoch >= 150 ? 0.1 : 1));
-
-    /// <inheritdoc />
-    public override void Validate() => CheckMinimum(Minimum);
-}
-
-/// <summary>The paper's reference code's <c>imagenetschedular</c>: x0.1 every 30 epochs, clamped below.</summary>
-/// <param name="Minimum">Lower clamp (the paper's reference code's <c>minlr</c>).</param>
-public sealed record ImageNetSchedule(double Minimum) : LearningRateSchedule
-{
-    /// <inheritdoc />
-    public override double At(double baseRate, int epoch, int step, int stepsPerEpoch, int epochs) =>
-        Math.Max(Minimum, baseRate * Math.Pow(0.1, epoch / 30));
 
     /// <inheritdoc />
     public override void Validate() => CheckMinimum(Minimum);

@@ -69,16 +69,11 @@ public sealed class TrainingEngine
             throw new ArgumentException("The training set is empty.", nameof(train));
         }
 
-        if (options.KeepBestValidationModel && validation is null)
+        if (options.RestoresBestEpoch && validation is null)
         {
-            throw new ArgumentException(
-                "Option KeepBestValidationModel = true needs a validation set; pass one or set it to false.", nameof(validation));
-        }
-
-        if (options.EarlyStoppingCriteria is not null && validation is null)
-        {
-            throw new ArgumentException(
-                "Option EarlyStoppingCriteria needs a validation set; pass one or set EarlyStoppingCriteria to null.", nameof(validation));
+            var (option, unset) = options.EarlyStoppingCriteria is null ? ("KeepBestValidationModel = true", "set it to false")
+                : ("EarlyStoppingCriteria", "set EarlyStoppingCriteria to null");
+            throw new ArgumentException($"Option {option} needs a validation set; pass one or {unset}.", nameof(validation));
         }
 
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();

@@ -1,15 +1,5 @@
 namespace XNet.MLNet.Training;
 
-/// <summary>Which images a metric was measured on.</summary>
-public enum MetricsDataset
-{
-    /// <summary>The training images (running averages over the epoch, augmented, in training mode).</summary>
-    Train,
-
-    /// <summary>The validation images (evaluation mode, no augmentation).</summary>
-    Validation,
-}
-
 /// <summary>Progress after one optimiser step.</summary>
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="Epochs">Total epochs.</param>
