@@ -8,7 +8,10 @@ namespace XNet.Cli;
 /// <summary>The <c>xnet</c> command line: its commands, and one entry point that turns expected failures into exit codes.</summary>
 internal static class XNetApp
 {
-    /// <summary>Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C, 143 SIGTERM).</summary>
+    /// <summary>
+/// Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C,
+/// 143 SIGTERM); <c>--verbose</c>, anywhere, shows an unexpected failure's stack trace.
+/// </summary>
     public static int Run(string[] args)
     {
         // A training job: keep libtorch's large buffers in the heap instead of page-faulting fresh ones on every call
@@ -54,7 +57,8 @@ internal static class XNetApp
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, 130));
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, 143));
-        int exit = CliErrors.Run(() => app.Run(args, cancel.Token));
+        bool verbose = args.Contains("--verbose");
+        int exit = CliErrors.Run(() => app.Run(args.Where(a => a != "--verbose"), cancel.Token), verbose);
         return exit == 130 && signalExit != 0 ? signalExit : exit;
     }
 }

@@ -89,6 +89,11 @@ public sealed partial class XNetModelParameters : IDisposable
         string labelValueType, IReadOnlyList<float> mean, IReadOnlyList<float> std, Device device)
     {
         LabelKeyValues.Check(labelValueType, classNames);
+        if (mean.Count != inputShape.Channels)
+        {
+            throw new ArgumentException($"the normalisation has {mean.Count} channel(s) but the input {inputShape} has {inputShape.Channels}");
+        }
+
         var normalize = new Normalize(mean, std);
         var network = ModelZoo.Create(architecture, inputShape, classNames.Count, seed);
         var classifier = nn.Sequential(("normalize", normalize), ("network", network));
@@ -164,6 +169,11 @@ public sealed partial class XNetModelParameters : IDisposable
                            ?? throw new InvalidDataException($"'{MetadataEntry}' is empty");
             }
 
+            if (metadata.Architecture is null || metadata.ClassNames is null || metadata.Mean is null || metadata.Std is null)
+            {
+                throw new InvalidDataException($"'{MetadataEntry}' lacks its architecture, classNames, mean or std");
+            }
+
             using (var entry = weightsEntry.Open())
             {
                 entry.CopyTo(weights);
@@ -181,18 +191,20 @@ public sealed partial class XNetModelParameters : IDisposable
             throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
         }
 
-        var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
-        string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
+        XNetModelParameters model;
         try
         {
+            // The zoo checks the shape, class count and normalisation before it allocates anything of their size.
+            var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
+            string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
             LabelKeyValues.Check(labelValueType, metadata.ClassNames);
+            model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException)
         {
             throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
         }
 
-        var model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
         try
         {
             weights.Position = 0;

@@ -88,6 +88,11 @@ public static class ImageFileInput
             throw new FileNotFoundException($"Image file '{imagePath}' does not exist.", imagePath);
         }
 
+        if (new FileInfo(imagePath).Length == 0)
+        {
+            throw new InvalidDataException($"Image file '{imagePath}' is empty or not a regular file.");
+        }
+
         var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = imagePath } });
         var pixels = CreatePipeline(mlContext, inputShape, outputColumnName: featureColumnName).Fit(data);
         try

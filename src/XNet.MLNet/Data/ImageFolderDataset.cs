@@ -84,6 +84,12 @@ public static class ImageFolderDataset
         {
             try
             {
+                if (new FileInfo(files[i]).Length == 0)
+                {
+                    // Also what a pipe or a device reports: opening one would wait for a writer forever.
+                    throw new InvalidDataException("it is empty or not a regular file");
+                }
+
                 using var probe = MLImage.CreateFromFile(files[i]);
                 readable.Add(i);
             }
@@ -154,7 +160,7 @@ public static class ImageFolderDataset
             throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
         }
 
-        var classDirs = Directory.GetDirectories(root)
+        var classDirs = Directory.GetDirectories(root, "*", NoLinks)
             .Where(d => !Path.GetFileName(d).StartsWith('.'))
             .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal)
             .ToArray();
@@ -174,7 +180,7 @@ public static class ImageFolderDataset
         var labels = new List<uint>();
         for (int c = 0; c < classDirs.Length; c++)
         {
-            var images = Directory.EnumerateFiles(classDirs[c], "*", SearchOption.AllDirectories)
+            var images = Directory.EnumerateFiles(classDirs[c], "*", NoLinksRecursive)
                 .Where(IsImageFile)
                 .OrderBy(f => f, StringComparer.Ordinal)
                 .ToArray();
@@ -190,6 +196,10 @@ public static class ImageFolderDataset
 
         return (classNames, files, labels);
     }
+
+    // Symbolic links are not followed: a loop would repeat images, and a link into another class would train them under its label.
+    private static readonly EnumerationOptions NoLinks = new() { AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = false };
+    private static readonly EnumerationOptions NoLinksRecursive = new() { AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = false, RecurseSubdirectories = true };
 
     private static bool IsImageFile(string path) =>
         Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);

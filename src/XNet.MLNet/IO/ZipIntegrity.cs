@@ -1,8 +1,9 @@
 namespace XNet.MLNet.IO;
 
 /// <summary>
-/// Checks the entries of a zip (model files, ML.NET zips) against the CRC-32 its directory records: .NET's
-/// <c>ZipArchive</c> inflates entries without checking them, so altered bytes would otherwise load as different weights.
+/// Checks the entries of a zip (model files, ML.NET zips) against the sizes and CRC-32 its directory records: .NET's
+/// <c>ZipArchive</c> inflates entries without checking them, so altered bytes would otherwise load as different weights,
+/// and an entry that inflates without end (a zip bomb) would fill the memory.
 /// </summary>
 internal static class ZipIntegrity
 {
@@ -17,17 +18,31 @@ internal static class ZipIntegrity
         return c;
     }).ToArray();
 
-    /// <summary>Reads every entry of <paramref name="zip"/> and compares its CRC-32 with the recorded one.</summary>
-    /// <exception cref="InvalidDataException">When an entry does not match; the message names the entry.</exception>
+    /// <summary>The largest entry an X-Net file or ML.NET zip may hold (several times the weights of the largest zoo model).</summary>
+    public const long MaxEntryBytes = 512L << 20;
+
+    /// <summary>Reads every entry of <paramref name="zip"/> and compares its size and CRC-32 with the recorded ones.</summary>
+    /// <exception cref="InvalidDataException">When an entry is too large or does not match; the message names the entry.</exception>
     public static void Verify(System.IO.Compression.ZipArchive zip)
     {
         var buffer = new byte[1 << 16];
         foreach (var entry in zip.Entries)
         {
+            if (entry.Length > MaxEntryBytes)
+            {
+                throw new InvalidDataException($"its entry '{entry.FullName}' declares {entry.Length:N0} bytes, more than the {MaxEntryBytes:N0} allowed");
+            }
+
             uint crc = 0xFFFFFFFFu;
+            long total = 0;
             using var stream = entry.Open();
             for (int read; (read = stream.Read(buffer)) > 0;)
             {
+                if ((total += read) > entry.Length)
+                {
+                    throw new InvalidDataException($"its entry '{entry.FullName}' inflates beyond the {entry.Length:N0} bytes it declares");
+                }
+
                 for (int i = 0; i < read; i++)
                 {
                     crc = Table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);

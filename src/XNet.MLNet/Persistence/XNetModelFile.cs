@@ -209,6 +209,12 @@ public static class XNetModelFile
             throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
         }
 
+        if (new FileInfo(path).Length == 0)
+        {
+            // Also what a pipe or a device reports: opening one would wait for a writer forever.
+            throw new InvalidDataException($"model file '{path}' is empty or not a regular file");
+        }
+
         var zip = ZipFile.OpenRead(path);
         try
         {

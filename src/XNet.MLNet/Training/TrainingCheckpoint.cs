@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using XNet.Architectures;
+using XNet.MLNet.IO;
 
 namespace XNet.MLNet.Training;
 
@@ -95,7 +96,13 @@ public sealed class TrainingCheckpoint
 
         try
         {
+            if (new FileInfo(path).Length == 0)
+            {
+                throw new InvalidDataException("it is empty or not a regular file");
+            }
+
             using var zip = ZipFile.OpenRead(path);
+            ZipIntegrity.Verify(zip);
             var manifestEntry = zip.GetEntry(ManifestEntry) ?? throw new InvalidDataException($"it has no '{ManifestEntry}'");
             Manifest manifest;
             using (var stream = manifestEntry.Open())
