@@ -45,12 +45,14 @@ internal static class XNetApp
         });
 
         // Ctrl+C and SIGTERM (a scheduler's or container's stop) stop training at the next batch boundary, after a
-        // checkpoint, instead of killing the process; the exit code says which (130 or 143).
+        // checkpoint, instead of killing the process; the exit code says which (130 or 143). A second signal, or one
+        // during a command with nothing to save, ends the process at once.
         using var cancel = new CancellationTokenSource();
         int signalExit = 0;
+        bool saves = args.FirstOrDefault() is "train" or "sweep";
         void Stop(PosixSignalContext context, int exitCode)
         {
-            context.Cancel = true;
+            context.Cancel = saves && !cancel.IsCancellationRequested;
             signalExit = exitCode;
             cancel.Cancel();
         }

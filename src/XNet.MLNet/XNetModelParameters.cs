@@ -114,9 +114,15 @@ public sealed partial class XNetModelParameters : IDisposable
     internal void Save(Stream stream)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        using var weights = new MemoryStream();
+        using (var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            classifier.save(writer);
+        }
+
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         var metadata = new ModelMetadata(FormatVersion, Architecture, Seed, InputShape.Channels, InputShape.Height, InputShape.Width,
-            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName);
+            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName, Digest(weights));
         // Entries carry a fixed time, so the same model always gives the same bytes (and so do the ONNX export and the
         // ML.NET zip that embed this file).
         var metadataEntry = zip.CreateEntry(MetadataEntry);
@@ -128,10 +134,14 @@ public sealed partial class XNetModelParameters : IDisposable
 
         var weightsEntry = zip.CreateEntry(WeightsEntry, CompressionLevel.Fastest);
         weightsEntry.LastWriteTime = FixedEntryTime;
-        using var weights = weightsEntry.Open();
-        using var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true);
-        classifier.save(writer);
+        using var entryStream = weightsEntry.Open();
+        weights.Position = 0;
+        weights.CopyTo(entryStream);
     }
+
+    /// <summary>The SHA-256 of the weights as the metadata records it, so altered weights are refused even with a matching CRC-32.</summary>
+    private static string Digest(MemoryStream weights) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(weights.GetBuffer().AsSpan(0, (int)weights.Length)));
 
     /// <summary>Reads a model written by <see cref="Save(string)"/>.</summary>
     /// <param name="path">The model file.</param>
@@ -177,6 +187,11 @@ public sealed partial class XNetModelParameters : IDisposable
             using (var entry = weightsEntry.Open())
             {
                 entry.CopyTo(weights);
+            }
+
+            if (metadata.WeightsSha256 is string digest && !string.Equals(digest, Digest(weights), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"the SHA-256 of '{WeightsEntry}' does not match its metadata (the file was altered or damaged)");
             }
 
             if (metadata.FormatVersion != FormatVersion)
@@ -255,7 +270,7 @@ public sealed partial class XNetModelParameters : IDisposable
     }
 
     private sealed record ModelMetadata(int FormatVersion, string Architecture, long Seed, int Channels, int Height, int Width,
-        string[] ClassNames, float[] Mean, float[] Std, string? LabelValueType = null);
+        string[] ClassNames, float[] Mean, float[] Std, string? LabelValueType = null, string? WeightsSha256 = null);
 
     private static class MetadataJson
     {
