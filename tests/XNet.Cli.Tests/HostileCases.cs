@@ -11,8 +11,9 @@ namespace XNet.Cli.Tests;
 
 /// <summary>One run of <c>xnet</c> in a hostile case: what a user would see.</summary>
 /// <param name="CommandLine">The command, for the failure message.</param>
-/// <param name="ExitCode">The exit code; <see cref="HostileCases.UnhandledExceptionExit"/> for an exception that escaped
-/// <c>XNetApp.Run</c> in-process (a real process aborts with it), <see cref="HostileCases.TimedOutExit"/> for a hang.</param>
+/// <param name="ExitCode">The exit code; <see cref="HostileCases.UnhandledExceptionExit"/> (SIGABRT) for an exception that
+/// escaped <c>XNetApp.Run</c> in-process (a real process aborts with it) or a native abort in a child process,
+/// <see cref="HostileCases.TimedOutExit"/> for a hang.</param>
 /// <param name="Output">Standard output (Spectre's 80-column wrapping of the error line undone for child processes), then standard error.</param>
 /// <param name="TimedOut">Whether the run was still going at its time limit (a child process is then killed).</param>
 /// <param name="AllocatedBytes">Managed bytes allocated during an in-process run (all threads); null for a child process.</param>
@@ -270,6 +271,11 @@ internal static class HostileCases
         {
             yield return $"an exception dump reaches the user ('{Shorten(dump, 160)}')";
         }
+
+        if (lines.FirstOrDefault(l => l.StartsWith("terminate called", StringComparison.Ordinal)) is string abort)
+        {
+            yield return $"a native crash reaches the user ('{Shorten(abort, 160)}')";
+        }
     }
 
     private static void AddFileProblems(List<string> problems, Snapshot? unchanged, IEnumerable<string>? absent, IEnumerable<string>? clean)
@@ -313,15 +319,31 @@ internal static class HostileCases
 
     private static string Describe(int exitCode) => exitCode switch
     {
-        UnhandledExceptionExit => $"{exitCode} (an exception escaped: the process aborts with a stack trace)",
+        UnhandledExceptionExit => $"{exitCode} (SIGABRT: an unhandled exception or a native abort)",
         TimedOutExit => "none (hung)",
         _ => exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private static string[] Lines(string output) => output.Replace("\r", "", StringComparison.Ordinal).Split('\n');
 
-    public static string FirstLines(string output, int count) =>
-        string.Join("\n", Lines(output).Where(l => l.Trim().Length > 0).Take(count).Select(l => "    | " + Shorten(l, 400)));
+    /// <summary>
+    /// The first <paramref name="count"/> non-empty lines, then any later line that says how the run ended (the
+    /// <c>error:</c> line, an unhandled exception, a native abort).
+    /// </summary>
+    public static string FirstLines(string output, int count)
+    {
+        string[] endings = ["error:", "Unhandled exception", "terminate called", "Fatal error", "Aborted", "Segmentation fault", "(no exit after"];
+        var lines = Lines(output).Where(l => l.Trim().Length > 0).ToList();
+        var shown = lines.Take(count).ToList();
+        var later = lines.Skip(count).Where(l => endings.Any(e => l.StartsWith(e, StringComparison.Ordinal))).Take(3).ToList();
+        if (later.Count > 0)
+        {
+            shown.Add("...");
+            shown.AddRange(later);
+        }
+
+        return string.Join("\n", shown.Select(l => "    | " + Shorten(l, 400)));
+    }
 
     private static string Shorten(string text, int length) => text.Length <= length ? text : text[..length] + "...";
 
