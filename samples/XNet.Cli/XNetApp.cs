@@ -42,6 +42,7 @@ internal static class XNetApp
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");
             config.PropagateExceptions();
+            config.UseStrictParsing();
         });
 
         // Ctrl+C and SIGTERM (a scheduler's or container's stop) stop training at the next batch boundary, after a

@@ -20,6 +20,7 @@ public sealed partial class XNetModelParameters : IDisposable
 {
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";
+    private const long MaxMetadataBytes = 16L << 20;
     // Version 2: a convolution and its batch norm are one module (conv1.weight -> conv1.0.weight, bn1.* -> conv1.1.*).
     private const int FormatVersion = 2;
     private static readonly DateTimeOffset FixedEntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -165,14 +166,19 @@ public sealed partial class XNetModelParameters : IDisposable
 
     private static XNetModelParameters LoadCore(Stream stream, string? device, string source)
     {
-        ModelMetadata metadata;
-        var weights = new MemoryStream();
+        XNetModelParameters? model = null;
         try
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
             ZipIntegrity.Verify(zip);
             var metadataEntry = zip.GetEntry(MetadataEntry) ?? throw new InvalidDataException($"it has no '{MetadataEntry}' entry");
             var weightsEntry = zip.GetEntry(WeightsEntry) ?? throw new InvalidDataException($"it has no '{WeightsEntry}' entry");
+            if (metadataEntry.Length > MaxMetadataBytes)
+            {
+                throw new InvalidDataException($"'{MetadataEntry}' declares {metadataEntry.Length:N0} bytes, more than the {MaxMetadataBytes:N0} metadata may hold");
+            }
+
+            ModelMetadata metadata;
             using (var entry = metadataEntry.Open())
             {
                 metadata = JsonSerializer.Deserialize<ModelMetadata>(entry, MetadataJson.Options)
@@ -184,6 +190,27 @@ public sealed partial class XNetModelParameters : IDisposable
                 throw new InvalidDataException($"'{MetadataEntry}' lacks its architecture, classNames, mean or std");
             }
 
+            if (metadata.FormatVersion != FormatVersion)
+            {
+                throw new InvalidDataException(
+                    $"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion} (version 2 renamed the layers: " +
+                    "a convolution and its batch norm became one module); retrain it, or load it with the release that wrote it");
+            }
+
+            // The zoo checks the shape, class count and normalisation before it allocates anything of their size.
+            string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
+            LabelKeyValues.Check(labelValueType, metadata.ClassNames);
+            model = Create(metadata.Architecture, metadata.Seed, new ImageShape(metadata.Channels, metadata.Height, metadata.Width),
+                metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
+
+            // The weights hold the network's tensors and their names; far more than that is a damaged or hostile file.
+            long bound = model.classifier.state_dict().Values.Sum(t => t.numel()) * sizeof(long) + (1 << 20);
+            if (weightsEntry.Length > bound)
+            {
+                throw new InvalidDataException($"'{WeightsEntry}' declares {weightsEntry.Length:N0} bytes; a {metadata.Architecture} holds at most {bound:N0}");
+            }
+
+            using var weights = new MemoryStream((int)weightsEntry.Length);
             using (var entry = weightsEntry.Open())
             {
                 entry.CopyTo(weights);
@@ -194,42 +221,21 @@ public sealed partial class XNetModelParameters : IDisposable
                 throw new InvalidDataException($"the SHA-256 of '{WeightsEntry}' does not match its metadata (the file was altered or damaged)");
             }
 
-            if (metadata.FormatVersion != FormatVersion)
-            {
-                throw new InvalidDataException(
-                    $"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion} (version 2 renamed the layers: " +
-                    "a convolution and its batch norm became one module); retrain it, or load it with the release that wrote it");
-            }
-        }
-        catch (Exception ex) when (ex is InvalidDataException or JsonException)
-        {
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
-        }
-
-        XNetModelParameters model;
-        try
-        {
-            // The zoo checks the shape, class count and normalisation before it allocates anything of their size.
-            var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
-            string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
-            LabelKeyValues.Check(labelValueType, metadata.ClassNames);
-            model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
-        }
-        catch (Exception ex) when (ex is InvalidDataException or ArgumentException)
-        {
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
-        }
-
-        try
-        {
             weights.Position = 0;
             using var reader = new BinaryReader(weights);
-            model.classifier.load(reader);
+            try
+            {
+                model.classifier.load(reader);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+            {
+                throw new InvalidDataException($"its weights do not fit {metadata.Architecture}: {ex.Message}", ex);
+            }
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or ArgumentException or IOException)
         {
-            model.Dispose();
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: its weights do not fit {metadata.Architecture}: {ex.Message}", ex);
+            model?.Dispose();
+            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message.TrimEnd('.')}.", ex);
         }
 
         model.MoveTo(TorchDevices.Resolve(device));

@@ -3,15 +3,12 @@ namespace XNet.Architectures.Models;
 /// <summary>The argument checks every model family makes, with messages that name the family and the expected value.</summary>
 internal static class ModelChecks
 {
-    /// <summary>The most classes a model may have (ImageNet-21k has 21,841).</summary>
-    public const int MaxClasses = 100_000;
-
-    /// <summary>Throws unless there are 2 to <see cref="MaxClasses"/> classes.</summary>
+    /// <summary>Throws unless there are 2 to <see cref="ModelZoo.MaxClasses"/> classes.</summary>
     public static void Classes(string family, int numClasses)
     {
-        if (numClasses is < 2 or > MaxClasses)
+        if (numClasses is < 2 or > ModelZoo.MaxClasses)
         {
-            throw new ArgumentException($"{family}: number of classes {numClasses} must be from 2 to {MaxClasses:N0}.");
+            throw new ArgumentException($"{family}: number of classes {numClasses} must be from 2 to {ModelZoo.MaxClasses:N0}.");
         }
     }
 

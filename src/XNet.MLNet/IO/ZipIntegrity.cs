@@ -18,21 +18,23 @@ internal static class ZipIntegrity
         return c;
     }).ToArray();
 
-    /// <summary>The largest entry an X-Net file or ML.NET zip may hold (several times the weights of the largest zoo model).</summary>
-    public const long MaxEntryBytes = 512L << 20;
+    /// <summary>The most an X-Net file, checkpoint or ML.NET zip may hold, all entries together (several times the largest zoo model).</summary>
+    public const long MaxBytes = 512L << 20;
 
     /// <summary>Reads every entry of <paramref name="zip"/> and compares its size and CRC-32 with the recorded ones.</summary>
     /// <exception cref="InvalidDataException">When an entry is too large or does not match; the message names the entry.</exception>
     public static void Verify(System.IO.Compression.ZipArchive zip)
     {
+        // Summed, so entries that overlap one huge compressed stream count once each, as they would inflate.
+        long declared = zip.Entries.Sum(e => e.Length);
+        if (declared > MaxBytes)
+        {
+            throw new InvalidDataException($"its entries declare {declared:N0} bytes, more than the {MaxBytes:N0} allowed");
+        }
+
         var buffer = new byte[1 << 16];
         foreach (var entry in zip.Entries)
         {
-            if (entry.Length > MaxEntryBytes)
-            {
-                throw new InvalidDataException($"its entry '{entry.FullName}' declares {entry.Length:N0} bytes, more than the {MaxEntryBytes:N0} allowed");
-            }
-
             uint crc = 0xFFFFFFFFu;
             long total = 0;
             using var stream = entry.Open();

@@ -160,7 +160,13 @@ public static class XNetModelFile
                 throw new InvalidDataException("missing metadata");
             }
 
-            return (architecture, new ImageShape(dims[0], dims[1], dims[2]), names);
+            long outputs = onnx.Graph.Output.FirstOrDefault(o => o.Name == XNetOnnx.Score)?.Type?.TensorType?.Shape?.Dim.LastOrDefault()?.DimValue ?? 0;
+            if (names.Length < 2 || names.Length != outputs)
+            {
+                throw new InvalidDataException($"its {names.Length} class names do not match the network's {outputs} scores");
+            }
+
+            return (architecture, new ImageShape(dims[0], dims[1], dims[2]).Validate("its input"), names);
         }
         catch (Exception ex) when (ex is JsonException or InvalidDataException or ArgumentException)
         {
