@@ -100,6 +100,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         Log(channel, $"X-Net: training on {choice.Description}.");
         var (train, skipped) = DataViewImages.Read(trainData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
             "training", cancellation);
+        using var trainImages = train; // owns the pixels; a held-out split is a view of them
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
                      (skipped > 0 ? $" ({skipped} rows without a label skipped)." : "."));
         if (Enumerable.Range(0, train.Count).Select(train.Label).Distinct().Take(2).Count() < 2)
@@ -109,24 +110,9 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
                 $"a classifier of its {classes} classes needs images of at least two.");
         }
 
-        ImageSet? validation = null;
-        if (validationData is not null)
-        {
-            DataViewImages.ResolveShape(validationData.Schema, options.FeatureColumnName, shape);
-            DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
-            var (validationClasses, _) = LabelKeyValues.Read(validationData.Schema[options.LabelColumnName]);
-            if (!validationClasses.SequenceEqual(classNames))
-            {
-                throw new ArgumentException(
-                    $"The validation data's classes in label column '{options.LabelColumnName}' ({Describe(validationClasses)}) are not the " +
-                    $"training data's ({Describe(classNames)}): key i must mean the same class in both. Transform both with the " +
-                    "MapValueToKey fitted on the training data.", nameof(validationData));
-            }
-
-            validation = DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
-                "validation", cancellation).Images;
-        }
-        else if ((options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : 0.1f)) is float fraction)
+        using var validationImages = validationData is null ? null : ReadValidation(validationData, options, shape, classNames, cancellation);
+        var validation = validationImages;
+        if (validation is null && (options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : 0.1f)) is float fraction)
         {
             (train, validation) = train.Split(fraction, seed);
             Log(channel, string.Create(CultureInfo.InvariantCulture,
@@ -186,6 +172,25 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         {
             TrainingHistory = history,
         };
+    }
+
+    /// <summary>The validation images, after checking that their shape and classes are the training data's.</summary>
+    private static ImageSet ReadValidation(IDataView validationData, Options options, ImageShape shape, IReadOnlyList<string> classNames,
+        CancellationToken cancellation)
+    {
+        DataViewImages.ResolveShape(validationData.Schema, options.FeatureColumnName, shape);
+        DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
+        var (validationClasses, _) = LabelKeyValues.Read(validationData.Schema[options.LabelColumnName]);
+        if (!validationClasses.SequenceEqual(classNames))
+        {
+            throw new ArgumentException(
+                $"The validation data's classes in label column '{options.LabelColumnName}' ({Describe(validationClasses)}) are not the " +
+                $"training data's ({Describe(classNames)}): key i must mean the same class in both. Transform both with the " +
+                "MapValueToKey fitted on the training data.", nameof(validationData));
+        }
+
+        return DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classNames.Count, "validation",
+            cancellation).Images;
     }
 
     /// <summary>The model of <see cref="Options.InitialModel"/>, checked against the network this run trains.</summary>

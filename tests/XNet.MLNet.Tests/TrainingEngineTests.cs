@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using TorchSharp;
 using XNet.MLNet;
 using XNet.Architectures;
@@ -113,6 +114,55 @@ public sealed class TrainingEngineTests
         Assert.AreEqual(15, kept.Count);
         Assert.AreEqual(5, held.Count);
         Assert.ThrowsExactly<ArgumentException>(() => set.Split(1.0, 1));
+    }
+
+    [TestMethod]
+    public void WholeNumberPixelsGoToAFileOfBytesAndOtherValuesStayAsGiven()
+    {
+        var ml = new MLContext(seed: 0);
+        IDataView Keyed(float offset)
+        {
+            var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 6).Select(i => new TestData.PixelRow
+            {
+                Label = i % 2 == 0 ? "a" : "b",
+                Features = Enumerable.Range(0, 16).Select(p => (float)(i * 16 + p) + (i == 4 ? offset : 0)).ToArray(),
+            }));
+            return ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
+        }
+
+        foreach (float offset in new[] { 0f, 0.5f }) // 0.5: row 4 is not whole, so the rows before it move back into memory
+        {
+            var shape = new ImageShape(1, 4, 4);
+            using var set = Data.DataViewImages.Read(Keyed(offset), "Features", "Label", shape, 2, "training", default).Images;
+            var image = new float[16];
+            for (int i = 0; i < set.Count; i++)
+            {
+                set.CopyImage(i, image);
+                CollectionAssert.AreEqual(Enumerable.Range(0, 16).Select(p => (float)(i * 16 + p) + (i == 4 ? offset : 0)).ToArray(), image,
+                    $"offset {offset}, image {i}");
+                Assert.AreEqual(i % 2, set.Label(i));
+            }
+
+            var (kept, held) = set.Split(0.5, seed: 2);
+            var all = new List<float>();
+            foreach (var part in new[] { kept, held })
+            {
+                for (int i = 0; i < part.Count; i++)
+                {
+                    part.CopyImage(i, image);
+                    all.Add(image[0]);
+                }
+            }
+
+            CollectionAssert.AreEquivalent(Enumerable.Range(0, 6).Select(i => i * 16f + (i == 4 ? offset : 0)).ToArray(), all.ToArray());
+        }
+
+        using var storage = new ByteFileStorage(2);
+        Assert.IsTrue(storage.TryAppend(new float[] { 0, 255 }, 1));
+        Assert.IsFalse(storage.TryAppend(new float[] { 0, 256 }, 0), "beyond a byte");
+        Assert.IsFalse(storage.TryAppend(new float[] { -1, 0 }, 0), "negative");
+        Assert.IsFalse(storage.TryAppend(new float[] { float.NaN, 0 }, 0), "not a number");
+        Assert.AreEqual(1, storage.Count);
     }
 
     [TestMethod]

@@ -92,12 +92,15 @@ internal static class DataViewImages
         var features = data.Schema[featureColumn];
         var label = data.Schema[labelColumn];
         int size = shape.Size;
-        long expected = data.GetRowCount() ?? 1024;
-        var pixels = new List<float>((int)Math.Min(expected * size, int.MaxValue / 2));
-        var labels = new List<int>((int)Math.Min(expected, int.MaxValue / 2));
+        // Whole-number pixels go to a file of bytes, so memory does not grow with the data; the first other value moves
+        // what was read into memory and the rest follows it there, as given.
+        var bytes = new ByteFileStorage(size);
+        List<float>? pixels = null;
+        var labels = new List<int>();
         long skipped = 0, row = -1;
-        using (var cursor = data.GetRowCursor(new[] { features, label }))
+        try
         {
+            using var cursor = data.GetRowCursor(new[] { features, label });
             var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
             var getLabel = KeyGetter(cursor, label);
             VBuffer<float> vector = default;
@@ -136,17 +139,39 @@ internal static class DataViewImages
                     }
                 }
 
-                pixels.AddRange(dense);
+                if (pixels is null && !bytes.TryAppend(dense, (int)(key - 1)))
+                {
+                    pixels = new List<float>(bytes.Count * size);
+                    var image = new float[size];
+                    for (int i = 0; i < bytes.Count; i++)
+                    {
+                        bytes.CopyImage(i, image);
+                        pixels.AddRange(image);
+                    }
+                }
+
+                pixels?.AddRange(dense);
                 labels.Add((int)(key - 1));
             }
-        }
 
-        if (labels.Count == 0)
+            if (labels.Count == 0)
+            {
+                throw new InvalidOperationException(
+                    $"The {role} data has no rows with a label in column '{labelColumn}' ({row + 1} rows read, {skipped} without a label).");
+            }
+        }
+        catch
         {
-            throw new InvalidOperationException(
-                $"The {role} data has no rows with a label in column '{labelColumn}' ({row + 1} rows read, {skipped} without a label).");
+            bytes.Dispose();
+            throw;
         }
 
+        if (pixels is null)
+        {
+            return (new ImageSet(shape, bytes, numClasses, indices: null, ownsStorage: true), skipped);
+        }
+
+        bytes.Dispose();
         return (new ImageSet(shape, pixels.ToArray(), labels.ToArray(), numClasses), skipped);
     }
 

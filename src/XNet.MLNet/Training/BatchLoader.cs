@@ -113,7 +113,7 @@ internal sealed class BatchLoader : IDisposable
                     int index = order[start + i];
                     if (!skipped)
                     {
-                        images.Image(index).CopyTo(pixels.AsSpan(i * size, size));
+                        images.CopyImage(index, pixels.AsSpan(i * size, size));
                         labels[i] = images.Label(index);
                     }
 

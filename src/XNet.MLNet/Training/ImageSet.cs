@@ -1,37 +1,46 @@
+using Microsoft.Win32.SafeHandles;
 using XNet.Architectures;
 
 namespace XNet.MLNet.Training;
 
 /// <summary>
-/// Images and labels held in memory for the training engine: raw pixel values, channels-first, one image after
-/// another, and 0-based class indices. The engine knows nothing of IDataView; adapters fill this.
+/// Images and labels for the training engine, read by index: raw pixel values, channels-first, and 0-based class
+/// indices. The engine knows nothing of IDataView; adapters fill this. The pixels live in memory, as given, or, when
+/// every value is a whole number from 0 to 255 (what ExtractPixels, the idx and CIFAR readers and image folders give),
+/// as bytes in a temporary file that is read image by image, so that a training set never has to fit in memory. A split
+/// is a view over the same pixels.
 /// </summary>
-public sealed class ImageSet
+public sealed class ImageSet : IDisposable
 {
-    private readonly float[] pixels;
-    private readonly int[] labels;
+    private readonly IImageStorage storage;
+    private readonly int[]? indices;
+    private readonly bool ownsStorage;
 
-    /// <summary>Creates the set; arrays are taken as they are, not copied.</summary>
+    /// <summary>Creates the set in memory; arrays are taken as they are, not copied.</summary>
     /// <exception cref="ArgumentException">When the sizes disagree or a label is outside [0, numClasses).</exception>
     public ImageSet(ImageShape shape, float[] pixels, int[] labels, int numClasses)
+        : this(shape, new FloatStorage(pixels, labels, shape.Size), numClasses, indices: null, ownsStorage: true)
     {
-        shape.Validate("ImageSet");
         if (pixels.Length != (long)labels.Length * shape.Size)
         {
             throw new ArgumentException(
                 $"ImageSet: {pixels.Length} pixel values do not make {labels.Length} images of {shape}.");
         }
+    }
 
-        int bad = Array.FindIndex(labels, l => l < 0 || l >= numClasses);
-        if (bad >= 0)
-        {
-            throw new ArgumentException($"ImageSet: label {labels[bad]} of image {bad} is outside [0, {numClasses}).");
-        }
-
+    internal ImageSet(ImageShape shape, IImageStorage storage, int numClasses, int[]? indices, bool ownsStorage)
+    {
+        shape.Validate("ImageSet");
         Shape = shape;
         NumClasses = numClasses;
-        this.pixels = pixels;
-        this.labels = labels;
+        this.storage = storage;
+        this.indices = indices;
+        this.ownsStorage = ownsStorage;
+        int bad = Enumerable.Range(0, Count).FirstOrDefault(i => Label(i) < 0 || Label(i) >= numClasses, -1);
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"ImageSet: label {Label(bad)} of image {bad} is outside [0, {numClasses}).");
+        }
     }
 
     /// <summary>Shape of every image.</summary>
@@ -41,13 +50,13 @@ public sealed class ImageSet
     public int NumClasses { get; }
 
     /// <summary>Number of images.</summary>
-    public int Count => labels.Length;
+    public int Count => indices?.Length ?? storage.Count;
 
-    /// <summary>The pixels of image <paramref name="index"/>.</summary>
-    public ReadOnlySpan<float> Image(int index) => pixels.AsSpan(index * Shape.Size, Shape.Size);
+    /// <summary>Copies the pixels of image <paramref name="index"/> into <paramref name="destination"/> (<see cref="ImageShape.Size"/> values).</summary>
+    public void CopyImage(int index, Span<float> destination) => storage.CopyImage(indices?[index] ?? index, destination);
 
     /// <summary>The 0-based class of image <paramref name="index"/>.</summary>
-    public int Label(int index) => labels[index];
+    public int Label(int index) => storage.Label(indices?[index] ?? index);
 
     /// <summary>Per-channel mean and standard deviation over every pixel of the set.</summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
@@ -55,12 +64,13 @@ public sealed class ImageSet
         int channels = Shape.Channels, plane = Shape.Height * Shape.Width;
         var sum = new double[channels];
         var sumSquares = new double[channels];
+        var image = new float[Shape.Size];
         for (int i = 0; i < Count; i++)
         {
-            var image = Image(i);
+            CopyImage(i, image);
             for (int c = 0; c < channels; c++)
             {
-                foreach (float v in image.Slice(c * plane, plane))
+                foreach (float v in image.AsSpan(c * plane, plane))
                 {
                     sum[c] += v;
                     sumSquares[c] += (double)v * v;
@@ -81,7 +91,7 @@ public sealed class ImageSet
         return (mean, std);
     }
 
-    /// <summary>Splits off a random <paramref name="fraction"/> of the images (seeded) as a second set.</summary>
+    /// <summary>Splits off a random <paramref name="fraction"/> of the images (seeded) as a second set; both are views of this one.</summary>
     /// <exception cref="ArgumentException">When the fraction is not in (0, 1) or leaves either side empty.</exception>
     public (ImageSet Kept, ImageSet Held) Split(double fraction, int seed)
     {
@@ -94,20 +104,109 @@ public sealed class ImageSet
 
         var order = Enumerable.Range(0, Count).ToArray();
         new Random(seed).Shuffle(order);
-        return (Subset(order.AsSpan(take)), Subset(order.AsSpan(0, take)));
-    }
-
-    private ImageSet Subset(ReadOnlySpan<int> indices)
-    {
-        int size = Shape.Size;
-        var subsetPixels = new float[indices.Length * size];
-        var subsetLabels = new int[indices.Length];
-        for (int i = 0; i < indices.Length; i++)
+        int[] Storage(ReadOnlySpan<int> positions)
         {
-            Image(indices[i]).CopyTo(subsetPixels.AsSpan(i * size, size));
-            subsetLabels[i] = labels[indices[i]];
+            var mapped = new int[positions.Length];
+            for (int i = 0; i < mapped.Length; i++)
+            {
+                mapped[i] = indices?[positions[i]] ?? positions[i];
+            }
+
+            return mapped;
         }
 
-        return new ImageSet(Shape, subsetPixels, subsetLabels, NumClasses);
+        return (new ImageSet(Shape, storage, NumClasses, Storage(order.AsSpan(take)), ownsStorage: false),
+            new ImageSet(Shape, storage, NumClasses, Storage(order.AsSpan(0, take)), ownsStorage: false));
     }
+
+    /// <summary>Deletes the temporary file of a file-backed set (its splits share it, so dispose them first).</summary>
+    public void Dispose()
+    {
+        if (ownsStorage)
+        {
+            (storage as IDisposable)?.Dispose();
+        }
+    }
+}
+
+/// <summary>Where an <see cref="ImageSet"/>'s pixels and labels are kept.</summary>
+internal interface IImageStorage
+{
+    int Count { get; }
+
+    int Label(int index);
+
+    void CopyImage(int index, Span<float> destination);
+}
+
+/// <summary>Pixels as given, in memory.</summary>
+internal sealed class FloatStorage(float[] pixels, int[] labels, int size) : IImageStorage
+{
+    public int Count => labels.Length;
+
+    public int Label(int index) => labels[index];
+
+    public void CopyImage(int index, Span<float> destination) => pixels.AsSpan(index * size, size).CopyTo(destination);
+}
+
+/// <summary>
+/// Whole-number pixels from 0 to 255 as bytes in a temporary file, written once and read image by image with positioned
+/// reads (safe from several threads; the operating system's page cache, not the process, holds what is hot). Labels stay
+/// in memory: four bytes an image.
+/// </summary>
+internal sealed class ByteFileStorage : IImageStorage, IDisposable
+{
+    private readonly FileStream file;
+    private readonly SafeFileHandle handle;
+    private readonly List<int> labels = new();
+    private readonly int size;
+    private readonly byte[] row;
+
+    public ByteFileStorage(int size)
+    {
+        this.size = size;
+        row = new byte[size];
+        string path = Path.Combine(Path.GetTempPath(), $"xnet-images-{Guid.NewGuid():N}.bin");
+        file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 1 << 16, FileOptions.DeleteOnClose);
+        handle = file.SafeFileHandle;
+        if (!OperatingSystem.IsWindows())
+        {
+            File.Delete(path); // the open handle keeps the data; nothing is left behind even if the process is killed
+        }
+    }
+
+    public int Count => labels.Count;
+
+    /// <summary>Appends an image, or returns false (writing nothing) when a value is not a whole number from 0 to 255.</summary>
+    public bool TryAppend(ReadOnlySpan<float> pixels, int label)
+    {
+        for (int p = 0; p < size; p++)
+        {
+            float v = pixels[p];
+            if (!(v >= 0 && v <= 255) || v != MathF.Floor(v))
+            {
+                return false;
+            }
+
+            row[p] = (byte)v;
+        }
+
+        RandomAccess.Write(handle, row, (long)labels.Count * size);
+        labels.Add(label);
+        return true;
+    }
+
+    public int Label(int index) => labels[index];
+
+    public void CopyImage(int index, Span<float> destination)
+    {
+        Span<byte> bytes = size <= 1 << 16 ? stackalloc byte[size] : new byte[size];
+        RandomAccess.Read(handle, bytes, (long)index * size);
+        for (int p = 0; p < size; p++)
+        {
+            destination[p] = bytes[p];
+        }
+    }
+
+    public void Dispose() => file.Dispose();
 }
