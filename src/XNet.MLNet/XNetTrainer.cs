@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
 using XNet.Architectures;
 using XNet.MLNet.Data;
 using XNet.MLNet.IO;
@@ -69,7 +70,21 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
 
         options.Validate();
         int seed = options.Seed!.Value;
-        var shape = DataViewImages.ResolveShape(trainData.Schema, options.FeatureColumnName, options.ExplicitShape());
+        // Images, decoded or encoded, become pixels through ML.NET's own transforms, fitted here and kept by the transformer.
+        ITransformer? toPixels = null;
+        DataViewType? imageType = null;
+        string pixelColumn = options.FeatureColumnName;
+        if (trainData.Schema.GetColumnOrNull(options.FeatureColumnName) is { } imageColumn && ImageColumn.Holds(imageColumn.Type))
+        {
+            imageType = imageColumn.Type;
+            toPixels = ImageColumn.ToPixels(trainData, options.FeatureColumnName,
+                options.ExplicitShape() ?? ImageColumn.DefaultShape(options.Architecture));
+            trainData = toPixels.Transform(trainData);
+            validationData = validationData is null ? null : toPixels.Transform(validationData);
+            pixelColumn = ImageColumn.PixelColumn;
+        }
+
+        var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, options.ExplicitShape());
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
         var (classNames, labelValueType) = LabelKeyValues.Read(trainData.Schema[options.LabelColumnName]);
         ModelZoo.EnsureKnown(options.Architecture);
@@ -98,7 +113,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         Log(channel, $"X-Net: training on {choice.Description}.");
-        var (train, skipped) = DataViewImages.Read(trainData, options.FeatureColumnName, options.LabelColumnName, shape, classes,
+        var (train, skipped) = DataViewImages.Read(trainData, pixelColumn, options.LabelColumnName, shape, classes,
             "training", cancellation);
         using var trainImages = train; // owns the pixels; a held-out split is a view of them
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
@@ -110,7 +125,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
                 $"a classifier of its {classes} classes needs images of at least two.");
         }
 
-        using var validationImages = validationData is null ? null : ReadValidation(validationData, options, shape, classNames, cancellation);
+        using var validationImages = validationData is null ? null : ReadValidation(validationData, pixelColumn, options, shape, classNames, cancellation);
         var validation = validationImages;
         if (validation is null && (options.ValidationSetFraction ?? (options.EarlyStoppingCriteria is null ? null : 0.1f)) is float fraction)
         {
@@ -168,17 +183,17 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         return new XNetTransformer(model, options.FeatureColumnName, options.ScoreColumnName, options.PredictedLabelColumnName,
-            options.InferenceBatchSize)
+            options.InferenceBatchSize, toPixels is null ? null : (toPixels, imageType!))
         {
             TrainingHistory = history,
         };
     }
 
     /// <summary>The validation images, after checking that their shape and classes are the training data's.</summary>
-    private static ImageSet ReadValidation(IDataView validationData, Options options, ImageShape shape, IReadOnlyList<string> classNames,
-        CancellationToken cancellation)
+    private static ImageSet ReadValidation(IDataView validationData, string pixelColumn, Options options, ImageShape shape,
+        IReadOnlyList<string> classNames, CancellationToken cancellation)
     {
-        DataViewImages.ResolveShape(validationData.Schema, options.FeatureColumnName, shape);
+        DataViewImages.ResolveShape(validationData.Schema, pixelColumn, shape);
         DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
         var (validationClasses, _) = LabelKeyValues.Read(validationData.Schema[options.LabelColumnName]);
         if (!validationClasses.SequenceEqual(classNames))
@@ -189,7 +204,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
                 "MapValueToKey fitted on the training data.", nameof(validationData));
         }
 
-        return DataViewImages.Read(validationData, options.FeatureColumnName, options.LabelColumnName, shape, classNames.Count, "validation",
+        return DataViewImages.Read(validationData, pixelColumn, options.LabelColumnName, shape, classNames.Count, "validation",
             cancellation).Images;
     }
 
@@ -248,10 +263,14 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
 
         var features = Find(inputSchema, options.FeatureColumnName, "Features");
 
-        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+        bool pixels = features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single;
+        bool images = features.ItemType is ImageDataViewType
+                      || features.Kind == SchemaShape.Column.VectorKind.VariableVector && features.ItemType == NumberDataViewType.Byte;
+        if (!pixels && !images)
         {
             throw new ArgumentException(
-                $"Features column '{options.FeatureColumnName}' must be a known-size vector of Single pixels.", nameof(inputSchema));
+                $"Features column '{options.FeatureColumnName}' must hold pixels (a known-size vector of Single, from ExtractPixels) or images " +
+                "(MLImage from LoadImages, or encoded bytes from LoadRawImageBytes).", nameof(inputSchema));
         }
 
         // As ML.NET's multiclass scorer: the label's values travel in their own type (key values of PredictedLabel,

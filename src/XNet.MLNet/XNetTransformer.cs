@@ -24,6 +24,17 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     /// <param name="inferenceBatchSize">Rows per forward pass in <see cref="Transform"/>.</param>
     public XNetTransformer(XNetModelParameters model, string featureColumnName = "Features", string scoreColumnName = "Score",
         string predictedLabelColumnName = "PredictedLabel", int inferenceBatchSize = 256)
+        : this(model, featureColumnName, scoreColumnName, predictedLabelColumnName, inferenceBatchSize, imageInput: null)
+    {
+    }
+
+    /// <summary>
+    /// A transformer whose feature column holds images (decoded or encoded) when <paramref name="imageInput"/> is set: its
+    /// transforms turn them into
+    /// <see cref="ImageColumn.PixelColumn"/> for a transformer of pixels, whose output then drops that column again.
+    /// </summary>
+    internal XNetTransformer(XNetModelParameters model, string featureColumnName, string scoreColumnName, string predictedLabelColumnName,
+        int inferenceBatchSize, (ITransformer ToPixels, DataViewType ImageType)? imageInput)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(inferenceBatchSize, 1);
@@ -34,7 +45,19 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
         InferenceBatchSize = inferenceBatchSize;
         FeatureColumnType = new VectorDataViewType(NumberDataViewType.Single,
             model.InputShape.Channels, model.InputShape.Height, model.InputShape.Width);
+        if (imageInput is var (toPixels, imageType))
+        {
+            var ml = new MLContext();
+            var scorer = new XNetTransformer(model, ImageColumn.PixelColumn, scoreColumnName, predictedLabelColumnName, inferenceBatchSize);
+            var pixelsOnly = SchemaDefinition.Create(typeof(PixelPlaceholder));
+            pixelsOnly[0].ColumnName = ImageColumn.PixelColumn;
+            var drop = ml.Transforms.DropColumns(ImageColumn.PixelColumn).Fit(ml.Data.LoadFromEnumerable(Array.Empty<PixelPlaceholder>(), pixelsOnly));
+            imageChain = new TransformerChain<ITransformer>(toPixels, scorer, drop);
+            FeatureColumnType = imageType;
+        }
     }
+
+    private readonly TransformerChain<ITransformer>? imageChain;
 
     /// <inheritdoc />
     public XNetModelParameters Model { get; }
@@ -66,13 +89,18 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
 
 
     /// <inheritdoc />
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Bind(inputSchema).Schema.Output;
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => imageChain?.GetOutputSchema(inputSchema) ?? Bind(inputSchema).Schema.Output;
 
     /// <inheritdoc />
     /// <exception cref="NotSupportedException">When called by <c>mlContext.Model.ConvertToOnnx</c>, which cannot convert an X-Net (use <see cref="XNetModelFile.ExportOnnx(XNetModelParameters, string)"/>).</exception>
     public IDataView Transform(IDataView input)
     {
         OnnxConverterGuard.ThrowIfConverting();
+        if (imageChain is not null)
+        {
+            return imageChain.Transform(input);
+        }
+
         var (schema, features) = Bind(input.Schema);
         return new ScoredDataView(input, schema, Model, features, InferenceBatchSize);
     }
@@ -80,6 +108,11 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     /// <inheritdoc />
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
+        if (imageChain is not null)
+        {
+            return ((ITransformer)imageChain).GetRowToRowMapper(inputSchema);
+        }
+
         var (schema, features) = Bind(inputSchema);
         return new ScoringRowMapper(schema, Model, features);
     }
@@ -96,6 +129,23 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ArgumentNullException.ThrowIfNull(ctx);
+        if (imageChain is not null)
+        {
+            // The decoding of encoded bytes is a custom mapping of this library, which a saved model could only load with it.
+            try
+            {
+                ((ICanSaveModel)imageChain).Save(ctx);
+                return;
+            }
+            catch (InvalidOperationException ex) when (ex.Message.Contains("CustomMapping", StringComparison.OrdinalIgnoreCase)
+                                                       || ex.Message.Contains("contract", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new NotSupportedException(
+                    $"mlContext.Model.Save cannot yet store an X-Net that reads encoded image bytes (column '{FeatureColumnName}'): decode them " +
+                    "with LoadImages instead of LoadRawImageBytes, or save the network with XNetModelFile.Save(transformer.Model, \"model.xnet\").", ex);
+            }
+        }
+
         using var chain = MlNetChain.Build(this);
         ((ICanSaveModel)chain.Chain).Save(ctx);
     }
@@ -108,5 +158,11 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
         DataViewImages.ResolveShape(inputSchema, FeatureColumnName, Model.InputShape);
         var schema = new ScoringSchema(inputSchema, ScoreColumnName, PredictedLabelColumnName, Model.ClassNames, Model.LabelValueTypeName);
         return (schema, inputSchema[FeatureColumnName]);
+    }
+
+    /// <summary>A schema with the pixel column alone, which DropColumns is fitted on.</summary>
+    private sealed class PixelPlaceholder
+    {
+        public float Pixels { get; set; }
     }
 }
