@@ -75,6 +75,44 @@ public sealed class ImageInputTests
         Assert.IsGreaterThan(0.5, results[0].MicroAccuracy, "the classes are learnable");
     }
 
+    [TestMethod]
+    public void AModelOfImagesSavesAsMlNetAndOneOfEncodedBytesSaysWhyItCannot()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var options = TestData.SmallOptions();
+        (options.ImageChannels, options.ImageHeight, options.ImageWidth) = (3, 16, 16);
+        string path = Path.Combine(folder, "images.zip");
+        var images = ml.Transforms.LoadImages("Features", folder, nameof(ImagePath.File))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.MulticlassClassification.Trainers.XNet(options)).Fit(data);
+        using (images.LastTransformer)
+        {
+            ml.Model.Save(images, data.Schema, path);
+            var loaded = ml.Model.Load(path, out _);
+            var expected = images.Transform(data).GetColumn<float[]>("Score").ToArray();
+            var actual = loaded.Transform(data).GetColumn<float[]>("Score").ToArray();
+            for (int i = 0; i < expected.Length; i++)
+            {
+                for (int c = 0; c < expected[i].Length; c++)
+                {
+                    Assert.AreEqual(expected[i][c], actual[i][c], 1e-5, $"row {i}, class {c}");
+                }
+            }
+
+            (loaded as IDisposable)?.Dispose();
+        }
+
+        var bytes = ml.Transforms.LoadRawImageBytes("Features", folder, nameof(ImagePath.File))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.MulticlassClassification.Trainers.XNet(options)).Fit(data);
+        using (bytes.LastTransformer)
+        {
+            var ex = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(bytes, data.Schema, Path.Combine(folder, "bytes.zip")));
+            StringAssert.Contains(ex.Message, "encoded image bytes (column 'Features')");
+        }
+    }
+
     public sealed class ImagePath
     {
         public string File { get; set; } = "";
