@@ -15,6 +15,8 @@
 //        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
 //        [--warmup 5] [--batches 30] [--threads 2]   (whole-model training img/s on synthetic batches vs the first model)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- photos --out DIR [--count 100000] [--size 160] [--classes 10] [--seed 0]
+//        (writes a learnable image folder of JPEGs, DIR/train and DIR/val, one shape per class, for the image-folder benchmarks)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -74,6 +76,9 @@ switch (args.FirstOrDefault())
         KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
             Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15));
         break;
+    case "photos":
+        PhotoFolder.Write(Option("out", "photos"), Int("count", 100_000), Int("size", 160), Int("classes", 10), Int("seed", 0));
+        break;
     case "onnx-expander":
         OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
         break;
@@ -86,7 +91,7 @@ switch (args.FirstOrDefault())
             int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
         break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 
