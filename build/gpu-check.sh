@@ -15,6 +15,7 @@
 # models, default x-resnet-20-4,x-densenet-bc-40-24-2; a name may end in @grouped).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/build/device-package.sh"
 out="$root/artifacts/gpu-check"
 archive="$out/xnet-gpu-check.tar.xz"
 
@@ -30,23 +31,9 @@ prepare() {
     tar -C "$out" -cf - app | xz -9 -T2 > "$archive.tmp"
     mv "$archive.tmp" "$archive"
     rm -rf "$out/app"
-    local bytes
-    bytes=$(stat -c %s "$archive")
-    echo "packed $archive: $((bytes / 1024 / 1024)) MiB ($bytes bytes)"
-    if (( bytes > 60 * 1024 * 1024 )); then
-        echo "error: the archive is over 60 MiB; the device tool carries at most 64 MiB" >&2
-        exit 1
-    fi
+    check_package_size "$archive"
 }
 
-find_python() {
-    for candidate in ${PYTHON:-} python3 /usr/bin/python3 /usr/local/bin/python3 python; do
-        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import torch' >/dev/null 2>&1; then
-            echo "$candidate"
-            return
-        fi
-    done
-}
 
 run() {
     [[ -f "$archive" ]] || { echo "error: $archive is missing; run 'build/gpu-check.sh prepare' first" >&2; exit 1; }

@@ -18,6 +18,7 @@
 # (default cuda), PYTHON / TORCH_LIB as in build/gpu-check.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/build/device-package.sh"
 out="$root/artifacts/gpu-grid"
 data="${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
 
@@ -56,23 +57,10 @@ PY
     tar -C "$out/stage" -cf - app plans data | xz -9 -T2 > "$out/xnet-grid.tar.xz.tmp"
     mv "$out/xnet-grid.tar.xz.tmp" "$out/xnet-grid.tar.xz"
     rm -rf "$out/stage"
-    local bytes
-    bytes=$(stat -c %s "$out/xnet-grid.tar.xz")
-    echo "packed $out/xnet-grid.tar.xz: $((bytes / 1024 / 1024)) MiB ($bytes bytes), $(tar -tJf "$out/xnet-grid.tar.xz" plans | grep -c json) runs"
-    if (( bytes > 60 * 1024 * 1024 )); then
-        echo "error: the archive is over 60 MiB; the device tool carries at most 64 MiB" >&2
-        exit 1
-    fi
+    check_package_size "$out/xnet-grid.tar.xz"
+    echo "$(tar -tJf "$out/xnet-grid.tar.xz" plans | grep -c json) runs"
 }
 
-find_python() {
-    for candidate in ${PYTHON:-} python3 /usr/bin/python3 /usr/local/bin/python3 python; do
-        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import torch' >/dev/null 2>&1; then
-            echo "$candidate"
-            return
-        fi
-    done
-}
 
 run() {
     [[ -f "$out/xnet-grid.tar.xz" ]] || { echo "error: $out/xnet-grid.tar.xz is missing; run 'build/gpu-grid.sh prepare' first" >&2; exit 1; }
