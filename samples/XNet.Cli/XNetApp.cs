@@ -8,7 +8,10 @@ namespace XNet.Cli;
 /// <summary>The <c>xnet</c> command line: its commands, and one entry point that turns expected failures into exit codes.</summary>
 internal static class XNetApp
 {
-    /// <summary>Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C, 143 SIGTERM).</summary>
+    /// <summary>
+/// Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C,
+/// 143 SIGTERM); <c>--verbose</c>, anywhere, shows an unexpected failure's stack trace.
+/// </summary>
     public static int Run(string[] args)
     {
         // A training job: keep libtorch's large buffers in the heap instead of page-faulting fresh ones on every call
@@ -39,22 +42,26 @@ internal static class XNetApp
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");
             config.PropagateExceptions();
+            config.UseStrictParsing();
         });
 
         // Ctrl+C and SIGTERM (a scheduler's or container's stop) stop training at the next batch boundary, after a
-        // checkpoint, instead of killing the process; the exit code says which (130 or 143).
+        // checkpoint, instead of killing the process; the exit code says which (130 or 143). A second signal, or one
+        // during a command with nothing to save, ends the process at once.
         using var cancel = new CancellationTokenSource();
         int signalExit = 0;
+        bool saves = args.FirstOrDefault() is "train" or "sweep";
         void Stop(PosixSignalContext context, int exitCode)
         {
-            context.Cancel = true;
+            context.Cancel = saves && !cancel.IsCancellationRequested;
             signalExit = exitCode;
             cancel.Cancel();
         }
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, 130));
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, 143));
-        int exit = CliErrors.Run(() => app.Run(args, cancel.Token));
+        bool verbose = args.Contains("--verbose");
+        int exit = CliErrors.Run(() => app.Run(args.Where(a => a != "--verbose"), cancel.Token), verbose);
         return exit == 130 && signalExit != 0 ? signalExit : exit;
     }
 }

@@ -9,13 +9,20 @@ public sealed record ImageShape(int Channels, int Height, int Width)
     /// <summary>C x H x W.</summary>
     public int Size => Channels * Height * Width;
 
-    /// <summary>Throws unless every dimension is positive.</summary>
-    /// <exception cref="ArgumentException">When a dimension is not positive.</exception>
+    /// <summary>The largest height and width an image may have (checked before anything of that size is allocated).</summary>
+    public const int MaxSide = 8192;
+
+    /// <summary>The most channels an image may have.</summary>
+    public const int MaxChannels = 64;
+
+    /// <summary>Throws unless every dimension is positive and at most <see cref="MaxChannels"/> and <see cref="MaxSide"/>.</summary>
+    /// <exception cref="ArgumentException">When a dimension is out of range.</exception>
     public ImageShape Validate(string what)
     {
-        if (Channels < 1 || Height < 1 || Width < 1)
+        if (Channels is < 1 or > MaxChannels || Height is < 1 or > MaxSide || Width is < 1 or > MaxSide)
         {
-            throw new ArgumentException($"{what}: image shape {this} must have positive channels, height and width.");
+            throw new ArgumentException(
+                $"{what}: image shape {this} must have 1-{MaxChannels} channels and a height and width of 1-{MaxSide} pixels.");
         }
 
         return this;

@@ -56,17 +56,22 @@ public static class ModelZoo
     /// <summary>Every registered variant name.</summary>
     public static IReadOnlyList<string> Names { get; } = Families.SelectMany(f => f.Variants).ToArray();
 
+    /// <summary>The most classes a model may have (ImageNet-21k has 21,841), checked before anything of that size is built.</summary>
+    public const int MaxClasses = 100_000;
+
     /// <summary>Whether <paramref name="name"/> names a buildable architecture.</summary>
     public static bool IsKnown(string name) => Resolve(name) is not null;
 
     /// <summary>Throws unless <paramref name="name"/> names a buildable architecture.</summary>
+    /// <param name="name">The name.</param>
+    /// <param name="parameterName">The parameter or option the error names (default: <c>name</c>).</param>
     /// <exception cref="ArgumentException">When the name is unknown; the message lists close matches.</exception>
-    public static void EnsureKnown(string name)
+    public static void EnsureKnown(string name, string? parameterName = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (Resolve(name) is null)
         {
-            throw new ArgumentException(UnknownNameMessage(name), nameof(name));
+            throw new ArgumentException(UnknownNameMessage(name), parameterName ?? nameof(name));
         }
     }
 

@@ -61,21 +61,30 @@ public sealed class RunFolder : IDisposable
     /// Takes <paramref name="path"/> for a run: creates it and holds its lock until disposed (or the process ends). A new run
     /// (<paramref name="resuming"/> false) in the folder of an earlier run removes that run's files first, saying so.
     /// </summary>
-    /// <exception cref="IOException">When another run holds the folder.</exception>
+    /// <exception cref="IOException">When another run holds the folder, or it cannot be a run folder; nothing in it is changed.</exception>
     internal static RunFolder Open(string path, bool resuming, Action<string> log)
     {
-        Directory.CreateDirectory(path);
+        string lockPath = System.IO.Path.Combine(path, LockFileName);
         FileStream runLock;
         try
         {
-            runLock = new FileStream(System.IO.Path.Combine(path, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite,
-                FileShare.None, 1, FileOptions.DeleteOnClose);
+            Directory.CreateDirectory(path);
+            if (File.Exists(CheckpointsOf(path)))
+            {
+                throw new IOException($"'{CheckpointsOf(path)}' is a file where the run's checkpoints folder belongs");
+            }
+
+            runLock = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
         }
-        catch (IOException ex)
+        catch (IOException ex) when (File.Exists(lockPath) && !Directory.Exists(lockPath))
         {
             throw new IOException(
                 $"Run folder '{path}' is in use by another training run (it holds '{LockFileName}'); wait for that run to end or choose another folder.",
                 ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Run folder '{path}' cannot be used: {ex.Message}", ex);
         }
 
         var folder = new RunFolder(path, runLock);

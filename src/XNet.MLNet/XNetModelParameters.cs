@@ -20,6 +20,7 @@ public sealed partial class XNetModelParameters : IDisposable
 {
     private const string MetadataEntry = "xnet-model.json";
     private const string WeightsEntry = "weights.bin";
+    private const long MaxMetadataBytes = 16L << 20;
     // Version 2: a convolution and its batch norm are one module (conv1.weight -> conv1.0.weight, bn1.* -> conv1.1.*).
     private const int FormatVersion = 2;
     private static readonly DateTimeOffset FixedEntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -89,6 +90,11 @@ public sealed partial class XNetModelParameters : IDisposable
         string labelValueType, IReadOnlyList<float> mean, IReadOnlyList<float> std, Device device)
     {
         LabelKeyValues.Check(labelValueType, classNames);
+        if (mean.Count != inputShape.Channels)
+        {
+            throw new ArgumentException($"the normalisation has {mean.Count} channel(s) but the input {inputShape} has {inputShape.Channels}");
+        }
+
         var normalize = new Normalize(mean, std);
         var network = ModelZoo.Create(architecture, inputShape, classNames.Count, seed);
         var classifier = nn.Sequential(("normalize", normalize), ("network", network));
@@ -109,9 +115,15 @@ public sealed partial class XNetModelParameters : IDisposable
     internal void Save(Stream stream)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        using var weights = new MemoryStream();
+        using (var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            classifier.save(writer);
+        }
+
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         var metadata = new ModelMetadata(FormatVersion, Architecture, Seed, InputShape.Channels, InputShape.Height, InputShape.Width,
-            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName);
+            ClassNames.ToArray(), ChannelMean.ToArray(), ChannelStd.ToArray(), LabelValueTypeName, Digest(weights));
         // Entries carry a fixed time, so the same model always gives the same bytes (and so do the ONNX export and the
         // ML.NET zip that embed this file).
         var metadataEntry = zip.CreateEntry(MetadataEntry);
@@ -123,10 +135,14 @@ public sealed partial class XNetModelParameters : IDisposable
 
         var weightsEntry = zip.CreateEntry(WeightsEntry, CompressionLevel.Fastest);
         weightsEntry.LastWriteTime = FixedEntryTime;
-        using var weights = weightsEntry.Open();
-        using var writer = new BinaryWriter(weights, System.Text.Encoding.UTF8, leaveOpen: true);
-        classifier.save(writer);
+        using var entryStream = weightsEntry.Open();
+        weights.Position = 0;
+        weights.CopyTo(entryStream);
     }
+
+    /// <summary>The SHA-256 of the weights as the metadata records it, so altered weights are refused even with a matching CRC-32.</summary>
+    private static string Digest(MemoryStream weights) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(weights.GetBuffer().AsSpan(0, (int)weights.Length)));
 
     /// <summary>Reads a model written by <see cref="Save(string)"/>.</summary>
     /// <param name="path">The model file.</param>
@@ -150,23 +166,28 @@ public sealed partial class XNetModelParameters : IDisposable
 
     private static XNetModelParameters LoadCore(Stream stream, string? device, string source)
     {
-        ModelMetadata metadata;
-        var weights = new MemoryStream();
+        XNetModelParameters? model = null;
         try
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
             ZipIntegrity.Verify(zip);
             var metadataEntry = zip.GetEntry(MetadataEntry) ?? throw new InvalidDataException($"it has no '{MetadataEntry}' entry");
             var weightsEntry = zip.GetEntry(WeightsEntry) ?? throw new InvalidDataException($"it has no '{WeightsEntry}' entry");
+            if (metadataEntry.Length > MaxMetadataBytes)
+            {
+                throw new InvalidDataException($"'{MetadataEntry}' declares {metadataEntry.Length:N0} bytes, more than the {MaxMetadataBytes:N0} metadata may hold");
+            }
+
+            ModelMetadata metadata;
             using (var entry = metadataEntry.Open())
             {
                 metadata = JsonSerializer.Deserialize<ModelMetadata>(entry, MetadataJson.Options)
                            ?? throw new InvalidDataException($"'{MetadataEntry}' is empty");
             }
 
-            using (var entry = weightsEntry.Open())
+            if (metadata.Architecture is null || metadata.ClassNames is null || metadata.Mean is null || metadata.Std is null)
             {
-                entry.CopyTo(weights);
+                throw new InvalidDataException($"'{MetadataEntry}' lacks its architecture, classNames, mean or std");
             }
 
             if (metadata.FormatVersion != FormatVersion)
@@ -175,34 +196,46 @@ public sealed partial class XNetModelParameters : IDisposable
                     $"its format version is {metadata.FormatVersion}; this library reads version {FormatVersion} (version 2 renamed the layers: " +
                     "a convolution and its batch norm became one module); retrain it, or load it with the release that wrote it");
             }
-        }
-        catch (Exception ex) when (ex is InvalidDataException or JsonException)
-        {
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
-        }
 
-        var shape = new ImageShape(metadata.Channels, metadata.Height, metadata.Width);
-        string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
-        try
-        {
+            // The zoo checks the shape, class count and normalisation before it allocates anything of their size.
+            string labelValueType = metadata.LabelValueType ?? LabelKeyValues.Text;
             LabelKeyValues.Check(labelValueType, metadata.ClassNames);
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message}.", ex);
-        }
+            model = Create(metadata.Architecture, metadata.Seed, new ImageShape(metadata.Channels, metadata.Height, metadata.Width),
+                metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
 
-        var model = Create(metadata.Architecture, metadata.Seed, shape, metadata.ClassNames, labelValueType, metadata.Mean, metadata.Std, CPU);
-        try
-        {
+            // The weights hold the network's tensors and their names; far more than that is a damaged or hostile file.
+            long bound = model.classifier.state_dict().Values.Sum(t => t.numel()) * sizeof(long) + (1 << 20);
+            if (weightsEntry.Length > bound)
+            {
+                throw new InvalidDataException($"'{WeightsEntry}' declares {weightsEntry.Length:N0} bytes; a {metadata.Architecture} holds at most {bound:N0}");
+            }
+
+            using var weights = new MemoryStream((int)weightsEntry.Length);
+            using (var entry = weightsEntry.Open())
+            {
+                entry.CopyTo(weights);
+            }
+
+            if (metadata.WeightsSha256 is string digest && !string.Equals(digest, Digest(weights), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"the SHA-256 of '{WeightsEntry}' does not match its metadata (the file was altered or damaged)");
+            }
+
             weights.Position = 0;
             using var reader = new BinaryReader(weights);
-            model.classifier.load(reader);
+            try
+            {
+                model.classifier.load(reader);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+            {
+                throw new InvalidDataException($"its weights do not fit {metadata.Architecture}: {ex.Message}", ex);
+            }
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or ArgumentException or IOException)
         {
-            model.Dispose();
-            throw new InvalidDataException($"'{source}' is not an X-Net model file: its weights do not fit {metadata.Architecture}: {ex.Message}", ex);
+            model?.Dispose();
+            throw new InvalidDataException($"'{source}' is not an X-Net model file: {ex.Message.TrimEnd('.')}.", ex);
         }
 
         model.MoveTo(TorchDevices.Resolve(device));
@@ -243,7 +276,7 @@ public sealed partial class XNetModelParameters : IDisposable
     }
 
     private sealed record ModelMetadata(int FormatVersion, string Architecture, long Seed, int Channels, int Height, int Width,
-        string[] ClassNames, float[] Mean, float[] Std, string? LabelValueType = null);
+        string[] ClassNames, float[] Mean, float[] Std, string? LabelValueType = null, string? WeightsSha256 = null);
 
     private static class MetadataJson
     {

@@ -285,8 +285,10 @@ public sealed partial class XNetTrainer
         public void Validate()
         {
             Check(!string.IsNullOrWhiteSpace(Architecture), nameof(Architecture), Architecture, "a zoo name such as x-resnet-20-4");
+            ModelZoo.EnsureKnown(Architecture!, nameof(Architecture));
+
             Check(Epoch >= 1, nameof(Epoch), Epoch, "at least 1");
-            Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "at least 1");
+            Check(BatchSize is >= 1 and <= 65_536, nameof(BatchSize), BatchSize, "from 1 to 65,536");
             Check(LearningRate > 0 && float.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a positive number");
             Check(Enum.IsDefined(Optimizer), nameof(Optimizer), Optimizer, "Sgd or Adam");
             Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "in [0, 1)");
@@ -295,7 +297,7 @@ public sealed partial class XNetTrainer
             Check(LearningRateSchedule is not null, nameof(LearningRateSchedule), "null", "a LearningRateSchedule");
             LearningRateSchedule!.Validate();
             Check(Enum.IsDefined(Augmentation), nameof(Augmentation), Augmentation, "PadCropFlip, RandomResizedCrop or None");
-            Check(RandomCropPadding >= 0, nameof(RandomCropPadding), RandomCropPadding, "not negative");
+            Check(RandomCropPadding is >= 0 and <= 1_024, nameof(RandomCropPadding), RandomCropPadding, "from 0 to 1,024");
             Check(CropScale.Min > 0 && CropScale.Min <= CropScale.Max && CropScale.Max <= 1, nameof(CropScale), CropScale,
                 "a range (Min, Max) with 0 < Min <= Max <= 1");
             Check(CropRatio.Min > 0 && CropRatio.Min <= CropRatio.Max && double.IsFinite(CropRatio.Max), nameof(CropRatio), CropRatio,
@@ -303,7 +305,9 @@ public sealed partial class XNetTrainer
             Check(ValidationSetFraction is null or (> 0 and < 1), nameof(ValidationSetFraction), ValidationSetFraction ?? float.NaN, "in (0, 1) or null");
             Check(CheckpointEveryBatches >= 0, nameof(CheckpointEveryBatches), CheckpointEveryBatches, "not negative");
             Check(CheckpointsToKeep >= 1, nameof(CheckpointsToKeep), CheckpointsToKeep, "at least 1");
-            Check(InferenceBatchSize >= 1, nameof(InferenceBatchSize), InferenceBatchSize, "at least 1");
+            Check(InferenceBatchSize is >= 1 and <= 65_536, nameof(InferenceBatchSize), InferenceBatchSize, "from 1 to 65,536");
+            Check(Device is null || System.Text.RegularExpressions.Regex.IsMatch(Device.Trim(), @"^(auto|cpu|cuda(:\d{1,3})?)$",
+                System.Text.RegularExpressions.RegexOptions.IgnoreCase), nameof(Device), Device ?? "", "auto, cpu, cuda or cuda:N");
             EarlyStoppingCriteria?.Validate();
         }
 

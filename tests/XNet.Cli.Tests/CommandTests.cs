@@ -106,7 +106,7 @@ public sealed class CommandTests
     [TestMethod]
     [DataRow("--scheduler", "linear", "--scheduler 'linear' is not known")]
     [DataRow("--augment", "mixup", "--augment 'mixup' is not known")]
-    [DataRow("--image-size", "4", "--image-size must be at least 8")]
+    [DataRow("--image-size", "4", "--image-size 4 must be from 8 to 8192")]
     public void BadOptionsAreUsageErrors(string option, string value, string message)
     {
         var (exitCode, output) = XNetRunner.Run("train", option, value);

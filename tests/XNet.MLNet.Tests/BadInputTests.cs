@@ -124,9 +124,10 @@ public sealed class BadInputTests
     {
         var options = TestData.SmallOptions();
         options.Device = "tpu";
-        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
-        StringAssert.Contains(ex.Message, "'tpu'");
+        var ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, "Option Device = tpu");
         StringAssert.Contains(ex.Message, "cuda:N");
+        Assert.AreEqual(nameof(XNetTrainer.Options.Device), ex.ParamName);
     }
 
     [TestMethod]

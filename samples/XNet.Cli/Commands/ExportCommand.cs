@@ -25,7 +25,10 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         public string? MLNet { get; init; }
 
         public override ValidationResult Validate() =>
-            Onnx is null && MLNet is null ? ValidationResult.Error("give --onnx FILE, --mlnet FILE or both") : ValidationResult.Success();
+            Onnx is null && MLNet is null ? ValidationResult.Error("give --onnx FILE, --mlnet FILE or both")
+            : Onnx?.Trim() == "" ? ValidationResult.Error("--onnx needs a file name")
+            : MLNet?.Trim() == "" ? ValidationResult.Error("--mlnet needs a file name")
+            : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

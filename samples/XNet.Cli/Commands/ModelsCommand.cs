@@ -23,15 +23,18 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
         public string? Input { get; init; }
 
         public override ValidationResult Validate() =>
-            Classes is < 2 ? ValidationResult.Error("--classes must be at least 2")
-            : Input is not null && ParseShape(Input) is null ? ValidationResult.Error($"--input '{Input}' is not CxHxW with positive numbers, e.g. 3x32x32")
+            Classes is < 2 or > ModelZoo.MaxClasses ? ValidationResult.Error($"--classes must be from 2 to {ModelZoo.MaxClasses:N0}")
+            : Input is not null && ParseShape(Input) is null ? ValidationResult.Error(
+                $"--input '{Input}' is not CxHxW with 1-{ImageShape.MaxChannels} channels and sides of 1-{ImageShape.MaxSide}, e.g. 3x32x32")
             : ValidationResult.Success();
 
         internal static ImageShape? ParseShape(string text)
         {
             var parts = text.Split('x');
             return parts.Length == 3 && parts.All(p => int.TryParse(p, out int v) && v > 0)
-                ? new ImageShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]))
+                   && new ImageShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2])) is var shape
+                   && shape.Channels <= ImageShape.MaxChannels && shape.Height <= ImageShape.MaxSide && shape.Width <= ImageShape.MaxSide
+                ? shape
                 : null;
         }
     }

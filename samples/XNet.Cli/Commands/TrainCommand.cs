@@ -166,7 +166,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 $"--scheduler '{Scheduler}' is not known; expected {string.Join(", ", Schedulers)}")
             : Augment is not null && ParseAugment(Augment) is null ? ValidationResult.Error(
                 $"--augment '{Augment}' is not known; expected crop-flip, random-resized-crop or none")
-            : ImageSize < 8 ? ValidationResult.Error("--image-size must be at least 8 pixels")
+            : ImageSize is < 8 or > ImageShape.MaxSide ? ValidationResult.Error($"--image-size {ImageSize} must be from 8 to {ImageShape.MaxSide} pixels")
             : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
             : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
             : ValidationResult.Success();
@@ -273,7 +273,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             throw new UsageException($"{dataFlag}: a resumed run reads the data it started with (recorded in its checkpoint); leave {dataFlag} out.");
         }
 
-        var tags = recorded?.Options.Tags ?? new Dictionary<string, string>
+        var tags = recorded is not null ? recorded.Options.Tags ?? [] : new Dictionary<string, string>
         {
             [ImageSizeTag] = settings.ImageSize.ToString(CultureInfo.InvariantCulture),
             [SkipUnreadableTag] = settings.SkipUnreadable.ToString(),
@@ -284,8 +284,14 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
 
         string? data = tags.GetValueOrDefault(DataTag);
-        int imageSize = int.Parse(tags[ImageSizeTag], CultureInfo.InvariantCulture);
-        bool skipUnreadable = bool.Parse(tags[SkipUnreadableTag]);
+        if (!int.TryParse(tags.GetValueOrDefault(ImageSizeTag), CultureInfo.InvariantCulture, out int imageSize)
+            || !bool.TryParse(tags.GetValueOrDefault(SkipUnreadableTag), out bool skipUnreadable))
+        {
+            throw new InvalidDataException(
+                $"Checkpoint '{recorded!.Path}' does not record the data of an 'xnet train' run (tags '{ImageSizeTag}' and '{SkipUnreadableTag}'); " +
+                "continue it from code, with Options.ResumeFrom and its data.");
+        }
+
         // The run folder of the checkpoint resumed (--resume may name the folder, its checkpoints folder or a checkpoint file).
         string run = recorded is null ? settings.OutputDirectory : RunFolder.Containing(recorded);
         options.Tags = tags;
@@ -297,6 +303,12 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         var mlContext = new MLContext(seed: settings.Seed);
         var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable);
         var test = DatasetSource.Load(mlContext, data, "test", train.Shape, skipUnreadable);
+        if (!test.ClassNames.SequenceEqual(train.ClassNames))
+        {
+            throw new InvalidDataException(
+                $"The test split '{test.Folder}' has {test.ClassNames.Count} classes ({string.Join(", ", test.ClassNames.Take(5))}, ...); the training " +
+                $"split '{train.Folder}' has {train.ClassNames.Count} ({string.Join(", ", train.ClassNames.Take(5))}, ...). Give both splits the same classes.");
+        }
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet train[/]: {options.Architecture} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{data ?? DatasetSource.Embedded}[/]");
         foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles))
@@ -345,9 +357,24 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     /// <summary>The newest valid checkpoint of the run folder to resume, saying which it is.</summary>
     private static TrainingCheckpoint Recorded(string folder)
     {
-        var checkpoint = TrainingCheckpoint.FindNewestValid(folder,
-            (file, reason) => AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}"))
-            ?? throw new FileNotFoundException($"--resume {folder}: it holds no valid checkpoint ({RunFolder.CheckpointsFolderName}/checkpoint-*.xckpt).", folder);
+        if (File.Exists(RunFolder.CheckpointsOf(folder)))
+        {
+            throw new IOException($"--resume {folder}: '{RunFolder.CheckpointsOf(folder)}' is a file, not the run's checkpoints folder.");
+        }
+
+        var rejected = new List<string>();
+        var checkpoint = TrainingCheckpoint.FindNewestValid(folder, (file, reason) =>
+        {
+            rejected.Add(reason);
+            AnsiConsole.MarkupLineInterpolated($"[yellow]skipping checkpoint[/] {file}: {reason}");
+        });
+        if (checkpoint is null)
+        {
+            // Nothing there is a wrong flag; only damaged checkpoints there is damaged input.
+            string none = $"--resume {folder}: it holds no valid checkpoint ({RunFolder.CheckpointsFolderName}/checkpoint-*.xckpt)";
+            throw rejected.Count == 0 ? new UsageException(none + ".") : new InvalidDataException($"{none}: {string.Join("; ", rejected)}");
+        }
+
         AnsiConsole.MarkupLineInterpolated(
             $"Resuming from [green]{checkpoint.Path}[/] (epoch {checkpoint.Epoch + 1}, after batch {checkpoint.Batch}).");
         return checkpoint;

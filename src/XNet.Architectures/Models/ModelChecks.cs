@@ -3,12 +3,12 @@ namespace XNet.Architectures.Models;
 /// <summary>The argument checks every model family makes, with messages that name the family and the expected value.</summary>
 internal static class ModelChecks
 {
-    /// <summary>Throws unless there are at least two classes.</summary>
+    /// <summary>Throws unless there are 2 to <see cref="ModelZoo.MaxClasses"/> classes.</summary>
     public static void Classes(string family, int numClasses)
     {
-        if (numClasses < 2)
+        if (numClasses is < 2 or > ModelZoo.MaxClasses)
         {
-            throw new ArgumentException($"{family}: number of classes {numClasses} must be at least 2.");
+            throw new ArgumentException($"{family}: number of classes {numClasses} must be from 2 to {ModelZoo.MaxClasses:N0}.");
         }
     }
 

@@ -76,6 +76,12 @@ internal static class CifarDataset
             total += length / recordSize;
         }
 
+        if (total * pixelBytes > 1L << 30)
+        {
+            throw new InvalidDataException(
+                $"CIFAR files '{string.Join("', '", files)}' hold {total:N0} records, far more than a CIFAR split: a damaged or foreign file.");
+        }
+
         var pixels = new byte[total * pixelBytes];
         var rows = new ReadOnlyMemory<byte>[total];
         var labels = new uint[total];
@@ -111,6 +117,11 @@ internal static class CifarDataset
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"CIFAR class names file '{path}' does not exist.", path);
+        }
+
+        if (new FileInfo(path).Length is 0 or > 1 << 20)
+        {
+            throw new InvalidDataException($"CIFAR class names file '{path}' is empty, not a regular file, or larger than 1 MiB.");
         }
 
         var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();

@@ -41,9 +41,9 @@ public static class IdxDataset
                 $"idx files disagree: '{imagesPath}' holds {images.Dimensions[0]} images, '{labelsPath}' holds {labels.Dimensions[0]} labels.");
         }
 
-        if (images.Dimensions[0] == 0)
+        if (images.Dimensions.Any(d => d == 0))
         {
-            throw new InvalidDataException($"idx file '{imagesPath}' holds no images.");
+            throw new InvalidDataException($"idx file '{imagesPath}' holds no images ({string.Join(" x ", images.Dimensions)}).");
         }
 
         int maxLabel = labels.Data.Max();

@@ -53,9 +53,10 @@ public sealed record ImageFolderOptions
 /// and flip; image folders: RandomResizedCrop and flip); idx digits and clothes get this project's pad-2 crop and flip.</param>
 /// <param name="RandomCropPadding">The zero padding of that pad-and-crop (CIFAR: 4, idx: 2; 0 for RandomResizedCrop).</param>
 /// <param name="SkippedFiles">Image files left out as unreadable (image folders with <see cref="ImageFolderOptions.SkipUnreadable"/>).</param>
+/// <param name="Folder">The folder the split was read from (an image folder's <c>train</c>, <c>val</c> or <c>test</c>, say).</param>
 public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, ImageShape Shape, IReadOnlyList<string> ClassNames,
     IReadOnlyList<float>? Mean, IReadOnlyList<float>? Std, AugmentationKind Augmentation, int RandomCropPadding,
-    IReadOnlyList<string> SkippedFiles);
+    IReadOnlyList<string> SkippedFiles, string Folder);
 
 /// <summary>
 /// One entry point for the image datasets X-Net reads: finds the format of a path (CIFAR-10, CIFAR-100, idx, image folder)
@@ -136,7 +137,7 @@ public static class ImageDatasets
             {
                 var view = CifarDataset.Read(directory, format, normalized);
                 var (mean, std) = ReferenceStatistics[format];
-                return new ImageDataset(view, format, view.Shape, view.ClassNames, mean, std, AugmentationKind.PadCropFlip, 4, []);
+                return new ImageDataset(view, format, view.Shape, view.ClassNames, mean, std, AugmentationKind.PadCropFlip, 4, [], directory);
             }
 
             case ImageDatasetFormat.Idx:
@@ -146,7 +147,7 @@ public static class ImageDatasets
                 var data = IdxDataset.Load(mlContext, images, labels, fashion ? FashionMnist.ClassNames : null);
                 var shape = DataViewImages.ResolveShape(data.Schema, "Features", null);
                 var names = LabelKeyValues.Read(data.Schema["Label"]).Names;
-                return new ImageDataset(data, format, shape, names, null, null, AugmentationKind.PadCropFlip, 2, []);
+                return new ImageDataset(data, format, shape, names, null, null, AugmentationKind.PadCropFlip, 2, [], directory);
             }
 
             default:
@@ -157,7 +158,7 @@ public static class ImageDatasets
                     options.ShorterSide, options.SkipUnreadable);
                 var (mean, std) = options.Channels == 3 ? ReferenceStatistics[format] : (null, null);
                 return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, mean, std, AugmentationKind.RandomResizedCrop, 0,
-                    loaded.SkippedFiles);
+                    loaded.SkippedFiles, root);
             }
         }
     }

@@ -88,6 +88,20 @@ public static class ImageFileInput
             throw new FileNotFoundException($"Image file '{imagePath}' does not exist.", imagePath);
         }
 
+        if (new FileInfo(imagePath).Length == 0)
+        {
+            throw new InvalidDataException($"Image file '{imagePath}' is empty or not a regular file.");
+        }
+
+        try
+        {
+            CheckComplete(imagePath);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"Image file '{imagePath}' could not be read as an image: {ex.Message}.", ex);
+        }
+
         var data = mlContext.Data.LoadFromEnumerable(new[] { new ImagePathRow { ImagePath = imagePath } });
         var pixels = CreatePipeline(mlContext, inputShape, outputColumnName: featureColumnName).Fit(data);
         try
@@ -97,6 +111,28 @@ public static class ImageFileInput
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
             throw new InvalidDataException($"Image file '{imagePath}' could not be read as an image: {ex.GetBaseException().Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="path"/> once to check it is a whole image: ML.NET's decoder fills the missing rows of a
+    /// truncated file in silently, and a huge one would be allocated in full.
+    /// </summary>
+    /// <exception cref="InvalidDataException">When the file is not an image, is larger than 20,000 x 20,000 pixels, or is incomplete.</exception>
+    internal static void CheckComplete(string path)
+    {
+        using var codec = SkiaSharp.SKCodec.Create(path) ?? throw new InvalidDataException("it is not an image file (PNG, JPEG, BMP, ...)");
+        var info = codec.Info;
+        if ((long)info.Width * info.Height > 20_000L * 20_000)
+        {
+            throw new InvalidDataException($"it is {info.Width:N0} x {info.Height:N0} pixels, beyond the 20,000 x 20,000 X-Net decodes");
+        }
+
+        using var bitmap = new SkiaSharp.SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SkiaSharp.SKCodecResult.Success)
+        {
+            throw new InvalidDataException($"it is {(result == SkiaSharp.SKCodecResult.IncompleteInput ? "truncated" : "damaged")} ({result})");
         }
     }
 

@@ -84,7 +84,13 @@ public static class ImageFolderDataset
         {
             try
             {
-                using var probe = MLImage.CreateFromFile(files[i]);
+                if (new FileInfo(files[i]).Length == 0)
+                {
+                    // Also what a pipe or a device reports: opening one would wait for a writer forever.
+                    throw new InvalidDataException("it is empty or not a regular file");
+                }
+
+                ImageFileInput.CheckComplete(files[i]);
                 readable.Add(i);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -174,10 +180,7 @@ public static class ImageFolderDataset
         var labels = new List<uint>();
         for (int c = 0; c < classDirs.Length; c++)
         {
-            var images = Directory.EnumerateFiles(classDirs[c], "*", SearchOption.AllDirectories)
-                .Where(IsImageFile)
-                .OrderBy(f => f, StringComparer.Ordinal)
-                .ToArray();
+            var images = ImageFiles(new DirectoryInfo(classDirs[c])).OrderBy(f => f, StringComparer.Ordinal).ToArray();
             if (images.Length == 0)
             {
                 throw new InvalidDataException(
@@ -191,8 +194,36 @@ public static class ImageFolderDataset
         return (classNames, files, labels);
     }
 
-    private static bool IsImageFile(string path) =>
-        Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+    /// <summary>
+    /// The image files at or below <paramref name="entry"/>; hidden entries (names starting with '.') are left out. Symbolic links are refused by name, not followed: a loop would
+    /// repeat images, and a link into another class would train its images under this class's label.
+    /// </summary>
+    private static IEnumerable<string> ImageFiles(FileSystemInfo entry)
+    {
+        if (entry.LinkTarget is string target)
+        {
+            throw new InvalidDataException(
+                $"Image folder entry '{entry.FullName}' is a symbolic link (to '{target}'); links are not followed. Replace it with the file or folder it points to.");
+        }
+
+        if (entry is FileInfo file)
+        {
+            if (Extensions.Contains(file.Extension, StringComparer.OrdinalIgnoreCase))
+            {
+                yield return file.FullName;
+            }
+
+            yield break;
+        }
+
+        foreach (var child in ((DirectoryInfo)entry).EnumerateFileSystemInfos())
+        {
+            foreach (string image in ImageFiles(child))
+            {
+                yield return image;
+            }
+        }
+    }
 
     /// <summary>Planar 0-255 floats of a (C, loadHeight, loadWidth) image to bytes, cutting the centred (height, width) window.</summary>
     private static ReadOnlyMemory<byte> ToBytes(ReadOnlySpan<float> values, int channels, int loadHeight, int loadWidth, int height, int width)

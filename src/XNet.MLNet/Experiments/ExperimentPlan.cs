@@ -50,11 +50,16 @@ public sealed record ExperimentPlan
             throw new FileNotFoundException($"Experiment plan '{path}' does not exist.", path);
         }
 
+        if (new FileInfo(path).Length is 0 or > 1 << 20)
+        {
+            throw new InvalidDataException($"Experiment plan '{path}' is empty, not a regular file, or larger than 1 MiB.");
+        }
+
         ExperimentPlan plan;
         try
         {
             plan = JsonSerializer.Deserialize<ExperimentPlan>(File.ReadAllText(path), XNetTrainer.Options.Json)
-                   ?? throw new InvalidDataException("it is empty");
+                   ?? throw new JsonException("it is null");
         }
         catch (JsonException ex)
         {

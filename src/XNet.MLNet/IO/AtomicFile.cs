@@ -26,6 +26,11 @@ public static class AtomicFile
 
             File.Move(temp, full, overwrite: true);
         }
+        catch (Exception ex) when (ex is IOException or ArgumentOutOfRangeException { ParamName: "value" })
+        {
+            // A full disk (ENOSPC), or a file-size limit (EFBIG, which .NET reports as an ArgumentOutOfRangeException).
+            throw new IOException($"Could not write '{full}': {ex.Message}", ex);
+        }
         finally
         {
             File.Delete(temp);

@@ -1,8 +1,9 @@
 namespace XNet.MLNet.IO;
 
 /// <summary>
-/// Checks the entries of a zip (model files, ML.NET zips) against the CRC-32 its directory records: .NET's
-/// <c>ZipArchive</c> inflates entries without checking them, so altered bytes would otherwise load as different weights.
+/// Checks the entries of a zip (model files, ML.NET zips) against the sizes and CRC-32 its directory records: .NET's
+/// <c>ZipArchive</c> inflates entries without checking them, so altered bytes would otherwise load as different weights,
+/// and an entry that inflates without end (a zip bomb) would fill the memory.
 /// </summary>
 internal static class ZipIntegrity
 {
@@ -17,17 +18,33 @@ internal static class ZipIntegrity
         return c;
     }).ToArray();
 
-    /// <summary>Reads every entry of <paramref name="zip"/> and compares its CRC-32 with the recorded one.</summary>
-    /// <exception cref="InvalidDataException">When an entry does not match; the message names the entry.</exception>
+    /// <summary>The most an X-Net file, checkpoint or ML.NET zip may hold, all entries together (several times the largest zoo model).</summary>
+    public const long MaxBytes = 512L << 20;
+
+    /// <summary>Reads every entry of <paramref name="zip"/> and compares its size and CRC-32 with the recorded ones.</summary>
+    /// <exception cref="InvalidDataException">When an entry is too large or does not match; the message names the entry.</exception>
     public static void Verify(System.IO.Compression.ZipArchive zip)
     {
+        // Summed, so entries that overlap one huge compressed stream count once each, as they would inflate.
+        long declared = zip.Entries.Sum(e => e.Length);
+        if (declared > MaxBytes)
+        {
+            throw new InvalidDataException($"its entries declare {declared:N0} bytes, more than the {MaxBytes:N0} allowed");
+        }
+
         var buffer = new byte[1 << 16];
         foreach (var entry in zip.Entries)
         {
             uint crc = 0xFFFFFFFFu;
+            long total = 0;
             using var stream = entry.Open();
             for (int read; (read = stream.Read(buffer)) > 0;)
             {
+                if ((total += read) > entry.Length)
+                {
+                    throw new InvalidDataException($"its entry '{entry.FullName}' inflates beyond the {entry.Length:N0} bytes it declares");
+                }
+
                 for (int i = 0; i < read; i++)
                 {
                     crc = Table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);

@@ -160,7 +160,13 @@ public static class XNetModelFile
                 throw new InvalidDataException("missing metadata");
             }
 
-            return (architecture, new ImageShape(dims[0], dims[1], dims[2]), names);
+            long outputs = onnx.Graph.Output.FirstOrDefault(o => o.Name == XNetOnnx.Score)?.Type?.TensorType?.Shape?.Dim.LastOrDefault()?.DimValue ?? 0;
+            if (names.Length < 2 || names.Length != outputs)
+            {
+                throw new InvalidDataException($"its {names.Length} class names do not match the network's {outputs} scores");
+            }
+
+            return (architecture, new ImageShape(dims[0], dims[1], dims[2]).Validate("its input"), names);
         }
         catch (Exception ex) when (ex is JsonException or InvalidDataException or ArgumentException)
         {
@@ -207,6 +213,12 @@ public static class XNetModelFile
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
+        }
+
+        if (new FileInfo(path).Length == 0)
+        {
+            // Also what a pipe or a device reports: opening one would wait for a writer forever.
+            throw new InvalidDataException($"model file '{path}' is empty or not a regular file");
         }
 
         var zip = ZipFile.OpenRead(path);

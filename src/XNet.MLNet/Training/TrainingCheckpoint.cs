@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using XNet.Architectures;
+using XNet.MLNet.IO;
 
 namespace XNet.MLNet.Training;
 
@@ -37,19 +38,20 @@ public sealed class TrainingCheckpoint
     private const string ManifestEntry = "checkpoint.json";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    private TrainingCheckpoint(string path, Manifest manifest, IReadOnlyDictionary<string, byte[]> blobs)
+    private TrainingCheckpoint(string path, Manifest manifest)
     {
         Path = path;
-        Identity = new ModelIdentity(manifest.Architecture, new ImageShape(manifest.Channels, manifest.Height, manifest.Width),
-            manifest.ClassNames);
+        Identity = new ModelIdentity(manifest.Architecture,
+            new ImageShape(manifest.Channels, manifest.Height, manifest.Width).Validate("its input"), manifest.ClassNames);
         Options = manifest.Options.Deserialize<XNetTrainer.Options>(XNetTrainer.Options.Json)
                   ?? throw new InvalidDataException("its options are null");
+        Options.Validate(); // a damaged value is the checkpoint's fault, not a flag's: ArgumentException becomes InvalidDataException in Read
         Epoch = manifest.Epoch;
         Batch = manifest.Batch;
         Progress = manifest.Progress;
         History = manifest.History;
         BestEpoch = manifest.BestEpoch;
-        Blobs = blobs;
+        Digests = manifest.Sha256;
     }
 
     /// <summary>The file read.</summary>
@@ -81,7 +83,34 @@ public sealed class TrainingCheckpoint
 
     internal EpochProgress Progress { get; }
 
-    internal IReadOnlyDictionary<string, byte[]> Blobs { get; }
+    private IReadOnlyDictionary<string, string> Digests { get; }
+
+    /// <summary>Whether the checkpoint holds the binary entry <paramref name="name"/>.</summary>
+    internal bool Holds(string name) => Digests.ContainsKey(name);
+
+    /// <summary>
+    /// The binary entry <paramref name="name"/>, read only now and only when it is at most <paramref name="maxBytes"/> long
+    /// (the caller knows what the network it restores can hold), then checked against its digest again.
+    /// </summary>
+    /// <exception cref="InvalidDataException">When it is missing, larger than that, or altered; the message names the file.</exception>
+    internal byte[] Blob(string name, long maxBytes)
+    {
+        using var zip = ZipFile.OpenRead(Path);
+        var entry = zip.GetEntry(name) ?? throw new InvalidDataException($"Checkpoint '{Path}' has no '{name}' entry.");
+        if (entry.Length > maxBytes)
+        {
+            throw new InvalidDataException($"Checkpoint '{Path}': '{name}' holds {entry.Length:N0} bytes; the network it restores needs at most {maxBytes:N0}.");
+        }
+
+        var bytes = new byte[entry.Length];
+        using (var stream = entry.Open())
+        {
+            stream.ReadExactly(bytes);
+        }
+
+        return string.Equals(Convert.ToHexString(SHA256.HashData(bytes)), Digests[name], StringComparison.OrdinalIgnoreCase) ? bytes
+            : throw new InvalidDataException($"Checkpoint '{Path}': the SHA-256 of '{name}' does not match its manifest (the file was altered).");
+    }
 
     /// <summary>Reads and verifies a checkpoint.</summary>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
@@ -95,7 +124,13 @@ public sealed class TrainingCheckpoint
 
         try
         {
+            if (new FileInfo(path).Length == 0)
+            {
+                throw new InvalidDataException("it is empty or not a regular file");
+            }
+
             using var zip = ZipFile.OpenRead(path);
+            ZipIntegrity.Verify(zip);
             var manifestEntry = zip.GetEntry(ManifestEntry) ?? throw new InvalidDataException($"it has no '{ManifestEntry}'");
             Manifest manifest;
             using (var stream = manifestEntry.Open())
@@ -110,25 +145,39 @@ public sealed class TrainingCheckpoint
                     "and renamed the layers): start that run again");
             }
 
-            var blobs = new Dictionary<string, byte[]>();
-            foreach (var (name, digest) in manifest.Sha256)
+            if (manifest.Architecture is null || manifest.ClassNames is null || manifest.Options.ValueKind != JsonValueKind.Object
+                || manifest.Progress is null || manifest.History is null || manifest.Sha256 is null || manifest.Epoch < 0 || manifest.Batch < 0)
             {
-                var entry = zip.GetEntry(name) ?? throw new InvalidDataException($"it has no '{name}' entry");
-                using var stream = entry.Open();
-                using var buffer = new MemoryStream();
-                stream.CopyTo(buffer);
-                byte[] bytes = buffer.ToArray();
-                if (!string.Equals(Convert.ToHexString(SHA256.HashData(bytes)), digest, StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new InvalidDataException($"the SHA-256 of '{name}' does not match its manifest (the file was altered or damaged)");
-                }
-
-                blobs[name] = bytes;
+                throw new InvalidDataException(
+                    $"'{ManifestEntry}' lacks its architecture, class names, options, progress, history or digests, or records a negative position");
             }
 
-            return new TrainingCheckpoint(path, manifest, blobs);
+            foreach (var (name, digest) in manifest.Sha256)
+            {
+                // Checked as it streams, so a damaged or inflated entry is refused before anything of its size is held; the
+                // entries are read when the run is restored, against the sizes its network allows.
+                var entry = zip.GetEntry(name) ?? throw new InvalidDataException($"it has no '{name}' entry");
+                using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+                using (var stream = entry.Open())
+                {
+                    var buffer = new byte[1 << 16];
+                    for (int read; (read = stream.Read(buffer)) > 0;)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                    }
+
+                    if (!string.Equals(Convert.ToHexString(hash.GetHashAndReset()), digest, StringComparison.OrdinalIgnoreCase))
+                    {
+                        throw new InvalidDataException($"the SHA-256 of '{name}' does not match its manifest (the file was altered or damaged)");
+                    }
+                }
+
+            }
+
+            return new TrainingCheckpoint(path, manifest);
         }
-        catch (Exception ex) when (ex is InvalidDataException or JsonException or NotSupportedException or IOException && ex is not FileNotFoundException)
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or NotSupportedException or ArgumentException
+                                       or IOException && ex is not FileNotFoundException)
         {
             throw new InvalidDataException($"'{path}' is not a valid X-Net checkpoint: {ex.Message}.", ex);
         }

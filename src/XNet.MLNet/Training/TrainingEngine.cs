@@ -261,15 +261,34 @@ public sealed class TrainingEngine
                 $"Checkpoint '{checkpoint.Path}' is at epoch {checkpoint.Epoch}, beyond this run's {options.Epoch} epochs.", nameof(checkpoint));
         }
 
-        LoadModel(checkpoint.Blobs[CheckpointStore.ModelEntry]);
-        using (var reader = new BinaryReader(new MemoryStream(checkpoint.Blobs[CheckpointStore.OptimizerEntry])))
+        byte[]? bestModel;
+        try
         {
-            optimizer.load_state_dict(reader);
-        }
+            // The network's tensors and their names bound what its weights (and the optimiser's per-weight state) can take.
+            long weights = model.state_dict().Values.Sum(t => t.numel()) * sizeof(long) + (1 << 20);
+            LoadModel(checkpoint.Blob(CheckpointStore.ModelEntry, weights));
+            using (var reader = new BinaryReader(new MemoryStream(checkpoint.Blob(CheckpointStore.OptimizerEntry, 3 * weights))))
+            {
+                optimizer.load_state_dict(reader);
+            }
 
-        using (var state = tensor(checkpoint.Blobs[CheckpointStore.RandomEntry]))
-        {
+            bestModel = checkpoint.Holds(CheckpointStore.BestModelEntry) ? checkpoint.Blob(CheckpointStore.BestModelEntry, weights) : null;
+
+            // libtorch aborts the process on a random state of another size, so the size is checked here first.
+            using var current = random.get_rng_state();
+            var rng = checkpoint.Blob(CheckpointStore.RandomEntry, current.numel());
+            if (rng.Length != current.numel())
+            {
+                throw new InvalidDataException($"its random state has {rng.Length} bytes; the generator's has {current.numel()}");
+            }
+
+            using var state = tensor(rng);
             random.set_rng_state(state);
+        }
+        catch (Exception ex) when (ex is KeyNotFoundException or InvalidDataException or ArgumentException or EndOfStreamException
+                                       or InvalidOperationException or IOException)
+        {
+            throw new InvalidDataException($"Checkpoint '{checkpoint.Path}' cannot be restored: {ex.Message}", ex);
         }
 
         return new RunState
@@ -279,7 +298,7 @@ public sealed class TrainingEngine
             Progress = checkpoint.Progress,
             History = checkpoint.History.ToList(),
             BestEpoch = checkpoint.BestEpoch,
-            BestModel = checkpoint.Blobs.GetValueOrDefault(CheckpointStore.BestModelEntry),
+            BestModel = bestModel,
         };
     }
 
