@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -449,7 +450,7 @@ internal static class HostileCases
             byte[] typeAndData = [.. Encoding.ASCII.GetBytes(type), .. data];
             stream.Write(typeAndData);
             var crc = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32.Of(typeAndData));
+            BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32.HashToUInt32(typeAndData));
             stream.Write(crc);
         }
     }
@@ -520,46 +521,6 @@ internal sealed class Snapshot
     // A named pipe reports length 0 and would block a read: empty files are recorded by their length alone.
     private static string Hash(string file) =>
         new FileInfo(file).Length == 0 ? "empty" : Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(file)));
-}
-
-/// <summary>CRC-32 (zip, gzip, PNG).</summary>
-internal static class Crc32
-{
-    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
-    {
-        uint c = (uint)n;
-        for (int k = 0; k < 8; k++)
-        {
-            c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        }
-
-        return c;
-    }).ToArray();
-
-    public static uint Of(ReadOnlySpan<byte> bytes) => ~Update(0xFFFFFFFFu, bytes);
-
-    /// <summary>The CRC-32 of <paramref name="count"/> zero bytes.</summary>
-    public static uint OfZeros(long count)
-    {
-        var zeros = new byte[1 << 20];
-        uint crc = 0xFFFFFFFFu;
-        for (long done = 0; done < count; done += zeros.Length)
-        {
-            crc = Update(crc, zeros.AsSpan(0, (int)Math.Min(zeros.Length, count - done)));
-        }
-
-        return ~crc;
-    }
-
-    private static uint Update(uint crc, ReadOnlySpan<byte> bytes)
-    {
-        foreach (byte b in bytes)
-        {
-            crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return crc;
-    }
 }
 
 /// <summary>Zip surgery for the model-file and checkpoint cases.</summary>
@@ -682,18 +643,21 @@ internal static class HostileZip
         var central = new List<(string Name, uint Crc, uint Compressed, uint Size, uint Offset)>();
         foreach (var (name, content) in entries)
         {
-            central.Add(Local(writer, name, Deflate(w => w.Write(content)), Crc32.Of(content), (uint)content.Length));
+            central.Add(Local(writer, name, Deflate(w => w.Write(content)), Crc32.HashToUInt32(content), (uint)content.Length));
         }
 
+        var kernelCrc = new Crc32();
         var kernel = Deflate(stream =>
         {
             var zeros = new byte[1 << 20];
             for (long done = 0; done < kernelBytes; done += zeros.Length)
             {
-                stream.Write(zeros, 0, (int)Math.Min(zeros.Length, kernelBytes - done));
+                var chunk = zeros.AsSpan(0, (int)Math.Min(zeros.Length, kernelBytes - done));
+                stream.Write(chunk);
+                kernelCrc.Append(chunk);
             }
         });
-        var first = Local(writer, "padding-000", kernel, Crc32.OfZeros(kernelBytes), (uint)kernelBytes);
+        var first = Local(writer, "padding-000", kernel, kernelCrc.GetCurrentHashAsUInt32(), (uint)kernelBytes);
         central.Add(first);
         for (int i = 1; i < references; i++)
         {

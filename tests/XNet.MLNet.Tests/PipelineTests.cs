@@ -26,7 +26,7 @@ public sealed class PipelineTests
         };
         train = TestData.WithTextLabels(Context, TestData.Take(Context, "train", 600));
         test = TestData.WithTextLabels(Context, TestData.Take(Context, "t10k", 200));
-        var options = TestData.SmallOptions(epochs: 3);
+        var options = TestData.SmallOptions(epochs: 4);
         var pipeline = Context.Transforms.Conversion.MapValueToKey("Label")
             .Append(Context.MulticlassClassification.Trainers.XNet(options));
         model = pipeline.Fit(train);
@@ -45,9 +45,8 @@ public sealed class PipelineTests
         Assert.AreEqual(10, metrics.ConfusionMatrix.NumberOfClasses);
         Assert.AreEqual(200, metrics.ConfusionMatrix.Counts.Sum(row => row.Sum()));
         Assert.IsTrue(double.IsFinite(metrics.LogLoss));
-        // 3 epochs of 600 images: far above chance (0.1), as it must be if labels, scores and key order line up (a shifted
-        // key order scores near chance).
-        Assert.IsGreaterThan(0.4, metrics.MicroAccuracy);
+        // 4 epochs of 600 images: far above chance (0.1), as it must be if labels, scores and key order line up.
+        Assert.IsGreaterThan(0.5, metrics.MicroAccuracy);
     }
 
     [TestMethod]
@@ -116,7 +115,7 @@ public sealed class PipelineTests
     {
         lock (Log)
         {
-            Assert.IsTrue(Log.Any(m => m.Contains("X-Net epoch 3/3", StringComparison.Ordinal)), string.Join("\n", Log));
+            Assert.IsTrue(Log.Any(m => m.Contains("X-Net epoch 4/4", StringComparison.Ordinal)), string.Join("\n", Log));
             Assert.IsTrue(Log.Any(m => m.Contains("read 600 training images of 1x28x28 in 10 classes", StringComparison.Ordinal)));
         }
     }

@@ -61,10 +61,11 @@ internal sealed class ByteImageDataView : IDataView
     /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
-        int[]? order = rand is null ? null : Enumerable.Range(0, labels.Length).ToArray();
-        if (order is not null)
+        int[]? order = null;
+        if (rand is not null)
         {
-            rand!.Shuffle(order);
+            order = Enumerable.Range(0, labels.Length).ToArray();
+            rand.Shuffle(order);
         }
 
         var active = new bool[Schema.Count];

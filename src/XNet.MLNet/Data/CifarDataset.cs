@@ -48,7 +48,7 @@ internal static class CifarDataset
         var files = (ten, split) switch
         {
             (true, "train") => Enumerable.Range(1, 5).Select(i => Path.Combine(directory, $"data_batch_{i}.bin")).ToArray(),
-            (true, _) => [Path.Combine(directory, "test_batch.bin")],
+            (true, _) => new[] { Path.Combine(directory, "test_batch.bin") },
             (false, _) => new[] { Path.Combine(directory, $"{split}.bin") },
         };
         string namesFile = Path.Combine(directory, ten ? "batches.meta.txt" : "fine_label_names.txt");

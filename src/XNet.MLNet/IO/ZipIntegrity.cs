@@ -7,17 +7,6 @@ namespace XNet.MLNet.IO;
 /// </summary>
 internal static class ZipIntegrity
 {
-    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
-    {
-        uint c = (uint)n;
-        for (int k = 0; k < 8; k++)
-        {
-            c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        }
-
-        return c;
-    }).ToArray();
-
     /// <summary>The most an X-Net file, checkpoint or ML.NET zip may hold, all entries together (several times the largest zoo model).</summary>
     public const long MaxBytes = 512L << 20;
 
@@ -35,7 +24,7 @@ internal static class ZipIntegrity
         var buffer = new byte[1 << 16];
         foreach (var entry in zip.Entries)
         {
-            uint crc = 0xFFFFFFFFu;
+            var crc = new System.IO.Hashing.Crc32();
             long total = 0;
             using var stream = entry.Open();
             for (int read; (read = stream.Read(buffer)) > 0;)
@@ -45,13 +34,10 @@ internal static class ZipIntegrity
                     throw new InvalidDataException($"its entry '{entry.FullName}' inflates beyond the {entry.Length:N0} bytes it declares");
                 }
 
-                for (int i = 0; i < read; i++)
-                {
-                    crc = Table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);
-                }
+                crc.Append(buffer.AsSpan(0, read));
             }
 
-            if (~crc != entry.Crc32)
+            if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
             {
                 throw new InvalidDataException($"its entry '{entry.FullName}' does not match its recorded CRC-32 (the file was altered or damaged)");
             }
