@@ -58,13 +58,17 @@ public sealed partial class XNetTrainer
         /// <summary>Zoo name of the network: <c>x-resnet-20-4</c> (expander, compression 4), <c>resnet-20</c>, <c>g-resnet-20-4</c>, ...</summary>
         public string Architecture = Defaults.Architecture;
 
-        /// <summary>Image channels; with <see cref="ImageHeight"/> and <see cref="ImageWidth"/> overrides the shape read from the feature column.</summary>
+        /// <summary>
+        /// Image channels. For a pixel-vector feature column, set with <see cref="ImageHeight"/> and
+        /// <see cref="ImageWidth"/> to give the shape its values have; for a column of images (<c>MLImage</c> or encoded
+        /// bytes) each of the three may be set alone and says what the images are brought to (default 3: colour).
+        /// </summary>
         public int? ImageChannels;
 
-        /// <summary>Image height in pixels.</summary>
+        /// <summary>Image height in pixels; for a column of images, what they are resized to (default: the architecture family's, 32 or 224).</summary>
         public int? ImageHeight;
 
-        /// <summary>Image width in pixels.</summary>
+        /// <summary>Image width in pixels; for a column of images, what they are resized to (default: the architecture family's, 32 or 224).</summary>
         public int? ImageWidth;
 
         /// <summary>Passes over the training data.</summary>

@@ -74,17 +74,22 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         ITransformer? toPixels = null;
         DataViewType? imageType = null;
         string pixelColumn = options.FeatureColumnName;
+        ImageShape? givenShape;
         if (trainData.Schema.GetColumnOrNull(options.FeatureColumnName) is { } imageColumn && ImageColumn.Holds(imageColumn.Type))
         {
             imageType = imageColumn.Type;
-            toPixels = ImageColumn.ToPixels(trainData, options.FeatureColumnName,
-                options.ExplicitShape() ?? ImageColumn.DefaultShape(options.Architecture));
+            givenShape = ImageColumn.InputShape(options.ImageChannels, options.ImageHeight, options.ImageWidth, options.Architecture);
+            toPixels = ImageColumn.ToPixels(trainData, options.FeatureColumnName, givenShape);
             trainData = toPixels.Transform(trainData);
             validationData = validationData is null ? null : toPixels.Transform(validationData);
             pixelColumn = ImageColumn.PixelColumn;
         }
+        else
+        {
+            givenShape = options.ExplicitShape();
+        }
 
-        var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, options.ExplicitShape());
+        var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, givenShape);
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
         var (classNames, labelValueType) = LabelKeyValues.Read(trainData.Schema[options.LabelColumnName]);
         ModelZoo.EnsureKnown(options.Architecture);

@@ -123,7 +123,10 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
     /// <c>mlContext.Model.Save</c> stores any pipeline that contains it and <c>mlContext.Model.Load</c> needs only
     /// Microsoft.ML, Microsoft.ML.OnnxTransformer and Microsoft.ML.OnnxRuntime. The loaded chain gives the same Score
     /// (within 1e-5) with the same annotations, and a scalar key PredictedLabel with the label's own key values. The X-Net model file itself travels inside the ONNX metadata,
-    /// so <see cref="XNetTrainer.Options.InitialModel"/> and <see cref="XNetModelFile"/> can read it back.
+    /// so <see cref="XNetTrainer.Options.InitialModel"/> and <see cref="XNetModelFile"/> can read it back. A transformer
+    /// of images saves ML.NET's image transforms before that chain; one of encoded bytes (<c>LoadRawImageBytes</c>) also
+    /// saves its decoding step, a custom mapping of this library, so the application that loads it registers this
+    /// assembly first: <c>mlContext.ComponentCatalog.RegisterAssembly(typeof(XNetTrainer).Assembly)</c>.
     /// </summary>
     /// <exception cref="NotSupportedException">When a layer has no ONNX export or class names repeat; the message says which.</exception>
     void ICanSaveModel.Save(ModelSaveContext ctx)
@@ -131,19 +134,9 @@ public sealed class XNetTransformer : ISingleFeaturePredictionTransformer<XNetMo
         ArgumentNullException.ThrowIfNull(ctx);
         if (imageChain is not null)
         {
-            // The decoding of encoded bytes is a custom mapping of this library, which a saved model could only load with it.
-            try
-            {
-                ((ICanSaveModel)imageChain).Save(ctx);
-                return;
-            }
-            catch (InvalidOperationException ex) when (ex.Message.Contains("CustomMapping", StringComparison.OrdinalIgnoreCase)
-                                                       || ex.Message.Contains("contract", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new NotSupportedException(
-                    $"mlContext.Model.Save cannot yet store an X-Net that reads encoded image bytes (column '{FeatureColumnName}'): decode them " +
-                    "with LoadImages instead of LoadRawImageBytes, or save the network with XNetModelFile.Save(transformer.Model, \"model.xnet\").", ex);
-            }
+            // Image transforms, then this transformer's pixel form; encoded bytes load where XNetTrainer's assembly is registered.
+            ((ICanSaveModel)imageChain).Save(ctx);
+            return;
         }
 
         using var chain = MlNetChain.Build(this);

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 namespace XNet.Tests.Shared;
 
 /// <summary>
@@ -178,4 +179,44 @@ internal static class GeneratedDatasets
 
     private static void BigEndian(byte[] buffer, int offset, int value) =>
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(buffer.AsSpan(offset), value);
+
+    /// <summary>
+    /// root/&lt;class&gt;/NNN.bmp: <paramref name="perClass"/> training images of each of three easy Fashion-MNIST classes
+    /// (trouser, bag, sneaker) from the embedded subset, as RGB bitmaps: a tiny learnable image folder.
+    /// </summary>
+    internal static string WriteFashionFolder(string root, int perClass)
+    {
+        string data = Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist-subset");
+        byte[] pixels = Gunzip(Path.Combine(data, "train-images-idx3-ubyte.gz"))[16..];
+        byte[] labels = Gunzip(Path.Combine(data, "train-labels-idx1-ubyte.gz"))[8..];
+        var wanted = new Dictionary<int, string> { [1] = "trouser", [8] = "bag", [7] = "sneaker" };
+        var written = wanted.Keys.ToDictionary(k => k, _ => 0);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (wanted.TryGetValue(labels[i], out var name) && written[labels[i]] < perClass)
+            {
+                var image = new byte[28, 28, 3];
+                for (int y = 0; y < 28; y++)
+                {
+                    for (int x = 0; x < 28; x++)
+                    {
+                        byte v = pixels[i * 784 + y * 28 + x];
+                        (image[y, x, 0], image[y, x, 1], image[y, x, 2]) = (v, v, v);
+                    }
+                }
+
+                GeneratedDatasets.WriteBmp(Path.Combine(root, name, $"{written[labels[i]]++:D3}.bmp"), image);
+            }
+        }
+
+        return root;
+    }
+
+    private static byte[] Gunzip(string path)
+    {
+        using var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        input.CopyTo(output);
+        return output.ToArray();
+    }
 }

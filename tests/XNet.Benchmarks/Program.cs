@@ -25,6 +25,7 @@ using XNet.Architectures;
 using XNet.MLNet;
 using XNet.MLNet.Data;
 using XNet.MLNet.Training;
+using XNet.Tests.Shared;
 using static TorchSharp.torch;
 
 var arguments = args.Skip(1).Chunk(2).ToDictionary(p => p[0].TrimStart('-'), p => p.Length > 1 ? p[1] : "");

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using XNet.Tests.Shared;
 
 namespace XNet.Cli.Tests;
@@ -20,7 +19,7 @@ public sealed class ModelBuilderSampleTests
     public void TrainerSampleSavesAZipTheConsumerSampleReadsFromPathsAndBytes()
     {
         string root = TestFolders.Create(TestContext);
-        string images = WriteImageFolder(Path.Combine(root, "images"), perClass: 30);
+        string images = GeneratedDatasets.WriteFashionFolder(Path.Combine(root, "images"), perClass: 30);
         string zip = Path.Combine(root, "model.zip");
 
         var (trainExit, trainOutput) = Run("dotnet", Sample("XNet.ModelTrainer"), images, zip);
@@ -34,7 +33,7 @@ public sealed class ModelBuilderSampleTests
     public void FileBasedScriptSavesAZipTheConsumerSampleReads()
     {
         string root = TestFolders.Create(TestContext);
-        string images = WriteImageFolder(Path.Combine(root, "images"), perClass: 30);
+        string images = GeneratedDatasets.WriteFashionFolder(Path.Combine(root, "images"), perClass: 30);
         string zip = Path.Combine(root, "script.zip");
         string script = Path.Combine(BuiltPrograms.RepositoryRoot, "samples", "scripts", "train-image-folder.cs");
 
@@ -67,43 +66,6 @@ public sealed class ModelBuilderSampleTests
         }
 
         Assert.IsGreaterThanOrEqualTo(minimumCorrect, correct, $"{correct}/90 correct (chance: 30)\n{output}");
-    }
-
-    /// <summary>root/&lt;class&gt;/NNN.bmp from the embedded Fashion-MNIST subset's training images.</summary>
-    private static string WriteImageFolder(string root, int perClass)
-    {
-        string data = Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist-subset");
-        byte[] pixels = Gunzip(Path.Combine(data, "train-images-idx3-ubyte.gz"))[16..];
-        byte[] labels = Gunzip(Path.Combine(data, "train-labels-idx1-ubyte.gz"))[8..];
-        var wanted = new Dictionary<int, string> { [1] = "trouser", [8] = "bag", [7] = "sneaker" };
-        var written = wanted.Keys.ToDictionary(k => k, _ => 0);
-        for (int i = 0; i < labels.Length; i++)
-        {
-            if (wanted.TryGetValue(labels[i], out var name) && written[labels[i]] < perClass)
-            {
-                var image = new byte[28, 28, 3];
-                for (int y = 0; y < 28; y++)
-                {
-                    for (int x = 0; x < 28; x++)
-                    {
-                        byte v = pixels[i * 784 + y * 28 + x];
-                        (image[y, x, 0], image[y, x, 1], image[y, x, 2]) = (v, v, v);
-                    }
-                }
-
-                GeneratedDatasets.WriteBmp(Path.Combine(root, name, $"{written[labels[i]]++:D3}.bmp"), image);
-            }
-        }
-
-        return root;
-    }
-
-    private static byte[] Gunzip(string path)
-    {
-        using var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        input.CopyTo(output);
-        return output.ToArray();
     }
 
     private static string Sample(string project)

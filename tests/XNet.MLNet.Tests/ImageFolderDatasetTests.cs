@@ -181,6 +181,46 @@ public sealed class ImageFolderDatasetTests
     }
 
     [TestMethod]
+    public void DecodedImagesAreCachedReusedAndRebuiltWhenTheFolderChanges()
+    {
+        string cache = Path.Combine(root, ".cache");
+        string changed = Path.Combine(root, "cat", "1.bmp");
+        GeneratedDatasets.WriteBmp(changed, GeneratedDatasets.Pattern(32, 32, 1));
+        GeneratedDatasets.WriteBmp(Path.Combine(root, "dog", "1.bmp"), GeneratedDatasets.Pattern(32, 32, 2));
+        var reports = new List<ImageFolderProgress>();
+        var progress = new Progress(reports.Add);
+        ImageFolderData Load() => ImageFolderDataset.Load(context, root, 16, 16, cacheDirectory: cache, progress: progress);
+
+        var first = Load().Data.GetColumn<float[]>("Features").ToArray();
+        Assert.IsFalse(reports[^1].Reused);
+        Assert.AreEqual((2, 2), (reports[^1].Done, reports[^1].Total));
+        string built = Directory.GetFiles(cache).Single();
+
+        var again = Load().Data.GetColumn<float[]>("Features").ToArray();
+        Assert.IsTrue(reports[^1].Reused, "the same folder at the same size reads its cache");
+        CollectionAssert.AreEqual(first[0], again[0]);
+        Assert.AreEqual(built, Directory.GetFiles(cache).Single());
+
+        GeneratedDatasets.WriteBmp(changed, GeneratedDatasets.Pattern(32, 32, 7));
+        File.SetLastWriteTimeUtc(changed, DateTime.UtcNow.AddMinutes(1));
+        var rebuilt = Load().Data.GetColumn<float[]>("Features").ToArray();
+        Assert.IsFalse(reports[^1].Reused, "a changed file changes the cache's key");
+        CollectionAssert.AreNotEqual(first[0], rebuilt[0]);
+        Assert.AreNotEqual(built, Directory.GetFiles(cache).Single(), "the stale cache of the folder is deleted");
+
+        File.WriteAllBytes(Directory.GetFiles(cache).Single(), new byte[10]);
+        var repaired = Load().Data.GetColumn<float[]>("Features").ToArray();
+        Assert.IsFalse(reports[^1].Reused, "a damaged cache is rebuilt, not read");
+        CollectionAssert.AreEqual(rebuilt[0], repaired[0]);
+    }
+
+    /// <summary>Reports synchronously (System.Progress posts to the thread pool).</summary>
+    private sealed class Progress(Action<ImageFolderProgress> report) : IProgress<ImageFolderProgress>
+    {
+        public void Report(ImageFolderProgress value) => report(value);
+    }
+
+    [TestMethod]
     public void ImageDatasetsPicksTheSplitFolderAndReportsImageNetStatistics()
     {
         foreach (var (split, count) in new[] { ("train", 2), ("val", 1) })

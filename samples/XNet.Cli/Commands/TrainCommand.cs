@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Spectre.Console;
@@ -25,9 +26,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? Data { get; init; }
 
         [CommandOption("--image-size <PIXELS>")]
-        [Description("Image folders only: the square size images are read at (shorter side to 8/7 of it, centre crop), the paper's reference code's --inpsize.")]
-        [DefaultValue(224)]
-        public int ImageSize { get; init; } = 224;
+        [Description("Image folders only: the square size images are read at (the whole image, stretched), the paper's reference code's --inpsize. Default: the photos' median shorter side rounded down to a multiple of 32, from 64 to 224 (32 for smaller images).")]
+        public int? ImageSize { get; init; }
 
         [CommandOption("--skip-unreadable")]
         [Description("Image folders only: skip (and list) files that cannot be decoded instead of stopping.")]
@@ -275,7 +275,6 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         var tags = recorded is not null ? recorded.Options.Tags ?? [] : new Dictionary<string, string>
         {
-            [ImageSizeTag] = settings.ImageSize.ToString(CultureInfo.InvariantCulture),
             [SkipUnreadableTag] = settings.SkipUnreadable.ToString(),
         };
         if (recorded is null && settings.Data is string given)
@@ -284,6 +283,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
 
         string? data = tags.GetValueOrDefault(DataTag);
+        if (recorded is null)
+        {
+            tags[ImageSizeTag] = PhotoInput(data, settings.ImageSize, Given("--model") ? null : options).ToString(CultureInfo.InvariantCulture);
+        }
+
         if (!int.TryParse(tags.GetValueOrDefault(ImageSizeTag), CultureInfo.InvariantCulture, out int imageSize)
             || !bool.TryParse(tags.GetValueOrDefault(SkipUnreadableTag), out bool skipUnreadable))
         {
@@ -351,7 +355,31 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             MetricsReport.Write(metrics, model.Model.ClassNames);
         }
 
+        AnsiConsole.MarkupLineInterpolated($"Peak memory: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024):F2} GB resident.");
         return 0;
+    }
+
+    /// <summary>
+    /// The side image folders are read at: <paramref name="imageSize"/>, or for an image folder what suits its photos
+    /// (<see cref="PhotoDefaults"/>); then the model for that size when <paramref name="chooseModel"/> is given (no --model).
+    /// </summary>
+    private static int PhotoInput(string? data, int? imageSize, XNetTrainer.Options? chooseModel)
+    {
+        if (!DatasetSource.IsImageFolder(data))
+        {
+            return imageSize ?? 224;
+        }
+
+        var (side, height, width) = imageSize is int given ? (given, 0, 0) : PhotoDefaults.InputSide(data!);
+        if (chooseModel is not null)
+        {
+            chooseModel.Architecture = PhotoDefaults.Model(side);
+        }
+
+        string photos = imageSize is null ? $"photos of about {width}x{height} pixels (median): " : "";
+        AnsiConsole.MarkupLineInterpolated(
+            $"[grey]{photos}reading them at {side}x{side}{(chooseModel is null ? "" : $" for {chooseModel.Architecture}")} (set --image-size and --model to choose)[/]");
+        return side;
     }
 
     /// <summary>The newest valid checkpoint of the run folder to resume, saying which it is.</summary>

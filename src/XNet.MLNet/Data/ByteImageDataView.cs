@@ -1,35 +1,46 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using XNet.Architectures;
+using XNet.MLNet.Training;
 
 namespace XNet.MLNet.Data;
 
 /// <summary>
-/// An in-memory IDataView over 8-bit images in planar (C, H, W) order: a key-typed <c>Label</c> column whose KeyValues
-/// are the class names, and a <c>Features</c> column typed <c>Vector&lt;Single, C, H, W&gt;</c> of raw 0-255 values, the
-/// schema <see cref="IdxDataset"/> produces. Pixels stay bytes (a quarter of the memory of floats) and are widened into
-/// the caller's reused buffer by the getter, so cursoring allocates nothing per row.
+/// An IDataView over 8-bit images in planar (C, H, W) order, in memory (idx, CIFAR) or in a file (an image folder's
+/// cache): a key-typed <c>Label</c> column whose KeyValues are the class names, and a <c>Features</c> column typed
+/// <c>Vector&lt;Single, C, H, W&gt;</c> of raw 0-255 values, the schema <see cref="IdxDataset"/> produces. Pixels stay
+/// bytes (a quarter of the memory of floats) and are widened into the caller's reused buffer by the getter, so cursoring
+/// allocates nothing per row. The trainer reads <see cref="Images"/> directly, without a copy.
 /// </summary>
 internal sealed class ByteImageDataView : IDataView
 {
-    private readonly ReadOnlyMemory<byte>[] pixels;
-    private readonly uint[] labels;
     private readonly int size;
 
-    /// <param name="shape">The image shape; every row has <c>shape.Size</c> bytes (the readers check their files for it).</param>
+    /// <param name="shape">The image shape.</param>
     /// <param name="classNames">Class names, label 0 first.</param>
-    /// <param name="pixels">One planar image per row.</param>
+    /// <param name="pixels">One planar image of <c>shape.Size</c> bytes per row.</param>
     /// <param name="labels">0-based class index per row, below the class count.</param>
     public ByteImageDataView(ImageShape shape, IReadOnlyList<string> classNames, ReadOnlyMemory<byte>[] pixels, uint[] labels)
+        : this(shape, classNames, new ByteMemoryStorage(pixels, labels))
     {
-        if (pixels.Length != labels.Length || pixels.Any(p => p.Length != shape.Size) || labels.Any(l => l >= classNames.Count))
+        if (pixels.Length != labels.Length || pixels.Any(p => p.Length != shape.Size))
         {
-            throw new ArgumentException($"{pixels.Length} images of {shape} do not match {labels.Length} labels of {classNames.Count} classes.");
+            throw new ArgumentException($"{pixels.Length} images of {shape} do not match {labels.Length} labels.");
+        }
+    }
+
+    /// <param name="shape">The image shape.</param>
+    /// <param name="classNames">Class names, label 0 first.</param>
+    /// <param name="images">The images and their 0-based labels, below the class count.</param>
+    public ByteImageDataView(ImageShape shape, IReadOnlyList<string> classNames, IImageStorage images)
+    {
+        if (Enumerable.Range(0, images.Count).Any(i => images.Label(i) < 0 || images.Label(i) >= classNames.Count))
+        {
+            throw new ArgumentException($"A label of the {images.Count} images is outside the {classNames.Count} classes.");
         }
 
         size = shape.Size;
-        this.pixels = pixels;
-        this.labels = labels;
+        Images = images;
         Shape = shape;
         ClassNames = classNames;
 
@@ -42,6 +53,9 @@ internal sealed class ByteImageDataView : IDataView
         builder.AddColumn("Features", new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width));
         Schema = builder.ToSchema();
     }
+
+    /// <summary>The images and labels, row by row.</summary>
+    public IImageStorage Images { get; }
 
     /// <summary>The image shape of every row.</summary>
     public ImageShape Shape { get; }
@@ -56,7 +70,7 @@ internal sealed class ByteImageDataView : IDataView
     public DataViewSchema Schema { get; }
 
     /// <inheritdoc/>
-    public long? GetRowCount() => labels.Length;
+    public long? GetRowCount() => Images.Count;
 
     /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
@@ -64,7 +78,7 @@ internal sealed class ByteImageDataView : IDataView
         int[]? order = null;
         if (rand is not null)
         {
-            order = Enumerable.Range(0, labels.Length).ToArray();
+            order = Enumerable.Range(0, Images.Count).ToArray();
             rand.Shuffle(order);
         }
 
@@ -104,9 +118,9 @@ internal sealed class ByteImageDataView : IDataView
 
         public override bool MoveNext()
         {
-            if (position + 1 >= view.labels.Length)
+            if (position + 1 >= view.Images.Count)
             {
-                position = view.labels.Length;
+                position = view.Images.Count;
                 row = -1;
                 return false;
             }
@@ -136,18 +150,13 @@ internal sealed class ByteImageDataView : IDataView
                 0 => (ValueGetter<uint>)((ref uint value) =>
                 {
                     EnsureRow();
-                    value = view.labels[row] + 1; // key values are 1-based; 0 means missing
+                    value = (uint)view.Images.Label(row) + 1; // key values are 1-based; 0 means missing
                 }),
                 _ => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
                 {
                     EnsureRow();
-                    var source = view.pixels[row].Span;
                     var editor = VBufferEditor.Create(ref value, view.size);
-                    for (int p = 0; p < source.Length; p++)
-                    {
-                        editor.Values[p] = source[p];
-                    }
-
+                    view.Images.CopyImage(row, editor.Values);
                     value = editor.Commit();
                 }),
             };

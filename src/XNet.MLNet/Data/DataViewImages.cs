@@ -82,13 +82,20 @@ internal static class DataViewImages
         return key;
     }
 
-    /// <summary>Reads every labelled row into memory (rows with a missing label, key 0, are skipped and counted).</summary>
+    /// <summary>Reads every labelled row (rows with a missing label, key 0, are skipped and counted).</summary>
     /// <exception cref="InvalidOperationException">
     /// When a pixel is NaN or infinite, a label lies outside its key range, or no labelled row exists; the message names the column and row.
     /// </exception>
     public static (ImageSet Images, long SkippedRows) Read(IDataView data, string featureColumn, string labelColumn, ImageShape shape,
         int numClasses, string role, CancellationToken cancellation)
     {
+        if (data is ByteImageDataView { Images: var stored } view && view.Shape == shape && view.ClassNames.Count == numClasses
+            && featureColumn == "Features" && labelColumn == "Label")
+        {
+            // The readers' own views (idx, CIFAR, an image folder's cache) are read where they are, not copied.
+            return (new ImageSet(shape, stored, numClasses, indices: null, ownsStorage: false), 0);
+        }
+
         var features = data.Schema[featureColumn];
         var label = data.Schema[labelColumn];
         int size = shape.Size;

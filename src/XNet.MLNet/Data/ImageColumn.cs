@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
 using XNet.Architectures;
 
@@ -17,17 +18,21 @@ internal static class ImageColumn
     /// <summary>The pixel column the transforms add (and the transformer drops again after scoring).</summary>
     public const string PixelColumn = "XNetPixels";
 
+    private const string EncodedColumn = "XNetEncodedImage";
     private const string DecodedColumn = "XNetDecodedImage";
 
     /// <summary>Whether a column of this type holds images rather than pixels.</summary>
     public static bool Holds(DataViewType type) =>
         type is ImageDataViewType || type is VectorDataViewType { IsKnownSize: false } vector && vector.ItemType == NumberDataViewType.Byte;
 
-    /// <summary>The input shape for images when the options give none: the architecture family's reference input, in colour.</summary>
-    public static ImageShape DefaultShape(string architecture)
+    /// <summary>
+    /// The input shape images are brought to: the given channels, height and width, and for those not given 3 (colour)
+    /// and the architecture family's reference size (32x32 for the CIFAR families, 224x224 for the ImageNet ones).
+    /// </summary>
+    public static ImageShape InputShape(int? channels, int? height, int? width, string architecture)
     {
         var input = ModelZoo.FamilyOf(architecture).Input;
-        return new ImageShape(3, input.Height, input.Width);
+        return new ImageShape(channels ?? 3, height ?? input.Height, width ?? input.Width);
     }
 
     /// <summary>The fitted transforms from <paramref name="column"/> of <paramref name="data"/> to <see cref="PixelColumn"/>.</summary>
@@ -38,32 +43,50 @@ internal static class ImageColumn
         string images = column;
         if (data.Schema[column].Type is VectorDataViewType)
         {
-            var input = SchemaDefinition.Create(typeof(EncodedImage));
-            input[nameof(EncodedImage.Bytes)].ColumnName = column;
-            var output = SchemaDefinition.Create(typeof(DecodedImage));
-            output[nameof(DecodedImage.Image)].ColumnName = DecodedColumn;
-            chain = chain.Append(ml.Transforms.CustomMapping<EncodedImage, DecodedImage>(
-                (encoded, decoded) => decoded.Image = MLImage.CreateFromStream(new MemoryStream(encoded.Bytes, writable: false)),
-                contractName: null, input, output));
+            // A saved custom mapping keeps its contract name but not its column renames: the bytes go to a fixed column first.
+            chain = chain.Append(ml.Transforms.CopyColumns(EncodedColumn, column))
+                .Append(ml.Transforms.CustomMapping(new DecodeImageBytes().GetMapping(), DecodeImageBytes.Contract));
             images = DecodedColumn;
         }
 
-        chain = chain.Append(ImageFileInput.CreateImagePipeline(ml, shape, images, PixelColumn, ImageResizingEstimator.ResizingKind.Fill));
+        chain = chain.Append(ImageFileInput.CreateImagePipeline(ml, shape, images, PixelColumn));
         if (images == DecodedColumn)
         {
-            chain = chain.Append(ml.Transforms.DropColumns(DecodedColumn));
+            chain = chain.Append(ml.Transforms.DropColumns(EncodedColumn, DecodedColumn));
         }
 
         return chain.Fit(data);
     }
 
-    private sealed class EncodedImage
+    /// <summary>
+    /// Decodes encoded image bytes (JPEG, PNG, BMP, ...) into an MLImage: the one step of an X-Net that reads
+    /// <c>LoadRawImageBytes</c> that ML.NET has no transform for. A model saved with it loads where this library's assembly
+    /// is registered: <c>mlContext.ComponentCatalog.RegisterAssembly(typeof(XNetTrainer).Assembly)</c>.
+    /// </summary>
+    [CustomMappingFactoryAttribute(Contract)]
+    public sealed class DecodeImageBytes : CustomMappingFactory<EncodedImage, DecodedImage>
     {
+        /// <summary>The name the mapping is saved under.</summary>
+        public const string Contract = "XNet.DecodeImageBytes";
+
+        /// <inheritdoc />
+        public override Action<EncodedImage, DecodedImage> GetMapping() =>
+            (encoded, decoded) => decoded.Image = MLImage.CreateFromStream(new MemoryStream(encoded.Bytes, writable: false));
+    }
+
+    /// <summary>The input row of <see cref="DecodeImageBytes"/>.</summary>
+    public sealed class EncodedImage
+    {
+        /// <summary>The encoded image.</summary>
+        [ColumnName(EncodedColumn)]
         public byte[] Bytes { get; set; } = [];
     }
 
-    private sealed class DecodedImage
+    /// <summary>The output row of <see cref="DecodeImageBytes"/>.</summary>
+    public sealed class DecodedImage
     {
+        /// <summary>The decoded image.</summary>
+        [ColumnName(DecodedColumn)]
         [ImageType(1, 1)] // registers MLImage as a column type; the size is not checked by ResizeImages
         public MLImage? Image { get; set; }
     }

@@ -32,14 +32,23 @@ public sealed record ImageFolderOptions
     /// <summary>1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; init; } = 3;
 
-    /// <summary>How images reach the target size; the default is the paper's reference code's evaluation transform, Resize(256) + CenterCrop(224).</summary>
-    public ImageFolderResize Resize { get; init; } = ImageFolderResize.ShorterSideCenterCrop;
+    /// <summary>
+    /// How images reach the target size; the default stretches the whole image, as the trainer's image columns and
+    /// <c>xnet predict</c> do, so that training augmentation (RandomResizedCrop) draws from the whole image.
+    /// </summary>
+    public ImageFolderResize Resize { get; init; } = ImageFolderResize.Stretch;
 
     /// <summary>Shorter side before the centre crop; null: max(Height, Width) * 8 / 7.</summary>
     public int? ShorterSide { get; init; }
 
     /// <summary>Leave out undecodable files (listed in <see cref="ImageDataset.SkippedFiles"/>) instead of throwing.</summary>
     public bool SkipUnreadable { get; init; }
+
+    /// <summary>Where decoded images are cached; null: <c>xnet-image-cache</c> in the temporary folder.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Told how far the decoding of the folder into its cache has come.</summary>
+    public IProgress<ImageFolderProgress>? Progress { get; init; }
 }
 
 /// <summary>A dataset split loaded by <see cref="ImageDatasets.Load"/>.</summary>
@@ -106,7 +115,7 @@ public static class ImageDatasets
     /// <c>path/train</c> and <c>path/val</c> (or <c>path/test</c>) holding class subfolders, or class subfolders directly
     /// (then both splits are the whole folder: split it yourself, e.g. with <c>mlContext.Data.TrainTestSplit</c>).</param>
     /// <param name="split"><c>train</c> or <c>test</c> (idx also takes <c>t10k</c>; image folders also <c>val</c>).</param>
-    /// <param name="imageFolder">Image-folder settings; null: 224x224 RGB, Resize(256) + CenterCrop(224).</param>
+    /// <param name="imageFolder">Image-folder settings; null: 224x224 RGB, the whole image stretched.</param>
     /// <exception cref="DirectoryNotFoundException">When the path does not exist or is no known dataset layout.</exception>
     /// <exception cref="ArgumentException">When the split is not known.</exception>
     /// <exception cref="FileNotFoundException">When a file of the split is missing (see the format's loader).</exception>
@@ -155,12 +164,41 @@ public static class ImageDatasets
                 string root = ImageFolderRoot(directory, normalized);
                 var options = imageFolder ?? new ImageFolderOptions();
                 var loaded = ImageFolderDataset.Load(mlContext, root, options.Height, options.Width, options.Channels, options.Resize,
-                    options.ShorterSide, options.SkipUnreadable);
+                    options.ShorterSide, options.SkipUnreadable, options.CacheDirectory, options.Progress);
                 var (mean, std) = options.Channels == 3 ? ReferenceStatistics[format] : (null, null);
                 return new ImageDataset(loaded.Data, format, loaded.Shape, loaded.ClassNames, mean, std, AugmentationKind.RandomResizedCrop, 0,
                     loaded.SkippedFiles, root);
             }
         }
+    }
+
+    /// <summary>
+    /// The median height and width of up to <paramref name="sample"/> images spread evenly over an image folder's training
+    /// split (<c>path/train</c>, or <paramref name="path"/> itself), read from their headers without decoding: what an
+    /// input size for the folder can follow. Files that are not images are passed over.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">When <paramref name="path"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">When the folder is not a folder of class subfolders, or no sampled file is an image.</exception>
+    public static (int Height, int Width) MedianImageSize(string path, int sample = 64)
+    {
+        string root = ImageFolderRoot(path, "train");
+        var files = ImageFolderDataset.Scan(root).Files;
+        var sizes = Enumerable.Range(0, Math.Min(sample, files.Count))
+            .Select(i => files[(int)((long)i * files.Count / Math.Min(sample, files.Count))])
+            .Select(file =>
+            {
+                using var codec = new FileInfo(file).Length > 0 ? SkiaSharp.SKCodec.Create(file) : null;
+                return codec?.Info;
+            })
+            .OfType<SkiaSharp.SKImageInfo>()
+            .ToArray();
+        if (sizes.Length == 0)
+        {
+            throw new InvalidDataException($"Image folder '{root}': none of the {Math.Min(sample, files.Count)} files sampled is an image.");
+        }
+
+        int Median(IEnumerable<int> values) => values.Order().ElementAt(sizes.Length / 2);
+        return (Median(sizes.Select(s => s.Height)), Median(sizes.Select(s => s.Width)));
     }
 
     private static string ImageFolderRoot(string path, string split)

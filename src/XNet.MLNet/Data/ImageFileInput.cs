@@ -38,11 +38,11 @@ public static class ImageFileInput
     /// <param name="shape">The model's input shape (1 channel: grayscale; 3: RGB).</param>
     /// <param name="imageColumnName">Input column of images.</param>
     /// <param name="outputColumnName">Output column of pixels.</param>
-    /// <param name="resizing">How the image reaches the shape: ML.NET's default, <c>IsoCrop</c> (aspect ratio kept, the
-    /// centre cut out), or <c>Fill</c> (stretched).</param>
+    /// <param name="resizing">How the image reaches the shape: <c>Fill</c> (the whole image, stretched; what image folders
+    /// and the trainer's image columns use), or <c>IsoCrop</c> (aspect ratio kept, the centre cut out).</param>
     /// <exception cref="ArgumentException">When the shape has a channel count other than 1 or 3.</exception>
     public static IEstimator<ITransformer> CreateImagePipeline(MLContext mlContext, ImageShape shape, string imageColumnName = "Image",
-        string outputColumnName = "Features", ImageResizingEstimator.ResizingKind resizing = ImageResizingEstimator.ResizingKind.IsoCrop)
+        string outputColumnName = "Features", ImageResizingEstimator.ResizingKind resizing = ImageResizingEstimator.ResizingKind.Fill)
     {
         var colors = shape.Channels switch
         {

@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 using XNet.Architectures;
 
 namespace XNet.MLNet.Data;
@@ -29,10 +27,11 @@ public sealed record ImageFolderData(IDataView Data, ImageShape Shape, IReadOnly
 
 /// <summary>
 /// Reads an ImageNet-style folder, <c>root/&lt;class&gt;/**/*.jpg|jpeg|png|bmp</c>, with ML.NET's image transforms
-/// (LoadImages, ResizeImages, ExtractPixels planar without scaling) into an in-memory IDataView in the schema
+/// (LoadImages, ResizeImages, ExtractPixels planar without scaling) into an IDataView in the schema
 /// <see cref="IdxDataset"/> produces. Class names are the subfolder names in ordinal order (hidden folders, starting with
-/// '.', are ignored); files are found recursively and sorted. Every image is decoded at load, so a bad file fails here,
-/// not in the middle of training.
+/// '.', are ignored); files are found recursively and sorted. Every image is decoded once, on all cores, into a cache
+/// file of bytes at the target size that later loads of the same folder reuse; the view reads it image by image, so
+/// memory does not grow with the folder, and a bad file fails here, not in the middle of training.
 /// </summary>
 public static class ImageFolderDataset
 {
@@ -50,12 +49,15 @@ public static class ImageFolderDataset
     /// crop; null gives max(height, width) * 8 / 7 rounded (256 for 224, as ImageNet evaluation does).</param>
     /// <param name="skipUnreadable">Leave out files that cannot be decoded (listed in <see cref="ImageFolderData.SkippedFiles"/>)
     /// instead of throwing.</param>
+    /// <param name="cacheDirectory">Where the decoded images are cached; null: <c>xnet-image-cache</c> in the temporary folder.</param>
+    /// <param name="progress">Told how far the decoding has come (once, with <c>Reused</c>, when the cache was already built).</param>
     /// <exception cref="DirectoryNotFoundException">When <paramref name="root"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">When there are fewer than 2 class folders, a class folder holds no image files,
     /// or a file cannot be decoded (without <paramref name="skipUnreadable"/>); the message names the folder or file.</exception>
     /// <exception cref="ArgumentException">When the size, channel count or shorter side is invalid.</exception>
     public static ImageFolderData Load(MLContext mlContext, string root, int height, int width, int channels = 3,
-        ImageFolderResize resize = ImageFolderResize.Stretch, int? shorterSide = null, bool skipUnreadable = false)
+        ImageFolderResize resize = ImageFolderResize.Stretch, int? shorterSide = null, bool skipUnreadable = false,
+        string? cacheDirectory = null, IProgress<ImageFolderProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         var shape = new ImageShape(channels, height, width);
@@ -75,81 +77,10 @@ public static class ImageFolderDataset
         }
 
         var (classNames, files, labels) = Scan(root);
-
-        // Decode every file once on its own first: ML.NET's cursor runs the transforms on worker threads, and an
-        // exception there names neither the row nor the file.
-        var skipped = new List<string>();
-        var readable = new List<int>(files.Count);
-        for (int i = 0; i < files.Count; i++)
-        {
-            try
-            {
-                if (new FileInfo(files[i]).Length == 0)
-                {
-                    // Also what a pipe or a device reports: opening one would wait for a writer forever.
-                    throw new InvalidDataException("it is empty or not a regular file");
-                }
-
-                ImageFileInput.CheckComplete(files[i]);
-                readable.Add(i);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                if (!skipUnreadable)
-                {
-                    throw new InvalidDataException(
-                        $"Image file '{files[i]}' could not be read as an image: {ex.GetBaseException().Message}. " +
-                        "Remove or replace it, or load with skipUnreadable: true.", ex);
-                }
-
-                skipped.Add(files[i]);
-            }
-        }
-
-        if (readable.Count == 0)
-        {
-            throw new InvalidDataException($"Image folder '{root}' has no readable image: all {skipped.Count} image files failed to decode.");
-        }
-
-        var paths = mlContext.Data.LoadFromEnumerable(readable.Select(i => new PathRow { ImagePath = files[i], Index = i }));
-        int loadHeight = side > 0 ? side : height, loadWidth = side > 0 ? side : width;
-        const string image = "XNetImage";
-        var pixelView = mlContext.Transforms.LoadImages(image, imageFolder: null, nameof(PathRow.ImagePath))
-            .Append(ImageFileInput.CreateImagePipeline(mlContext, new ImageShape(channels, loadHeight, loadWidth), image, "Features",
-                side > 0 ? ImageResizingEstimator.ResizingKind.IsoCrop : ImageResizingEstimator.ResizingKind.Fill))
-            .Fit(paths).Transform(paths);
-
-        // Rows go back to file order by their index, whatever order the cursor delivers them in.
-        var images = new ReadOnlyMemory<byte>[files.Count];
-        var features = pixelView.Schema["Features"];
-        var index = pixelView.Schema[nameof(PathRow.Index)];
-        using (var cursor = pixelView.GetRowCursor(new[] { features, index }))
-        {
-            var getPixels = cursor.GetGetter<VBuffer<float>>(features);
-            var getIndex = cursor.GetGetter<int>(index);
-            VBuffer<float> buffer = default;
-            int i = 0;
-            while (cursor.MoveNext())
-            {
-                getIndex(ref i);
-                try
-                {
-                    getPixels(ref buffer);
-                }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
-                {
-                    throw new InvalidDataException($"Image file '{files[i]}' could not be read as an image: {ex.GetBaseException().Message}", ex);
-                }
-
-                images[i] = ToBytes(buffer.IsDense ? buffer.GetValues() : buffer.DenseValues().ToArray(), channels, loadHeight, loadWidth, height, width);
-            }
-        }
-
-        var rowFiles = readable.Select(i => files[i]).ToArray();
-        var rowLabels = readable.Select(i => labels[i]).ToArray();
-        var rowImages = readable.Select(i => images[i]).ToArray();
-        var view = new ByteImageDataView(shape, classNames, rowImages, rowLabels);
-        return new ImageFolderData(view, shape, classNames, rowFiles, skipped);
+        var (images, unreadable) = ImageFolderCache.Open(root, files, labels, shape, resize, side, skipUnreadable, cacheDirectory, progress);
+        var skipped = unreadable.Select(i => files[i]).ToArray();
+        var rowFiles = files.Except(skipped).ToArray();
+        return new ImageFolderData(new ByteImageDataView(shape, classNames, images), shape, classNames, rowFiles, skipped);
     }
 
     /// <summary>The class names (sorted subfolders) and the image files with their 0-based labels.</summary>
@@ -223,33 +154,5 @@ public static class ImageFolderDataset
                 yield return image;
             }
         }
-    }
-
-    /// <summary>Planar 0-255 floats of a (C, loadHeight, loadWidth) image to bytes, cutting the centred (height, width) window.</summary>
-    private static ReadOnlyMemory<byte> ToBytes(ReadOnlySpan<float> values, int channels, int loadHeight, int loadWidth, int height, int width)
-    {
-        int top = (loadHeight - height) / 2, left = (loadWidth - width) / 2;
-        var bytes = new byte[channels * height * width];
-        int i = 0;
-        for (int c = 0; c < channels; c++)
-        {
-            for (int y = 0; y < height; y++)
-            {
-                int offset = (c * loadHeight + top + y) * loadWidth + left;
-                for (int x = 0; x < width; x++)
-                {
-                    bytes[i++] = (byte)Math.Clamp(MathF.Round(values[offset + x]), 0, 255);
-                }
-            }
-        }
-
-        return bytes;
-    }
-
-    private sealed class PathRow
-    {
-        public string ImagePath { get; set; } = "";
-
-        public int Index { get; set; }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using XNet.Architectures;
 
@@ -149,30 +150,51 @@ internal sealed class FloatStorage(float[] pixels, int[] labels, int size) : IIm
     public void CopyImage(int index, Span<float> destination) => pixels.AsSpan(index * size, size).CopyTo(destination);
 }
 
+/// <summary>8-bit pixels in memory, one span an image (the idx and CIFAR readers), widened to float when read.</summary>
+internal sealed class ByteMemoryStorage(ReadOnlyMemory<byte>[] pixels, uint[] labels) : IImageStorage
+{
+    public int Count => labels.Length;
+
+    public int Label(int index) => (int)labels[index];
+
+    public void CopyImage(int index, Span<float> destination)
+    {
+        var source = pixels[index].Span;
+        for (int p = 0; p < source.Length; p++)
+        {
+            destination[p] = source[p];
+        }
+    }
+}
+
 /// <summary>
-/// Whole-number pixels from 0 to 255 as bytes in a temporary file, written once and read image by image with positioned
-/// reads (safe from several threads; the operating system's page cache, not the process, holds what is hot). Labels stay
-/// in memory: four bytes an image.
+/// 8-bit pixels in a file, image after image from an offset, read with positioned reads (safe from several threads; the
+/// operating system's page cache, not the process, holds what is hot): a temporary file written here, or an image
+/// folder's cache. Labels stay in memory: four bytes an image.
 /// </summary>
 internal sealed class ByteFileStorage : IImageStorage, IDisposable
 {
     private readonly FileStream file;
     private readonly SafeFileHandle handle;
-    private readonly List<int> labels = new();
+    private readonly List<int> labels;
+    private readonly long origin;
     private readonly int size;
-    private readonly byte[] row;
+    private byte[]? row;
 
+    /// <summary>An empty temporary file to <see cref="TryAppend"/> to; it is unlinked at once, so nothing is left behind.</summary>
     public ByteFileStorage(int size)
+        : this(TemporaryFile(), origin: 0, size, [])
     {
+    }
+
+    /// <summary>Images of <paramref name="size"/> bytes stored in <paramref name="file"/> from <paramref name="origin"/> on, one per label.</summary>
+    public ByteFileStorage(FileStream file, long origin, int size, IEnumerable<int> labels)
+    {
+        this.file = file;
+        this.origin = origin;
         this.size = size;
-        row = new byte[size];
-        string path = Path.Combine(Path.GetTempPath(), $"xnet-images-{Guid.NewGuid():N}.bin");
-        file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 1 << 16, FileOptions.DeleteOnClose);
+        this.labels = labels.ToList();
         handle = file.SafeFileHandle;
-        if (!OperatingSystem.IsWindows())
-        {
-            File.Delete(path); // the open handle keeps the data; nothing is left behind even if the process is killed
-        }
     }
 
     public int Count => labels.Count;
@@ -180,6 +202,7 @@ internal sealed class ByteFileStorage : IImageStorage, IDisposable
     /// <summary>Appends an image, or returns false (writing nothing) when a value is not a whole number from 0 to 255.</summary>
     public bool TryAppend(ReadOnlySpan<float> pixels, int label)
     {
+        row ??= new byte[size];
         for (int p = 0; p < size; p++)
         {
             float v = pixels[p];
@@ -191,7 +214,7 @@ internal sealed class ByteFileStorage : IImageStorage, IDisposable
             row[p] = (byte)v;
         }
 
-        RandomAccess.Write(handle, row, (long)labels.Count * size);
+        RandomAccess.Write(handle, row, origin + (long)labels.Count * size);
         labels.Add(label);
         return true;
     }
@@ -200,13 +223,32 @@ internal sealed class ByteFileStorage : IImageStorage, IDisposable
 
     public void CopyImage(int index, Span<float> destination)
     {
-        Span<byte> bytes = size <= 1 << 16 ? stackalloc byte[size] : new byte[size];
-        RandomAccess.Read(handle, bytes, (long)index * size);
-        for (int p = 0; p < size; p++)
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(size);
+        try
         {
-            destination[p] = bytes[p];
+            RandomAccess.Read(handle, bytes.AsSpan(0, size), origin + (long)index * size);
+            for (int p = 0; p < size; p++)
+            {
+                destination[p] = bytes[p];
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
         }
     }
 
     public void Dispose() => file.Dispose();
+
+    private static FileStream TemporaryFile()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"xnet-images-{Guid.NewGuid():N}.bin");
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 1 << 16, FileOptions.DeleteOnClose);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.Delete(path); // the open handle keeps the data; nothing is left behind even if the process is killed
+        }
+
+        return file;
+    }
 }

@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using SkiaSharp;
 
+namespace XNet.Tests.Shared;
+
 /// <summary>
 /// Writes a learnable folder of photo-like JPEGs for the memory and throughput benchmarks of image folders:
 /// <c>root/train/&lt;class&gt;/*.jpg</c> and <c>root/val/&lt;class&gt;/*.jpg</c>. Each class is a shape (circle, square,
 /// triangle, ring, cross, ...) drawn at a random place, size, rotation and colour over a random two-colour gradient with
-/// noise, so a model has to learn the shape, not a colour. Seeded: the same arguments give the same files.
+/// noise, so a model has to learn the shape, not a colour. Seeded: the same arguments give the same files. The benchmarks
+/// write large folders with it, the sample tests tiny ones.
 /// </summary>
 internal static class PhotoFolder
 {
