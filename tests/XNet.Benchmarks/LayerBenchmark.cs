@@ -92,15 +92,15 @@ internal static class LayerBenchmark
     /// input. The models take turns, a few steps each per round, so that drift in the machine's speed and the process's
     /// warm-up land on all of them alike.
     /// </summary>
-    public static void Models(IReadOnlyList<string> models, int batch, int warmup, int batches)
+    public static void Models(IReadOnlyList<string> models, int batch, int warmup, int batches, int? side = null, int? classes = null)
     {
         const int StepsPerTurn = 5;
         int rounds = Math.Max(1, batches / StepsPerTurn);
         Console.WriteLine($"models: batch {batch}, {warmup} warm-up steps each, then {rounds} rounds of {StepsPerTurn} timed training steps per " +
-                          $"model on synthetic data; ratio to {models[0]}");
+                          $"model on synthetic data{(side is null ? "" : $" of 3x{side}x{side}")}; ratio to {models[0]}");
         Console.WriteLine("(a name may end in @reference, @grouped or @direct to force every expander layer's execution)");
         Console.WriteLine();
-        var runs = models.Select(entry => new ModelRun(entry, batch)).ToList();
+        var runs = models.Select(entry => new ModelRun(entry, batch, side, classes)).ToList();
         try
         {
             runs.ForEach(r => r.Steps(warmup));
@@ -139,13 +139,15 @@ internal static class LayerBenchmark
         private readonly Tensor images;
         private readonly Tensor labels;
 
-        public ModelRun(string entry, int batch)
+        public ModelRun(string entry, int batch, int? side, int? classes)
         {
             Entry = entry;
             string name = entry.Split('@')[0];
             var family = ModelZoo.FamilyOf(name);
+            var input = side is int s ? new ImageShape(3, s, s) : family.Input;
+            int classCount = classes ?? family.Classes;
             manual_seed(0);
-            network = ModelZoo.Create(name, family.Input, family.Classes, seed: 0);
+            network = ModelZoo.Create(name, input, classCount, seed: 0);
             var expanders = network.modules().OfType<ExpanderConv2d>().ToList();
             if (entry.Contains('@'))
             {
@@ -164,8 +166,8 @@ internal static class LayerBenchmark
                 : string.Join(", ", expanders.GroupBy(l => l.ResolvedExecution).Select(g => $"{g.Count()} {g.Key}"));
             network.train();
             optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9);
-            images = randn(batch, family.Input.Channels, family.Input.Height, family.Input.Width);
-            labels = randint(family.Classes, new long[] { batch }, dtype: ScalarType.Int64);
+            images = randn(batch, input.Channels, input.Height, input.Width);
+            labels = randint(classCount, new long[] { batch }, dtype: ScalarType.Int64);
         }
 
         public string Entry { get; }

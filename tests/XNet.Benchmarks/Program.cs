@@ -14,7 +14,8 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- phases [--models a,b] [--density 4] [--batch-size 64] [--threads 2]
 //        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
-//        [--warmup 5] [--batches 30] [--threads 2]   (whole-model training img/s on synthetic batches vs the first model)
+//        [--warmup 5] [--batches 30] [--threads 2] [--size S] [--classes N]
+//        (whole-model training img/s on synthetic batches vs the first model; --size: 3xSxS input instead of the family's)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- photos --out DIR [--count 100000] [--size 160] [--classes 10] [--seed 0]
 //        (writes a learnable image folder of JPEGs, DIR/train and DIR/val, one shape per class, for the image-folder benchmarks)
 using System.Diagnostics;
@@ -71,7 +72,8 @@ switch (args.FirstOrDefault())
             Int("kernel", 0));
         break;
     case "models":
-        LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30));
+        LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30),
+            arguments.ContainsKey("size") ? Int("size", 32) : null, arguments.ContainsKey("classes") ? Int("classes", 10) : null);
         break;
     case "phases":
         KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),

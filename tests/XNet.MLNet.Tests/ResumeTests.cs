@@ -1,6 +1,8 @@
 using Microsoft.ML;
 using TorchSharp;
+using XNet.MLNet.Data;
 using XNet.MLNet.Training;
+using XNet.Tests.Shared;
 
 namespace XNet.MLNet.Tests;
 
@@ -33,14 +35,54 @@ public sealed class ResumeTests
     [DataRow(2, DisplayName = "within epoch 1")]
     [DataRow(5, DisplayName = "at the end of epoch 1")]
     [DataRow(8, DisplayName = "within epoch 2")]
-    public void InterruptedAndResumedRunEqualsAnUninterruptedOne(int interruptAfterBatch)
+    public void InterruptedAndResumedRunEqualsAnUninterruptedOne(int interruptAfterBatch) =>
+        AssertResumesExactly(data, Options, interruptAfterBatch, batchesPerEpoch: 5);
+
+    [TestMethod]
+    [DataRow("folder", DisplayName = "an image folder's cache")]
+    [DataRow("bytes", DisplayName = "encoded bytes from LoadRawImageBytes")]
+    public void InterruptedPhotoRunEqualsAnUninterruptedOne(string input)
+    {
+        // 120 photo-like JPEGs, read at 32x32 with RandomResizedCrop; a quarter held out: 90 images, 6 batches per epoch.
+        string photos = Folder("photos");
+        PhotoFolder.Write(photos, count: 120, size: 40, classes: 3, seed: 1);
+        string train = Path.Combine(photos, "train");
+        IDataView photoData;
+        if (input == "folder")
+        {
+            photoData = ImageFolderDataset.Load(Context, train, 32, 32, cacheDirectory: Path.Combine(photos, ".cache")).Data;
+        }
+        else
+        {
+            var files = Context.Data.LoadFromEnumerable(Directory.GetFiles(train, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+                .Select(f => new PhotoRow { ImagePath = f, Label = Path.GetFileName(Path.GetDirectoryName(f))! }));
+            photoData = Context.Transforms.Conversion.MapValueToKey("Label").Append(Context.Transforms.LoadRawImageBytes("Features", null, "ImagePath"))
+                .Fit(files).Transform(files);
+        }
+
+        XNetTrainer.Options PhotoOptions(string run)
+        {
+            var options = Options(run);
+            options.Augmentation = AugmentationKind.RandomResizedCrop;
+            if (input == "bytes")
+            {
+                (options.ImageHeight, options.ImageWidth) = (32, 32);
+            }
+
+            return options;
+        }
+
+        AssertResumesExactly(photoData, PhotoOptions, interruptAfterBatch: 8, batchesPerEpoch: 6);
+    }
+
+    private void AssertResumesExactly(IDataView trainData, Func<string, XNetTrainer.Options> options, int interruptAfterBatch, int batchesPerEpoch)
     {
         string whole = Folder("whole"), split = Folder("split");
-        using var uninterrupted = Context.MulticlassClassification.Trainers.XNet(Options(whole)).Fit(data);
+        using var uninterrupted = Context.MulticlassClassification.Trainers.XNet(options(whole)).Fit(trainData);
 
         using var cancel = new CancellationTokenSource();
         int batches = 0;
-        var first = Options(split);
+        var first = options(split);
         first.CancellationToken = cancel.Token;
         first.ProgressCallback = _ =>
         {
@@ -49,13 +91,13 @@ public sealed class ResumeTests
                 cancel.Cancel();
             }
         };
-        var ex = Assert.ThrowsExactly<OperationCanceledException>(() => Context.MulticlassClassification.Trainers.XNet(first).Fit(data));
-        StringAssert.Contains(ex.Message, $"after batch {(interruptAfterBatch - 1) % 5 + 1}");
+        var ex = Assert.ThrowsExactly<OperationCanceledException>(() => Context.MulticlassClassification.Trainers.XNet(first).Fit(trainData));
+        StringAssert.Contains(ex.Message, $"after batch {(interruptAfterBatch - 1) % batchesPerEpoch + 1}");
         StringAssert.Contains(ex.Message, "checkpoint");
 
         // The checkpoint carries the run's options and the run folder: resuming needs nothing else.
         var second = new XNetTrainer.Options { ResumeFrom = split };
-        using var resumed = Context.MulticlassClassification.Trainers.XNet(second).Fit(data);
+        using var resumed = Context.MulticlassClassification.Trainers.XNet(second).Fit(trainData);
 
         var expected = uninterrupted.Model.Network.state_dict();
         var actual = resumed.Model.Network.state_dict();
@@ -233,5 +275,12 @@ public sealed class ResumeTests
         string path = Path.Combine(Path.GetTempPath(), "xnet-resume-tests", TestContext.TestName!, Guid.NewGuid().ToString("N"), name);
         Directory.CreateDirectory(path);
         return path;
+    }
+
+    public sealed class PhotoRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        public string Label { get; set; } = "";
     }
 }
