@@ -18,6 +18,8 @@
 //        (whole-model training img/s on synthetic batches vs the first model; --size: 3xSxS input instead of the family's)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- photos --out DIR [--count 100000] [--size 160] [--classes 10] [--seed 0]
 //        (writes a learnable image folder of JPEGs, DIR/train and DIR/val, one shape per class, for the image-folder benchmarks)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- loader --data DIR/train [--size 96] [--batch-size 128]
+//        (an image folder's cache build or reuse time, then the batch loader's images/s over one epoch of it)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -79,6 +81,9 @@ switch (args.FirstOrDefault())
         KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
             Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15));
         break;
+    case "loader":
+        PhotoLoader.Run(Option("data", "photos/train"), Int("size", 96), Int("batch-size", 128));
+        break;
     case "photos":
         PhotoFolder.Write(Option("out", "photos"), Int("count", 100_000), Int("size", 160), Int("classes", 10), Int("seed", 0));
         break;
@@ -94,7 +99,7 @@ switch (args.FirstOrDefault())
             int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
         break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 

@@ -52,7 +52,7 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
                 continue;
             }
 
-            var table = new Table().Title($"{family.Name}, input {input}, {classes} classes").AddColumn("name")
+            var table = new Table().Title($"{family.Name}, input {input}, {classes} classes").Caption(Suits(family)).AddColumn("name")
                 .AddColumn(new TableColumn("parameters").RightAligned())
                 .AddColumn(new TableColumn("MACs").RightAligned())
                 .AddColumn(new TableColumn("MACs vs dense").RightAligned());
@@ -87,6 +87,11 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
             "Effective counts: expander and grouped layers count only present connections; MACs of one image's forward pass (convolutions and linear layers).");
         return 0;
     }
+
+    /// <summary>What a family suits, by image size (docs/models.md, "Which model for your images", has measured speeds).</summary>
+    private static string Suits(ModelFamily family) => family.Input.Height <= 32
+        ? "for small images (under 64 pixels, read at 32x32), from a few thousand images up"
+        : "for photos at 64-224 pixels (--input 3x96x96, say): the stem divides the input by 4; MobileNets train fastest on a CPU";
 
     private static ModelCost Measure(string name, ImageShape input, int classes)
     {
