@@ -44,10 +44,12 @@ internal static class PhotoFolder
         var bitmap = new SKBitmap(size, size);
         using var canvas = new SKCanvas(bitmap);
         SKColor RandomColor() => new((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
-        using (var background = new SKPaint())
+        // Every Skia object is disposed here, on the drawing thread: left to finalizers, they are freed on the finalizer
+        // thread while other threads draw, and one such run ended in a segmentation fault inside libSkiaSharp.
+        using (var gradient = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(size, random.Next(size)),
+                   [RandomColor(), RandomColor()], SKShaderTileMode.Clamp))
+        using (var background = new SKPaint { Shader = gradient })
         {
-            background.Shader = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(size, random.Next(size)),
-                [RandomColor(), RandomColor()], SKShaderTileMode.Clamp);
             canvas.DrawRect(0, 0, size, size, background);
         }
 
@@ -60,12 +62,12 @@ internal static class PhotoFolder
         {
             case "circle": canvas.DrawCircle(0, 0, radius, paint); break;
             case "square": canvas.DrawRect(-radius, -radius, 2 * radius, 2 * radius, paint); break;
-            case "triangle": canvas.DrawPath(Polygon(radius, 3), paint); break;
+            case "triangle": DrawPath(canvas, Polygon(radius, 3), paint); break;
             case "ring": paint.Style = SKPaintStyle.Stroke; canvas.DrawCircle(0, 0, radius, paint); break;
             case "cross": canvas.DrawRect(-radius, -radius / 4, 2 * radius, radius / 2, paint); canvas.DrawRect(-radius / 4, -radius, radius / 2, 2 * radius, paint); break;
             case "bar": canvas.DrawRect(-radius, -radius / 5, 2 * radius, 2 * radius / 5, paint); break;
-            case "diamond": canvas.DrawPath(Polygon(radius, 4), paint); break;
-            case "star": canvas.DrawPath(Star(radius), paint); break;
+            case "diamond": DrawPath(canvas, Polygon(radius, 4), paint); break;
+            case "star": DrawPath(canvas, Star(radius), paint); break;
             case "ellipse": canvas.DrawOval(0, 0, radius, radius / 2, paint); break;
             default: paint.Style = SKPaintStyle.Stroke; canvas.DrawRect(-radius, -radius, 2 * radius, 2 * radius, paint); break;
         }
@@ -85,6 +87,14 @@ internal static class PhotoFolder
     }
 
     private static byte Clamp(int v) => (byte)Math.Clamp(v, 0, 255);
+
+    private static void DrawPath(SKCanvas canvas, SKPath path, SKPaint paint)
+    {
+        using (path)
+        {
+            canvas.DrawPath(path, paint);
+        }
+    }
 
     private static SKPath Polygon(float radius, int sides)
     {

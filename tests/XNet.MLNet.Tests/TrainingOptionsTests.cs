@@ -108,11 +108,9 @@ public sealed class TrainingOptionsTests
     {
         using var scope = NewDisposeScope();
         var images = rand(2, 3, 6, 5);
-        var whole = tensor(new long[] { 0, 0 });
-        var same = Augmentation.ResizedCropAndFlip(images, whole, whole, tensor(new long[] { 6, 6 }), tensor(new long[] { 5, 5 }),
-            tensor(new[] { false, false }));
-        var mirrored = Augmentation.ResizedCropAndFlip(images, whole, whole, tensor(new long[] { 6, 6 }), tensor(new long[] { 5, 5 }),
-            tensor(new[] { false, true }));
+        long[] whole = [0, 0];
+        var same = Augmentation.ResizedCropAndFlip(images, whole, whole, [6, 6], [5, 5], [false, false]);
+        var mirrored = Augmentation.ResizedCropAndFlip(images, whole, whole, [6, 6], [5, 5], [false, true]);
 
         CollectionAssert.AreEqual(new long[] { 2, 3, 6, 5 }, same.shape);
         Assert.IsTrue(same.allclose(images, rtol: 0, atol: 1e-5));
@@ -126,9 +124,8 @@ public sealed class TrainingOptionsTests
         using var scope = NewDisposeScope();
         var images = rand(3, 2, 12, 10) * 255;
         (long Top, long Left, long Height, long Width)[] boxes = { (1, 2, 5, 4), (0, 0, 12, 10), (3, 1, 9, 9) };
-        var result = Augmentation.ResizedCropAndFlip(images, tensor(boxes.Select(b => b.Top).ToArray()),
-            tensor(boxes.Select(b => b.Left).ToArray()), tensor(boxes.Select(b => b.Height).ToArray()),
-            tensor(boxes.Select(b => b.Width).ToArray()), tensor(new[] { false, false, true }));
+        var result = Augmentation.ResizedCropAndFlip(images, boxes.Select(b => b.Top).ToArray(), boxes.Select(b => b.Left).ToArray(),
+            boxes.Select(b => b.Height).ToArray(), boxes.Select(b => b.Width).ToArray(), [false, false, true]);
 
         for (int i = 0; i < boxes.Length; i++)
         {

@@ -352,9 +352,8 @@ public sealed class TrainingEngine
 
     private Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
     {
-        AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, tensor(batch.CropRows, device: device),
-            tensor(batch.CropColumns, device: device), tensor(batch.CropHeights, device: device),
-            tensor(batch.CropWidths, device: device), tensor(batch.Flips, device: device)),
+        AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, batch.CropRows, batch.CropColumns,
+            batch.CropHeights, batch.CropWidths, batch.Flips),
         _ => Augmentation.CropAndFlip(images, plan.Padding, tensor(batch.CropRows, device: device),
             tensor(batch.CropColumns, device: device), tensor(batch.Flips, device: device)),
     };
