@@ -144,14 +144,7 @@ internal static class HostileCases
     {
         var problems = new List<string>();
         string[] lines = Lines(run.Output);
-        if (run.TimedOut)
-        {
-            problems.Add($"hangs: no exit within {run.Limit.TotalSeconds:0} s");
-        }
-        else if (run.ExitCode != expectedExit)
-        {
-            problems.Add($"exit code {Describe(run.ExitCode)}, expected {expectedExit}");
-        }
+        problems.AddRange(ExitProblems(run, expectedExit));
 
         var errors = lines.Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToArray();
         if (errors.Length != 1)
@@ -197,14 +190,7 @@ internal static class HostileCases
     {
         var problems = new List<string>();
         string[] lines = Lines(run.Output);
-        if (run.TimedOut)
-        {
-            problems.Add($"hangs: no exit within {run.Limit.TotalSeconds:0} s");
-        }
-        else if (run.ExitCode != 0)
-        {
-            problems.Add($"exit code {Describe(run.ExitCode)}, expected 0 (resume from the older checkpoint)");
-        }
+        problems.AddRange(ExitProblems(run, 0, "resume from the older checkpoint"));
 
         // A child process writes to a pipe, where the console wraps at 80 columns: a long path may span lines.
         string unwrapped = string.Join("", lines.TakeWhile(l => !l.StartsWith("error:", StringComparison.Ordinal)).Select(l => l.TrimEnd()));
@@ -218,14 +204,33 @@ internal static class HostileCases
             problems.Add($"does not say 'Resuming from {resumedFrom}'");
         }
 
-        var errors = lines.Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToArray();
-        if (errors.Length > 0)
-        {
-            problems.Add($"{errors.Length} lines start with 'error:', expected none");
-        }
+        problems.AddRange(NoErrorLineProblems(lines));
 
         problems.AddRange(StackTraceProblems(lines, null));
         Report(run, problems);
+    }
+
+    /// <summary>A hang, or an exit code other than <paramref name="expected"/> (with <paramref name="why"/> in the message).</summary>
+    private static IEnumerable<string> ExitProblems(HostileRun run, int expected, string? why = null)
+    {
+        if (run.TimedOut)
+        {
+            yield return $"hangs: no exit within {run.Limit.TotalSeconds:0} s";
+        }
+        else if (run.ExitCode != expected)
+        {
+            yield return $"exit code {Describe(run.ExitCode)}, expected {expected}{(why is null ? "" : $" ({why})")}";
+        }
+    }
+
+    /// <summary>Lines starting with <c>error:</c> in a run that should have none.</summary>
+    private static IEnumerable<string> NoErrorLineProblems(string[] lines)
+    {
+        int errors = lines.Count(l => l.StartsWith("error:", StringComparison.Ordinal));
+        if (errors > 0)
+        {
+            yield return $"{errors} lines start with 'error:', expected none";
+        }
     }
 
     /// <summary>A case the CLI should take in its stride: exit code 0, no <c>error:</c> line, no stack trace.</summary>
@@ -233,20 +238,8 @@ internal static class HostileCases
     {
         var problems = new List<string>();
         string[] lines = Lines(run.Output);
-        if (run.TimedOut)
-        {
-            problems.Add($"hangs: no exit within {run.Limit.TotalSeconds:0} s");
-        }
-        else if (run.ExitCode != 0)
-        {
-            problems.Add($"exit code {Describe(run.ExitCode)}, expected 0");
-        }
-
-        int errors = lines.Count(l => l.StartsWith("error:", StringComparison.Ordinal));
-        if (errors > 0)
-        {
-            problems.Add($"{errors} lines start with 'error:', expected none");
-        }
+        problems.AddRange(ExitProblems(run, 0));
+        problems.AddRange(NoErrorLineProblems(lines));
 
         problems.AddRange(StackTraceProblems(lines, null));
         Report(run, problems);
