@@ -183,8 +183,9 @@ public static class ImageDatasets
     {
         string root = ImageFolderRoot(path, "train");
         var files = ImageFolderDataset.Scan(root).Files;
-        var sizes = Enumerable.Range(0, Math.Min(sample, files.Count))
-            .Select(i => files[(int)((long)i * files.Count / Math.Min(sample, files.Count))])
+        int sampled = Math.Min(sample, files.Count);
+        var sizes = Enumerable.Range(0, sampled)
+            .Select(i => files[(int)((long)i * files.Count / sampled)])
             .Select(file =>
             {
                 using var codec = new FileInfo(file).Length > 0 ? SkiaSharp.SKCodec.Create(file) : null;
@@ -194,7 +195,7 @@ public static class ImageDatasets
             .ToArray();
         if (sizes.Length == 0)
         {
-            throw new InvalidDataException($"Image folder '{root}': none of the {Math.Min(sample, files.Count)} files sampled is an image.");
+            throw new InvalidDataException($"Image folder '{root}': none of the {sampled} files sampled is an image.");
         }
 
         int Median(IEnumerable<int> values) => values.Order().ElementAt(sizes.Length / 2);
