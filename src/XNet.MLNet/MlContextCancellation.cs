@@ -1,4 +1,4 @@
-using System.Reflection;
+using System.Linq.Expressions;
 using Microsoft.ML.Runtime;
 
 namespace XNet.MLNet;
@@ -13,8 +13,9 @@ namespace XNet.MLNet;
 /// </summary>
 internal sealed class MlContextCancellation : IDisposable
 {
-    private static readonly PropertyInfo? IsCanceled =
-        typeof(IHost).Assembly.GetType("Microsoft.ML.Runtime.ICancelable")?.GetProperty("IsCanceled");
+    // host => ((ICancelable)host).IsCanceled, compiled once: it runs on a timer during training, where even a boxed bool a
+    // poll would be garbage collected beside libtorch's calls.
+    private static readonly (Type Interface, Func<IHost, bool> Read)? IsCanceled = CompileIsCanceled();
 
     private readonly CancellationTokenSource source;
     private readonly Timer? poll;
@@ -25,7 +26,7 @@ internal sealed class MlContextCancellation : IDisposable
     private MlContextCancellation(IHost host, CancellationToken token)
     {
         source = CancellationTokenSource.CreateLinkedTokenSource(token);
-        if (IsCanceled is not null && IsCanceled.DeclaringType!.IsInstanceOfType(host))
+        if (IsCanceled is not null && IsCanceled.Value.Interface.IsInstanceOfType(host))
         {
             watched = host;
             poll = new Timer(_ => Poll(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
@@ -41,10 +42,24 @@ internal sealed class MlContextCancellation : IDisposable
     /// <summary>Checks the MLContext now (the trainer calls it after every batch, so a cancellation made during a batch stops the next one).</summary>
     public void Poll()
     {
-        if (watched is not null && IsCanceled!.GetValue(watched) is true && !source.IsCancellationRequested)
+        if (watched is not null && IsCanceled!.Value.Read(watched) && !source.IsCancellationRequested)
         {
             source.Cancel();
         }
+    }
+
+    private static (Type, Func<IHost, bool>)? CompileIsCanceled()
+    {
+        var cancelable = typeof(IHost).Assembly.GetType("Microsoft.ML.Runtime.ICancelable");
+        var property = cancelable?.GetProperty("IsCanceled");
+        if (cancelable is null || property?.PropertyType != typeof(bool))
+        {
+            return null;
+        }
+
+        var host = Expression.Parameter(typeof(IHost), "host");
+        var read = Expression.Lambda<Func<IHost, bool>>(Expression.Property(Expression.Convert(host, cancelable), property), host);
+        return (cancelable, read.Compile());
     }
 
     /// <inheritdoc />

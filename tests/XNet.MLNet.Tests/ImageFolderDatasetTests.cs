@@ -16,7 +16,17 @@ public sealed class ImageFolderDatasetTests
     public void CreateRoot() => root = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"xnet-folder-{Guid.NewGuid():N}")).FullName;
 
     [TestCleanup]
-    public void DeleteRoot() => Directory.Delete(root, recursive: true);
+    public void DeleteRoot()
+    {
+        Directory.Delete(root, recursive: true);
+
+        // The caches of this test's folders (named after the folder) in the shared default cache directory.
+        string caches = ImageFolderCache.DefaultDirectory;
+        foreach (string cache in Directory.Exists(caches) ? Directory.GetFiles(caches, $"{Path.GetFileName(root)}-*") : [])
+        {
+            File.Delete(cache);
+        }
+    }
 
     [TestMethod]
     public void RgbBitmapsRoundTripExactlyWithOrdinalClassOrder()

@@ -36,9 +36,9 @@ public sealed class TrainingEngineTests
     {
         using var scope = NewDisposeScope();
         var images = arange(2 * 3 * 4 * 5, dtype: ScalarType.Float32).view(2, 3, 4, 5);
-        var centre = tensor(new long[] { 2, 2 });
-        var same = Augmentation.CropAndFlip(images, 2, centre, centre, tensor(new[] { false, false }));
-        var mirrored = Augmentation.CropAndFlip(images, 2, centre, centre, tensor(new[] { false, true }));
+        long[] centre = [2, 2];
+        var same = Augmentation.CropAndFlip(images, 2, centre, centre, [false, false]);
+        var mirrored = Augmentation.CropAndFlip(images, 2, centre, centre, [false, true]);
 
         Assert.IsTrue(same.eq(images).all().item<bool>());
         Assert.IsTrue(mirrored[0].eq(images[0]).all().item<bool>());
@@ -50,7 +50,7 @@ public sealed class TrainingEngineTests
     {
         using var scope = NewDisposeScope();
         var images = ones(1, 1, 3, 3);
-        var shifted = Augmentation.CropAndFlip(images, 1, tensor(new long[] { 0 }), tensor(new long[] { 2 }), tensor(new[] { false }));
+        var shifted = Augmentation.CropAndFlip(images, 1, [0], [2], [false]);
 
         // Row offset 0 reads the top padding row; column offset 2 reads the right padding column.
         var expected = tensor(new float[] { 0, 0, 0, 1, 1, 0, 1, 1, 0 }).view(1, 1, 3, 3);
@@ -163,6 +163,46 @@ public sealed class TrainingEngineTests
         Assert.IsFalse(storage.TryAppend(new float[] { -1, 0 }, 0), "negative");
         Assert.IsFalse(storage.TryAppend(new float[] { float.NaN, 0 }, 0), "not a number");
         Assert.AreEqual(1, storage.Count);
+    }
+
+    [TestMethod]
+    public void BatchLoaderDeliversEveryImageOnceFromRecycledBuffersWithoutAllocatingPerBatch()
+    {
+        // 390 images of 1x32x32 in batches of 16: 24 full batches and a short one of 6.
+        const int count = 390, batchSize = 16, size = 32 * 32;
+        var pixels = new float[count * size];
+        for (int i = 0; i < count; i++)
+        {
+            pixels.AsSpan(i * size, size).Fill(i);
+        }
+
+        var images = new ImageSet(new ImageShape(1, 32, 32), pixels, Enumerable.Range(0, count).Select(i => i % 3).ToArray(), 3);
+        var plan = new AugmentationPlan(AugmentationKind.PadCropFlip, 2, true, (1, 1), (1, 1));
+        using var loader = new BatchLoader(images, batchSize, shuffleSeed: 5, plan, CancellationToken.None);
+        var seen = new List<int>(count);
+        var counts = new List<int>(32);
+        var buffers = new HashSet<float[]>(ReferenceEqualityComparer.Instance);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        foreach (var batch in loader.Batches())
+        {
+            buffers.Add(batch.Pixels);
+            counts.Add(batch.Count);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                int image = (int)batch.Pixels[i * size];
+                Assert.IsTrue(batch.Pixels.AsSpan(i * size, size).IndexOfAnyExcept(image) < 0, $"image {image} is mixed with another");
+                Assert.AreEqual(image % 3, batch.Labels[i]);
+                seen.Add(image);
+            }
+        }
+
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        CollectionAssert.AreEquivalent(Enumerable.Range(0, count).ToArray(), seen, "every image exactly once");
+        CollectionAssert.AreEqual(Enumerable.Repeat(batchSize, 24).Append(6).ToArray(), counts.ToArray(), "the last batch is the short one");
+        Assert.IsLessThanOrEqualTo(4, buffers.Count, "the loader recycles its buffers");
+
+        // 25 batches of 64 KB of pixels each would be 1.6 MB; what is left is the consumer's own bookkeeping.
+        Assert.IsLessThan(256 * 1024, allocated, $"{allocated:N0} bytes allocated while loading 25 batches");
     }
 
     [TestMethod]

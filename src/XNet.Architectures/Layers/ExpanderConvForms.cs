@@ -59,7 +59,7 @@ internal sealed class ExpanderConvForms : IDisposable
             .view(layer.OutputChannels, n, h, w).transpose(0, 1).contiguous();
         if (layer.Bias is not null)
         {
-            y = y + layer.Bias.view(1, layer.OutputChannels, 1, 1);
+            y = y.Plus(layer.Bias.view(1, layer.OutputChannels, 1, 1));
         }
 
         return y.MoveToOuterDisposeScope();
@@ -97,7 +97,7 @@ internal sealed class ExpanderConvForms : IDisposable
         }
 
         var output = SparseConvFunction.apply(input, layer.Weight, plan, torch.get_num_threads());
-        return layer.Bias is null ? output : output + layer.Bias.view(1, layer.OutputChannels, 1, 1);
+        return layer.Bias is null ? output : output.Plus(layer.Bias.view(1, layer.OutputChannels, 1, 1));
     }
 
     /// <inheritdoc />

@@ -115,7 +115,7 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
         var y = (gathered * weight).sum(2);
         if (bias is not null)
         {
-            y = y + bias;
+            y = y.Plus(bias);
         }
 
         return y.reshape(leading.Append(OutputFeatures).ToArray()).MoveToOuterDisposeScope();

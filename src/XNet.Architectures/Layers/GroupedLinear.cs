@@ -57,7 +57,7 @@ public sealed class GroupedLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         using var scope = NewDisposeScope();
         var grouped = input.view(input.shape[0], Groups, InputFeatures / Groups);
-        var output = einsum("bgi,goi->bgo", grouped, weight).reshape(input.shape[0], OutputFeatures) + bias;
+        var output = einsum("bgi,goi->bgo", grouped, weight).reshape(input.shape[0], OutputFeatures).Plus(bias);
         return output.MoveToOuterDisposeScope();
     }
 

@@ -37,7 +37,7 @@ internal static class TrainingBatchNorm
             input.dtype != ScalarType.Float32 || !input.is_contiguous() || norm.weight.device_type != DeviceType.CPU ||
             norm.weight.dtype != ScalarType.Float32)
         {
-            return relu ? nn.functional.relu(norm.call(input)) : norm.call(input);
+            return relu ? nn.functional.relu(Libtorch(norm, input)) : Libtorch(norm, input);
         }
 
         var statistics = new double[2][];
@@ -46,16 +46,44 @@ internal static class TrainingBatchNorm
         return output;
     }
 
+    /// <summary>
+    /// The module's own forward pass, libtorch's batch norm with the same arguments, except that the batch counter is
+    /// advanced with scalars held until the call returns (TorchSharp's module adds a temporary 1, see <see cref="TensorSum"/>).
+    /// </summary>
+    public static Tensor Libtorch(BatchNorm2d norm, Tensor input)
+    {
+        if (input.ndim != 4)
+        {
+            throw new ArgumentException($"expected 4D input, but got {input.ndim}D input.");
+        }
+
+        double momentum = norm.momentum ?? 0.0;
+        if (norm.training && norm.track_running_stats && norm.num_batches_tracked is not null)
+        {
+            using Scalar one = 1;
+            norm.num_batches_tracked.add_(one, one);
+            momentum = norm.momentum ?? 1.0 / norm.num_batches_tracked.ToDouble();
+        }
+
+        bool batchStatistics = norm.training || (norm.running_mean is null && norm.running_var is null);
+        bool useRunning = !norm.training || norm.track_running_stats;
+        return nn.functional.batch_norm(input, useRunning ? norm.running_mean : null, useRunning ? norm.running_var : null,
+            norm.weight, norm.bias, batchStatistics, momentum, norm.eps);
+    }
+
     private static void UpdateRunningStatistics(BatchNorm2d norm, double[] mean, double[] variance, long count)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        norm.num_batches_tracked!.add_(1);
+        // Scalars held until the calls return (see TensorSum).
+        using Scalar one = 1;
+        norm.num_batches_tracked!.add_(one, one);
         double factor = norm.momentum ?? 1.0 / norm.num_batches_tracked.item<long>();
         using var batchMean = tensor(mean.Select(m => (float)m).ToArray());
         using var unbiased = tensor(variance.Select(v => (float)(v * count / (count - 1))).ToArray());
-        norm.running_mean!.mul_(1 - factor).add_(batchMean, alpha: factor);
-        norm.running_var!.mul_(1 - factor).add_(unbiased, alpha: factor);
+        using Scalar keep = 1 - factor, take = factor;
+        norm.running_mean!.mul_(keep).add_(batchMean, take);
+        norm.running_var!.mul_(keep).add_(unbiased, take);
     }
 }
 

@@ -240,6 +240,7 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly List<Conv2dNormActivation> convolutions = new();
     private readonly Sequential? downsample;
+    private readonly (nn.Module<Tensor, Tensor> Conv, BatchNorm2d Norm)? shortcut; // downsample's two children
 
     /// <param name="path">The block's module path; its convolutions are conv1, conv2, ... (torchvision's names).</param>
     /// <param name="shapes">(C_in, C_out, kernel, stride) of each convolution of the residual branch, in order.</param>
@@ -262,9 +263,9 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         int inputChannels = shapes[0].In, outputChannels = shapes[^1].Out, blockStride = shapes.Max(s => s.Stride);
         if (blockStride != 1 || inputChannels != outputChannels)
         {
-            downsample = nn.Sequential(
-                ("0", Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, blockStride, 0, seed)),
-                ("1", nn.BatchNorm2d(outputChannels)));
+            shortcut = (Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, blockStride, 0, seed),
+                nn.BatchNorm2d(outputChannels));
+            downsample = nn.Sequential(("0", shortcut.Value.Conv), ("1", shortcut.Value.Norm));
             register_module(nameof(downsample), downsample);
         }
     }
@@ -278,8 +279,8 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
             x = conv.call(x);
         }
 
-        var identity = downsample is null ? input : downsample.call(input);
-        return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
+        var identity = shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
+        return nn.functional.relu(x.Plus(identity)).MoveToOuterDisposeScope();
     }
 
     string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)

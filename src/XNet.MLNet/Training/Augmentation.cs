@@ -74,9 +74,9 @@ internal static class Augmentation
     /// align_corners: false)</c> would, optionally mirrored; one <c>grid_sample</c> for the batch.
     /// </summary>
     /// <remarks>
-    /// The sampling coordinates are computed here from the boxes rather than with tensor-and-number operations (eight a
-    /// batch before): a 200,000-image run once stopped in libtorch's "toFloat" check inside such an addition, a scalar
-    /// read back as a value beyond float range, which points at a native scalar freed while still in use.
+    /// The sampling coordinates are computed here from the boxes rather than with tensor-and-number operations: TorchSharp
+    /// turns each number into a native scalar that only the finalizer frees, and a collection during the native call can
+    /// free it while libtorch still reads it (a 200,000-image run once stopped in libtorch's "toFloat" check that way).
     /// </remarks>
     /// <param name="images">(B, C, H, W) raw pixels.</param>
     /// <param name="tops">Top row of each image's box.</param>
@@ -115,21 +115,45 @@ internal static class Augmentation
             .MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Zero-pads by <paramref name="padding"/> and crops each image back to H x W at its offsets, optionally mirrored: one
+    /// gather over the padded batch, whose indices are computed here.
+    /// </summary>
     /// <param name="images">(B, C, H, W) raw pixels.</param>
     /// <param name="padding">p; offsets lie in [0, 2p].</param>
-    /// <param name="rows">(B) vertical offsets into the padded image.</param>
-    /// <param name="columns">(B) horizontal offsets into the padded image.</param>
-    /// <param name="flips">(B) whether to mirror each image.</param>
-    public static Tensor CropAndFlip(Tensor images, int padding, Tensor rows, Tensor columns, Tensor flips)
+    /// <param name="rows">Vertical offset of each image into its padded image.</param>
+    /// <param name="columns">Horizontal offset of each image into its padded image.</param>
+    /// <param name="flips">Whether to mirror each image.</param>
+    public static Tensor CropAndFlip(Tensor images, int padding, long[] rows, long[] columns, bool[] flips)
     {
-        long batch = images.shape[0], channels = images.shape[1], height = images.shape[2], width = images.shape[3];
-        var padded = padding > 0 ? nn.functional.pad(images, new long[] { padding, padding, padding, padding }) : images;
+        int batch = (int)images.shape[0], channels = (int)images.shape[1], height = (int)images.shape[2], width = (int)images.shape[3];
         long paddedWidth = width + 2 * padding;
+        var rowStarts = new long[batch * height];
+        var sourceColumns = new long[batch * width];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int i = 0; i < height; i++)
+            {
+                rowStarts[b * height + i] = (rows[b] + i) * paddedWidth;
+            }
 
-        var y = arange(height, device: images.device).unsqueeze(0) + rows.unsqueeze(1);           // (B, H)
-        var x = arange(width, device: images.device).unsqueeze(0);                                // (1, W)
-        x = where(flips.unsqueeze(1), (width - 1) - x, x) + columns.unsqueeze(1);                 // (B, W)
-        var linear = (y.unsqueeze(2) * paddedWidth + x.unsqueeze(1)).view(batch, 1, height * width);
-        return padded.flatten(2).gather(2, linear.expand(batch, channels, height * width)).view(batch, channels, height, width);
+            for (int j = 0; j < width; j++)
+            {
+                sourceColumns[b * width + j] = columns[b] + (flips[b] ? width - 1 - j : j);
+            }
+        }
+
+        using var scope = NewDisposeScope();
+        var padded = padding > 0 ? nn.functional.pad(images, new long[] { padding, padding, padding, padding }) : images;
+
+        // Index of output pixel (i, j) in the flattened padded image: its row's start plus its column. The addition is
+        // given its alpha explicitly, kept alive until the call returns (TorchSharp's `+` would leave a temporary native scalar to
+        // the finalizer, see ResizedCropAndFlip).
+        using Scalar one = 1;
+        var linear = tensor(rowStarts, device: images.device).view(batch, height, 1)
+            .add(tensor(sourceColumns, device: images.device).view(batch, 1, width), one)
+            .view(batch, 1, height * width);
+        return padded.flatten(2).gather(2, linear.expand(batch, channels, height * width)).view(batch, channels, height, width)
+            .MoveToOuterDisposeScope();
     }
 }

@@ -3,14 +3,29 @@ using System.Collections.Concurrent;
 namespace XNet.MLNet.Training;
 
 /// <summary>
-/// One prepared mini-batch: pixels, labels and the augmentation draws for each image. Crop rows and columns are offsets
-/// into the padded image (pad-and-crop) or the top-left corner of the box (resized crop); heights and widths are the box
-/// size (resized crop only).
+/// One prepared mini-batch: pixels, labels and the augmentation draws for each image, in buffers sized for a full batch
+/// that the loader fills again once the consumer has moved on (the first <see cref="Count"/> entries are this batch's).
+/// Crop rows and columns are offsets into the padded image (pad-and-crop) or the top-left corner of the box (resized
+/// crop); heights and widths are the box size (resized crop only).
 /// </summary>
-internal sealed record HostBatch(float[] Pixels, long[] Labels, long[] CropRows, long[] CropColumns, bool[] Flips,
-    long[] CropHeights, long[] CropWidths)
+internal sealed class HostBatch(int capacity, int imageSize)
 {
-    public int Count => Labels.Length;
+    public float[] Pixels { get; } = new float[(long)capacity * imageSize];
+
+    public long[] Labels { get; } = new long[capacity];
+
+    public long[] CropRows { get; } = new long[capacity];
+
+    public long[] CropColumns { get; } = new long[capacity];
+
+    public bool[] Flips { get; } = new bool[capacity];
+
+    public long[] CropHeights { get; } = new long[capacity];
+
+    public long[] CropWidths { get; } = new long[capacity];
+
+    /// <summary>Images in this batch; the last batch of an epoch may hold fewer than the buffers can.</summary>
+    public int Count { get; set; }
 }
 
 /// <summary>What the batch loader draws for each training image.</summary>
@@ -37,9 +52,20 @@ internal sealed record AugmentationPlan(AugmentationKind Kind, int Padding, bool
 /// Prepares the mini-batches of one epoch on a background thread (shuffled with a seeded generator, pixels copied,
 /// augmentation drawn) while the model computes on the previous batch.
 /// </summary>
+/// <remarks>
+/// The loader recycles a fixed set of batch buffers and allocates nothing per batch. Besides sparing the garbage
+/// collector a large array per batch, this keeps collections from being started on this thread while the training
+/// thread is inside libtorch: TorchSharp leaves the native scalars it creates for operator arguments to the finalizer,
+/// and a collection during the call could free one that libtorch is still reading.
+/// </remarks>
 internal sealed class BatchLoader : IDisposable
 {
-    private readonly BlockingCollection<HostBatch> queue = new(boundedCapacity: 2);
+    private const int Prepared = 2;
+
+    private readonly BlockingCollection<HostBatch> queue = new(boundedCapacity: Prepared);
+
+    // One batch held by the consumer, one being filled, and the prepared ones.
+    private readonly BlockingCollection<HostBatch> free = new(boundedCapacity: Prepared + 2);
     private readonly CancellationTokenSource stop;
     private readonly Task producer;
 
@@ -56,6 +82,11 @@ internal sealed class BatchLoader : IDisposable
         int startBatch = 0)
     {
         BatchCount = (images.Count + batchSize - 1) / batchSize;
+        for (int i = 0; i < Prepared + 2; i++)
+        {
+            free.Add(new HostBatch(Math.Min(batchSize, images.Count), images.Shape.Size));
+        }
+
         stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var token = stop.Token;
         producer = Task.Run(() => Produce(images, batchSize, shuffleSeed, augmentation, startBatch, token), token);
@@ -63,12 +94,16 @@ internal sealed class BatchLoader : IDisposable
 
     public int BatchCount { get; }
 
-    /// <summary>The batches in order; rethrows a failure of the producer.</summary>
+    /// <summary>
+    /// The batches in order; rethrows a failure of the producer. A batch's buffers are refilled once the next batch is
+    /// asked for, so tensors made from them must not alias them.
+    /// </summary>
     public IEnumerable<HostBatch> Batches()
     {
         foreach (var batch in queue.GetConsumingEnumerable(stop.Token))
         {
             yield return batch;
+            free.Add(batch);
         }
 
         producer.GetAwaiter().GetResult();
@@ -87,6 +122,7 @@ internal sealed class BatchLoader : IDisposable
 
         stop.Dispose();
         queue.Dispose();
+        free.Dispose();
     }
 
     private void Produce(ImageSet images, int batchSize, int? seed, AugmentationPlan plan, int startBatch, CancellationToken token)
@@ -97,45 +133,37 @@ internal sealed class BatchLoader : IDisposable
             var random = seed is int s ? new Random(s) : null;
             random?.Shuffle(order);
             int size = images.Shape.Size;
-            for (int start = 0, batch = 0; start < order.Length; start += batchSize, batch++)
+            for (int start = 0, index = 0; start < order.Length; start += batchSize, index++)
             {
-                bool skipped = batch < startBatch;
-                int count = Math.Min(batchSize, order.Length - start);
-                var pixels = skipped ? Array.Empty<float>() : new float[count * size];
-                var labels = new long[count];
-                var rows = new long[count];
-                var columns = new long[count];
-                var flips = new bool[count];
-                var heights = new long[count];
-                var widths = new long[count];
-                for (int i = 0; i < count; i++)
+                bool skipped = index < startBatch;
+                var batch = free.Take(token);
+                batch.Count = Math.Min(batchSize, order.Length - start);
+                for (int i = 0; i < batch.Count; i++)
                 {
-                    int index = order[start + i];
+                    int image = order[start + i];
                     if (!skipped)
                     {
-                        images.CopyImage(index, pixels.AsSpan(i * size, size));
-                        labels[i] = images.Label(index);
+                        images.CopyImage(image, batch.Pixels.AsSpan(i * size, size));
+                        batch.Labels[i] = images.Label(image);
                     }
 
                     if (random is not null && plan.Kind == AugmentationKind.PadCropFlip)
                     {
-                        rows[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
-                        columns[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
-                        flips[i] = plan.Flip && random.Next(2) == 1;
+                        batch.CropRows[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
+                        batch.CropColumns[i] = plan.Padding > 0 ? random.Next(2 * plan.Padding + 1) : 0;
+                        batch.Flips[i] = plan.Flip && random.Next(2) == 1;
                     }
                     else if (random is not null && plan.Kind == AugmentationKind.RandomResizedCrop)
                     {
                         var (top, left, h, w) = Augmentation.DrawResizedCrop(random, images.Shape.Height, images.Shape.Width,
                             plan.Scale, plan.Ratio);
-                        (rows[i], columns[i], heights[i], widths[i]) = (top, left, h, w);
-                        flips[i] = plan.Flip && random.Next(2) == 1;
+                        (batch.CropRows[i], batch.CropColumns[i], batch.CropHeights[i], batch.CropWidths[i]) = (top, left, h, w);
+                        batch.Flips[i] = plan.Flip && random.Next(2) == 1;
                     }
                 }
 
-                if (!skipped)
-                {
-                    queue.Add(new HostBatch(pixels, labels, rows, columns, flips, heights, widths), token);
-                }
+                // A skipped batch (before a resumed position) only advances the generator.
+                (skipped ? free : queue).Add(batch, token);
             }
         }
         finally

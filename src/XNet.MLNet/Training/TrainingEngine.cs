@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -162,9 +163,8 @@ public sealed class TrainingEngine
 
     private OptimizerHelper CreateOptimizer(IEnumerable<Parameter> parameters) => options.Optimizer switch
     {
-        OptimizerKind.Adam => optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay),
-        _ => optim.SGD(parameters, options.LearningRate, options.Momentum, dampening: 0, weight_decay: options.WeightDecay,
-            nesterov: options.Nesterov),
+        OptimizerKind.Adam => new KeptScalarAdam(parameters, options.LearningRate, options.WeightDecay),
+        _ => new KeptScalarSgd(parameters, options.LearningRate, options.Momentum, dampening: 0, options.WeightDecay, options.Nesterov),
     };
 
     private (double Loss, double Accuracy, double Top5Accuracy, double Rate, double ImagesPerSecond) TrainEpoch(
@@ -240,9 +240,26 @@ public sealed class TrainingEngine
             throw new OperationCanceledException(
                 $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Directory}'.", ex, cancellation);
         }
+        catch (ExternalException ex)
+        {
+            // libtorch's message is its failed check followed by a native stack dump: keep the check and where it was raised.
+            throw new InvalidOperationException(
+                $"libtorch failed at epoch {epoch + 1}, batch {run.Batch + 1}: {NativeFailure(ex.Message)}." +
+                (store?.Latest is string latest ? $" The last checkpoint, '{latest}', is kept; resume from '{store.Directory}'." : ""), ex);
+        }
 
         return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate,
             (seen - seenBefore) / clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The first line of a libtorch error and the function that raised it, without the native frames.</summary>
+    internal static string NativeFailure(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string check = lines.Length > 0 ? lines[0].TrimEnd('.') : "an unknown native error";
+        const string raised = "Exception raised from ";
+        string? origin = lines.FirstOrDefault(l => l.StartsWith(raised, StringComparison.Ordinal))?[raised.Length..].Split(' ')[0];
+        return origin is null ? check : $"{check} (raised in {origin})";
     }
 
     /// <summary>Loads a checkpoint's weights, optimizer state, random state and position.</summary>
@@ -350,26 +367,27 @@ public sealed class TrainingEngine
         model.load(reader);
     }
 
-    private Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
+    private static Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
     {
         AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, batch.CropRows, batch.CropColumns,
             batch.CropHeights, batch.CropWidths, batch.Flips),
-        _ => Augmentation.CropAndFlip(images, plan.Padding, tensor(batch.CropRows, device: device),
-            tensor(batch.CropColumns, device: device), tensor(batch.Flips, device: device)),
+        _ => Augmentation.CropAndFlip(images, plan.Padding, batch.CropRows, batch.CropColumns, batch.Flips),
     };
 
     /// <summary>
-    /// The batch as tensors on <paramref name="device"/>. For CUDA the host tensors are pinned and copied asynchronously,
-    /// so the copy overlaps the previous batch's kernels (the loader thread has already prepared this batch).
+    /// The batch as tensors on <paramref name="device"/>, copied out of the loader's buffers (which it refills). For CUDA
+    /// the host tensors are pinned and copied asynchronously, so the copy overlaps the previous batch's kernels (the loader
+    /// thread has already prepared this batch).
     /// </summary>
     private static (Tensor Images, Tensor Labels) ToDevice(HostBatch batch, ImageSet set, Device device)
     {
         var shape = set.Shape;
-        var images = tensor(batch.Pixels, new long[] { batch.Count, shape.Channels, shape.Height, shape.Width });
-        var labels = tensor(batch.Labels);
+        using var pixels = frombuffer(batch.Pixels, ScalarType.Float32, count: (long)batch.Count * shape.Size);
+        using var labels = frombuffer(batch.Labels, ScalarType.Int64, count: batch.Count);
+        var images = pixels.view(batch.Count, shape.Channels, shape.Height, shape.Width);
         if (device.type == DeviceType.CPU)
         {
-            return (images, labels);
+            return (images.clone(), labels.clone());
         }
 
         return (images.pin_memory().to(device, non_blocking: true), labels.pin_memory().to(device, non_blocking: true));

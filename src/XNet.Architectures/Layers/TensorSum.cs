@@ -1,0 +1,19 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Layers;
+
+/// <summary>Tensor addition whose scalar operand outlives the native call.</summary>
+/// <remarks>
+/// TorchSharp's <c>x + y</c> is <c>x.add(y, 1)</c> with a native scalar for the 1 that only the finalizer frees; a garbage
+/// collection started by another thread (a data loader, a progress display, the host application) while libtorch runs the
+/// addition can free it mid-call, and libtorch then stops in its "toFloat"/"toLong" check. The residual additions run on
+/// every batch, so they pass a scalar that is never collected.
+/// </remarks>
+internal static class TensorSum
+{
+    private static readonly Scalar One = 1;
+
+    /// <summary><paramref name="x"/> + <paramref name="y"/>, broadcasting as <c>+</c> does.</summary>
+    public static Tensor Plus(this Tensor x, Tensor y) => x.add(y, One);
+}
