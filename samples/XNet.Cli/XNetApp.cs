@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Spectre.Console;
 using Spectre.Console.Cli;
 using XNet.Architectures;
 using XNet.Cli.Commands;
@@ -41,6 +42,7 @@ internal static class XNetApp
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");
+            config.ConfigureConsole(AnsiConsole.Console); // help and usage go where the rest of the output goes
             config.PropagateExceptions();
             config.UseStrictParsing();
         });

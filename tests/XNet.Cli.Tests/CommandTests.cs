@@ -8,6 +8,24 @@ public sealed class CommandTests
     public TestContext TestContext { get; set; } = null!;
 
     [TestMethod]
+    [DataRow("train")]
+    [DataRow("evaluate")]
+    [DataRow("predict")]
+    [DataRow("export")]
+    [DataRow("models")]
+    [DataRow("sweep")]
+    public void HelpListsEveryOption(string command)
+    {
+        // Option descriptions are console markup: an unescaped bracket such as "[0, 1)" would end the help in an error.
+        var (exitCode, output) = XNetRunner.Run(command, "--help");
+
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Contains(output, "OPTIONS:");
+        Assert.IsFalse(output.Contains("error:", StringComparison.Ordinal), output);
+        StringAssert.Contains(output, "-h, --help");
+    }
+
+    [TestMethod]
     public void TrainedModelEvaluatesOnItsDatasetAndRefusesAnotherOne()
     {
         string root = TestFolders.Create(TestContext);

@@ -22,7 +22,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <DIR>")]
-        [Description("Dataset folder: CIFAR-10 (cifar-10-batches-bin) or CIFAR-100 (cifar-100-binary) binary files, idx files (train-/t10k-images-idx3-ubyte[.gz], MNIST or Fashion-MNIST), or an image folder (root/train and root/val with one subfolder per class, or root/<class>). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
+        [Description("Dataset folder: CIFAR-10 (cifar-10-batches-bin) or CIFAR-100 (cifar-100-binary) binary files, idx files (train-/t10k-images-idx3-ubyte, optionally gzipped: MNIST or Fashion-MNIST), or an image folder (root/train and root/val with one subfolder per class, or root/<class>). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
         public string? Data { get; init; }
 
         [CommandOption("--image-size <PIXELS>")]
@@ -59,7 +59,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Optimizer { get; init; } = "sgd";
 
         [CommandOption("--momentum <M>")]
-        [Description("SGD momentum, in [0, 1).")]
+        [Description("SGD momentum, from 0 up to but excluding 1.")]
         [DefaultValue(XNetTrainer.Defaults.Momentum)]
         public float Momentum { get; init; } = XNetTrainer.Defaults.Momentum;
 
@@ -377,8 +377,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
 
         string photos = imageSize is null ? $"photos of about {width}x{height} pixels (median): " : "";
+        string[] chosen = [.. imageSize is null ? new[] { "--image-size" } : [], .. chooseModel is null ? [] : new[] { "--model" }];
+        string hint = chosen.Length == 0 ? "" : $" (set {string.Join(" and ", chosen)} to choose)";
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]{photos}reading them at {side}x{side}{(chooseModel is null ? "" : $" for {chooseModel.Architecture}")} (set --image-size and --model to choose)[/]");
+            $"[grey]{photos}reading them at {side}x{side}{(chooseModel is null ? "" : $" for {chooseModel.Architecture}")}{hint}[/]");
         return side;
     }
 
