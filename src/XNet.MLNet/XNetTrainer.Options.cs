@@ -116,6 +116,20 @@ public sealed partial class XNetTrainer
         public (double Min, double Max) CropRatio = (3.0 / 4.0, 4.0 / 3.0);
 
         /// <summary>
+        /// torchvision's RandomErasing, drawn per training image with this probability (0, the default, turns it off; 0.25-0.5
+        /// is usual): a box of 2-33 % of the image with an aspect ratio from 0.3 to 3.3 is set to the channel mean (0 after the
+        /// network's normalisation, as torchvision's <c>value=0</c> after <c>Normalize</c>), after the crop and flip.
+        /// </summary>
+        public float RandomErasing;
+
+        /// <summary>
+        /// Label smoothing of the training loss (PyTorch's <c>CrossEntropyLoss(label_smoothing)</c>): the target puts this
+        /// much probability evenly over all classes. 0 (the default) turns it off; 0.1 is usual. Validation and test losses are
+        /// plain cross-entropy.
+        /// </summary>
+        public float LabelSmoothing;
+
+        /// <summary>
         /// Per-channel mean subtracted from the raw pixels, in the pixels' own units (0-255 for ExtractPixels' defaults),
         /// one value per channel; null computes it from the training images. CIFAR-10's seed constants: 125.3, 123.0, 113.9.
         /// </summary>
@@ -306,6 +320,8 @@ public sealed partial class XNetTrainer
                 "a range (Min, Max) with 0 < Min <= Max <= 1");
             Check(CropRatio.Min > 0 && CropRatio.Min <= CropRatio.Max && double.IsFinite(CropRatio.Max), nameof(CropRatio), CropRatio,
                 "a range (Min, Max) with 0 < Min <= Max");
+            Check(RandomErasing is >= 0 and <= 1, nameof(RandomErasing), RandomErasing, "a probability from 0 to 1");
+            Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "from 0 up to but excluding 1");
             Check(ValidationSetFraction is null or (> 0 and < 1), nameof(ValidationSetFraction), ValidationSetFraction ?? float.NaN, "in (0, 1) or null");
             Check(CheckpointEveryBatches >= 0, nameof(CheckpointEveryBatches), CheckpointEveryBatches, "not negative");
             Check(CheckpointsToKeep >= 1, nameof(CheckpointsToKeep), CheckpointsToKeep, "at least 1");

@@ -57,6 +57,13 @@ public sealed class TrainingOptionsTests
             () => new XNetTrainer.Options { Augmentation = AugmentationKind.RandomResizedCrop, CropScale = (0.5, 1.5) }.Validate());
         Assert.AreEqual("CropScale", scale.ParamName);
 
+        var erasing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { RandomErasing = 1.5f }.Validate());
+        Assert.AreEqual("RandomErasing", erasing.ParamName);
+        StringAssert.Contains(erasing.Message, "a probability from 0 to 1");
+        var smoothing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { LabelSmoothing = 1 }.Validate());
+        Assert.AreEqual("LabelSmoothing", smoothing.ParamName);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { LabelSmoothing = float.NaN }.Validate());
+
         // Adam ignores momentum, so Nesterov without momentum is no error there.
         new XNetTrainer.Options { Optimizer = OptimizerKind.Adam, Momentum = 0, Nesterov = true }.Validate();
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new XNetTrainer.Options { Momentum = 0, Nesterov = true }.Validate());
@@ -139,6 +146,68 @@ public sealed class TrainingOptionsTests
 
             Assert.IsTrue(result[i].allclose(expected, rtol: 0, atol: 1e-3), $"box {i}: max difference {(result[i] - expected).abs().max().item<float>()}");
         }
+    }
+
+    [TestMethod]
+    public void ErasingDrawsAreSeededInsideTheImageAndWithinTheAreaRange()
+    {
+        int erased = 0;
+        for (int seed = 0; seed < 200; seed++)
+        {
+            var box = Augmentation.DrawErasing(new Random(seed), 0.5, 28, 28);
+            Assert.AreEqual(box, Augmentation.DrawErasing(new Random(seed), 0.5, 28, 28));
+            if (box.Height == 0)
+            {
+                continue;
+            }
+
+            erased++;
+            Assert.IsTrue(box.Top >= 0 && box.Left >= 0 && box.Top + box.Height <= 28 && box.Left + box.Width <= 28, box.ToString());
+            Assert.IsTrue(box.Height < 28 && box.Width < 28, box.ToString());
+            double fraction = box.Height * box.Width / (28.0 * 28);
+            Assert.IsTrue(fraction is > 0.01 and < 0.4, $"{box}: {fraction:P1} of the image");
+        }
+
+        Assert.IsTrue(erased is > 70 and < 130, $"{erased} of 200 draws erased at probability 0.5");
+        Assert.AreEqual((0L, 0L, 0L, 0L), Augmentation.DrawErasing(new Random(1), 0, 28, 28));
+    }
+
+    [TestMethod]
+    public void EraseSetsTheBoxToTheChannelValueAndLeavesTheRest()
+    {
+        using var scope = NewDisposeScope();
+        var images = rand(2, 3, 6, 5) * 255;
+        var value = tensor(new float[] { 10, 20, 30 });
+        var result = Augmentation.Erase(images, [1, 0], [2, 0], [3, 0], [2, 4], value);
+
+        var inside = zeros(new long[] { 6, 5 }, ScalarType.Bool);
+        inside[TensorIndex.Slice(1, 4), TensorIndex.Slice(2, 4)] = tensor(true);
+        for (int c = 0; c < 3; c++)
+        {
+            Assert.IsTrue(result[0, c].masked_select(inside).eq(value[c]).all().item<bool>(), $"channel {c} inside the box");
+            Assert.IsTrue(result[0, c].masked_select(inside.logical_not()).eq(images[0, c].masked_select(inside.logical_not())).all().item<bool>());
+        }
+
+        Assert.IsTrue(result[1].eq(images[1]).all().item<bool>(), "height 0 erases nothing, whatever the width");
+    }
+
+    [TestMethod]
+    public void ErasingAndLabelSmoothingTrainDeterministicallyAndChangeTheRun()
+    {
+        float[] Train(float erasing, float smoothing)
+        {
+            manual_seed(3);
+            using var model = ModelZoo.Create("x-resnet-8-2", new ImageShape(1, 8, 8), 2, 3);
+            var options = new XNetTrainer.Options { Epoch = 2, BatchSize = 8, Seed = 3, RandomErasing = erasing, LabelSmoothing = smoothing };
+            var history = new TrainingEngine(model, options, CPU).Fit(TinySet(32, seed: 7));
+            Assert.IsTrue(history.All(m => double.IsFinite(m.TrainLoss)));
+            return model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
+        }
+
+        var plain = Train(0, 0);
+        CollectionAssert.AreEqual(Train(0.5f, 0.1f), Train(0.5f, 0.1f));
+        CollectionAssert.AreNotEqual(plain, Train(0.5f, 0));
+        CollectionAssert.AreNotEqual(plain, Train(0, 0.1f));
     }
 
     [TestMethod]

@@ -113,6 +113,16 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("No horizontal flips with either crop.")]
         public bool NoFlip { get; init; }
 
+        [CommandOption("--random-erasing <P>")]
+        [Description("Probability of torchvision's RandomErasing per training image (a box of 2-33 % of the image set to the channel mean, after the crop and flip); 0 turns it off.")]
+        [DefaultValue(0f)]
+        public float RandomErasing { get; init; }
+
+        [CommandOption("--label-smoothing <S>")]
+        [Description("Label smoothing of the training loss (0.1 is usual); 0 turns it off.")]
+        [DefaultValue(0f)]
+        public float LabelSmoothing { get; init; }
+
         [CommandOption("--channel-mean <VALUES>")]
         [Description("Per-channel mean in pixel units (0-255), comma-separated, one per channel. Default: the paper's reference code's constants for CIFAR-10/100 and RGB image folders (ImageNet's), otherwise computed from the training images.")]
         public string? ChannelMean { get; init; }
@@ -238,6 +248,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         (["--augment"], nameof(XNetTrainer.Options.Augmentation), (s, o) => o.Augmentation = Settings.ParseAugment(s.Augment!)!.Value),
         (["--crop-padding"], nameof(XNetTrainer.Options.RandomCropPadding), (s, o) => o.RandomCropPadding = s.CropPadding!.Value),
         (["--no-flip"], nameof(XNetTrainer.Options.HorizontalFlip), (s, o) => o.HorizontalFlip = !s.NoFlip),
+        (["--random-erasing"], nameof(XNetTrainer.Options.RandomErasing), (s, o) => o.RandomErasing = s.RandomErasing),
+        (["--label-smoothing"], nameof(XNetTrainer.Options.LabelSmoothing), (s, o) => o.LabelSmoothing = s.LabelSmoothing),
         (["--channel-mean"], nameof(XNetTrainer.Options.ChannelMean), (s, o) => o.ChannelMean = Settings.ParseValues(s.ChannelMean).Values),
         (["--channel-std"], nameof(XNetTrainer.Options.ChannelStd), (s, o) => o.ChannelStd = Settings.ParseValues(s.ChannelStd).Values),
         (["--keep-best"], nameof(XNetTrainer.Options.KeepBestValidationModel), (s, o) => o.KeepBestValidationModel = s.KeepBest),

@@ -70,6 +70,67 @@ internal static class Augmentation
     }
 
     /// <summary>
+    /// torchvision's <c>RandomErasing.get_params</c> (scale 0.02-0.33, ratio 0.3-3.3), drawn with probability
+    /// <paramref name="probability"/>: up to 10 draws of an area fraction and a log-uniform aspect ratio; the first box
+    /// smaller than the image is placed uniformly. A height of 0 means nothing is erased.
+    /// </summary>
+    public static (long Top, long Left, long Height, long Width) DrawErasing(Random random, double probability, int height, int width)
+    {
+        if (random.NextDouble() >= probability)
+        {
+            return (0, 0, 0, 0);
+        }
+
+        double area = (double)height * width, logMin = Math.Log(0.3), logMax = Math.Log(1 / 0.3);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double targetArea = area * (0.02 + random.NextDouble() * (0.33 - 0.02));
+            double aspect = Math.Exp(logMin + random.NextDouble() * (logMax - logMin));
+            int h = (int)Math.Round(Math.Sqrt(targetArea * aspect));
+            int w = (int)Math.Round(Math.Sqrt(targetArea / aspect));
+            if (h > 0 && w > 0 && h < height && w < width)
+            {
+                return (random.Next(height - h + 1), random.Next(width - w + 1), h, w);
+            }
+        }
+
+        return (0, 0, 0, 0);
+    }
+
+    /// <summary>
+    /// Sets box i of every image to <paramref name="value"/> (one value per channel), where its height is not 0.
+    /// </summary>
+    /// <param name="images">(B, C, H, W) raw pixels.</param>
+    /// <param name="tops">Top row of each box.</param>
+    /// <param name="lefts">Left column of each box.</param>
+    /// <param name="heights">Height of each box; 0 leaves the image as it is.</param>
+    /// <param name="widths">Width of each box.</param>
+    /// <param name="value">(C) the value erased pixels get.</param>
+    public static Tensor Erase(Tensor images, long[] tops, long[] lefts, long[] heights, long[] widths, Tensor value)
+    {
+        int batch = (int)images.shape[0], height = (int)images.shape[2], width = (int)images.shape[3];
+        var rows = new bool[batch * height];
+        var columns = new bool[batch * width];
+        for (int b = 0; b < batch; b++)
+        {
+            for (long i = tops[b]; i < tops[b] + heights[b]; i++)
+            {
+                rows[b * height + i] = true;
+            }
+
+            for (long j = lefts[b]; j < lefts[b] + (heights[b] > 0 ? widths[b] : 0); j++)
+            {
+                columns[b * width + j] = true;
+            }
+        }
+
+        using var scope = NewDisposeScope();
+        var inside = tensor(rows, device: images.device).view(batch, 1, height, 1)
+            .logical_and(tensor(columns, device: images.device).view(batch, 1, 1, width));
+        return where(inside, value.to(images.dtype, images.device).view(1, -1, 1, 1), images).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Crops box i of every image and resizes it to the input size, as <c>interpolate(crop, (H, W), bilinear,
     /// align_corners: false)</c> would, optionally mirrored; one <c>grid_sample</c> for the batch.
     /// </summary>

@@ -24,19 +24,31 @@ internal sealed class HostBatch(int capacity, int imageSize)
 
     public long[] CropWidths { get; } = new long[capacity];
 
+    /// <summary>The random-erasing box of each image: top row, left column, height (0: nothing erased) and width.</summary>
+    public long[] EraseTops { get; } = new long[capacity];
+
+    /// <inheritdoc cref="EraseTops"/>
+    public long[] EraseLefts { get; } = new long[capacity];
+
+    /// <inheritdoc cref="EraseTops"/>
+    public long[] EraseHeights { get; } = new long[capacity];
+
+    /// <inheritdoc cref="EraseTops"/>
+    public long[] EraseWidths { get; } = new long[capacity];
+
     /// <summary>Images in this batch; the last batch of an epoch may hold fewer than the buffers can.</summary>
     public int Count { get; set; }
 }
 
 /// <summary>What the batch loader draws for each training image.</summary>
 internal sealed record AugmentationPlan(AugmentationKind Kind, int Padding, bool Flip, (double Min, double Max) Scale,
-    (double Min, double Max) Ratio)
+    (double Min, double Max) Ratio, double Erasing = 0)
 {
-    /// <summary>Nothing to draw: evaluation, or <see cref="AugmentationKind.None"/>.</summary>
+    /// <summary>Nothing to draw: evaluation, or <see cref="AugmentationKind.None"/> without erasing.</summary>
     public static AugmentationPlan Identity { get; } = new(AugmentationKind.None, 0, false, (1, 1), (1, 1));
 
-    /// <summary>Whether the batch tensor has to be transformed at all.</summary>
-    public bool Active => Kind switch
+    /// <summary>Whether the batch tensor has to be cropped or flipped.</summary>
+    public bool Crops => Kind switch
     {
         AugmentationKind.PadCropFlip => Padding > 0 || Flip,
         AugmentationKind.RandomResizedCrop => true,
@@ -44,8 +56,8 @@ internal sealed record AugmentationPlan(AugmentationKind Kind, int Padding, bool
     };
 
     public static AugmentationPlan From(XNetTrainer.Options options) =>
-        options.Augmentation == AugmentationKind.None ? Identity
-            : new(options.Augmentation, options.RandomCropPadding, options.HorizontalFlip, options.CropScale, options.CropRatio);
+        new(options.Augmentation, options.RandomCropPadding, options.HorizontalFlip, options.CropScale, options.CropRatio,
+            options.RandomErasing);
 }
 
 /// <summary>
@@ -159,6 +171,12 @@ internal sealed class BatchLoader : IDisposable
                             plan.Scale, plan.Ratio);
                         (batch.CropRows[i], batch.CropColumns[i], batch.CropHeights[i], batch.CropWidths[i]) = (top, left, h, w);
                         batch.Flips[i] = plan.Flip && random.Next(2) == 1;
+                    }
+
+                    if (random is not null && plan.Erasing > 0)
+                    {
+                        (batch.EraseTops[i], batch.EraseLefts[i], batch.EraseHeights[i], batch.EraseWidths[i]) =
+                            Augmentation.DrawErasing(random, plan.Erasing, images.Shape.Height, images.Shape.Width);
                     }
                 }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
+using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
 namespace XNet.MLNet.Training;
@@ -196,7 +197,7 @@ public sealed class TrainingEngine
                     x = Augment(x, batch, plan);
 
                     var logits = model.forward(x);
-                    var loss = nn.functional.cross_entropy(logits, y);
+                    var loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing);
                     optimizer.zero_grad();
                     loss.backward();
                     optimizer.step();
@@ -367,12 +368,27 @@ public sealed class TrainingEngine
         model.load(reader);
     }
 
-    private static Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan) => !plan.Active ? images : plan.Kind switch
+    private Tensor Augment(Tensor images, HostBatch batch, AugmentationPlan plan)
     {
-        AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, batch.CropRows, batch.CropColumns,
-            batch.CropHeights, batch.CropWidths, batch.Flips),
-        _ => Augmentation.CropAndFlip(images, plan.Padding, batch.CropRows, batch.CropColumns, batch.Flips),
-    };
+        var x = !plan.Crops ? images : plan.Kind switch
+        {
+            AugmentationKind.RandomResizedCrop => Augmentation.ResizedCropAndFlip(images, batch.CropRows, batch.CropColumns,
+                batch.CropHeights, batch.CropWidths, batch.Flips),
+            _ => Augmentation.CropAndFlip(images, plan.Padding, batch.CropRows, batch.CropColumns, batch.Flips),
+        };
+        return plan.Erasing > 0
+            ? Augmentation.Erase(x, batch.EraseTops, batch.EraseLefts, batch.EraseHeights, batch.EraseWidths, ErasedValue(images))
+            : x;
+    }
+
+    /// <summary>
+    /// What erased pixels become: the channel mean of the network's own <see cref="Normalize"/> (0 after it, as torchvision
+    /// erases normalised tensors with <c>value=0</c>), or 0 for a network without one.
+    /// </summary>
+    private Tensor ErasedValue(Tensor images) =>
+        model.modules().OfType<Normalize>().FirstOrDefault() is { } normalize
+            ? tensor(normalize.Mean)
+            : zeros(images.shape[1]);
 
     /// <summary>
     /// The batch as tensors on <paramref name="device"/>, copied out of the loader's buffers (which it refills). For CUDA
