@@ -19,7 +19,7 @@ public sealed class OptimizerTests
     {
         AssertSameSteps(
             p => optim.SGD(p, 0.1, 0.9, dampening: 0, weight_decay: weightDecay, nesterov: nesterov),
-            p => new KeptScalarSgd(p, 0.1, 0.9, dampening: 0, weightDecay, nesterov));
+            p => new KeptScalarOptimizers.SGD(p, 0.1, 0.9, dampening: 0, weightDecay, nesterov));
     }
 
     [TestMethod]
@@ -29,7 +29,7 @@ public sealed class OptimizerTests
     {
         AssertSameSteps(
             p => optim.Adam(p, 0.01, weight_decay: weightDecay),
-            p => new KeptScalarAdam(p, 0.01, weightDecay));
+            p => new KeptScalarOptimizers.Adam(p, 0.01, weightDecay));
     }
 
     [TestMethod]
@@ -65,6 +65,20 @@ public sealed class OptimizerTests
             }
 
             Assert.IsTrue(expected.eq(actual).all().item<bool>(), $"step {step + 1}: {expected.ToString(TorchSharp.TensorStringStyle.Julia)} vs {actual.ToString(TorchSharp.TensorStringStyle.Julia)}");
+        }
+
+        // Checkpoints written with TorchSharp's optimiser resume into the trainer's (the saved state names its class).
+        using var saved = new MemoryStream();
+        using (var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            referenceOptimizer.save_state_dict(writer);
+        }
+
+        saved.Position = 0;
+        using var resumed = kept(new[] { new Parameter(expected.detach().clone()) });
+        using (var reader = new BinaryReader(saved))
+        {
+            resumed.load_state_dict(reader);
         }
     }
 }

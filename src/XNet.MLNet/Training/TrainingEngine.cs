@@ -164,8 +164,8 @@ public sealed class TrainingEngine
 
     private OptimizerHelper CreateOptimizer(IEnumerable<Parameter> parameters) => options.Optimizer switch
     {
-        OptimizerKind.Adam => new KeptScalarAdam(parameters, options.LearningRate, options.WeightDecay),
-        _ => new KeptScalarSgd(parameters, options.LearningRate, options.Momentum, dampening: 0, options.WeightDecay, options.Nesterov),
+        OptimizerKind.Adam => new KeptScalarOptimizers.Adam(parameters, options.LearningRate, options.WeightDecay),
+        _ => new KeptScalarOptimizers.SGD(parameters, options.LearningRate, options.Momentum, dampening: 0, options.WeightDecay, options.Nesterov),
     };
 
     private (double Loss, double Accuracy, double Top5Accuracy, double Rate, double ImagesPerSecond) TrainEpoch(
