@@ -39,6 +39,10 @@ internal static class XNetApp
             config.AddCommand<SweepCommand>("sweep")
                 .WithDescription("Run an experiment plan (models x seeds, one recipe; finished runs are skipped, interrupted ones resumed) and write results.csv, results.md and accuracy-against-cost plots.")
                 .WithExample("sweep", "plans/equal-density.json");
+            config.AddCommand<BenchCommand>("bench")
+                .WithDescription("Measure training and scoring images/s of a model and its dense twin on this machine, side by side.")
+                .WithExample("bench", "x-resnet-20-4", "--input", "1x28x28")
+                .WithExample("bench", "x-mobilenet-0.5-4", "--input", "3x96x96", "--classes", "10");
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures of the model zoo with effective parameters and MACs at their reference input.")
                 .WithExample("models", "densenet-bc");

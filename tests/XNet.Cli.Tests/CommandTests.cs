@@ -8,12 +8,43 @@ public sealed class CommandTests
     public TestContext TestContext { get; set; } = null!;
 
     [TestMethod]
+    public void BenchComparesAModelWithItsDenseTwin()
+    {
+        var (exitCode, output) = XNetRunner.Run("bench", "x-resnet-8-2", "--input", "1x8x8", "--classes", "2", "--batch-size", "4",
+            "--rounds", "3", "--steps", "1", "--device", "cpu");
+
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Contains(output, "x-resnet-8-2 and resnet-8 at 1x8x8, 2 classes, batch 4, on cpu");
+        StringAssert.Contains(output, "40,370"); // x-resnet-8-2's effective parameters at 1x8x8
+        StringAssert.Contains(output, "77,234"); // resnet-8's
+        StringAssert.Matches(output, new System.Text.RegularExpressions.Regex(
+            @"x-resnet-8-2 against resnet-8: training \d+\.\d\dx, scoring \d+\.\d\dx"));
+    }
+
+    [TestMethod]
+    [DataRow("--rounds", "0", "--rounds 0 must be from 1 to 1,000")]
+    [DataRow("--steps", "-1", "--steps -1 must be from 1 to 1,000")]
+    [DataRow("--batch-size", "0", "--batch-size 0 must be from 1 to 4,096")]
+    [DataRow("--input", "3x0x9", "--input '3x0x9' is not CxHxW")]
+    [DataRow("--device", "tpu", "--device 'tpu' must be cpu, cuda or cuda:N")]
+    [DataRow("--twin", "y-net", "Unknown architecture 'y-net'")]
+    public void BenchRefusesABadOption(string flag, string value, string message)
+    {
+        var (exitCode, output) = XNetRunner.Run("bench", "x-resnet-8-2", "--input", "1x8x8", flag, value);
+
+        Assert.AreNotEqual(0, exitCode, output);
+        StringAssert.Contains(output, message);
+        Assert.AreEqual(1, output.Split('\n').Count(l => l.StartsWith("error:", StringComparison.Ordinal)), output);
+    }
+
+    [TestMethod]
     [DataRow("train")]
     [DataRow("evaluate")]
     [DataRow("predict")]
     [DataRow("export")]
     [DataRow("models")]
     [DataRow("sweep")]
+    [DataRow("bench")]
     public void HelpListsEveryOption(string command)
     {
         // Option descriptions are console markup: an unescaped bracket such as "[0, 1)" would end the help in an error.

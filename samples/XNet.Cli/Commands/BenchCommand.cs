@@ -1,0 +1,237 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using TorchSharp;
+using XNet.Architectures;
+using static TorchSharp.torch;
+
+namespace XNet.Cli.Commands;
+
+/// <summary>
+/// <c>xnet bench</c>: training and scoring images/s of a model and its dense twin on this machine, measured side by side
+/// in interleaved rounds on synthetic batches, as medians with their range and the median of the per-round ratios.
+/// </summary>
+internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
+{
+    public sealed partial class Settings : CommandSettings
+    {
+        [CommandArgument(0, "[MODEL]")]
+        [Description("A zoo name (xnet models lists them). Default: x-resnet-20-4.")]
+        public string Model { get; init; } = "x-resnet-20-4";
+
+        [CommandOption("--twin <NAME>")]
+        [Description("The model to compare against. Default: the dense twin (x-resnet-20-4 -> resnet-20); none for a dense model.")]
+        public string? Twin { get; init; }
+
+        [CommandOption("--input <CxHxW>")]
+        [Description("Input shape, e.g. 1x28x28 or 3x96x96. Default: the family's (3x32x32 or 3x224x224).")]
+        public string? Input { get; init; }
+
+        [CommandOption("--classes <N>")]
+        [Description("Class count. Default: the family's (10 or 1000).")]
+        public int? Classes { get; init; }
+
+        [CommandOption("--batch-size <N>")]
+        [Description("Images per training step and per scored batch.")]
+        [DefaultValue(128)]
+        public int BatchSize { get; init; } = 128;
+
+        [CommandOption("--rounds <N>")]
+        [Description("Rounds; in each, every model trains and scores in turn, so both see the same machine. The figures are medians over rounds.")]
+        [DefaultValue(5)]
+        public int Rounds { get; init; } = 5;
+
+        [CommandOption("--steps <N>")]
+        [Description("Training steps and scored batches per model and round (after 2 untimed ones).")]
+        [DefaultValue(5)]
+        public int Steps { get; init; } = 5;
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("cpu, cuda or cuda:N. Default: cuda when a CUDA device is present, else cpu.")]
+        public string? Device { get; init; }
+
+        public override ValidationResult Validate() =>
+            Input is not null && ModelsCommand.Settings.ParseShape(Input) is null ? ValidationResult.Error(
+                $"--input '{Input}' is not CxHxW with 1-{ImageShape.MaxChannels} channels and sides of 1-{ImageShape.MaxSide}, e.g. 3x32x32")
+            : Classes is < 2 or > ModelZoo.MaxClasses ? ValidationResult.Error($"--classes must be from 2 to {ModelZoo.MaxClasses:N0}")
+            : BatchSize is < 1 or > 4096 ? ValidationResult.Error($"--batch-size {BatchSize} must be from 1 to 4,096")
+            : Rounds is < 1 or > 1000 ? ValidationResult.Error($"--rounds {Rounds} must be from 1 to 1,000")
+            : Steps is < 1 or > 1000 ? ValidationResult.Error($"--steps {Steps} must be from 1 to 1,000")
+            : Device is not null && !DevicePattern().IsMatch(Device) ? ValidationResult.Error($"--device '{Device}' must be cpu, cuda or cuda:N")
+            : ValidationResult.Success();
+
+        [GeneratedRegex(@"^(cpu|cuda(:\d{1,3})?)$", RegexOptions.IgnoreCase)]
+        private static partial Regex DevicePattern();
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        ModelZoo.EnsureKnown(settings.Model, "MODEL");
+        string twin = settings.Twin ?? ModelZoo.DenseTwinOf(settings.Model);
+        ModelZoo.EnsureKnown(twin, "--twin");
+        var device = Device(settings.Device);
+        var family = ModelZoo.FamilyOf(settings.Model);
+        var input = settings.Input is null ? family.Input : ModelsCommand.Settings.ParseShape(settings.Input)!;
+        int classes = settings.Classes ?? family.Classes;
+        string[] names = twin.Equals(settings.Model, StringComparison.OrdinalIgnoreCase) ? [settings.Model] : [settings.Model, twin];
+
+        AnsiConsole.MarkupLineInterpolated(
+            $"[bold]xnet bench[/]: {string.Join(" and ", names)} at {input}, {classes} classes, batch {settings.BatchSize}, on {device}: {settings.Rounds} rounds of {settings.Steps} training steps and {settings.Steps} scored batches each, on synthetic images");
+        var models = new List<ModelSpeed>();
+        try
+        {
+            foreach (string name in names)
+            {
+                models.Add(new ModelSpeed(name, input, classes, settings.BatchSize, device));
+            }
+
+            models.ForEach(m => m.Warm());
+            for (int round = 0; round < settings.Rounds; round++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                models.ForEach(m => m.Round(settings.Steps));
+            }
+
+            Report(models);
+        }
+        finally
+        {
+            models.ForEach(m => m.Dispose());
+        }
+
+        return 0;
+    }
+
+    private static void Report(IReadOnlyList<ModelSpeed> models)
+    {
+        var table = new Table().AddColumn("model").AddColumn(new TableColumn("parameters").RightAligned())
+            .AddColumn(new TableColumn("MACs").RightAligned())
+            .AddColumn(new TableColumn("training images/s").RightAligned())
+            .AddColumn(new TableColumn("scoring images/s").RightAligned());
+        foreach (var model in models)
+        {
+            table.AddRow(model.Name, $"{model.Cost.Parameters:N0}", $"{model.Cost.MultiplyAccumulates / 1e6:N1} M",
+                Figure(model.Training), Figure(model.Scoring));
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("Medians over rounds, with the slowest and fastest round in brackets.");
+        if (models.Count == 2)
+        {
+            var (model, twin) = (models[0], models[1]);
+            AnsiConsole.MarkupLineInterpolated(
+                $"{model.Name} against {twin.Name}: training {Ratio(model.Training, twin.Training)}, scoring {Ratio(model.Scoring, twin.Scoring)} (medians of the per-round ratios)");
+        }
+    }
+
+    private static string Figure(List<double> perSecond) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Median(perSecond):N0} ({perSecond.Min():N0}-{perSecond.Max():N0})");
+
+    private static string Ratio(List<double> model, List<double> twin) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Median(model.Zip(twin, (a, b) => a / b).ToList()):F2}x");
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static torch.Device Device(string? requested)
+    {
+        if (requested is null)
+        {
+            return cuda.is_available() ? CUDA : CPU;
+        }
+
+        var device = torch.device(requested.ToLowerInvariant());
+        if (device.type == DeviceType.CUDA && (!cuda.is_available() || device.index >= cuda.device_count()))
+        {
+            throw new ArgumentException($"--device '{requested}': this machine has {(cuda.is_available() ? cuda.device_count() : 0)} CUDA device(s).");
+        }
+
+        return device;
+    }
+
+    /// <summary>One model with its optimiser and synthetic batch, timed round by round.</summary>
+    private sealed class ModelSpeed : IDisposable
+    {
+        private readonly nn.Module<Tensor, Tensor> network;
+        private readonly optim.Optimizer optimizer;
+        private readonly Tensor images;
+        private readonly Tensor labels;
+        private readonly int batchSize;
+
+        public ModelSpeed(string name, ImageShape input, int classes, int batchSize, torch.Device device)
+        {
+            Name = name;
+            this.batchSize = batchSize;
+            manual_seed(0);
+            network = ModelZoo.Create(name, input, classes, seed: 0);
+            Cost = ModelCost.Measure(network, input);
+            network.to(device);
+            optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4, nesterov: true);
+            images = randn(new long[] { batchSize, input.Channels, input.Height, input.Width }, device: device);
+            labels = randint(classes, new long[] { batchSize }, device: device);
+        }
+
+        public string Name { get; }
+
+        public ModelCost Cost { get; }
+
+        public List<double> Training { get; } = new();
+
+        public List<double> Scoring { get; } = new();
+
+        public void Warm()
+        {
+            Train(2);
+            Score(2);
+        }
+
+        public void Round(int steps)
+        {
+            long start = Stopwatch.GetTimestamp();
+            Train(steps);
+            Training.Add(steps * batchSize / Stopwatch.GetElapsedTime(start).TotalSeconds);
+            start = Stopwatch.GetTimestamp();
+            Score(steps);
+            Scoring.Add(steps * batchSize / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+
+        public void Dispose()
+        {
+            optimizer.Dispose();
+            network.Dispose();
+            images.Dispose();
+            labels.Dispose();
+        }
+
+        private void Train(int steps)
+        {
+            network.train();
+            for (int i = 0; i < steps; i++)
+            {
+                using var scope = NewDisposeScope();
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(network.call(images), labels);
+                loss.backward();
+                optimizer.step();
+                loss.item<float>(); // waits for the device, so the step is timed whole
+            }
+        }
+
+        private void Score(int batches)
+        {
+            network.eval();
+            using var noGrad = no_grad();
+            for (int i = 0; i < batches; i++)
+            {
+                using var scope = NewDisposeScope();
+                network.call(images).sum().item<float>();
+            }
+        }
+    }
+}
