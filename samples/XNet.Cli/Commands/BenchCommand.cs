@@ -54,9 +54,7 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
         public string? Device { get; init; }
 
         public override ValidationResult Validate() =>
-            Input is not null && ModelsCommand.Settings.ParseShape(Input) is null ? ValidationResult.Error(
-                $"--input '{Input}' is not CxHxW with 1-{ImageShape.MaxChannels} channels and sides of 1-{ImageShape.MaxSide}, e.g. 3x32x32")
-            : Classes is < 2 or > ModelZoo.MaxClasses ? ValidationResult.Error($"--classes must be from 2 to {ModelZoo.MaxClasses:N0}")
+            ModelsCommand.Settings.ValidateShape(Input, Classes) is { } shapeError ? shapeError
             : BatchSize is < 1 or > 4096 ? ValidationResult.Error($"--batch-size {BatchSize} must be from 1 to 4,096")
             : Rounds is < 1 or > 1000 ? ValidationResult.Error($"--rounds {Rounds} must be from 1 to 1,000")
             : Steps is < 1 or > 1000 ? ValidationResult.Error($"--steps {Steps} must be from 1 to 1,000")

@@ -22,11 +22,14 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
         [Description("Input shape the costs are for, e.g. 1x28x28 (default: the family's, 3x32x32 or 3x224x224).")]
         public string? Input { get; init; }
 
-        public override ValidationResult Validate() =>
-            Classes is < 2 or > ModelZoo.MaxClasses ? ValidationResult.Error($"--classes must be from 2 to {ModelZoo.MaxClasses:N0}")
-            : Input is not null && ParseShape(Input) is null ? ValidationResult.Error(
-                $"--input '{Input}' is not CxHxW with 1-{ImageShape.MaxChannels} channels and sides of 1-{ImageShape.MaxSide}, e.g. 3x32x32")
-            : ValidationResult.Success();
+        public override ValidationResult Validate() => ValidateShape(Input, Classes) ?? ValidationResult.Success();
+
+        /// <summary>The error of an <c>--input</c> or <c>--classes</c> value (this command's and <c>xnet bench</c>'s), or null.</summary>
+        internal static ValidationResult? ValidateShape(string? input, int? classes) =>
+            classes is < 2 or > ModelZoo.MaxClasses ? ValidationResult.Error($"--classes must be from 2 to {ModelZoo.MaxClasses:N0}")
+            : input is not null && ParseShape(input) is null ? ValidationResult.Error(
+                $"--input '{input}' is not CxHxW with 1-{ImageShape.MaxChannels} channels and sides of 1-{ImageShape.MaxSide}, e.g. 3x32x32")
+            : null;
 
         internal static ImageShape? ParseShape(string text)
         {
