@@ -13,6 +13,8 @@
 //        [--kernel 3|1|0] [--batch-size 64] [--warmup 3] [--repetitions 15] [--threads 2]   (fwd+bwd per layer form vs dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- phases [--models a,b] [--density 4] [--batch-size 64] [--threads 2]
 //        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- profile [--models resnet-20,x-resnet-20-4] [--input 1x28x28] [--classes 10]
+//        [--batch-size 128] [--warmup 5] [--steps 20]   (a training step by phase, and its forward pass by op class)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
 //        [--warmup 5] [--batches 30] [--threads 2] [--size S] [--classes N]
 //        (whole-model training img/s on synthetic batches vs the first model; --size: 3xSxS input instead of the family's)
@@ -35,6 +37,9 @@ var arguments = args.Skip(1).Chunk(2).ToDictionary(p => p[0].TrimStart('-'), p =
 string Option(string name, string fallback) => arguments.TryGetValue(name, out var v) ? v : fallback;
 string data = Option("data", "/usr/share/datasets/fashion-mnist"); // where Debian's dataset-fashion-mnist package puts it
 int Int(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+ImageShape ImageShapeOption(string name, string fallback) =>
+    Option(name, fallback).Split('x').Select(int.Parse).ToArray() is [var c, var h, var w] ? new ImageShape(c, h, w)
+        : throw new ArgumentException($"--{name} must be CxHxW, e.g. 1x28x28.");
 string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
 // Before the first tensor: glibc's moving mmap threshold makes layer timings depend on what ran before (GlibcAllocator).
@@ -76,6 +81,10 @@ switch (args.FirstOrDefault())
     case "models":
         LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30),
             arguments.ContainsKey("size") ? Int("size", 32) : null, arguments.ContainsKey("classes") ? Int("classes", 10) : null);
+        break;
+    case "profile":
+        StepProfile.Run(List("models", "resnet-20,x-resnet-20-4"),
+            ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20));
         break;
     case "phases":
         KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
