@@ -18,9 +18,9 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class KernelPhases
 {
-    public static void Run(IReadOnlyList<string> models, double density, int batch, int warmup, int repetitions)
+    public static void Run(IReadOnlyList<string> models, double density, int batch, int warmup, int repetitions, ImageShape? input = null)
     {
-        var shapes = LayerShape.Distinct(models, s => s.Kernel == 3);
+        var shapes = LayerShape.Distinct(models, s => s.Kernel == 3, input);
         int threads = get_num_threads();
         double peak = PeakMultiplyAdds();
         Console.WriteLine($"phases: batch {batch}, density 1/{1 / density:0}, {threads} threads, median of {repetitions} after {warmup} warm-up");

@@ -3,7 +3,7 @@ using XNet.Architectures;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
-/// <summary>One expander convolution's shape in a zoo model, with the input size it sees at the family's reference input.</summary>
+/// <summary>One expander convolution's shape in a zoo model, with the input size it sees at the model's input.</summary>
 internal sealed record LayerShape(string Model, string Path, int In, int Out, int Kernel, int Stride, int Padding, int Degree, long Height,
     long Width)
 {
@@ -15,12 +15,13 @@ internal sealed record LayerShape(string Model, string Path, int In, int Out, in
 
     /// <summary>
     /// The expander convolutions of a zoo model, in module order, with the input size each sees (one forward pass on a
-    /// zero image at the family's reference input, through forward hooks).
+    /// zero image at <paramref name="input"/>, by default the family's reference input, through forward hooks).
     /// </summary>
-    public static List<LayerShape> Of(string model)
+    public static List<LayerShape> Of(string model, ImageShape? input = null)
     {
         var family = ModelZoo.FamilyOf(model);
-        using var network = ModelZoo.Create(model, family.Input, family.Classes, seed: 0);
+        var shape = input ?? family.Input;
+        using var network = ModelZoo.Create(model, shape, family.Classes, seed: 0);
         var shapes = new List<LayerShape>();
         var removers = new List<Action>();
         foreach (var (path, module) in network.named_modules())
@@ -41,7 +42,7 @@ internal sealed record LayerShape(string Model, string Path, int In, int Out, in
         using (no_grad())
         using (NewDisposeScope())
         {
-            network.call(zeros(1, family.Input.Channels, family.Input.Height, family.Input.Width));
+            network.call(zeros(1, shape.Channels, shape.Height, shape.Width));
         }
 
         removers.ForEach(r => r());
@@ -49,6 +50,6 @@ internal sealed record LayerShape(string Model, string Path, int In, int Out, in
     }
 
     /// <summary>The distinct shapes of several models (first occurrence kept).</summary>
-    public static List<LayerShape> Distinct(IEnumerable<string> models, Func<LayerShape, bool> keep) =>
-        models.SelectMany(Of).Where(keep).DistinctBy(s => (s.Model, s.Key)).ToList();
+    public static List<LayerShape> Distinct(IEnumerable<string> models, Func<LayerShape, bool> keep, ImageShape? input = null) =>
+        models.SelectMany(m => Of(m, input)).Where(keep).DistinctBy(s => (s.Model, s.Key)).ToList();
 }
