@@ -114,8 +114,14 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     internal Tensor Indices => indices;
 
     /// <summary>The graph as currently held in the <c>indices</c> buffer (after loading weights, the saved graph).</summary>
-    public ExpanderGraph Graph =>
-        ExpanderGraph.FromIndices(LayerPath, InputChannels, OutputChannels, indices.cpu().data<long>().ToArray());
+    public ExpanderGraph Graph
+    {
+        get
+        {
+            using var host = indices.cpu(); // disposed here, not left to the finalizer thread
+            return ExpanderGraph.FromIndices(LayerPath, InputChannels, OutputChannels, host.data<long>().ToArray());
+        }
+    }
 
     /// <summary>The equivalent dense weight, (C_out, C_in, k, k), zero where there is no connection; differentiable.</summary>
     public Tensor DenseWeight()

@@ -67,8 +67,14 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     public Parameter? Bias => bias;
 
     /// <summary>The graph as currently held in the <c>indices</c> buffer.</summary>
-    public ExpanderGraph Graph =>
-        ExpanderGraph.FromIndices(LayerPath, InputFeatures, OutputFeatures, indices.cpu().data<long>().ToArray());
+    public ExpanderGraph Graph
+    {
+        get
+        {
+            using var host = indices.cpu(); // disposed here, not left to the finalizer thread
+            return ExpanderGraph.FromIndices(LayerPath, InputFeatures, OutputFeatures, host.data<long>().ToArray());
+        }
+    }
 
     /// <summary>The equivalent dense weight, (out, in), zero where there is no connection; differentiable.</summary>
     public Tensor DenseWeight() =>

@@ -31,10 +31,16 @@ public sealed class Normalize : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <summary>Per-channel means.</summary>
-    public float[] Mean => mean.cpu().data<float>().ToArray();
+    public float[] Mean => Values(mean);
 
     /// <summary>Per-channel standard deviations.</summary>
-    public float[] Std => std.cpu().data<float>().ToArray();
+    public float[] Std => Values(std);
+
+    private static float[] Values(Tensor buffer)
+    {
+        using var host = buffer.cpu(); // disposed here, not left to the finalizer thread
+        return host.data<float>().ToArray();
+    }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
