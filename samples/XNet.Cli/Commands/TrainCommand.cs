@@ -367,7 +367,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             MetricsReport.Write(metrics, model.Model.ClassNames);
         }
 
-        AnsiConsole.MarkupLineInterpolated($"Peak memory: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024):F2} GB resident.");
+        AnsiConsole.MarkupLineInterpolated($"Peak memory: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024):F2} GiB resident.");
         return 0;
     }
 
