@@ -6,6 +6,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using TorchSharp;
 using XNet.Architectures;
+using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
 namespace XNet.Cli.Commands;
@@ -70,7 +71,7 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
         ModelZoo.EnsureKnown(settings.Model, "MODEL");
         string twin = settings.Twin ?? ModelZoo.DenseTwinOf(settings.Model);
         ModelZoo.EnsureKnown(twin, "--twin");
-        var device = Device(settings.Device);
+        var device = TorchDevices.Resolve(settings.Device);
         var family = ModelZoo.FamilyOf(settings.Model);
         var input = settings.Input is null ? family.Input : ModelsCommand.Settings.ParseShape(settings.Input)!;
         int classes = settings.Classes ?? family.Classes;
@@ -135,22 +136,6 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
-
-    private static torch.Device Device(string? requested)
-    {
-        if (requested is null)
-        {
-            return cuda.is_available() ? CUDA : CPU;
-        }
-
-        var device = torch.device(requested.ToLowerInvariant());
-        if (device.type == DeviceType.CUDA && (!cuda.is_available() || device.index >= cuda.device_count()))
-        {
-            throw new ArgumentException($"--device '{requested}': this machine has {(cuda.is_available() ? cuda.device_count() : 0)} CUDA device(s).");
-        }
-
-        return device;
     }
 
     /// <summary>One model with its optimiser and synthetic batch, timed round by round.</summary>

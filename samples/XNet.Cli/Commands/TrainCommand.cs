@@ -389,8 +389,18 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
 
         string photos = imageSize is null ? $"photos of about {width}x{height} pixels (median): " : "";
-        string[] chosen = [.. imageSize is null ? new[] { "--image-size" } : [], .. chooseModel is null ? [] : new[] { "--model" }];
-        string hint = chosen.Length == 0 ? "" : $" (set {string.Join(" and ", chosen)} to choose)";
+        var chosen = new List<string>();
+        if (imageSize is null)
+        {
+            chosen.Add("--image-size");
+        }
+
+        if (chooseModel is not null)
+        {
+            chosen.Add("--model");
+        }
+
+        string hint = chosen.Count == 0 ? "" : $" (set {string.Join(" and ", chosen)} to choose)";
         AnsiConsole.MarkupLineInterpolated(
             $"[grey]{photos}reading them at {side}x{side}{(chooseModel is null ? "" : $" for {chooseModel.Architecture}")}{hint}[/]");
         return side;

@@ -57,13 +57,9 @@ internal static class TrainingBatchNorm
             throw new ArgumentException($"expected 4D input, but got {input.ndim}D input.");
         }
 
-        double momentum = norm.momentum ?? 0.0;
-        if (norm.training && norm.track_running_stats && norm.num_batches_tracked is not null)
-        {
-            using Scalar one = 1;
-            norm.num_batches_tracked.add_(one, one);
-            momentum = norm.momentum ?? 1.0 / norm.num_batches_tracked.ToDouble();
-        }
+        double momentum = norm.training && norm.track_running_stats && norm.num_batches_tracked is not null
+            ? CountBatch(norm)
+            : norm.momentum ?? 0.0;
 
         bool batchStatistics = norm.training || (norm.running_mean is null && norm.running_var is null);
         bool useRunning = !norm.training || norm.track_running_stats;
@@ -71,17 +67,24 @@ internal static class TrainingBatchNorm
             norm.weight, norm.bias, batchStatistics, momentum, norm.eps);
     }
 
+    /// <summary>
+    /// Counts a training batch in <c>num_batches_tracked</c> and returns the running statistics' update factor: the
+    /// momentum, or without one the cumulative average's 1 / batches.
+    /// </summary>
+    private static double CountBatch(BatchNorm2d norm)
+    {
+        norm.num_batches_tracked!.Increment();
+        return norm.momentum ?? 1.0 / norm.num_batches_tracked!.item<long>();
+    }
+
     private static void UpdateRunningStatistics(BatchNorm2d norm, double[] mean, double[] variance, long count)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        // Scalars held until the calls return (see TensorSum).
-        using Scalar one = 1;
-        norm.num_batches_tracked!.add_(one, one);
-        double factor = norm.momentum ?? 1.0 / norm.num_batches_tracked.item<long>();
+        double factor = CountBatch(norm);
         using var batchMean = tensor(mean.Select(m => (float)m).ToArray());
         using var unbiased = tensor(variance.Select(v => (float)(v * count / (count - 1))).ToArray());
-        using Scalar keep = 1 - factor, take = factor;
+        using Scalar keep = 1 - factor, take = factor; // held until the calls return (see TensorSum)
         norm.running_mean!.mul_(keep).add_(batchMean, take);
         norm.running_var!.mul_(keep).add_(unbiased, take);
     }

@@ -208,8 +208,8 @@ internal static class Augmentation
         var padded = padding > 0 ? nn.functional.pad(images, new long[] { padding, padding, padding, padding }) : images;
 
         // Index of output pixel (i, j) in the flattened padded image: its row's start plus its column. The addition is
-        // given its alpha explicitly, kept alive until the call returns (TorchSharp's `+` would leave a temporary native scalar to
-        // the finalizer, see ResizedCropAndFlip).
+        // given its alpha explicitly, kept alive until the call returns (TorchSharp's `+` would leave a temporary native
+        // scalar to the finalizer, see ResizedCropAndFlip).
         using Scalar one = 1;
         var linear = tensor(rowStarts, device: images.device).view(batch, height, 1)
             .add(tensor(sourceColumns, device: images.device).view(batch, 1, width), one)

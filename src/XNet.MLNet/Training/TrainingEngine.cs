@@ -18,6 +18,7 @@ public sealed class TrainingEngine
     private readonly XNetTrainer.Options options;
     private readonly int seed;
     private readonly Device device;
+    private float[]? erasedValue; // RandomErasing's per-channel value, read once from the network's Normalize
 
     /// <summary>Creates the engine; the model is moved to <paramref name="device"/>.</summary>
     /// <param name="model">A classifier from raw (B, C, H, W) pixels to (B, classes) logits.</param>
@@ -386,9 +387,7 @@ public sealed class TrainingEngine
     /// erases normalised tensors with <c>value=0</c>), or 0 for a network without one.
     /// </summary>
     private Tensor ErasedValue(Tensor images) =>
-        model.modules().OfType<Normalize>().FirstOrDefault() is { } normalize
-            ? tensor(normalize.Mean)
-            : zeros(images.shape[1]);
+        tensor(erasedValue ??= model.modules().OfType<Normalize>().FirstOrDefault()?.Mean ?? new float[images.shape[1]]);
 
     /// <summary>
     /// The batch as tensors on <paramref name="device"/>, copied out of the loader's buffers (which it refills). For CUDA
