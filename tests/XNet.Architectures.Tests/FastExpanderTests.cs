@@ -96,10 +96,22 @@ public sealed class FastExpanderTests
     // 8 x 8 planes summed in registers across their groups: an odd group count (3), a single group.
     [DataRow(12, 10, 3, 1, 1, 4.0, 8, 8, false, 23L)]
     [DataRow(8, 6, 3, 1, 1, 8.0, 8, 8, true, 24L)]
+    // Planes narrower than 8 as row pairs (spread by a permutation): 7 x 7 and 5 wide x 8 high summed in registers, 8 wide
+    // x 7 high, and added group by group at other heights (an odd one, a tall 3-wide plane).
+    [DataRow(16, 16, 3, 1, 1, 4.0, 7, 7, true, 44L)]
+    [DataRow(12, 10, 3, 1, 1, 4.0, 8, 5, false, 45L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 7, 8, false, 46L)]
+    [DataRow(16, 8, 3, 1, 1, 4.0, 5, 7, true, 47L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 12, 3, false, 48L)]
     // 16-wide planes in blocks of 8 rows on AVX-512: one block (no rows above or below it); top, inner and bottom blocks
     // with an odd group count.
     [DataRow(16, 16, 3, 1, 1, 4.0, 8, 16, false, 25L)]
     [DataRow(12, 10, 3, 1, 1, 4.0, 24, 16, true, 26L)]
+    // Planes 9-15 wide in blocks of 8 masked rows, the last block moved up to the last row: 14 x 14 (rows 6-7 twice), an odd
+    // height and width, a single block.
+    [DataRow(32, 32, 3, 1, 1, 4.0, 14, 14, false, 41L)]
+    [DataRow(12, 10, 3, 1, 1, 4.0, 11, 9, true, 42L)]
+    [DataRow(16, 16, 3, 1, 1, 4.0, 8, 13, false, 43L)]
     // Stride-2 planes in blocks of 8 output rows on AVX-512: 8-lane rows (one block), 16-lane rows (three blocks, odd group count).
     [DataRow(32, 64, 3, 2, 1, 4.0, 16, 16, false, 27L)]
     [DataRow(12, 10, 3, 2, 1, 4.0, 48, 32, true, 28L)]

@@ -5,23 +5,29 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// Unit-stride planes exactly 8 wide (the last stage of the CIFAR ResNets and DenseNets) on AVX-512: two consecutive rows
-/// fill one 16-lane vector, where the 8-lane path leaves half of every multiply-add unused.
+/// Unit-stride planes up to 8 wide (the last stage of the CIFAR ResNets and DenseNets, 8 wide at a 32x32 input and 7 wide
+/// at 28x28) on AVX-512: two consecutive rows fill one 16-lane vector, where the 8-lane path leaves half of every
+/// multiply-add unused.
 /// </summary>
 /// <remarks>
-/// A vector holds rows r and r + 1 of an unpadded plane; the left and right neighbours come from lane shifts with the
-/// lanes that cross from one row into the other cleared (zero padding), and rows outside the plane are masked out of the
-/// loads. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1, 2p + u)) summed in kernel order.
-/// 8 x 8 planes, the common case, keep their four row pairs' sums in registers across all of a plane's groups
-/// (<see cref="CorrelateOctet"/>); other heights add each group into the stored plane (<see cref="CorrelatePairs"/>), the
-/// 8-lane window's order, so those give the same bits as the AVX2 path. Reading the neighbours with masked loads one
-/// element off instead of shifting (three loads, no shuffles) measured 15-20 % slower on the 2-core AVX-512 machine, the
-/// mask conversions included.
+/// A vector holds rows r and r + 1 of an unpadded plane in lanes 0-7 and 8-15 (<see cref="RowPairs"/>); the left and right
+/// neighbours come from lane shifts with the lanes that cross from one row into the other cleared (zero padding), and rows
+/// outside the plane are masked out of the loads. A plane narrower than 8 is loaded as its contiguous rows and spread to
+/// the two halves by one permutation (zeros past each row's width, so no lane carries a neighbour across a row), and its
+/// output pairs gathered back the same way. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1,
+/// 2p + u)) summed in kernel order. Planes of 7 or 8 rows, the common case, keep their four row pairs' sums in registers
+/// across all of a plane's groups (<see cref="CorrelateFourPairs"/>); other heights add each group into the stored plane
+/// (<see cref="CorrelatePairs"/>), the 8-lane window's order, so those give the same bits as the AVX2 path. Reading the
+/// neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured 15-20 % slower on
+/// the 2-core AVX-512 machine, the mask conversions included.
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {
     /// <summary>Whether a unit-stride plane of this width runs as row pairs.</summary>
-    private static bool Paired(int width) => width == 8 && Simd.Allow512;
+    private static bool Paired(int width) => width <= 8 && Simd.Allow512;
+
+    /// <summary>Whether a paired plane is four row pairs, summed in registers (<see cref="CorrelateFourPairs"/>).</summary>
+    private static bool FourPairs(int height) => height is 7 or 8;
 
     /// <summary>Lanes 0 and 8 clear: a left neighbour shifted across a row boundary.</summary>
     private static readonly Vector512<float> KeepLeft = Vector512.Create(0, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, -1, -1).AsSingle();
@@ -36,8 +42,8 @@ internal static unsafe partial class Stencil3x3
     private static readonly Vector512<float> LowerHalf = Vector512.Create(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0).AsSingle();
 
     /// <summary>
-    /// One 8 x 8 output plane (four row pairs) with its sums held in registers across all of the plane's groups, and
-    /// stored once.
+    /// One output plane of 7 or 8 rows (four row pairs) with its sums held in registers across all of the plane's groups,
+    /// and stored once.
     /// </summary>
     /// <remarks>
     /// <see cref="CorrelatePairs"/> adds each group into the stored plane: its four 9-long multiply-add chains per group
@@ -47,59 +53,59 @@ internal static unsafe partial class Stencil3x3
     /// the two differ in rounding, not in value.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateOctet(float* input, float* output, int first, int end, nint* origin, float* weight)
+    private static void CorrelateFourPairs(float* input, float* output, RowPairs pairs, int first, int end, nint* origin, float* weight)
     {
-        var (keepLeft, keepRight, upper, lower) = (KeepLeft, KeepRight, UpperHalf, LowerHalf);
+        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
         Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
         int g = first;
         for (; g + 1 < end; g += 2)
         {
-            AccumulateOctet(input + origin[g], weight + 9 * g, keepLeft, keepRight, upper, lower, ref e0, ref e1, ref e2, ref e3);
-            AccumulateOctet(input + origin[g + 1], weight + 9 * (g + 1), keepLeft, keepRight, upper, lower, ref o0, ref o1, ref o2, ref o3);
+            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, keepLeft, keepRight, ref e0, ref e1, ref e2, ref e3);
+            AccumulateFourPairs(input + origin[g + 1], weight + 9 * (g + 1), pairs, keepLeft, keepRight, ref o0, ref o1, ref o2, ref o3);
         }
 
         if (g < end)
         {
-            AccumulateOctet(input + origin[g], weight + 9 * g, keepLeft, keepRight, upper, lower, ref e0, ref e1, ref e2, ref e3);
+            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, keepLeft, keepRight, ref e0, ref e1, ref e2, ref e3);
         }
 
-        Avx512F.Store(output, e0 + o0);
-        Avx512F.Store(output + 16, e1 + o1);
-        Avx512F.Store(output + 32, e2 + o2);
-        Avx512F.Store(output + 48, e3 + o3);
+        pairs.Store(output, 0, e0 + o0);
+        pairs.Store(output, 2, e1 + o1);
+        pairs.Store(output, 4, e2 + o2);
+        pairs.Store(output, 6, e3 + o3);
     }
 
-    /// <summary>One group's 3 x 3 correlation of an 8 x 8 plane, added to the four row-pair sums.</summary>
+    /// <summary>One group's 3 x 3 correlation of a plane of 7 or 8 rows, added to the four row-pair sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AccumulateOctet(float* x, float* w, Vector512<float> keepLeft, Vector512<float> keepRight, Vector512<float> upper,
-        Vector512<float> lower, ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
+    private static void AccumulateFourPairs(float* x, float* w, RowPairs pairs, Vector512<float> keepLeft, Vector512<float> keepRight,
+        ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
     {
         var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
         var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
         var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
 
         // Pair r holds rows r and r + 1: output pair p reads pairs 2p - 1, 2p and 2p + 1, so the odd pairs serve two.
-        var a = Simd512.LoadMasked(x - 8, upper);
+        var a = pairs.Load(x, -1);
         var (aL, aR) = Neighbours(a, keepLeft, keepRight);
-        var b = Avx512F.LoadVector512(x);
+        var b = pairs.Load(x, 0);
         var (bL, bR) = Neighbours(b, keepLeft, keepRight);
-        var c = Avx512F.LoadVector512(x + 8);
+        var c = pairs.Load(x, 1);
         var (cL, cR) = Neighbours(c, keepLeft, keepRight);
         s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.LoadVector512(x + 16);
+        b = pairs.Load(x, 2);
         (bL, bR) = Neighbours(b, keepLeft, keepRight);
-        a = Avx512F.LoadVector512(x + 24);
+        a = pairs.Load(x, 3);
         (aL, aR) = Neighbours(a, keepLeft, keepRight);
         s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.LoadVector512(x + 32);
+        b = pairs.Load(x, 4);
         (bL, bR) = Neighbours(b, keepLeft, keepRight);
-        c = Avx512F.LoadVector512(x + 40);
+        c = pairs.Load(x, 5);
         (cL, cR) = Neighbours(c, keepLeft, keepRight);
         s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.LoadVector512(x + 48);
+        b = pairs.Load(x, 6);
         (bL, bR) = Neighbours(b, keepLeft, keepRight);
-        a = Simd512.LoadMasked(x + 56, lower);
+        a = pairs.Load(x, 7);
         (aL, aR) = Neighbours(a, keepLeft, keepRight);
         s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
@@ -124,10 +130,10 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>One output plane as row pairs: the first group stores, the others add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePairs(float* input, float* output, int height, int first, int end, nint* origin, float* weight)
+    private static void CorrelatePairs(float* input, float* output, RowPairs rows, int first, int end, nint* origin, float* weight)
     {
         var (keepLeft, keepRight) = (KeepLeft, KeepRight);
-        int pairs = (height + 1) / 2;
+        int pairs = (rows.Height + 1) / 2;
         for (int g = first; g < end; g++)
         {
             float* w = weight + 9 * g;
@@ -136,12 +142,12 @@ internal static unsafe partial class Stencil3x3
             var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
             bool add = g > first;
             float* x = input + origin[g];
-            var above = RowPair(x, -1, height);
+            var above = rows.Load(x, -1);
             var (aboveLeft, aboveRight) = Neighbours(above, keepLeft, keepRight);
             for (int p = 0; p < pairs; p++)
             {
-                var centre = RowPair(x, 2 * p, height);
-                var below = RowPair(x, 2 * p + 1, height);
+                var centre = rows.Load(x, 2 * p);
+                var below = rows.Load(x, 2 * p + 1);
                 var (centreLeft, centreRight) = Neighbours(centre, keepLeft, keepRight);
                 var (belowLeft, belowRight) = Neighbours(below, keepLeft, keepRight);
                 var sum = Avx512F.FusedMultiplyAdd(w00, aboveLeft, Vector512<float>.Zero);
@@ -153,18 +159,7 @@ internal static unsafe partial class Stencil3x3
                 sum = Avx512F.FusedMultiplyAdd(w20, belowLeft, sum);
                 sum = Avx512F.FusedMultiplyAdd(w21, below, sum);
                 sum = Avx512F.FusedMultiplyAdd(w22, belowRight, sum);
-                float* y = output + 16 * p;
-                if (2 * p + 1 < height)
-                {
-                    Avx512F.Store(y, add ? Avx512F.Add(sum, Avx512F.LoadVector512(y)) : sum);
-                }
-                else
-                {
-                    // An odd height's last pair has one row.
-                    var mask = Simd512.MaskOf(8);
-                    Simd512.StoreMasked(y, mask, add ? Avx512F.Add(sum, Simd512.LoadMasked(y, mask)) : sum);
-                }
-
+                rows.Store(output, 2 * p, add ? Avx512F.Add(sum, rows.Load(output, 2 * p)) : sum);
                 (above, aboveLeft, aboveRight) = (below, belowLeft, belowRight);
             }
         }
@@ -172,11 +167,11 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>The 9 gradients of each group of one output plane as row pairs, over a run of batch items, added to <paramref name="gradient"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int height,
+    private static void WeightGradientPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, RowPairs rows,
         int first, int end, nint* origin, float* gradient)
     {
         var (keepLeft, keepRight) = (KeepLeft, KeepRight);
-        int pairs = (height + 1) / 2;
+        int pairs = (rows.Height + 1) / 2;
         for (int g = first; g < end; g++)
         {
             Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -184,13 +179,13 @@ internal static unsafe partial class Stencil3x3
             for (int b = 0; b < batch; b++)
             {
                 float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
-                var above = RowPair(x, -1, height);
+                var above = rows.Load(x, -1);
                 var (aboveLeft, aboveRight) = Neighbours(above, keepLeft, keepRight);
                 for (int p = 0; p < pairs; p++)
                 {
-                    var d = RowPair(dy, 2 * p, height);
-                    var centre = RowPair(x, 2 * p, height);
-                    var below = RowPair(x, 2 * p + 1, height);
+                    var d = rows.Load(dy, 2 * p);
+                    var centre = rows.Load(x, 2 * p);
+                    var below = rows.Load(x, 2 * p + 1);
                     var (centreLeft, centreRight) = Neighbours(centre, keepLeft, keepRight);
                     var (belowLeft, belowRight) = Neighbours(below, keepLeft, keepRight);
                     a00 = Avx512F.FusedMultiplyAdd(d, aboveLeft, a00);
@@ -214,14 +209,14 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// The 9 gradients of each group of one 8 x 8 output plane over a run of batch items, added to <paramref name="gradient"/>:
-    /// <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
+    /// The 9 gradients of each group of one output plane of 7 or 8 rows over a run of batch items, added to
+    /// <paramref name="gradient"/>: <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientOctet(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
-        nint* origin, float* gradient)
+    private static void WeightGradientFourPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, RowPairs pairs,
+        int first, int end, nint* origin, float* gradient)
     {
-        var (keepLeft, keepRight, upper, lower) = (KeepLeft, KeepRight, UpperHalf, LowerHalf);
+        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
         for (int g = first; g < end; g++)
         {
             Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -229,32 +224,32 @@ internal static unsafe partial class Stencil3x3
             for (int b = 0; b < batch; b++)
             {
                 float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
-                // As in AccumulateOctet: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
-                var a = Simd512.LoadMasked(x - 8, upper);
+                // As in AccumulateFourPairs: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
+                var a = pairs.Load(x, -1);
                 var (aL, aR) = Neighbours(a, keepLeft, keepRight);
-                var c = Avx512F.LoadVector512(x);
+                var c = pairs.Load(x, 0);
                 var (cL, cR) = Neighbours(c, keepLeft, keepRight);
-                var e = Avx512F.LoadVector512(x + 8);
+                var e = pairs.Load(x, 1);
                 var (eL, eR) = Neighbours(e, keepLeft, keepRight);
-                var d = Avx512F.LoadVector512(dy);
+                var d = pairs.Load(dy, 0);
                 GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.LoadVector512(x + 16);
+                c = pairs.Load(x, 2);
                 (cL, cR) = Neighbours(c, keepLeft, keepRight);
-                a = Avx512F.LoadVector512(x + 24);
+                a = pairs.Load(x, 3);
                 (aL, aR) = Neighbours(a, keepLeft, keepRight);
-                d = Avx512F.LoadVector512(dy + 16);
+                d = pairs.Load(dy, 2);
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.LoadVector512(x + 32);
+                c = pairs.Load(x, 4);
                 (cL, cR) = Neighbours(c, keepLeft, keepRight);
-                e = Avx512F.LoadVector512(x + 40);
+                e = pairs.Load(x, 5);
                 (eL, eR) = Neighbours(e, keepLeft, keepRight);
-                d = Avx512F.LoadVector512(dy + 32);
+                d = pairs.Load(dy, 4);
                 GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.LoadVector512(x + 48);
+                c = pairs.Load(x, 6);
                 (cL, cR) = Neighbours(c, keepLeft, keepRight);
-                a = Simd512.LoadMasked(x + 56, lower);
+                a = pairs.Load(x, 7);
                 (aL, aR) = Neighbours(a, keepLeft, keepRight);
-                d = Avx512F.LoadVector512(dy + 48);
+                d = pairs.Load(dy, 6);
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
             }
 
@@ -283,19 +278,76 @@ internal static unsafe partial class Stencil3x3
         a22 = Avx512F.FusedMultiplyAdd(d, bottomRight, a22);
     }
 
-    /// <summary>Rows r and r + 1 of an 8-wide plane, each zero where it lies outside the plane's rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> RowPair(float* plane, int r, int height)
+    /// <summary>
+    /// How a plane up to 8 wide maps to row pairs: rows r and r + 1 in lanes 0-7 and 8-15 of one vector, zero past each
+    /// row's width and where a row lies outside the plane (masked-out elements are never read or written).
+    /// </summary>
+    private readonly struct RowPairs
     {
-        if (r >= 0 && r + 1 < height)
+        private static readonly Vector512<int> Lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+        // For narrower planes: lane (half h, column c) takes element h · width + c of the pair's contiguous rows, or lane
+        // 15, which a masked load of at most 14 elements leaves zero; the upper variant for a pair whose first row is
+        // above the plane; and gather, the inverse for a store.
+        private readonly Vector512<int> spread, spreadUpper, gather;
+
+        // The 2 · width elements of two whole rows, for the masked load of a narrower plane's inner pairs.
+        private readonly Vector512<float> twoRows;
+
+        public RowPairs(int width, int height)
         {
-            return Avx512F.LoadVector512(plane + 8 * r);
+            (Width, Height) = (width, height);
+            var (column, half) = (Lane & Vector512.Create(7), Vector512.ShiftRightLogical(Lane, 3));
+            var inRow = Vector512.LessThan(column, Vector512.Create(width));
+            spread = Vector512.ConditionalSelect(inRow, half * Vector512.Create(width) + column, Vector512.Create(15));
+            spreadUpper = Vector512.ConditionalSelect(inRow & Vector512.Equals(half, Vector512<int>.One), column, Vector512.Create(15));
+            var (pairRow, pairColumn) = (Vector512.GreaterThanOrEqual(Lane, Vector512.Create(width)), Lane - Vector512.Create(width));
+            gather = Vector512.ConditionalSelect(pairRow, pairColumn + Vector512.Create(8), Lane);
+            twoRows = Simd512.MaskOf(2 * width);
         }
 
-        // Lane k is pixel 8r + k of the plane: kept where that lies inside it (masked-out lanes are never read).
-        var pixel = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(8 * r);
-        var inside = Vector512.GreaterThanOrEqual(pixel, Vector512<int>.Zero) & Vector512.LessThan(pixel, Vector512.Create(8 * height));
-        return Simd512.LoadMasked(plane + 8 * r, inside.AsSingle());
+        public int Width { get; }
+
+        public int Height { get; }
+
+        /// <summary>Rows r and r + 1 of <paramref name="plane"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Load(float* plane, int r)
+        {
+            if (r >= 0 && r + 1 < Height)
+            {
+                return Width == 8
+                    ? Avx512F.LoadVector512(plane + 8 * r)
+                    : Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + Width * r, twoRows), spread);
+            }
+
+            int top = Math.Max(r, 0), count = Width * (Math.Min(r + 2, Height) - top);
+            if (count <= 0)
+            {
+                return Vector512<float>.Zero;
+            }
+
+            if (Width == 8)
+            {
+                // Only one of the rows is inside: lanes 8-15 when it is the second, lanes 0-7 when it is the first.
+                return r < 0 ? Simd512.LoadMasked(plane - 8, UpperHalf) : Simd512.LoadMasked(plane + 8 * r, LowerHalf);
+            }
+
+            return Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + Width * top, count), r < 0 ? spreadUpper : spread);
+        }
+
+        /// <summary>Stores the rows of <paramref name="value"/> that lie in the plane as rows r and r + 1 of <paramref name="plane"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(float* plane, int r, Vector512<float> value)
+        {
+            int count = Width * Math.Min(2, Height - r);
+            if (count <= 0)
+            {
+                return;
+            }
+
+            Simd512.Store(plane + Width * r, Width == 8 ? value : Avx512F.PermuteVar16x32(value, gather), count);
+        }
     }
 
     /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>

@@ -13,7 +13,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
 /// plane. Here a block's 8 accumulators take every group in turn (8 independent multiply-add chains, 9 links per group)
 /// and are stored once, for the price of reading 10 input rows per 8 output rows. The same idea for 8 x 8 planes is
-/// <see cref="CorrelateOctet"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
+/// <see cref="CorrelateFourPairs"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
 /// 32->32 @16 forward went from 0.49-0.51 to 0.21-0.24 ms in a training step's turn, but on 32 x 32 planes (two strips
 /// per row, 4 blocks per strip) DenseNet-BC's 96->24 forward went from 2.8-3.2 to 3.4-3.6 ms, its 24 groups' rows
 /// scattered over 96 planes, so wider planes keep the sweep. Stride-2 blocks read the phase planes as
@@ -27,16 +27,32 @@ internal static unsafe partial class Stencil3x3
     /// <summary>Output rows per block: 8 accumulators, 9 weights and a row's 3 shifted vectors fit AVX-512's 32 registers.</summary>
     private const int BlockRows = 8;
 
-    /// <summary>Whether a unit-stride plane runs in row blocks: AVX-512, one whole 16-lane strip per row, whole blocks.</summary>
-    private static bool InRowBlocks(int height, int width) => Simd.Allow512 && width == Simd512.Lanes && height % BlockRows == 0;
+    /// <summary>
+    /// Whether a unit-stride plane runs in row blocks: AVX-512, each row one 16-lane strip, more than 8 columns wide (the
+    /// masked lanes of a narrower row would waste more than half of each vector) and at least a block high.
+    /// </summary>
+    private static bool InRowBlocks(int height, int width) =>
+        Simd.Allow512 && width > Simd256.Lanes && width <= Simd512.Lanes && height >= BlockRows;
 
-    /// <summary>One output plane in row blocks (<see cref="InRowBlocks"/>).</summary>
+    /// <summary>
+    /// One output plane in row blocks (<see cref="InRowBlocks"/>). A height that is not a multiple of 8 ends with a block
+    /// moved up to the plane's last row, which computes a few rows twice rather than running a shorter block.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlocks(float* input, float* output, int height, int first, int end, nint* origin, float* weight)
+    private static void CorrelateRowBlocks(float* input, float* output, int height, int width, int first, int end, nint* origin,
+        float* weight)
     {
-        for (int r0 = 0; r0 < height; r0 += BlockRows)
+        for (int r = 0; r < height; r += BlockRows)
         {
-            CorrelateRowBlock(input, output, r0, height, first, end, origin, weight);
+            int r0 = Math.Min(r, height - BlockRows);
+            if (width == Simd512.Lanes)
+            {
+                CorrelateRowBlock<OnlyStrip, StoreRow>(input, output, r0, height, width, first, end, origin, weight);
+            }
+            else
+            {
+                CorrelateRowBlock<OnlyPartialStrip, StoreMaskedRow>(input, output, r0, height, width, first, end, origin, weight);
+            }
         }
     }
 
@@ -45,12 +61,16 @@ internal static unsafe partial class Stencil3x3
     /// through kernel row 1 and r0 + k - 2 through kernel row 2; rows outside the plane are zero padding, never read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlock(float* input, float* output, int r0, int height, int first, int end, nint* origin, float* weight)
+    private static void CorrelateRowBlock<TReader, TWriter>(float* input, float* output, int r0, int height, int width, int first, int end,
+        nint* origin, float* weight)
+        where TReader : struct, IStripReader
+        where TWriter : struct, IRowWriter
     {
         var zero = Vector512<float>.Zero;
+        var mask = Simd512.MaskOf(width);
         Vector512<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
         bool top = r0 > 0, bottom = r0 + BlockRows < height;
-        nint row = Simd512.Lanes;
+        nint row = width;
         for (int g = first; g < end; g++)
         {
             float* w = weight + 9 * g;
@@ -61,56 +81,56 @@ internal static unsafe partial class Stencil3x3
             Vector512<float> l, c, r;
             if (top)
             {
-                OnlyStrip.Read<Simd512, Vector512<float>>(x - row, zero, out l, out c, out r);
+                TReader.Read<Simd512, Vector512<float>>(x - row, mask, out l, out c, out r);
                 a0 = Taps3(a0, l, c, r, w00, w01, w02);
             }
 
-            OnlyStrip.Read<Simd512, Vector512<float>>(x, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x, mask, out l, out c, out r);
             a0 = Taps3(a0, l, c, r, w10, w11, w12);
             a1 = Taps3(a1, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + row, mask, out l, out c, out r);
             a0 = Taps3(a0, l, c, r, w20, w21, w22);
             a1 = Taps3(a1, l, c, r, w10, w11, w12);
             a2 = Taps3(a2, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 2 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 2 * row, mask, out l, out c, out r);
             a1 = Taps3(a1, l, c, r, w20, w21, w22);
             a2 = Taps3(a2, l, c, r, w10, w11, w12);
             a3 = Taps3(a3, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 3 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 3 * row, mask, out l, out c, out r);
             a2 = Taps3(a2, l, c, r, w20, w21, w22);
             a3 = Taps3(a3, l, c, r, w10, w11, w12);
             a4 = Taps3(a4, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 4 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 4 * row, mask, out l, out c, out r);
             a3 = Taps3(a3, l, c, r, w20, w21, w22);
             a4 = Taps3(a4, l, c, r, w10, w11, w12);
             a5 = Taps3(a5, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 5 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 5 * row, mask, out l, out c, out r);
             a4 = Taps3(a4, l, c, r, w20, w21, w22);
             a5 = Taps3(a5, l, c, r, w10, w11, w12);
             a6 = Taps3(a6, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 6 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 6 * row, mask, out l, out c, out r);
             a5 = Taps3(a5, l, c, r, w20, w21, w22);
             a6 = Taps3(a6, l, c, r, w10, w11, w12);
             a7 = Taps3(a7, l, c, r, w00, w01, w02);
-            OnlyStrip.Read<Simd512, Vector512<float>>(x + 7 * row, zero, out l, out c, out r);
+            TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
             a6 = Taps3(a6, l, c, r, w20, w21, w22);
             a7 = Taps3(a7, l, c, r, w10, w11, w12);
             if (bottom)
             {
-                OnlyStrip.Read<Simd512, Vector512<float>>(x + 8 * row, zero, out l, out c, out r);
+                TReader.Read<Simd512, Vector512<float>>(x + 8 * row, mask, out l, out c, out r);
                 a7 = Taps3(a7, l, c, r, w20, w21, w22);
             }
         }
 
         float* y = output + r0 * row;
-        Simd512.Store(y, a0);
-        Simd512.Store(y + row, a1);
-        Simd512.Store(y + 2 * row, a2);
-        Simd512.Store(y + 3 * row, a3);
-        Simd512.Store(y + 4 * row, a4);
-        Simd512.Store(y + 5 * row, a5);
-        Simd512.Store(y + 6 * row, a6);
-        Simd512.Store(y + 7 * row, a7);
+        TWriter.Write<Simd512, Vector512<float>>(y, a0, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + row, a1, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 2 * row, a2, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 3 * row, a3, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 4 * row, a4, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 5 * row, a5, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 6 * row, a6, mask);
+        TWriter.Write<Simd512, Vector512<float>>(y + 7 * row, a7, mask);
     }
 
     /// <summary>

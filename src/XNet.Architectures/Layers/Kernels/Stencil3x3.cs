@@ -64,17 +64,17 @@ internal static unsafe partial class Stencil3x3
                         (float*)weightAddress);
                 }
             }
-            else if (Paired(outW) && outH == 8)
+            else if (Paired(outW) && FourPairs(outH))
             {
-                CorrelateOctet(x, y, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelateFourPairs(x, y, new RowPairs(outW, outH), from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (Paired(outW))
             {
-                CorrelatePairs(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePairs(x, y, new RowPairs(outW, outH), from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (InRowBlocks(outH, outW))
             {
-                CorrelateRowBlocks(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelateRowBlocks(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (wide)
             {
@@ -126,13 +126,15 @@ internal static unsafe partial class Stencil3x3
                         WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
-                    else if (Paired(outW) && outH == 8)
+                    else if (Paired(outW) && FourPairs(outH))
                     {
-                        WeightGradientOctet(x, inBatch, dy, dyBatch, count, from, to, (nint*)originAddress, chunkSums);
+                        WeightGradientFourPairs(x, inBatch, dy, dyBatch, count, new RowPairs(outW, outH), from, to, (nint*)originAddress,
+                            chunkSums);
                     }
                     else if (Paired(outW))
                     {
-                        WeightGradientPairs(x, inBatch, dy, dyBatch, count, outH, from, to, (nint*)originAddress, chunkSums);
+                        WeightGradientPairs(x, inBatch, dy, dyBatch, count, new RowPairs(outW, outH), from, to, (nint*)originAddress,
+                            chunkSums);
                     }
                     else if (wide)
                     {
