@@ -115,11 +115,19 @@ public sealed class FastExpanderTests
     // Stride-2 planes in blocks of 8 output rows on AVX-512: 8-lane rows (one block), 16-lane rows (three blocks, odd group count).
     [DataRow(32, 64, 3, 2, 1, 4.0, 16, 16, false, 27L)]
     [DataRow(12, 10, 3, 2, 1, 4.0, 48, 32, true, 28L)]
+    // ... and rows narrower than a vector: 11 x 9 outputs (16 lanes, the last block moved up), 5 x 6 (8 lanes, one block
+    // with 3 rows past the plane).
+    [DataRow(8, 16, 3, 2, 1, 2.0, 22, 18, false, 51L)]
+    [DataRow(8, 8, 3, 2, 1, 2.0, 9, 11, true, 52L)]
     // Stride-2 input gradients written in the input's layout: odd height and width (masked last columns, no last row),
     // 16-lane strips with a partial second half, several strips.
     [DataRow(8, 16, 3, 2, 1, 2.0, 7, 5, false, 18L)]
     [DataRow(8, 16, 3, 2, 1, 2.0, 6, 40, true, 19L)]
     [DataRow(8, 8, 3, 2, 1, 2.0, 3, 70, false, 20L)]
+    // Stride-2 input gradients in row blocks of rows narrower than a vector, the last block moved up: 8 lanes (5 of them
+    // used, 12 rows), 16 lanes (13 used, 20 rows).
+    [DataRow(8, 16, 3, 2, 1, 2.0, 12, 10, false, 49L)]
+    [DataRow(12, 10, 3, 2, 1, 4.0, 20, 26, true, 50L)]
     public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
         bool bias, long seed)
     {

@@ -134,31 +134,40 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Whether a stride-2 plane runs in row blocks: on an AVX-512 machine (32 vector registers), an output row that is one
-    /// whole vector of <paramref name="lanes"/>, whole blocks (the CIFAR ResNets' 16->32 and 32->64 layers).
+    /// Whether a stride-2 plane runs in row blocks: on an AVX-512 machine (32 vector registers), an output row that fits one
+    /// vector of <paramref name="lanes"/> and fills more than half of it (the CIFAR ResNets' 16->32 and 32->64 layers, and
+    /// the same layers at a 28x28 input).
     /// </summary>
-    private static bool PhasesInRowBlocks(int outH, int outW, int lanes) => Simd.Allow512 && outW == lanes && outH % BlockRows == 0;
+    private static bool PhasesInRowBlocks(int outW, int lanes) => Simd.Allow512 && outW <= lanes && outW > lanes / 2;
 
-    /// <summary>One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>).</summary>
+    /// <summary>
+    /// One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>): the last
+    /// block moved up to the plane's last row, or for a plane under 8 rows one block whose rows past the plane are summed
+    /// and not stored. Its reads stay inside the slack rows <see cref="SparseConvPlan"/> gives the phase planes, which
+    /// cover whole tiles of 8 output rows one vector wide.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhaseRowBlocks<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int first,
-        int end, nint* origin, float* weight)
+    private static void CorrelatePhaseRowBlocks<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
+        int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        for (int r0 = 0; r0 < outH; r0 += BlockRows)
+        for (int r = 0; r < outH; r += BlockRows)
         {
-            CorrelatePhaseRowBlock<TSimd, TVector>(input + r0 * inRow, inRow, phaseStep, output + r0 * TSimd.Lanes, first, end, origin, weight);
+            int r0 = Math.Max(0, Math.Min(r, outH - BlockRows));
+            CorrelatePhaseRowBlock<TSimd, TVector>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW, Math.Min(BlockRows, outH - r0),
+                first, end, origin, weight);
         }
     }
 
     /// <summary>
-    /// Output rows r0 .. r0 + 7 of a stride-2 plane (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps): phase row
-    /// r0 + k gives output row r0 + k its kernel rows 0 and 1 and output row r0 + k - 1 its kernel row 2.
+    /// Output rows r0 .. r0 + 7 of a stride-2 plane (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps), of which
+    /// the first <paramref name="rows"/> are stored: phase row r0 + k gives output row r0 + k its kernel rows 0 and 1 and
+    /// output row r0 + k - 1 its kernel row 2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhaseRowBlock<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int first, int end,
-        nint* origin, float* weight)
+    private static void CorrelatePhaseRowBlock<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outW, int rows,
+        int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
@@ -191,15 +200,27 @@ internal static unsafe partial class Stencil3x3
                 w12, w20, w21, w22);
         }
 
-        nint row = TSimd.Lanes;
-        TSimd.Store(output, a0);
-        TSimd.Store(output + row, a1);
-        TSimd.Store(output + 2 * row, a2);
-        TSimd.Store(output + 3 * row, a3);
-        TSimd.Store(output + 4 * row, a4);
-        TSimd.Store(output + 5 * row, a5);
-        TSimd.Store(output + 6 * row, a6);
-        TSimd.Store(output + 7 * row, a7);
+        // Whole rows of a plane one vector wide are plain stores; rows past the plane are not written.
+        nint row = outW;
+        TSimd.Store(output, a0, outW);
+        StoreRowIf<TSimd, TVector>(rows > 1, output + row, a1, outW);
+        StoreRowIf<TSimd, TVector>(rows > 2, output + 2 * row, a2, outW);
+        StoreRowIf<TSimd, TVector>(rows > 3, output + 3 * row, a3, outW);
+        StoreRowIf<TSimd, TVector>(rows > 4, output + 4 * row, a4, outW);
+        StoreRowIf<TSimd, TVector>(rows > 5, output + 5 * row, a5, outW);
+        StoreRowIf<TSimd, TVector>(rows > 6, output + 6 * row, a6, outW);
+        StoreRowIf<TSimd, TVector>(rows > 7, output + 7 * row, a7, outW);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRowIf<TSimd, TVector>(bool inside, float* row, TVector value, int width)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        if (inside)
+        {
+            TSimd.Store(row, value, width);
+        }
     }
 
     /// <summary>
@@ -223,22 +244,35 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Whether a stride-2 input gradient runs in row blocks: on an AVX-512 machine, an output-gradient row that is one whole
-    /// vector of <paramref name="lanes"/> (input rows of twice that), input rows that split into blocks of 8.
+    /// Whether a stride-2 input gradient runs in row blocks: on an AVX-512 machine, an output-gradient row that fits one
+    /// vector of <paramref name="lanes"/> and fills more than half of it (input rows of twice its width), an even input
+    /// height of at least one block.
     /// </summary>
-    private static bool TransposedInRowBlocks(int height, int width, int lanes) => Simd.Allow512 && width == 2 * lanes && height % BlockRows == 0;
+    private static bool TransposedInRowBlocks(int height, int width, int lanes) =>
+        Simd.Allow512 && width % 2 == 0 && height % 2 == 0 && width / 2 <= lanes && width / 2 > lanes / 2 && height >= BlockRows;
 
-    /// <summary>One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>).</summary>
+    /// <summary>
+    /// One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>), the last block moved
+    /// up to the last row as in <see cref="CorrelateRowBlocks"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedRowBlocks<TSimd, TVector>(float* upstream, float* output, int height, int first, int end, nint* origin,
-        float* weight)
+    private static void TransposedRowBlocks<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
+        nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         int rows = height / 2;
-        for (int r0 = 0; r0 < rows; r0 += BlockRows / 2)
+        for (int r = 0; r < rows; r += BlockRows / 2)
         {
-            TransposedRowBlock<TSimd, TVector>(upstream, output + 2 * r0 * 2 * TSimd.Lanes, r0, rows, first, end, origin, weight);
+            int r0 = Math.Min(r, rows - BlockRows / 2);
+            if (width == 2 * TSimd.Lanes)
+            {
+                TransposedRowBlock<TSimd, TVector, WholeRows>(upstream, output + 2 * r0 * width, r0, rows, width, first, end, origin, weight);
+            }
+            else
+            {
+                TransposedRowBlock<TSimd, TVector, MaskedRows>(upstream, output + 2 * r0 * width, r0, rows, width, first, end, origin, weight);
+            }
         }
     }
 
@@ -248,15 +282,17 @@ internal static unsafe partial class Stencil3x3
     /// its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedRowBlock<TSimd, TVector>(float* upstream, float* output, int r0, int rows, int first, int end,
-        nint* origin, float* weight)
+    private static void TransposedRowBlock<TSimd, TVector, TReader>(float* upstream, float* output, int r0, int rows, int width, int first,
+        int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
+        where TReader : struct, IRowReader
     {
         TVector e0 = TSimd.Zero, e1 = TSimd.Zero, e2 = TSimd.Zero, e3 = TSimd.Zero, e4 = TSimd.Zero, e5 = TSimd.Zero, e6 = TSimd.Zero;
         TVector e7 = TSimd.Zero, o0 = TSimd.Zero, o1 = TSimd.Zero, o2 = TSimd.Zero, o3 = TSimd.Zero, o4 = TSimd.Zero, o5 = TSimd.Zero;
         TVector o6 = TSimd.Zero, o7 = TSimd.Zero;
-        nint cols = TSimd.Lanes;
+        nint cols = width / 2;
+        var mask = TSimd.MaskOf((int)cols);
         bool below = r0 + BlockRows / 2 < rows;
         for (int g = first; g < end; g++)
         {
@@ -266,42 +302,43 @@ internal static unsafe partial class Stencil3x3
             TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             float* dy = upstream + origin[g] + r0 * cols;
             // d: the output-gradient row; n: the same row one column on (zero past the row's end).
-            var d = TSimd.Load(dy);
+            var d = TReader.Read<TSimd, TVector>(dy, mask);
             var n = TSimd.ShiftDown(d);
             TransposedTaps<TSimd, TVector>(ref e0, ref o0, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w21, w22, w20);
-            d = TSimd.Load(dy + cols);
+            d = TReader.Read<TSimd, TVector>(dy + cols, mask);
             n = TSimd.ShiftDown(d);
             TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e2, ref o2, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w21, w22, w20);
-            d = TSimd.Load(dy + 2 * cols);
+            d = TReader.Read<TSimd, TVector>(dy + 2 * cols, mask);
             n = TSimd.ShiftDown(d);
             TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e4, ref o4, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w21, w22, w20);
-            d = TSimd.Load(dy + 3 * cols);
+            d = TReader.Read<TSimd, TVector>(dy + 3 * cols, mask);
             n = TSimd.ShiftDown(d);
             TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e6, ref o6, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w21, w22, w20);
             if (below)
             {
-                d = TSimd.Load(dy + 4 * cols);
+                d = TReader.Read<TSimd, TVector>(dy + 4 * cols, mask);
                 n = TSimd.ShiftDown(d);
                 TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w01, w02, w00);
             }
         }
 
-        nint row = 2 * cols;
-        StoreInterleaved<TSimd, TVector>(output, e0, o0);
-        StoreInterleaved<TSimd, TVector>(output + row, e1, o1);
-        StoreInterleaved<TSimd, TVector>(output + 2 * row, e2, o2);
-        StoreInterleaved<TSimd, TVector>(output + 3 * row, e3, o3);
-        StoreInterleaved<TSimd, TVector>(output + 4 * row, e4, o4);
-        StoreInterleaved<TSimd, TVector>(output + 5 * row, e5, o5);
-        StoreInterleaved<TSimd, TVector>(output + 6 * row, e6, o6);
-        StoreInterleaved<TSimd, TVector>(output + 7 * row, e7, o7);
+        nint row = width;
+        int high = width - TSimd.Lanes; // columns in the upper, interleaved half
+        StoreInterleaved<TSimd, TVector>(output, e0, o0, high);
+        StoreInterleaved<TSimd, TVector>(output + row, e1, o1, high);
+        StoreInterleaved<TSimd, TVector>(output + 2 * row, e2, o2, high);
+        StoreInterleaved<TSimd, TVector>(output + 3 * row, e3, o3, high);
+        StoreInterleaved<TSimd, TVector>(output + 4 * row, e4, o4, high);
+        StoreInterleaved<TSimd, TVector>(output + 5 * row, e5, o5, high);
+        StoreInterleaved<TSimd, TVector>(output + 6 * row, e6, o6, high);
+        StoreInterleaved<TSimd, TVector>(output + 7 * row, e7, o7, high);
     }
 
     /// <summary>One kernel row's taps on an input row: its even columns take w[u][1]·d, its odd columns w[u][2]·d + w[u][0]·n.</summary>
@@ -315,14 +352,14 @@ internal static unsafe partial class Stencil3x3
         odd = TSimd.MultiplyAdd(wNext, n, TSimd.MultiplyAdd(wOdd, d, odd));
     }
 
-    /// <summary>One input row from its even and odd columns.</summary>
+    /// <summary>One input row from its even and odd columns, <paramref name="high"/> of them in the upper half.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreInterleaved<TSimd, TVector>(float* row, TVector even, TVector odd)
+    private static void StoreInterleaved<TSimd, TVector>(float* row, TVector even, TVector odd, int high)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         TSimd.Store(row, TSimd.InterleaveLow(even, odd));
-        TSimd.Store(row + TSimd.Lanes, TSimd.InterleaveHigh(even, odd));
+        TSimd.Store(row + TSimd.Lanes, TSimd.InterleaveHigh(even, odd), high);
     }
 
     /// <summary>sum + one kernel row's three taps on one input row's left, centre and right neighbours.</summary>

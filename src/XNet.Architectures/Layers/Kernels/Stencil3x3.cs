@@ -43,14 +43,14 @@ internal static unsafe partial class Stencil3x3
             }
             else if (phaseStep > 0)
             {
-                if (wide && PhasesInRowBlocks(outH, outW, Simd512.Lanes))
+                if (wide && PhasesInRowBlocks(outW, Simd512.Lanes))
                 {
-                    CorrelatePhaseRowBlocks<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, from, to, (nint*)originAddress,
+                    CorrelatePhaseRowBlocks<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
                 }
-                else if (!wide && PhasesInRowBlocks(outH, outW, Simd256.Lanes))
+                else if (!wide && PhasesInRowBlocks(outW, Simd256.Lanes))
                 {
-                    CorrelatePhaseRowBlocks<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, from, to, (nint*)originAddress,
+                    CorrelatePhaseRowBlocks<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
                 }
                 else if (wide)
@@ -601,11 +601,11 @@ internal static unsafe partial class Stencil3x3
             }
             else if (wide && TransposedInRowBlocks(height, width, Simd512.Lanes))
             {
-                TransposedRowBlocks<Simd512, Vector512<float>>(dy, y, height, from, to, (nint*)originAddress, (float*)weightAddress);
+                TransposedRowBlocks<Simd512, Vector512<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (!wide && TransposedInRowBlocks(height, width, Simd256.Lanes))
             {
-                TransposedRowBlocks<Simd256, Vector256<float>>(dy, y, height, from, to, (nint*)originAddress, (float*)weightAddress);
+                TransposedRowBlocks<Simd256, Vector256<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (wide)
             {
