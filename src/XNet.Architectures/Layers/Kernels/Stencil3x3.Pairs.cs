@@ -10,7 +10,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// multiply-add unused.
 /// </summary>
 /// <remarks>
-/// A vector holds rows r and r + 1 of an unpadded plane in lanes 0-7 and 8-15 (<see cref="RowPairs"/>); the left and right
+/// A vector holds rows r and r + 1 of an unpadded plane in lanes 0-7 and 8-15 (<see cref="IRowPairs"/>); the left and right
 /// neighbours come from lane shifts with the lanes that cross from one row into the other cleared (zero padding), and rows
 /// outside the plane are masked out of the loads. A plane narrower than 8 is loaded as its contiguous rows and spread to
 /// the two halves by one permutation (zeros past each row's width, so no lane carries a neighbour across a row), and its
@@ -53,21 +53,21 @@ internal static unsafe partial class Stencil3x3
     /// the two differ in rounding, not in value.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateFourPairs(float* input, float* output, RowPairs pairs, int first, int end, nint* origin, float* weight)
+    private static void CorrelateFourPairs<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
+        where TPairs : struct, IRowPairs
     {
-        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
         Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
         int g = first;
         for (; g + 1 < end; g += 2)
         {
-            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, keepLeft, keepRight, ref e0, ref e1, ref e2, ref e3);
-            AccumulateFourPairs(input + origin[g + 1], weight + 9 * (g + 1), pairs, keepLeft, keepRight, ref o0, ref o1, ref o2, ref o3);
+            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, ref e0, ref e1, ref e2, ref e3);
+            AccumulateFourPairs(input + origin[g + 1], weight + 9 * (g + 1), pairs, ref o0, ref o1, ref o2, ref o3);
         }
 
         if (g < end)
         {
-            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, keepLeft, keepRight, ref e0, ref e1, ref e2, ref e3);
+            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, ref e0, ref e1, ref e2, ref e3);
         }
 
         pairs.Store(output, 0, e0 + o0);
@@ -78,8 +78,9 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>One group's 3 x 3 correlation of a plane of 7 or 8 rows, added to the four row-pair sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AccumulateFourPairs(float* x, float* w, RowPairs pairs, Vector512<float> keepLeft, Vector512<float> keepRight,
-        ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
+    private static void AccumulateFourPairs<TPairs>(float* x, float* w, TPairs pairs, ref Vector512<float> s0, ref Vector512<float> s1,
+        ref Vector512<float> s2, ref Vector512<float> s3)
+        where TPairs : struct, IRowPairs
     {
         var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
         var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
@@ -87,26 +88,26 @@ internal static unsafe partial class Stencil3x3
 
         // Pair r holds rows r and r + 1: output pair p reads pairs 2p - 1, 2p and 2p + 1, so the odd pairs serve two.
         var a = pairs.Load(x, -1);
-        var (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        var (aL, aR) = pairs.Neighbours(a);
         var b = pairs.Load(x, 0);
-        var (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        var (bL, bR) = pairs.Neighbours(b);
         var c = pairs.Load(x, 1);
-        var (cL, cR) = Neighbours(c, keepLeft, keepRight);
+        var (cL, cR) = pairs.Neighbours(c);
         s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
         b = pairs.Load(x, 2);
-        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        (bL, bR) = pairs.Neighbours(b);
         a = pairs.Load(x, 3);
-        (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        (aL, aR) = pairs.Neighbours(a);
         s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
         b = pairs.Load(x, 4);
-        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        (bL, bR) = pairs.Neighbours(b);
         c = pairs.Load(x, 5);
-        (cL, cR) = Neighbours(c, keepLeft, keepRight);
+        (cL, cR) = pairs.Neighbours(c);
         s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
         b = pairs.Load(x, 6);
-        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        (bL, bR) = pairs.Neighbours(b);
         a = pairs.Load(x, 7);
-        (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        (aL, aR) = pairs.Neighbours(a);
         s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
 
@@ -130,10 +131,10 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>One output plane as row pairs: the first group stores, the others add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePairs(float* input, float* output, RowPairs rows, int first, int end, nint* origin, float* weight)
+    private static void CorrelatePairs<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
+        where TPairs : struct, IRowPairs
     {
-        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
-        int pairs = (rows.Height + 1) / 2;
+        int pairCount = (pairs.Height + 1) / 2;
         for (int g = first; g < end; g++)
         {
             float* w = weight + 9 * g;
@@ -142,14 +143,14 @@ internal static unsafe partial class Stencil3x3
             var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
             bool add = g > first;
             float* x = input + origin[g];
-            var above = rows.Load(x, -1);
-            var (aboveLeft, aboveRight) = Neighbours(above, keepLeft, keepRight);
-            for (int p = 0; p < pairs; p++)
+            var above = pairs.Load(x, -1);
+            var (aboveLeft, aboveRight) = pairs.Neighbours(above);
+            for (int p = 0; p < pairCount; p++)
             {
-                var centre = rows.Load(x, 2 * p);
-                var below = rows.Load(x, 2 * p + 1);
-                var (centreLeft, centreRight) = Neighbours(centre, keepLeft, keepRight);
-                var (belowLeft, belowRight) = Neighbours(below, keepLeft, keepRight);
+                var centre = pairs.Load(x, 2 * p);
+                var below = pairs.Load(x, 2 * p + 1);
+                var (centreLeft, centreRight) = pairs.Neighbours(centre);
+                var (belowLeft, belowRight) = pairs.Neighbours(below);
                 var sum = Avx512F.FusedMultiplyAdd(w00, aboveLeft, Vector512<float>.Zero);
                 sum = Avx512F.FusedMultiplyAdd(w01, above, sum);
                 sum = Avx512F.FusedMultiplyAdd(w02, aboveRight, sum);
@@ -159,7 +160,7 @@ internal static unsafe partial class Stencil3x3
                 sum = Avx512F.FusedMultiplyAdd(w20, belowLeft, sum);
                 sum = Avx512F.FusedMultiplyAdd(w21, below, sum);
                 sum = Avx512F.FusedMultiplyAdd(w22, belowRight, sum);
-                rows.Store(output, 2 * p, add ? Avx512F.Add(sum, rows.Load(output, 2 * p)) : sum);
+                pairs.Store(output, 2 * p, add ? Avx512F.Add(sum, pairs.Load(output, 2 * p)) : sum);
                 (above, aboveLeft, aboveRight) = (below, belowLeft, belowRight);
             }
         }
@@ -167,11 +168,11 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>The 9 gradients of each group of one output plane as row pairs, over a run of batch items, added to <paramref name="gradient"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, RowPairs rows,
+    private static void WeightGradientPairs<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, TPairs pairs,
         int first, int end, nint* origin, float* gradient)
+        where TPairs : struct, IRowPairs
     {
-        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
-        int pairs = (rows.Height + 1) / 2;
+        int pairCount = (pairs.Height + 1) / 2;
         for (int g = first; g < end; g++)
         {
             Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -179,15 +180,15 @@ internal static unsafe partial class Stencil3x3
             for (int b = 0; b < batch; b++)
             {
                 float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
-                var above = rows.Load(x, -1);
-                var (aboveLeft, aboveRight) = Neighbours(above, keepLeft, keepRight);
-                for (int p = 0; p < pairs; p++)
+                var above = pairs.Load(x, -1);
+                var (aboveLeft, aboveRight) = pairs.Neighbours(above);
+                for (int p = 0; p < pairCount; p++)
                 {
-                    var d = rows.Load(dy, 2 * p);
-                    var centre = rows.Load(x, 2 * p);
-                    var below = rows.Load(x, 2 * p + 1);
-                    var (centreLeft, centreRight) = Neighbours(centre, keepLeft, keepRight);
-                    var (belowLeft, belowRight) = Neighbours(below, keepLeft, keepRight);
+                    var d = pairs.Load(dy, 2 * p);
+                    var centre = pairs.Load(x, 2 * p);
+                    var below = pairs.Load(x, 2 * p + 1);
+                    var (centreLeft, centreRight) = pairs.Neighbours(centre);
+                    var (belowLeft, belowRight) = pairs.Neighbours(below);
                     a00 = Avx512F.FusedMultiplyAdd(d, aboveLeft, a00);
                     a01 = Avx512F.FusedMultiplyAdd(d, above, a01);
                     a02 = Avx512F.FusedMultiplyAdd(d, aboveRight, a02);
@@ -213,10 +214,10 @@ internal static unsafe partial class Stencil3x3
     /// <paramref name="gradient"/>: <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientFourPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, RowPairs pairs,
-        int first, int end, nint* origin, float* gradient)
+    private static void WeightGradientFourPairs<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch,
+        TPairs pairs, int first, int end, nint* origin, float* gradient)
+        where TPairs : struct, IRowPairs
     {
-        var (keepLeft, keepRight) = (KeepLeft, KeepRight);
         for (int g = first; g < end; g++)
         {
             Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -226,29 +227,29 @@ internal static unsafe partial class Stencil3x3
                 float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
                 // As in AccumulateFourPairs: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
                 var a = pairs.Load(x, -1);
-                var (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                var (aL, aR) = pairs.Neighbours(a);
                 var c = pairs.Load(x, 0);
-                var (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                var (cL, cR) = pairs.Neighbours(c);
                 var e = pairs.Load(x, 1);
-                var (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                var (eL, eR) = pairs.Neighbours(e);
                 var d = pairs.Load(dy, 0);
                 GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
                 c = pairs.Load(x, 2);
-                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                (cL, cR) = pairs.Neighbours(c);
                 a = pairs.Load(x, 3);
-                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                (aL, aR) = pairs.Neighbours(a);
                 d = pairs.Load(dy, 2);
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
                 c = pairs.Load(x, 4);
-                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                (cL, cR) = pairs.Neighbours(c);
                 e = pairs.Load(x, 5);
-                (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                (eL, eR) = pairs.Neighbours(e);
                 d = pairs.Load(dy, 4);
                 GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
                 c = pairs.Load(x, 6);
-                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                (cL, cR) = pairs.Neighbours(c);
                 a = pairs.Load(x, 7);
-                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                (aL, aR) = pairs.Neighbours(a);
                 d = pairs.Load(dy, 6);
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
             }
@@ -279,80 +280,177 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// How a plane up to 8 wide maps to row pairs: rows r and r + 1 in lanes 0-7 and 8-15 of one vector, zero past each
-    /// row's width and where a row lies outside the plane (masked-out elements are never read or written).
+    /// Runs a unit-stride plane up to 8 wide (<see cref="Paired"/>) through the row-pair kernel for its height, with the
+    /// layout for its width.
     /// </summary>
-    private readonly struct RowPairs
+    private static void CorrelatePaired(float* input, float* output, int height, int width, int first, int end, nint* origin, float* weight)
     {
-        private static readonly Vector512<int> Lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
-        // For narrower planes: lane (half h, column c) takes element h · width + c of the pair's contiguous rows, or lane
-        // 15, which a masked load of at most 14 elements leaves zero; the upper variant for a pair whose first row is
-        // above the plane; and gather, the inverse for a store.
-        private readonly Vector512<int> spread, spreadUpper, gather;
-
-        // The 2 · width elements of two whole rows, for the masked load of a narrower plane's inner pairs.
-        private readonly Vector512<float> twoRows;
-
-        public RowPairs(int width, int height)
+        if (width == 8)
         {
-            (Width, Height) = (width, height);
-            var (column, half) = (Lane & Vector512.Create(7), Vector512.ShiftRightLogical(Lane, 3));
-            var inRow = Vector512.LessThan(column, Vector512.Create(width));
-            spread = Vector512.ConditionalSelect(inRow, half * Vector512.Create(width) + column, Vector512.Create(15));
-            spreadUpper = Vector512.ConditionalSelect(inRow & Vector512.Equals(half, Vector512<int>.One), column, Vector512.Create(15));
-            var (pairRow, pairColumn) = (Vector512.GreaterThanOrEqual(Lane, Vector512.Create(width)), Lane - Vector512.Create(width));
-            gather = Vector512.ConditionalSelect(pairRow, pairColumn + Vector512.Create(8), Lane);
-            twoRows = Simd512.MaskOf(2 * width);
+            CorrelatePaired(input, output, new EightWidePairs(height), first, end, origin, weight);
         }
+        else
+        {
+            CorrelatePaired(input, output, new NarrowPairs(width, height), first, end, origin, weight);
+        }
+    }
 
-        public int Width { get; }
+    private static void CorrelatePaired<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
+        where TPairs : struct, IRowPairs
+    {
+        if (FourPairs(pairs.Height))
+        {
+            CorrelateFourPairs(input, output, pairs, first, end, origin, weight);
+        }
+        else
+        {
+            CorrelatePairs(input, output, pairs, first, end, origin, weight);
+        }
+    }
 
-        public int Height { get; }
+    /// <summary>The weight gradient of one paired plane's groups (<see cref="CorrelatePaired(float*, float*, int, int, int, int, nint*, float*)"/>).</summary>
+    private static void WeightGradientPaired(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int height, int width,
+        int first, int end, nint* origin, float* gradient)
+    {
+        if (width == 8)
+        {
+            WeightGradientPaired(input, inBatch, upstream, upstreamBatch, batch, new EightWidePairs(height), first, end, origin, gradient);
+        }
+        else
+        {
+            WeightGradientPaired(input, inBatch, upstream, upstreamBatch, batch, new NarrowPairs(width, height), first, end, origin, gradient);
+        }
+    }
+
+    private static void WeightGradientPaired<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, TPairs pairs,
+        int first, int end, nint* origin, float* gradient)
+        where TPairs : struct, IRowPairs
+    {
+        if (FourPairs(pairs.Height))
+        {
+            WeightGradientFourPairs(input, inBatch, upstream, upstreamBatch, batch, pairs, first, end, origin, gradient);
+        }
+        else
+        {
+            WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, pairs, first, end, origin, gradient);
+        }
+    }
+
+    /// <summary>
+    /// How a plane up to 8 wide maps to row pairs: rows r and r + 1 in lanes 0-7 and 8-15 of one vector, zero past each
+    /// row's width and where a row lies outside the plane (masked-out elements are never read or written). A type
+    /// argument, so that each kernel is compiled for one layout without a branch on the width.
+    /// </summary>
+    private interface IRowPairs
+    {
+        int Height { get; }
 
         /// <summary>Rows r and r + 1 of <paramref name="plane"/>.</summary>
+        Vector512<float> Load(float* plane, int r);
+
+        /// <summary>Stores the rows of <paramref name="value"/> that lie in the plane as rows r and r + 1 of <paramref name="plane"/>.</summary>
+        void Store(float* plane, int r, Vector512<float> value);
+
+        /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>
+        (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows);
+    }
+
+    /// <summary>Planes exactly 8 wide: a pair is 16 consecutive elements, and the lanes a shift carries across rows are cleared.</summary>
+    private readonly struct EightWidePairs(int height) : IRowPairs
+    {
+        private readonly Vector512<float> keepLeft = KeepLeft, keepRight = KeepRight;
+
+        public int Height { get; } = height;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Load(float* plane, int r)
         {
             if (r >= 0 && r + 1 < Height)
             {
-                return Width == 8
-                    ? Avx512F.LoadVector512(plane + 8 * r)
-                    : Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + Width * r, twoRows), spread);
+                return Avx512F.LoadVector512(plane + 8 * r);
             }
 
-            int top = Math.Max(r, 0), count = Width * (Math.Min(r + 2, Height) - top);
-            if (count <= 0)
+            // Only one of the rows is inside: lanes 8-15 when it is the second, lanes 0-7 when it is the first.
+            if (r == -1 && Height > 0)
             {
-                return Vector512<float>.Zero;
+                return Simd512.LoadMasked(plane - 8, UpperHalf);
             }
 
-            if (Width == 8)
-            {
-                // Only one of the rows is inside: lanes 8-15 when it is the second, lanes 0-7 when it is the first.
-                return r < 0 ? Simd512.LoadMasked(plane - 8, UpperHalf) : Simd512.LoadMasked(plane + 8 * r, LowerHalf);
-            }
-
-            return Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + Width * top, count), r < 0 ? spreadUpper : spread);
+            return r == Height - 1 ? Simd512.LoadMasked(plane + 8 * r, LowerHalf) : Vector512<float>.Zero;
         }
 
-        /// <summary>Stores the rows of <paramref name="value"/> that lie in the plane as rows r and r + 1 of <paramref name="plane"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Store(float* plane, int r, Vector512<float> value)
         {
-            int count = Width * Math.Min(2, Height - r);
-            if (count <= 0)
+            int rows = Math.Min(2, Height - r);
+            if (rows > 0)
             {
-                return;
+                Simd512.Store(plane + 8 * r, value, 8 * rows);
             }
-
-            Simd512.Store(plane + Width * r, Width == 8 ? value : Avx512F.PermuteVar16x32(value, gather), count);
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) =>
+            (Simd512.ShiftUp(rows) & keepLeft, Simd512.ShiftDown(rows) & keepRight);
     }
 
-    /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows, Vector512<float> keepLeft,
-        Vector512<float> keepRight) =>
-        (Simd512.ShiftUp(rows) & keepLeft, Simd512.ShiftDown(rows) & keepRight);
+    /// <summary>
+    /// Planes under 8 wide: a pair's rows are loaded as their contiguous elements and spread to the two halves by one
+    /// permutation, and gathered back for a store. Lanes 7 and 15 are then always zero, so a shift carries a zero into
+    /// each row's first and last column and needs no clearing (the lane it fills past a row's width is never stored, and
+    /// meets a zero output gradient in the weight gradient).
+    /// </summary>
+    private readonly struct NarrowPairs : IRowPairs
+    {
+        private static readonly Vector512<int> Lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+        private readonly int width;
+
+        // Lane (half h, column c) takes element h · width + c of the pair's contiguous rows, or lane 15, which a masked load
+        // of at most 14 elements leaves zero; the upper variant for a pair whose first row is above the plane; gather, the
+        // inverse for a store; and the mask of two whole rows.
+        private readonly Vector512<int> spread, spreadUpper, gather;
+        private readonly Vector512<float> twoRows;
+
+        public NarrowPairs(int width, int height)
+        {
+            (this.width, Height) = (width, height);
+            var (column, half) = (Lane & Vector512.Create(7), Vector512.ShiftRightLogical(Lane, 3));
+            var inRow = Vector512.LessThan(column, Vector512.Create(width));
+            spread = Vector512.ConditionalSelect(inRow, half * Vector512.Create(width) + column, Vector512.Create(15));
+            spreadUpper = Vector512.ConditionalSelect(inRow & Vector512.Equals(half, Vector512<int>.One), column, Vector512.Create(15));
+            var (secondRow, secondColumn) = (Vector512.GreaterThanOrEqual(Lane, Vector512.Create(width)), Lane - Vector512.Create(width));
+            gather = Vector512.ConditionalSelect(secondRow, secondColumn + Vector512.Create(8), Lane);
+            twoRows = Simd512.MaskOf(2 * width);
+        }
+
+        public int Height { get; }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Load(float* plane, int r)
+        {
+            if (r >= 0 && r + 1 < Height)
+            {
+                return Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + width * r, twoRows), spread);
+            }
+
+            int top = Math.Max(r, 0), count = width * (Math.Min(r + 2, Height) - top);
+            return count > 0
+                ? Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + width * top, count), r < 0 ? spreadUpper : spread)
+                : Vector512<float>.Zero;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(float* plane, int r, Vector512<float> value)
+        {
+            int count = width * Math.Min(2, Height - r);
+            if (count > 0)
+            {
+                Simd512.Store(plane + width * r, Avx512F.PermuteVar16x32(value, gather), count);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) => (Simd512.ShiftUp(rows), Simd512.ShiftDown(rows));
+    }
 }

@@ -64,13 +64,9 @@ internal static unsafe partial class Stencil3x3
                         (float*)weightAddress);
                 }
             }
-            else if (Paired(outW) && FourPairs(outH))
-            {
-                CorrelateFourPairs(x, y, new RowPairs(outW, outH), from, to, (nint*)originAddress, (float*)weightAddress);
-            }
             else if (Paired(outW))
             {
-                CorrelatePairs(x, y, new RowPairs(outW, outH), from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePaired(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (InRowBlocks(outH, outW))
             {
@@ -126,15 +122,9 @@ internal static unsafe partial class Stencil3x3
                         WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
-                    else if (Paired(outW) && FourPairs(outH))
-                    {
-                        WeightGradientFourPairs(x, inBatch, dy, dyBatch, count, new RowPairs(outW, outH), from, to, (nint*)originAddress,
-                            chunkSums);
-                    }
                     else if (Paired(outW))
                     {
-                        WeightGradientPairs(x, inBatch, dy, dyBatch, count, new RowPairs(outW, outH), from, to, (nint*)originAddress,
-                            chunkSums);
+                        WeightGradientPaired(x, inBatch, dy, dyBatch, count, outH, outW, from, to, (nint*)originAddress, chunkSums);
                     }
                     else if (wide)
                     {
