@@ -241,6 +241,32 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
+    [DataRow(6, 1, false, "a 6 x 6 output: below 7 x 7, the reference form")]
+    [DataRow(12, 2, false, "a 6 x 6 output of a stride-2 layer")]
+    [DataRow(7, 1, true, "a 7 x 7 output: the direct kernel")]
+    [DataRow(14, 2, true, "a 7 x 7 output of a stride-2 layer")]
+    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastSevenBySeven(int size, int stride, bool direct, string why)
+    {
+        // Bit for bit: the two forms round differently, and Auto must give exactly the output of the form it picks.
+        manual_seed(3);
+        using var auto = new ExpanderConv2d("layer4.0.conv1", 32, 32, 3, 4, 0, stride, padding: 1);
+        using var forced = new ExpanderConv2d("layer4.0.conv1", 32, 32, 3, 4, 0, stride, padding: 1)
+        {
+            Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference,
+        };
+        using (no_grad())
+        {
+            forced.Weight.copy_(auto.Weight);
+        }
+
+        using var x = randn(4, 32, size, size);
+        using var expected = forced.call(x);
+        using var actual = auto.call(x);
+        Assert.AreEqual(ExpanderExecution.DirectSparse, auto.ResolvedExecution, "the layer's resolved form does not depend on the input");
+        Assert.IsTrue(expected.eq(actual).all().item<bool>(), why);
+    }
+
+    [TestMethod]
     public void GatherMatmulIsRefusedForKernelsLargerThanOne()
     {
         using var layer = new ExpanderConv2d("layer1.0.conv1", 16, 16, 3, 4, 0, padding: 1);

@@ -159,7 +159,9 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
         ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
-        ExpanderExecution.DirectSparse when forms.RunsDirectSparse(input) => forms.DirectSparse(input),
+        ExpanderExecution.DirectSparse when forms.RunsDirectSparse(input) &&
+                                            (execution != ExpanderExecution.Auto || ExpanderExecutionPolicy.PlaneSuitsDirectKernel(this, input)) =>
+            forms.DirectSparse(input),
         _ => forms.Reference(input),
     };
 

@@ -14,7 +14,8 @@ public enum ExpanderExecution
     /// <summary>
     /// Chosen per layer: <see cref="DirectSparse"/> for float32 layers on a CPU with AVX2 + FMA whose density D / C_in is
     /// at most 1/4 (k x k kernels) or 1/8 (1x1 kernels), where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
-    /// measured it at least as fast as every other form; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
+    /// measured it at least as fast as every other form, except that a k x k layer whose output plane has fewer than 49
+    /// pixels (under 7 x 7) runs <see cref="Reference"/> for that input, where libtorch's dense convolution was faster; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
     /// <see cref="Reference"/>. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
     /// weight), without reading the graph back from the device; set <see cref="BlockGrouped"/> explicitly to run the
@@ -77,5 +78,30 @@ internal static class ExpanderExecutionPolicy
         }
 
         return blocks() < layer.OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+    }
+
+    /// <summary>The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a k x k layer's direct kernel.</summary>
+    /// <remarks>
+    /// The kernel vectorises over a plane's pixels, so its cost per group and batch item barely shrinks below a vector's
+    /// worth of them. Measured with the <c>phases</c> benchmark (2026-12-05, batch 64-128, density 1/4, autograd call
+    /// against libtorch's dense convolution): 7 x 7 outputs (64->64) ran even with dense, 8 x 8 and larger faster (1.3-2x),
+    /// while x-resnet-18-4's 6 x 6 and 3 x 3 outputs at a 96-pixel input took 1.5-5.4x as long as dense (31.6 against
+    /// 19.1 ms for 256->256 @6, 98 against 24 ms for 512->512 @3). Below this size the layer runs the reference form.
+    /// </remarks>
+    public const int SmallestDirectPlane = 7 * 7;
+
+    /// <summary>
+    /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: always for 1x1 layers, and for k x k
+    /// layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels.
+    /// </summary>
+    public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
+    {
+        if (layer.KernelSize == 1 || input.dim() != 4)
+        {
+            return true; // a malformed input reaches the kernel's own shape check
+        }
+
+        long Output(long size) => (size + 2 * layer.Padding - layer.KernelSize) / layer.Stride + 1;
+        return Output(input.shape[2]) * Output(input.shape[3]) >= SmallestDirectPlane;
     }
 }
