@@ -6,8 +6,9 @@ namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
 /// Planes computed in blocks of 8 rows whose sums stay in registers across all of the plane's groups, on AVX-512:
-/// unit-stride planes 16 wide (the CIFAR models' middle stage), and stride-2 layers whose output rows are one vector wide
-/// (their 16->32 and 32->64 layers), forward and input gradient, each with a height that is a multiple of 8.
+/// unit-stride planes 9-16 wide (the CIFAR models' middle stage, 16 wide at a 32x32 input and 14 at 28x28), and stride-2
+/// layers whose output rows fit one vector (their 16->32 and 32->64 layers), forward and input gradient. Rows narrower
+/// than the vector are masked, and a height that is not a multiple of 8 ends with a block moved up to the last row.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
