@@ -245,12 +245,21 @@ public sealed class FastExpanderTests
     [DataRow(12, 2, false, "a 6 x 6 output of a stride-2 layer")]
     [DataRow(7, 1, true, "a 7 x 7 output: the direct kernel")]
     [DataRow(14, 2, true, "a 7 x 7 output of a stride-2 layer")]
-    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastSevenBySeven(int size, int stride, bool direct, string why)
+    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastSevenBySeven(int size, int stride, bool direct, string why) =>
+        AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(32, size, stride, direct, why);
+
+    [TestMethod]
+    [DataRow(256, 7, false, "D = 64 inputs per output, a 7 x 7 output")]
+    [DataRow(256, 8, true, "D = 64, an 8 x 8 output")]
+    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastTheDegree(int channels, int size, bool direct, string why) =>
+        AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(channels, size, 1, direct, why);
+
+    private static void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why)
     {
         // Bit for bit: the two forms round differently, and Auto must give exactly the output of the form it picks.
         manual_seed(3);
-        using var auto = new ExpanderConv2d("layer4.0.conv1", 32, 32, 3, 4, 0, stride, padding: 1);
-        using var forced = new ExpanderConv2d("layer4.0.conv1", 32, 32, 3, 4, 0, stride, padding: 1)
+        using var auto = new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1);
+        using var forced = new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1)
         {
             Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference,
         };
@@ -259,7 +268,7 @@ public sealed class FastExpanderTests
             forced.Weight.copy_(auto.Weight);
         }
 
-        using var x = randn(4, 32, size, size);
+        using var x = randn(4, channels, size, size);
         using var expected = forced.call(x);
         using var actual = auto.call(x);
         Assert.AreEqual(ExpanderExecution.DirectSparse, auto.ResolvedExecution, "the layer's resolved form does not depend on the input");

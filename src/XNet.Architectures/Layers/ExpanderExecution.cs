@@ -15,7 +15,8 @@ public enum ExpanderExecution
     /// Chosen per layer: <see cref="DirectSparse"/> for float32 layers on a CPU with AVX2 + FMA whose density D / C_in is
     /// at most 1/4 (k x k kernels) or 1/8 (1x1 kernels), where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
     /// measured it at least as fast as every other form, except that a k x k layer whose output plane has fewer than 49
-    /// pixels (under 7 x 7) runs <see cref="Reference"/> for that input, where libtorch's dense convolution was faster; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
+    /// pixels (under 7 x 7), or fewer than its degree D, runs <see cref="Reference"/> for that input, where libtorch's dense
+    /// convolution was faster; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
     /// <see cref="Reference"/>. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
     /// weight), without reading the graph back from the device; set <see cref="BlockGrouped"/> explicitly to run the
@@ -83,16 +84,18 @@ internal static class ExpanderExecutionPolicy
     /// <summary>The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a k x k layer's direct kernel.</summary>
     /// <remarks>
     /// The kernel vectorises over a plane's pixels, so its cost per group and batch item barely shrinks below a vector's
-    /// worth of them. Measured with the <c>phases</c> benchmark (2026-12-05, batch 64-128, density 1/4, autograd call
-    /// against libtorch's dense convolution): 7 x 7 outputs (64->64) ran even with dense, 8 x 8 and larger faster (1.3-2x),
-    /// while x-resnet-18-4's 6 x 6 and 3 x 3 outputs at a 96-pixel input took 1.5-5.4x as long as dense (31.6 against
-    /// 19.1 ms for 256->256 @6, 98 against 24 ms for 512->512 @3). Below this size the layer runs the reference form.
+    /// worth of them, while libtorch's dense convolution gets more efficient with more channels. Measured with the
+    /// <c>phases</c> and <c>layers</c> benchmarks (2026-12-05, density 1/4, forward and backward against libtorch's dense
+    /// convolution): 7 x 7 outputs ran even with dense at 64 channels (D = 16) and at half its speed at 512 (D = 128);
+    /// 6 x 6 and 3 x 3 outputs of x-resnet-18-4 at a 96-pixel input took 1.5-5.4x as long as dense; 12 x 12 and larger
+    /// outputs ran 1.1-2.2x faster than dense up to 256 channels (D = 64). Hence the rule: at least this many pixels, and
+    /// at least as many as the layer's degree D. Below it the layer runs the reference form.
     /// </remarks>
     public const int SmallestDirectPlane = 7 * 7;
 
     /// <summary>
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: always for 1x1 layers, and for k x k
-    /// layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels.
+    /// layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels and at least D.
     /// </summary>
     public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
     {
@@ -102,6 +105,6 @@ internal static class ExpanderExecutionPolicy
         }
 
         long Output(long size) => (size + 2 * layer.Padding - layer.KernelSize) / layer.Stride + 1;
-        return Output(input.shape[2]) * Output(input.shape[3]) >= SmallestDirectPlane;
+        return Output(input.shape[2]) * Output(input.shape[3]) >= Math.Max(SmallestDirectPlane, layer.Degree);
     }
 }
