@@ -163,6 +163,39 @@ public sealed class CommandTests
         StringAssert.Contains(output, message);
     }
 
+    [TestMethod]
+    public void ImageFolderCachesGoWhereCacheDirSays()
+    {
+        string root = TestFolders.Create(TestContext);
+        string data = Path.Combine(root, "images"), cache = Path.Combine(root, "cache");
+        foreach (var (split, count) in new[] { ("train", 4), ("val", 2) })
+        {
+            foreach (string label in new[] { "cat", "dog" })
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    GeneratedDatasets.WriteBmp(Path.Combine(data, split, label, $"{i}.bmp"), GeneratedDatasets.Pattern(12, 12, i));
+                }
+            }
+        }
+
+        var (trained, output) = XNetRunner.Run("train", "--data", data, "--model", "x-resnet-8-2", "--epochs", "1", "--batch-size", "4",
+            "--output-dir", Path.Combine(root, "run"), "--cache-dir", cache);
+        Assert.AreEqual(0, trained, output);
+        var caches = Directory.GetFiles(cache, "*.xcache").ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        Assert.AreEqual(2, caches.Count, "one cache per split");
+        var (evaluated, evaluation) = XNetRunner.Run("evaluate", "--model", Path.Combine(root, "run", "model.xnet"), "--data", data,
+            "--cache-dir", cache);
+        Assert.AreEqual(0, evaluated, evaluation);
+        CollectionAssert.AreEquivalent(caches, Directory.GetFiles(cache, "*.xcache").ToDictionary(f => f, File.GetLastWriteTimeUtc),
+            "evaluate reads the test split's cache that train wrote, unchanged");
+
+        var (refused, error) = XNetRunner.Run("train", "--data", data, "--cache-dir", Path.Combine(data, "train", "cat", "0.bmp"));
+        Assert.AreEqual(2, refused, error);
+        StringAssert.Contains(error, "--cache-dir");
+        StringAssert.Contains(error, "is a file; expected a folder");
+    }
+
     /// <summary>Trains x-resnet-8-2 with <c>xnet train</c> on generated CIFAR-10 (10 training, 5 test images) into root/run.</summary>
     private static (string Data, string Run) TrainTinyCifar10(string root, int epochs, int batchSize)
     {

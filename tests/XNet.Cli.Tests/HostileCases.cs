@@ -779,15 +779,6 @@ internal static class HostileFixture
         return path;
     }
 
-    /// <summary>Removes every folder of this test process.</summary>
-    public static void RemoveAll()
-    {
-        if (Directory.Exists(TempRoot))
-        {
-            Directory.Delete(TempRoot, recursive: true);
-        }
-    }
-
     private static Trained Train()
     {
         string root = NewFolder("fixture");

@@ -26,9 +26,6 @@ public sealed class HostileModelFileTests : HostileTestBase
     [ClassInitialize]
     public static void TrainFixture(TestContext _) => HostileFixture.Get();
 
-    [AssemblyCleanup]
-    public static void RemoveHostileFolders() => HostileFixture.RemoveAll();
-
     [TestMethod]
     [DataRow("empty file")]
     [DataRow("truncated to half")]

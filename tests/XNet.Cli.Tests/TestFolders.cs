@@ -1,6 +1,6 @@
 namespace XNet.Cli.Tests;
 
-/// <summary>A fresh folder per test under the system temp folder.</summary>
+/// <summary>A fresh folder per test under the test process's temporary folder (<see cref="TestAssembly"/>).</summary>
 internal static class TestFolders
 {
     public static string Create(TestContext context)

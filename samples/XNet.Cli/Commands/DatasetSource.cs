@@ -14,8 +14,23 @@ internal static class DatasetSource
     /// <summary>The embedded Fashion-MNIST subset copied next to <c>xnet</c>.</summary>
     public static string Embedded => Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist-subset");
 
-    /// <summary>Loads one split ("train" or "test"); image folders are read at <paramref name="imageShape"/>, showing their decoding.</summary>
-    public static ImageDataset Load(MLContext mlContext, string? path, string split, ImageShape imageShape, bool skipUnreadable)
+    /// <summary>The <c>--cache-dir</c> option's help, shared by the commands that read image folders.</summary>
+    public const string CacheDirectoryHelp =
+        "Image folders only: where the decoded images are cached, one file per folder and size, reused by later runs. Default: xnet-image-cache in the temporary folder.";
+
+    /// <summary>What is wrong with a <c>--cache-dir</c> value, or null: a folder that exists or can be created.</summary>
+    public static string? CacheDirectoryError(string? directory) =>
+        directory is null ? null
+        : directory.Trim().Length == 0 ? "--cache-dir is empty; expected a folder for the decoded-image cache"
+        : File.Exists(directory) ? $"--cache-dir '{directory}' is a file; expected a folder for the decoded-image cache (created if missing)"
+        : null;
+
+    /// <summary>
+    /// Loads one split ("train" or "test"); image folders are read at <paramref name="imageShape"/>, showing their decoding,
+    /// and cached in <paramref name="cacheDirectory"/> (null: <see cref="ImageFolderOptions.CacheDirectory"/>'s default).
+    /// </summary>
+    public static ImageDataset Load(MLContext mlContext, string? path, string split, ImageShape imageShape, bool skipUnreadable,
+        string? cacheDirectory = null)
     {
         var options = new ImageFolderOptions
         {
@@ -23,6 +38,7 @@ internal static class DatasetSource
             Width = imageShape.Width,
             Channels = imageShape.Channels,
             SkipUnreadable = skipUnreadable,
+            CacheDirectory = cacheDirectory,
         };
         return IsImageFolder(path)
             ? ImageCacheDisplay.Run($"{split} images", progress => ImageDatasets.Load(mlContext, path!, split, options with { Progress = progress }))

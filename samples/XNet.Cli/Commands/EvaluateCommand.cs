@@ -30,16 +30,21 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [Description("Image folders only: skip (and list) files that cannot be decoded instead of stopping.")]
         public bool SkipUnreadable { get; init; }
 
+        [CommandOption("--cache-dir <DIR>")]
+        [Description(DatasetSource.CacheDirectoryHelp)]
+        public string? CacheDirectory { get; init; }
+
         public override ValidationResult Validate() =>
-            Split.ToLowerInvariant() is "test" or "train" ? ValidationResult.Success()
-                : ValidationResult.Error($"--split '{Split}' is not known; expected test or train");
+            Split.ToLowerInvariant() is not ("test" or "train") ? ValidationResult.Error($"--split '{Split}' is not known; expected test or train")
+            : DatasetSource.CacheDirectoryError(CacheDirectory) is string cacheError ? ValidationResult.Error(cacheError)
+            : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var mlContext = new MLContext();
         using var model = SavedModel.Load(mlContext, settings.Model);
-        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, model.InputShape, settings.SkipUnreadable);
+        var data = DatasetSource.Load(mlContext, settings.Data, settings.Split, model.InputShape, settings.SkipUnreadable, settings.CacheDirectory);
         if (!data.ClassNames.SequenceEqual(model.ClassNames))
         {
             throw new InvalidOperationException(

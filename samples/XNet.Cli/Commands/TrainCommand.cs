@@ -33,6 +33,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Image folders only: skip (and list) files that cannot be decoded instead of stopping.")]
         public bool SkipUnreadable { get; init; }
 
+        [CommandOption("--cache-dir <DIR>")]
+        [Description(DatasetSource.CacheDirectoryHelp)]
+        public string? CacheDirectory { get; init; }
+
         [CommandOption("--model <NAME>")]
         [Description("Architecture from the zoo ('xnet models' lists them).")]
         [DefaultValue(XNetTrainer.Defaults.Architecture)]
@@ -179,6 +183,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             : ImageSize is < 8 or > ImageShape.MaxSide ? ValidationResult.Error($"--image-size {ImageSize} must be from 8 to {ImageShape.MaxSide} pixels")
             : ParseValues(ChannelMean) is { Error: string meanError } ? ValidationResult.Error($"--channel-mean {meanError}")
             : ParseValues(ChannelStd) is { Error: string stdError } ? ValidationResult.Error($"--channel-std {stdError}")
+            : DatasetSource.CacheDirectoryError(CacheDirectory) is string cacheError ? ValidationResult.Error(cacheError)
             : ValidationResult.Success();
 
         internal static readonly string[] Schedulers = { "cosine", "step", "cifar", "imagenet", "constant" };
@@ -317,8 +322,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         OptionErrorsNameTheirFlag(() => { options.Validate(); return options; });
 
         var mlContext = new MLContext(seed: settings.Seed);
-        var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable);
-        var test = DatasetSource.Load(mlContext, data, "test", train.Shape, skipUnreadable);
+        var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable, settings.CacheDirectory);
+        var test = DatasetSource.Load(mlContext, data, "test", train.Shape, skipUnreadable, settings.CacheDirectory);
         if (!test.ClassNames.SequenceEqual(train.ClassNames))
         {
             throw new InvalidDataException(
