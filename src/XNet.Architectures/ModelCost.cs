@@ -54,9 +54,11 @@ public sealed record ModelCost(long Parameters, long MultiplyAccumulates, ImageS
                 removers.Add(remover.remove);
             }
 
+            // Evaluation mode with gradients on: without them the conv units would fold their batch norms and skip the
+            // convolutions' own calls, whose hooks count the MACs.
             bool wasTraining = model.training;
             model.eval();
-            using (no_grad())
+            using (enable_grad())
             using (var scope = NewDisposeScope())
             {
                 var parameter = model.parameters().FirstOrDefault();

@@ -1,3 +1,5 @@
+using TorchSharp.Modules;
+
 namespace XNet.Architectures.Export;
 
 /// <summary>
@@ -36,13 +38,13 @@ internal sealed record ConvolutionSpec(string Path, float[] Weight, long[] Weigh
         long perChannel = Weight.Length / OutputChannels;
         for (int o = 0; o < OutputChannels; o++)
         {
-            double scale = norm.Scale[o] / Math.Sqrt(norm.Variance[o] + (double)norm.Epsilon);
+            double scale = norm.Multiplier(o);
             for (long i = o * perChannel; i < (o + 1) * perChannel; i++)
             {
                 weight[i] = (float)(weight[i] * scale);
             }
 
-            bias[o] = (float)(((Bias?[o] ?? 0) - (double)norm.Mean[o]) * scale + norm.Bias[o]);
+            bias[o] = norm.Shift(o, Bias?[o] ?? 0);
         }
 
         return this with { Weight = weight, Bias = bias, Path = $"{Path}+{norm.Path}" };
@@ -56,4 +58,28 @@ internal sealed record ConvolutionSpec(string Path, float[] Weight, long[] Weigh
 /// <param name="Mean">Running mean.</param>
 /// <param name="Variance">Running variance.</param>
 /// <param name="Epsilon">eps.</param>
-internal sealed record BatchNormSpec(string Path, float[] Scale, float[] Bias, float[] Mean, float[] Variance, float Epsilon);
+internal sealed record BatchNormSpec(string Path, float[] Scale, float[] Bias, float[] Mean, float[] Variance, float Epsilon)
+{
+    /// <summary>The evaluation-mode values of <paramref name="norm"/> (for the export, and for folded inference).</summary>
+    /// <exception cref="NotSupportedException">When it keeps no running statistics (which the export cannot write); names <paramref name="path"/>.</exception>
+    public static BatchNormSpec Of(BatchNorm2d norm, string path)
+    {
+        if (norm.running_mean is null || norm.running_var is null)
+        {
+            throw new NotSupportedException(
+                $"ONNX export: BatchNorm2d '{path}' has no running statistics (track_running_stats = false), so its evaluation-mode output depends on the batch.");
+        }
+
+        var mean = OnnxExport.Data(norm.running_mean);
+        return new BatchNormSpec(path,
+            norm.weight is null ? Enumerable.Repeat(1f, mean.Length).ToArray() : OnnxExport.Data(norm.weight),
+            norm.bias is null ? new float[mean.Length] : OnnxExport.Data(norm.bias),
+            mean, OnnxExport.Data(norm.running_var), (float)norm.eps);
+    }
+
+    /// <summary>What channel <paramref name="c"/> is multiplied by: gamma / sqrt(var + eps).</summary>
+    public double Multiplier(int c) => Scale[c] / Math.Sqrt(Variance[c] + (double)Epsilon);
+
+    /// <summary>What channel <paramref name="c"/> of a convolution with bias <paramref name="convolutionBias"/> is shifted by once folded: (b - mean) · multiplier + beta.</summary>
+    public float Shift(int c, float convolutionBias) => (float)((convolutionBias - (double)Mean[c]) * Multiplier(c) + Bias[c]);
+}

@@ -23,7 +23,7 @@ internal static class OnnxExport
             IOnnxExportable exportable => exportable.Export(graph, input, path),
             Sequential sequential => Sequential(graph, sequential, input, path),
             Conv2d conv => Convolution(graph, Spec(conv, path), input),
-            BatchNorm2d norm => BatchNorm(graph, Spec(norm, path), input),
+            BatchNorm2d norm => BatchNorm(graph, BatchNormSpec.Of(norm, path), input),
             Linear linear => Gemm(graph, input, path, Data(linear.weight), linear.weight.shape, linear.bias is null ? null : Data(linear.bias)),
             ReLU => graph.Relu(input),
             ReLU6 => graph.Clip(input, 0, 6),
@@ -45,7 +45,7 @@ internal static class OnnxExport
         var spec = ConvolutionOf(graph, conv, convPath);
         if (norm is not null)
         {
-            spec = spec.Fold(Spec(norm, normPath ?? convPath + ".bn"));
+            spec = spec.Fold(BatchNormSpec.Of(norm, normPath ?? convPath + ".bn"));
         }
 
         return Convolution(graph, spec, input);
@@ -53,7 +53,7 @@ internal static class OnnxExport
 
     /// <summary>Emits a BatchNorm2d as a BatchNormalization node (where no convolution precedes it to fold into).</summary>
     public static string BatchNorm(OnnxGraphBuilder graph, BatchNorm2d norm, string input, string path) =>
-        BatchNorm(graph, Spec(norm, path), input);
+        BatchNorm(graph, BatchNormSpec.Of(norm, path), input);
 
     /// <summary>The path of a child: <c>parent.child</c>, or just <c>child</c> at the root.</summary>
     public static string Child(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
@@ -140,21 +140,6 @@ internal static class OnnxExport
 
         return new ConvolutionSpec(path, Data(conv.weight), conv.weight.shape, conv.bias is null ? null : Data(conv.bias),
             conv.stride.ToArray(), conv.padding.ToArray(), conv.groups, null);
-    }
-
-    private static BatchNormSpec Spec(BatchNorm2d norm, string path)
-    {
-        if (norm.running_mean is null || norm.running_var is null)
-        {
-            throw new NotSupportedException(
-                $"ONNX export: BatchNorm2d '{path}' has no running statistics (track_running_stats = false), so its evaluation-mode output depends on the batch.");
-        }
-
-        var mean = Data(norm.running_mean);
-        return new BatchNormSpec(path,
-            norm.weight is null ? Enumerable.Repeat(1f, mean.Length).ToArray() : Data(norm.weight),
-            norm.bias is null ? new float[mean.Length] : Data(norm.bias),
-            mean, Data(norm.running_var), (float)norm.eps);
     }
 
     private static string MaxPool(OnnxGraphBuilder graph, MaxPool2d pool, string input, string path)

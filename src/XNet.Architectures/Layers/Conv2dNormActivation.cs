@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using XNet.Architectures.Export;
+using XNet.Architectures.Layers.Kernels;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers;
@@ -60,7 +61,52 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        return TrainingBatchNorm.Call(norm, conv.call(input), activation).MoveToOuterDisposeScope();
+        var folded = !training && !is_grad_enabled() ? FoldedForward(input) : null;
+        return (folded ?? TrainingBatchNorm.Call(norm, conv.call(input), activation)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Inference (evaluation mode, no gradients) with the batch norm folded into the convolution, as the ONNX export does:
+    /// the weight scaled by gamma / sqrt(var + eps) per output channel, the rest a shift, and the activation applied in the
+    /// same pass (the direct kernel applies both to each output plane as it finishes it). One pass over the output instead
+    /// of three (convolution, batch norm, activation). Null where it does not apply: a convolution that runs neither the
+    /// direct kernel nor as a plain zero-padded Conv2d, or a batch norm without running statistics.
+    /// </summary>
+    private Tensor? FoldedForward(Tensor input)
+    {
+        if (norm.running_mean is null || norm.running_var is null || conv is not (ExpanderConv2d or Conv2d))
+        {
+            return null;
+        }
+
+        var folding = BatchNormSpec.Of(norm, "1");
+        var bias = conv switch
+        {
+            ExpanderConv2d { Bias: { } b } => OnnxExport.Data(b),
+            Conv2d { bias: { } b } => OnnxExport.Data(b),
+            _ => null,
+        };
+        var multiplier = Enumerable.Range(0, folding.Mean.Length).Select(c => (float)folding.Multiplier(c)).ToArray();
+        var shift = Enumerable.Range(0, folding.Mean.Length).Select(c => folding.Shift(c, bias?[c] ?? 0)).ToArray();
+        using var scale = tensor(multiplier, device: input.device);
+        switch (conv)
+        {
+            case ExpanderConv2d expander:
+                return expander.DirectSparseFolded(input, scale, new PlaneEpilogue(shift, activation));
+            case Conv2d dense when dense.padding_mode == PaddingModes.Zeros && dense.padding_type is null && dense.padding is not null:
+                var weight = dense.weight * scale.to(dense.weight.dtype).view(-1, 1, 1, 1);
+                var y = nn.functional.conv2d(input, weight, tensor(shift, device: input.device).to(dense.weight.dtype), dense.stride,
+                    dense.padding, dense.dilation, dense.groups);
+                if (activation == Activation.ReLU6)
+                {
+                    using Scalar low = 0f, high = 6f; // held until the call returns (see TensorSum)
+                    return y.clamp_(low, high);
+                }
+
+                return activation == Activation.ReLU ? y.relu_() : y;
+            default:
+                return null;
+        }
     }
 
     /// <inheritdoc />

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using XNet.Architectures.Export;
 using XNet.Architectures.Graphs;
+using XNet.Architectures.Layers.Kernels;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers;
@@ -159,11 +160,22 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
         ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
-        ExpanderExecution.DirectSparse when forms.RunsDirectSparse(input) &&
-                                            (execution != ExpanderExecution.Auto || ExpanderExecutionPolicy.PlaneSuitsDirectKernel(this, input)) =>
-            forms.DirectSparse(input),
+        ExpanderExecution.DirectSparse when RunsDirectSparse(input) => forms.DirectSparse(input),
         _ => forms.Reference(input),
     };
+
+    /// <summary>
+    /// Inference through the direct kernel with the weight scaled by <paramref name="scale"/> per output channel and
+    /// <paramref name="epilogue"/> applied to each output plane (an evaluation-mode batch norm and activation folded in), or
+    /// null when this layer does not run the direct kernel for <paramref name="input"/>.
+    /// </summary>
+    internal Tensor? DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue) =>
+        RunsDirectSparse(input) ? forms.DirectSparseFolded(input, scale, epilogue) : null;
+
+    /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
+    private bool RunsDirectSparse(Tensor input) =>
+        ResolvedExecution == ExpanderExecution.DirectSparse && forms.RunsDirectSparse(input) &&
+        (execution != ExpanderExecution.Auto || ExpanderExecutionPolicy.PlaneSuitsDirectKernel(this, input));
 
     /// <summary>The reference forward pass: the scattered dense weight and one dense convolution.</summary>
     public Tensor ReferenceForward(Tensor input) => forms.Reference(input);

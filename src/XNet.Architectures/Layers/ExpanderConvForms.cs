@@ -71,6 +71,28 @@ internal sealed class ExpanderConvForms : IDisposable
     /// <summary>The direct sparse kernel (<see cref="SparseConvFunction"/>) over the compact weight.</summary>
     public Tensor DirectSparse(Tensor input)
     {
+        var output = SparseConvFunction.apply(input, layer.Weight, PlanFor(input), torch.get_num_threads());
+        return layer.Bias is null ? output : output.Plus(layer.Bias.view(1, layer.OutputChannels, 1, 1));
+    }
+
+    /// <summary>
+    /// Inference through the direct kernel, without autograd: the compact weight scaled by <paramref name="scale"/> per
+    /// output channel, and <paramref name="epilogue"/> applied to each output plane as it is finished (an evaluation-mode
+    /// batch norm and its activation folded in; the caller folds the layer's own bias into the epilogue's shift).
+    /// </summary>
+    public Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue)
+    {
+        var plan = PlanFor(input);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int threads = torch.get_num_threads();
+        var weight = (layer.Weight * scale.view(layer.OutputChannels, 1, 1, 1)).contiguous();
+        return plan.Forward(plan.LayOut(input, threads), weight, threads, epilogue).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The direct kernel's plan for <paramref name="input"/>'s size, built once per size (and again after the graph changes).</summary>
+    private SparseConvPlan PlanFor(Tensor input)
+    {
         int inputChannels = layer.InputChannels, kernel = layer.KernelSize, padding = layer.Padding;
         if (input.dim() != 4 || input.shape[1] != inputChannels)
         {
@@ -90,14 +112,13 @@ internal sealed class ExpanderConvForms : IDisposable
         var plan = sparsePlan;
         if (plan is null || !plan.Fits(height, width))
         {
-            // Built once per input size (and again after the graph changes); the terms are plain arrays, no tensors.
+            // The terms are plain arrays, no tensors.
             plan = new SparseConvPlan(planIndices!.data<long>().ToArray(), inputChannels, layer.OutputChannels, kernel, layer.Stride,
                 padding, (int)height, (int)width);
             sparsePlan = plan;
         }
 
-        var output = SparseConvFunction.apply(input, layer.Weight, plan, torch.get_num_threads());
-        return layer.Bias is null ? output : output.Plus(layer.Bias.view(1, layer.OutputChannels, 1, 1));
+        return plan;
     }
 
     /// <inheritdoc />

@@ -157,11 +157,14 @@ internal sealed class SparseConvPlan
         return phases;
     }
 
-    /// <summary>The convolution of the laid-out input with the compact weight (C_out, D, k, k).</summary>
-    public Tensor Forward(Tensor laidOut, Tensor weight, int threads)
+    /// <summary>
+    /// The convolution of the laid-out input with the compact weight (C_out, D, k, k), with <paramref name="epilogue"/>
+    /// applied to each output plane.
+    /// </summary>
+    public Tensor Forward(Tensor laidOut, Tensor weight, int threads, PlaneEpilogue? epilogue = null)
     {
         var output = empty(laidOut.shape[0], outputChannels, OutputHeight, OutputWidth);
-        Correlate(forward, laidOut, Unpadded ? width : phaseWidth, weight, output, threads);
+        Correlate(forward, laidOut, Unpadded ? width : phaseWidth, weight, output, threads, epilogue);
         return output;
     }
 
@@ -338,7 +341,8 @@ internal sealed class SparseConvPlan
     }
 
     /// <summary>Runs one pass's correlation: its weights gathered from the compact weight, then the kernel for its table.</summary>
-    private unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads)
+    private unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads,
+        PlaneEpilogue? epilogue = null)
     {
         long batch = source.shape[0];
         int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
@@ -350,12 +354,12 @@ internal sealed class SparseConvPlan
             if (table.GroupSize == 9)
             {
                 Stencil3x3.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
-                    planes, outH, outW, start, offset, weights, threads, table.PhaseStep);
+                    planes, outH, outW, start, offset, weights, threads, table.PhaseStep, epilogue);
             }
             else
             {
                 SparseCorrelation.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output),
-                    (int)batch, planes, outH, outW, start, offset, weights, threads);
+                    (int)batch, planes, outH, outW, start, offset, weights, threads, epilogue);
             }
         }
     }

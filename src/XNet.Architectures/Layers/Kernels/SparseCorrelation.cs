@@ -57,11 +57,11 @@ internal static unsafe class SparseCorrelation
     /// <c>threads</c> threads (<see cref="KernelThreads"/>) by (batch item, plane).
     /// </remarks>
     public static void Correlate(float* input, long inBatch, int inRow, float* output, int batch, int planes, int outH, int outW,
-        int* start, nint* offset, float* weight, int threads)
+        int* start, nint* offset, float* weight, int threads, PlaneEpilogue? epilogue = null)
     {
         var (inputAddress, outputAddress, offsetAddress, weightAddress) = ((nint)input, (nint)output, (nint)offset, (nint)weight);
         bool wide = Simd.Wide(outW);
-        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, _, task, from, to) =>
+        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, plane, task, from, to) =>
         {
             float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * outH * outW;
             if (wide)
@@ -72,6 +72,8 @@ internal static unsafe class SparseCorrelation
             {
                 CorrelatePlane<Simd256, Vector256<float>>(x, inRow, y, outH, outW, from, to, (nint*)offsetAddress, (float*)weightAddress);
             }
+
+            epilogue?.Apply(y, plane, outH * outW);
         });
     }
 

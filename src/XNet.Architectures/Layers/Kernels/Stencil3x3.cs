@@ -25,16 +25,17 @@ internal static unsafe partial class Stencil3x3
     /// x(g) is the outH x outW plane at input[b · inBatch + origin[g]] and zero outside it.
     /// </summary>
     /// <remarks>
-    /// Plane q owns groups [start[q], start[q + 1]); a plane without groups is written as zeros. With
+    /// Plane q owns groups [start[q], start[q + 1]); a plane without groups is written as zeros. An
+    /// <paramref name="epilogue"/> is applied to each plane once it is summed. With
     /// <paramref name="phaseStep"/> above 0 the groups are stride-2 convolutions over 4 phase planes that many elements
     /// apart (<see cref="SparseConvPlan"/>): output[b, q, i, j] = Σ weight[9g + 3u + v] · phase(u mod 2, v mod 2)[i + u / 2, j + v / 2].
     /// </remarks>
     public static void Correlate(float* input, long inBatch, nint inRow, float* output, int batch, int planes, int outH, int outW,
-        int* start, nint* origin, float* weight, int threads, nint phaseStep = 0)
+        int* start, nint* origin, float* weight, int threads, nint phaseStep = 0, PlaneEpilogue? epilogue = null)
     {
         var (inputAddress, outputAddress, originAddress, weightAddress) = ((nint)input, (nint)output, (nint)origin, (nint)weight);
         bool wide = Simd.Wide(outW);
-        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, _, task, from, to) =>
+        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, plane, task, from, to) =>
         {
             float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * outH * outW;
             if (from == to)
@@ -80,6 +81,8 @@ internal static unsafe partial class Stencil3x3
             {
                 CorrelatePlane<Simd256, Vector256<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
+
+            epilogue?.Apply(y, plane, outH * outW);
         });
     }
 

@@ -1,0 +1,98 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using XNet.Architectures.Layers;
+using static TorchSharp.torch;
+
+namespace XNet.Architectures.Tests;
+
+/// <summary>
+/// Inference (evaluation mode, no gradients) folds each conv unit's batch norm into its convolution; with gradients on,
+/// the same model runs convolution, batch norm and activation one after another. Both must score alike.
+/// </summary>
+[TestClass]
+public sealed class FoldedInferenceTests
+{
+    [TestMethod]
+    [DataRow("x-resnet-20-4", "1x28x28", "direct kernel, unit and stride-2 layers, 28-, 14- and 7-wide planes")]
+    [DataRow("resnet-20", "3x32x32", "dense convolutions")]
+    [DataRow("g-resnet-20-4", "3x32x32", "grouped dense convolutions")]
+    [DataRow("s-resnet-20-4", "3x32x32", "structured expander graphs")]
+    [DataRow("x-vgg16", "3x32x32", "VGG's conv units")]
+    [DataRow("x-mobilenet-0.5-4", "3x64x64", "ReLU6, depthwise convolutions, 1x1 expander layers on the reference form")]
+    [DataRow("x-resnet-18-4", "3x64x64", "planes under 7 x 7 on the reference form, unfolded")]
+    public void ModelsScoreAlikeWithTheirBatchNormsFolded(string name, string input, string covers)
+    {
+        var shape = input.Split('x').Select(int.Parse).ToArray();
+        manual_seed(11);
+        using var model = ModelZoo.Create(name, new ImageShape(shape[0], shape[1], shape[2]), 10, seed: 0);
+        RandomizeBatchNorms(model);
+        model.eval();
+        using var x = randn(3, shape[0], shape[1], shape[2]);
+
+        using var unfolded = model.call(x);
+        Tensor folded;
+        using (no_grad())
+        {
+            folded = model.call(x);
+        }
+
+        using (folded)
+        {
+            double tolerance = 1e-4 * Math.Max(1, unfolded.abs().max().item<float>());
+            double difference = (folded - unfolded).abs().max().item<float>();
+            Assert.IsTrue(difference <= tolerance, $"{name} ({covers}): max |difference| {difference:g3} above {tolerance:g3}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(true, "ReLU")]
+    [DataRow(true, "ReLU6")]
+    [DataRow(true, "None")]
+    [DataRow(false, "ReLU")]
+    public void AUnitSkipsItsConvolutionsOwnPassOnlyWhenFolding(bool expander, string activationName)
+    {
+        var activation = Enum.Parse<Activation>(activationName);
+        manual_seed(5);
+        var connectivity = expander ? Connectivity.Expander(4) : Connectivity.Dense;
+        using var unit = new Conv2dNormActivation(connectivity, "layer1.0.conv1", 32, 32, 3, 1, 1, 0, activation);
+        RandomizeBatchNorms(unit);
+        var conv = unit.named_children().Single(c => c.name == "0").module as nn.Module<Tensor, Tensor>;
+        int calls = 0;
+        conv!.register_forward_hook((_, _, output) => { calls++; return output; });
+        using var x = randn(2, 32, 8, 8) * 3;
+
+        using var trained = unit.call(x);
+        unit.eval();
+        using var evaluated = unit.call(x);
+        Assert.AreEqual(2, calls, "training, and evaluation with gradients, run the convolution");
+        Tensor folded;
+        using (no_grad())
+        {
+            folded = unit.call(x);
+        }
+
+        using (folded)
+        {
+            Assert.AreEqual(2, calls, "folded inference does not");
+            Assert.IsTrue((folded - evaluated).abs().max().item<float>() <= 1e-4 * Math.Max(1, evaluated.abs().max().item<float>()));
+            if (activation == Activation.ReLU6)
+            {
+                Assert.IsTrue(folded.max().item<float>() <= 6 && folded.min().item<float>() >= 0);
+            }
+        }
+    }
+
+    /// <summary>Batch norms with statistics and affine parameters far from their initial 0 and 1, so that folding matters.</summary>
+    private static void RandomizeBatchNorms(nn.Module model)
+    {
+        using var noGrad = no_grad();
+        foreach (var norm in model.modules().OfType<BatchNorm2d>())
+        {
+            long c = norm.num_features;
+            norm.running_mean!.copy_(randn(c) * 0.5);
+            norm.running_var!.copy_(rand(c) * 1.5 + 0.5);
+            norm.weight!.copy_(rand(c) + 0.5);
+            norm.bias!.copy_(randn(c) * 0.2);
+        }
+    }
+}
