@@ -69,14 +69,14 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// Inference (evaluation mode, no gradients) with the batch norm folded into the convolution, as the ONNX export does:
     /// the weight scaled by gamma / sqrt(var + eps) per output channel, the rest a shift, and the activation applied in the
     /// same pass (the direct kernel applies both to each output plane as it finishes it). One pass over the output instead
-    /// of three (convolution, batch norm, activation). Null where it does not apply: a convolution that runs neither the
-    /// direct kernel nor as a plain zero-padded Conv2d, or a batch norm without running statistics.
+    /// of three (convolution, batch norm, activation). Null where it does not apply: off the CPU, a convolution that runs
+    /// neither the direct kernel nor as a plain zero-padded Conv2d, or a batch norm without running statistics.
     /// </summary>
     private Tensor? FoldedForward(Tensor input)
     {
-        if (norm.running_mean is null || norm.running_var is null || conv is not (ExpanderConv2d or Conv2d))
+        if (input.device_type != DeviceType.CPU || norm.running_mean is null || norm.running_var is null || conv is not (ExpanderConv2d or Conv2d))
         {
-            return null;
+            return null; // on a GPU the folding's read-back of the statistics would cost more than the batch norm it saves
         }
 
         var folding = BatchNormSpec.Of(norm, "1");
