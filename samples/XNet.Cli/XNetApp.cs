@@ -10,6 +10,14 @@ namespace XNet.Cli;
 internal static class XNetApp
 {
     /// <summary>
+    /// The library's version and the commit it was built from (<c>0.1.0+40-hex-digit hash</c>), which <c>--version</c>
+    /// prints: runs compare across builds only when their kernels agree, so a result should name its build.
+    /// </summary>
+    public static string Version { get; } =
+        typeof(XNet.MLNet.XNetTrainer).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+
+    /// <summary>
 /// Runs <c>xnet</c> with <paramref name="args"/> and returns the exit code (0 success, 1 failure, 2 bad usage, 130 Ctrl+C,
 /// 143 SIGTERM); <c>--verbose</c>, anywhere, shows an unexpected failure's stack trace.
 /// </summary>
@@ -22,6 +30,7 @@ internal static class XNetApp
         app.Configure(config =>
         {
             config.SetApplicationName("xnet");
+            config.SetApplicationVersion(Version); // xnet --version
             config.AddCommand<TrainCommand>("train")
                 .WithDescription("Train an X-Net on CIFAR-10/100, idx (MNIST/Fashion-MNIST) or an image folder (the embedded Fashion-MNIST subset by default), evaluate it with ML.NET's metrics and save it.")
                 .WithExample("train")

@@ -164,6 +164,14 @@ public sealed class CommandTests
     }
 
     [TestMethod]
+    public void VersionNamesTheBuild()
+    {
+        var (exitCode, output) = XNetRunner.Run("--version");
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Matches(output.Trim(), new System.Text.RegularExpressions.Regex(@"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9a-f]{7,40})?$"));
+    }
+
+    [TestMethod]
     public void ImageFolderCachesGoWhereCacheDirSays()
     {
         string root = TestFolders.Create(TestContext);
