@@ -10,22 +10,26 @@ public sealed class TrainingBatchNormTests
 {
     [TestMethod]
     // Planes whose size is a multiple of the vector width, and ones with a scalar tail (7x7, 5x3, 1x1).
-    [DataRow(4, 16, 8, 8, 0.1, 0.0, false)]
-    [DataRow(3, 10, 7, 7, 0.1, 0.0, false)]
-    [DataRow(2, 5, 5, 3, 0.3, 0.0, false)]
-    [DataRow(9, 6, 1, 1, 0.1, 0.0, false)]
+    [DataRow(4, 16, 8, 8, 0.1, 0.0, "None")]
+    [DataRow(3, 10, 7, 7, 0.1, 0.0, "None")]
+    [DataRow(2, 5, 5, 3, 0.3, 0.0, "None")]
+    [DataRow(9, 6, 1, 1, 0.1, 0.0, "None")]
     // A mean far from zero relative to the spread (the variance must not cancel), and the cumulative average (no momentum).
-    [DataRow(4, 8, 6, 6, 0.1, 1000.0, false)]
-    [DataRow(3, 4, 4, 4, double.NaN, 0.0, false)]
+    [DataRow(4, 8, 6, 6, 0.1, 1000.0, "None")]
+    [DataRow(3, 4, 4, 4, double.NaN, 0.0, "None")]
     // Followed by a ReLU in the same call (its mask recomputed in the backward pass). The offset is 100 here: at 1000
     // the inputs' own float32 spacing (6e-5) moves the normalised values by about 3e-5, above the comparison's 1e-5, and
     // the two implementations round them differently.
-    [DataRow(4, 16, 8, 8, 0.1, 0.0, true)]
-    [DataRow(3, 10, 7, 7, 0.1, 0.0, true)]
-    [DataRow(4, 8, 6, 6, 0.1, 100.0, true)]
+    [DataRow(4, 16, 8, 8, 0.1, 0.0, "ReLU")]
+    [DataRow(3, 10, 7, 7, 0.1, 0.0, "ReLU")]
+    [DataRow(4, 8, 6, 6, 0.1, 100.0, "ReLU")]
+    // Followed by a ReLU6 (MobileNet), with gains of 2-5 so that a good share of the outputs pass 6.
+    [DataRow(4, 16, 8, 8, 0.1, 0.0, "ReLU6")]
+    [DataRow(3, 10, 7, 7, 0.1, 0.0, "ReLU6")]
     public void MatchesLibtorchInOutputsGradientsAndRunningStatistics(int batch, int channels, int height, int width, double momentum,
-        double offset, bool relu)
+        double offset, string activationName)
     {
+        var activation = Enum.Parse<Activation>(activationName);
         manual_seed(batch * 100 + channels);
         double? momentumOrNull = double.IsNaN(momentum) ? null : momentum;
         using var fast = nn.BatchNorm2d(channels);
@@ -33,7 +37,7 @@ public sealed class TrainingBatchNormTests
         (fast.momentum, reference.momentum) = (momentumOrNull, momentumOrNull);
         using (no_grad())
         {
-            fast.weight!.uniform_(0.5, 1.5);
+            fast.weight!.uniform_(activation == Activation.ReLU6 ? 2 : 0.5, activation == Activation.ReLU6 ? 5 : 1.5);
             fast.bias!.uniform_(-0.5, 0.5);
             reference.weight!.copy_(fast.weight);
             reference.bias!.copy_(fast.bias);
@@ -47,8 +51,13 @@ public sealed class TrainingBatchNormTests
             var x = (randn(batch, channels, height, width) * 2 + offset).requires_grad_(true);
             var xReference = x.detach().clone().requires_grad_(true);
             var upstream = randn(batch, channels, height, width);
-            var y = relu ? TrainingBatchNorm.Call(fast, x, Activation.ReLU) : TrainingBatchNorm.Call(fast, x);
-            var yReference = relu ? nn.functional.relu(reference.call(xReference)) : reference.call(xReference);
+            var y = TrainingBatchNorm.Call(fast, x, activation);
+            var yReference = activation switch
+            {
+                Activation.ReLU => nn.functional.relu(reference.call(xReference)),
+                Activation.ReLU6 => nn.functional.relu6(reference.call(xReference)),
+                _ => reference.call(xReference),
+            };
             var gradients = autograd.grad(new[] { y }, new[] { x, fast.weight!, fast.bias! }, new[] { upstream });
             var expected = autograd.grad(new[] { yReference }, new[] { xReference, reference.weight!, reference.bias! }, new[] { upstream });
 

@@ -18,18 +18,10 @@ namespace XNet.Architectures.Layers;
 internal static class TrainingBatchNorm
 {
     /// <summary>
-    /// <paramref name="activation"/>(the module's output for <paramref name="input"/>), (N, C, H, W). A ReLU runs in the
-    /// same pass where the fast path applies (its mask recomputed in the backward pass); ReLU6 clamps the output after it.
+    /// <paramref name="activation"/>(the module's output for <paramref name="input"/>), (N, C, H, W). The activation runs
+    /// in the same pass where the fast path applies (its mask recomputed in the backward pass).
     /// </summary>
-    public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None) => activation switch
-    {
-        Activation.None => Run(norm, input, relu: false),
-        Activation.ReLU => Run(norm, input, relu: true),
-        Activation.ReLU6 => nn.functional.relu6(Run(norm, input, relu: false)),
-        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, null),
-    };
-
-    private static Tensor Run(BatchNorm2d norm, Tensor input, bool relu)
+    public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None)
     {
         if (!norm.training || norm.weight is null || norm.bias is null || norm.running_mean is null || norm.running_var is null ||
             norm.num_batches_tracked is null || input.dim() != 4 || input.shape[1] != norm.num_features ||
@@ -37,11 +29,16 @@ internal static class TrainingBatchNorm
             input.dtype != ScalarType.Float32 || !input.is_contiguous() || norm.weight.device_type != DeviceType.CPU ||
             norm.weight.dtype != ScalarType.Float32)
         {
-            return relu ? nn.functional.relu(Libtorch(norm, input)) : Libtorch(norm, input);
+            return activation switch
+            {
+                Activation.ReLU => nn.functional.relu(Libtorch(norm, input)),
+                Activation.ReLU6 => nn.functional.relu6(Libtorch(norm, input)),
+                _ => Libtorch(norm, input),
+            };
         }
 
         var statistics = new double[2][];
-        var output = BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, relu, statistics);
+        var output = BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics);
         UpdateRunningStatistics(norm, statistics[0], statistics[1], input.shape[0] * input.shape[2] * input.shape[3]);
         return output;
     }

@@ -6,16 +6,17 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// A training-mode batch norm over a contiguous (N, C, H, W) float32 CPU tensor as an autograd function, forward and
 /// backward through <see cref="BatchNormKernels"/>: y = (x - mean) / sqrt(var + eps) · weight + bias with the batch's
-/// own statistics, optionally followed by a ReLU, and the input, weight and bias gradients that libtorch's batch norm
-/// (and ReLU) give. With the ReLU the backward pass recomputes its mask from the input instead of keeping the output.
+/// own statistics, optionally followed by a ReLU or ReLU6, and the input, weight and bias gradients that libtorch's batch
+/// norm (and activation) give. With an activation the backward pass recomputes its mask from the input instead of keeping
+/// the output.
 /// </summary>
 /// <remarks>
-/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, whether a ReLU follows, and a <see cref="double"/>[2][]
+/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, the <see cref="Activation"/> that follows, and a <see cref="double"/>[2][]
 /// that receives the batch mean and biased variance (the caller updates the running statistics from them).
 /// </remarks>
 internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction>
 {
-    private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", ShiftKey = "bias", ReluKey = "relu";
+    private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", ShiftKey = "bias", ActivationKey = "activation";
     private const string InputGradientKey = "input needs a gradient";
 
     /// <inheritdoc />
@@ -24,7 +25,7 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
     /// <inheritdoc />
     public override unsafe Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (input, weight, bias, eps, relu) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (bool)vars[4]);
+        var (input, weight, bias, eps, activation) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (Activation)vars[4]);
         var statistics = (double[][])vars[5];
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
@@ -43,15 +44,18 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         }
 
         var output = empty_like(input);
-        if (relu)
+        float* x = TensorMemory.Floats(input), y = TensorMemory.Floats(output);
+        switch (activation)
         {
-            BatchNormKernels.Normalize<Relu>(TensorMemory.Floats(input), TensorMemory.Floats(output), batch, channels, plane, meanF, scale, beta,
-                threads);
-        }
-        else
-        {
-            BatchNormKernels.Normalize<Identity>(TensorMemory.Floats(input), TensorMemory.Floats(output), batch, channels, plane, meanF, scale,
-                beta, threads);
+            case Activation.ReLU:
+                BatchNormKernels.Normalize<Relu>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                break;
+            case Activation.ReLU6:
+                BatchNormKernels.Normalize<Relu6>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                break;
+            default:
+                BatchNormKernels.Normalize<Identity>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                break;
         }
 
         (statistics[0], statistics[1]) = (mean, variance);
@@ -60,7 +64,7 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         ctx.save_data(InverseStdKey, inverseStd);
         ctx.save_data(WeightKey, gamma);
         ctx.save_data(ShiftKey, beta);
-        ctx.save_data(ReluKey, relu);
+        ctx.save_data(ActivationKey, activation);
         ctx.save_data(InputGradientKey, input.requires_grad);
         return output;
     }
@@ -71,20 +75,24 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         var saved = ctx.get_saved_variables();
         var input = saved[0];
         var (mean, inverseStd, gamma) = ((float[])ctx.get_data(MeanKey), (float[])ctx.get_data(InverseStdKey), (float[])ctx.get_data(WeightKey));
-        var (beta, relu) = ((float[])ctx.get_data(ShiftKey), (bool)ctx.get_data(ReluKey));
+        var (beta, activation) = ((float[])ctx.get_data(ShiftKey), (Activation)ctx.get_data(ActivationKey));
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
         using var upstream = grad_output.contiguous();
         var scale = gamma.Select((g, c) => g * inverseStd[c]).ToArray();
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
         float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
-        if (relu)
+        switch (activation)
         {
-            BatchNormKernels.GradientSums<Relu>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
-        }
-        else
-        {
-            BatchNormKernels.GradientSums<Identity>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+            case Activation.ReLU:
+                BatchNormKernels.GradientSums<Relu>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+                break;
+            case Activation.ReLU6:
+                BatchNormKernels.GradientSums<Relu6>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+                break;
+            default:
+                BatchNormKernels.GradientSums<Identity>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+                break;
         }
 
         double count = (double)batch * plane;
@@ -106,13 +114,17 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         {
             inputGradient = empty_like(input);
             float* dx = TensorMemory.Floats(inputGradient);
-            if (relu)
+            switch (activation)
             {
-                BatchNormKernels.InputGradient<Relu>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-            }
-            else
-            {
-                BatchNormKernels.InputGradient<Identity>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+                case Activation.ReLU:
+                    BatchNormKernels.InputGradient<Relu>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+                    break;
+                case Activation.ReLU6:
+                    BatchNormKernels.InputGradient<Relu6>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+                    break;
+                default:
+                    BatchNormKernels.InputGradient<Identity>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+                    break;
             }
         }
 

@@ -240,3 +240,19 @@ internal readonly struct Relu : IActivation
 
     public static float Gate(float upstream, float normalised) => normalised > 0 ? upstream : 0;
 }
+
+/// <summary>min(max(0, x), 6) (MobileNet); its gradient passes strictly between 0 and 6, as libtorch's hardtanh does.</summary>
+internal readonly struct Relu6 : IActivation
+{
+    private static readonly Vector<float> Six = new(6f);
+
+    public static Vector<float> Apply(Vector<float> value) => Vector.Min(Vector.Max(value, Vector<float>.Zero), Six);
+
+    public static float Apply(float value) => MathF.Min(MathF.Max(value, 0), 6);
+
+    public static Vector<float> Gate(Vector<float> upstream, Vector<float> normalised) =>
+        Vector.ConditionalSelect(Vector.GreaterThan(normalised, Vector<float>.Zero) & Vector.LessThan(normalised, Six), upstream,
+            Vector<float>.Zero);
+
+    public static float Gate(float upstream, float normalised) => normalised is > 0 and < 6 ? upstream : 0;
+}
