@@ -54,8 +54,8 @@ public sealed record ModelCost(long Parameters, long MultiplyAccumulates, ImageS
                 removers.Add(remover.remove);
             }
 
-            // Evaluation mode with gradients on: without them the conv units would fold their batch norms and skip the
-            // convolutions' own calls, whose hooks count the MACs.
+            // Evaluation mode with gradients on: without them, conv units set to fold their batch norms
+            // (InferenceFolding) would skip the convolutions' own calls, whose hooks count the MACs.
             bool wasTraining = model.training;
             model.eval();
             using (enable_grad())

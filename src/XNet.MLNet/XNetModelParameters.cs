@@ -37,7 +37,8 @@ public sealed partial class XNetModelParameters : IDisposable
         InputShape = inputShape;
         ClassNames = classNames;
         LabelValueTypeName = labelValueType;
-        this.classifier = classifier;
+        // Scoring and the trainer's validation run in evaluation mode without gradients: fold the batch norms there.
+        this.classifier = classifier.FoldBatchNormsInInference();
         ChannelMean = normalize.Mean;
         ChannelStd = normalize.Std;
         Device = device;

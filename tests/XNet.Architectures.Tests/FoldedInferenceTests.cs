@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace XNet.Architectures.Tests;
 
 /// <summary>
-/// Inference (evaluation mode, no gradients) folds each conv unit's batch norm into its convolution; with gradients on,
-/// the same model runs convolution, batch norm and activation one after another. Both must score alike.
+/// Inference (evaluation mode, no gradients) of a model set to fold (<see cref="InferenceFolding"/>) folds each conv
+/// unit's batch norm into its convolution; with gradients on, the same model runs convolution, batch norm and activation
+/// one after another. Both must score alike.
 /// </summary>
 [TestClass]
 public sealed class FoldedInferenceTests
@@ -24,7 +25,7 @@ public sealed class FoldedInferenceTests
     {
         var shape = input.Split('x').Select(int.Parse).ToArray();
         manual_seed(11);
-        using var model = ModelZoo.Create(name, new ImageShape(shape[0], shape[1], shape[2]), 10, seed: 0);
+        using var model = ModelZoo.Create(name, new ImageShape(shape[0], shape[1], shape[2]), 10, seed: 0).FoldBatchNormsInInference();
         RandomizeBatchNorms(model);
         model.eval();
         using var x = randn(3, shape[0], shape[1], shape[2]);
@@ -54,7 +55,7 @@ public sealed class FoldedInferenceTests
         var activation = Enum.Parse<Activation>(activationName);
         manual_seed(5);
         var connectivity = expander ? Connectivity.Expander(4) : Connectivity.Dense;
-        using var unit = new Conv2dNormActivation(connectivity, "layer1.0.conv1", 32, 32, 3, 1, 1, 0, activation);
+        using var unit = new Conv2dNormActivation(connectivity, "layer1.0.conv1", 32, 32, 3, 1, 1, 0, activation).FoldBatchNormsInInference();
         RandomizeBatchNorms(unit);
         var conv = unit.named_children().Single(c => c.name == "0").module as nn.Module<Tensor, Tensor>;
         int calls = 0;
@@ -80,6 +81,40 @@ public sealed class FoldedInferenceTests
                 Assert.IsTrue(folded.max().item<float>() <= 6 && folded.min().item<float>() >= 0);
             }
         }
+    }
+
+    [TestMethod]
+    public void NothingFoldsUnlessAsked()
+    {
+        // A hook on a convolution sees every inference pass of a model nobody asked to fold, as in PyTorch.
+        using var model = ModelZoo.Create("x-resnet-20-4", new ImageShape(1, 28, 28), 10, seed: 0);
+        var conv = model.modules().OfType<ExpanderConv2d>().First();
+        int calls = 0;
+        conv.register_forward_hook((_, _, output) => { calls++; return output; });
+        model.eval();
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            model.call(randn(2, 1, 28, 28));
+        }
+
+        Assert.AreEqual(1, calls);
+        model.FoldBatchNormsInInference();
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            model.call(randn(2, 1, 28, 28));
+        }
+
+        Assert.AreEqual(1, calls, "folded");
+        model.FoldBatchNormsInInference(fold: false);
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            model.call(randn(2, 1, 28, 28));
+        }
+
+        Assert.AreEqual(2, calls, "unfolded again");
     }
 
     /// <summary>Batch norms with statistics and affine parameters far from their initial 0 and 1, so that folding matters.</summary>

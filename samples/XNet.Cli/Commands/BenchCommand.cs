@@ -6,6 +6,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using TorchSharp;
 using XNet.Architectures;
+using XNet.Architectures.Layers;
 using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
@@ -152,7 +153,7 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
             Name = name;
             this.batchSize = batchSize;
             manual_seed(0);
-            network = ModelZoo.Create(name, input, classes, seed: 0);
+            network = ModelZoo.Create(name, input, classes, seed: 0).FoldBatchNormsInInference(); // scoring as the trainer scores
             Cost = ModelCost.Measure(network, input);
             network.to(device);
             optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4, nesterov: true);
