@@ -42,6 +42,75 @@ internal static unsafe partial class Stencil3x3
     private static readonly Vector512<float> LowerHalf = Vector512.Create(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0).AsSingle();
 
     /// <summary>
+    /// One 8 x 8 output plane (four row pairs) with its sums held in registers across all of the plane's groups, and
+    /// stored once.
+    /// </summary>
+    /// <remarks>
+    /// <see cref="CorrelatePairs"/> adds each group into the stored plane: its four 9-long multiply-add chains per group
+    /// end in a load, an add and a store, and four chains are too few to keep both multiply-add units busy (about
+    /// 0.7 multiply-adds per cycle measured). Here even and odd groups feed two sets of four accumulators, eight
+    /// independent chains, and the plane is written once: the sum runs in another order than the generic path's, so
+    /// the two differ in rounding, not in value.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateOctet(float* input, float* output, int first, int end, nint* origin, float* weight)
+    {
+        var (keepLeft, keepRight, upper, lower) = (KeepLeft, KeepRight, UpperHalf, LowerHalf);
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        int g = first;
+        for (; g + 1 < end; g += 2)
+        {
+            AccumulateOctet(input + origin[g], weight + 9 * g, keepLeft, keepRight, upper, lower, ref e0, ref e1, ref e2, ref e3);
+            AccumulateOctet(input + origin[g + 1], weight + 9 * (g + 1), keepLeft, keepRight, upper, lower, ref o0, ref o1, ref o2, ref o3);
+        }
+
+        if (g < end)
+        {
+            AccumulateOctet(input + origin[g], weight + 9 * g, keepLeft, keepRight, upper, lower, ref e0, ref e1, ref e2, ref e3);
+        }
+
+        Avx512F.Store(output, e0 + o0);
+        Avx512F.Store(output + 16, e1 + o1);
+        Avx512F.Store(output + 32, e2 + o2);
+        Avx512F.Store(output + 48, e3 + o3);
+    }
+
+    /// <summary>One group's 3 x 3 correlation of an 8 x 8 plane, added to the four row-pair sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateOctet(float* x, float* w, Vector512<float> keepLeft, Vector512<float> keepRight, Vector512<float> upper,
+        Vector512<float> lower, ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
+    {
+        var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
+        var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
+        var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
+
+        // Pair r holds rows r and r + 1: output pair p reads pairs 2p - 1, 2p and 2p + 1, so the odd pairs serve two.
+        var a = Simd512.LoadMasked(x - 8, upper);
+        var (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        var b = Avx512F.LoadVector512(x);
+        var (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        var c = Avx512F.LoadVector512(x + 8);
+        var (cL, cR) = Neighbours(c, keepLeft, keepRight);
+        s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.LoadVector512(x + 16);
+        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        a = Avx512F.LoadVector512(x + 24);
+        (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.LoadVector512(x + 32);
+        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        c = Avx512F.LoadVector512(x + 40);
+        (cL, cR) = Neighbours(c, keepLeft, keepRight);
+        s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.LoadVector512(x + 48);
+        (bL, bR) = Neighbours(b, keepLeft, keepRight);
+        a = Simd512.LoadMasked(x + 56, lower);
+        (aL, aR) = Neighbours(a, keepLeft, keepRight);
+        s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+    }
+
+    /// <summary>
     /// One output plane of 7 or 8 rows (four row pairs) with its sums held in registers across all of the plane's groups,
     /// and stored once.
     /// </summary>
@@ -210,6 +279,58 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
+    /// The 9 gradients of each group of one 8 x 8 output plane over a run of batch items, added to <paramref name="gradient"/>:
+    /// <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightGradientOctet(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
+        nint* origin, float* gradient)
+    {
+        var (keepLeft, keepRight, upper, lower) = (KeepLeft, KeepRight, UpperHalf, LowerHalf);
+        for (int g = first; g < end; g++)
+        {
+            Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default;
+            for (int b = 0; b < batch; b++)
+            {
+                float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
+                // As in AccumulateOctet: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
+                var a = Simd512.LoadMasked(x - 8, upper);
+                var (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                var c = Avx512F.LoadVector512(x);
+                var (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                var e = Avx512F.LoadVector512(x + 8);
+                var (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                var d = Avx512F.LoadVector512(dy);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 16);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                a = Avx512F.LoadVector512(x + 24);
+                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 16);
+                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 32);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                e = Avx512F.LoadVector512(x + 40);
+                (eL, eR) = Neighbours(e, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 32);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.LoadVector512(x + 48);
+                (cL, cR) = Neighbours(c, keepLeft, keepRight);
+                a = Simd512.LoadMasked(x + 56, lower);
+                (aL, aR) = Neighbours(a, keepLeft, keepRight);
+                d = Avx512F.LoadVector512(dy + 48);
+                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+            }
+
+            float* gw = gradient + 9 * g;
+            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
+            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
+            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
+        }
+    }
+
+    /// <summary>
     /// The 9 gradients of each group of one output plane of 7 or 8 rows over a run of batch items, added to
     /// <paramref name="gradient"/>: <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
     /// </summary>
@@ -285,7 +406,11 @@ internal static unsafe partial class Stencil3x3
     /// </summary>
     private static void CorrelatePaired(float* input, float* output, int height, int width, int first, int end, nint* origin, float* weight)
     {
-        if (width == 8)
+        if (width == 8 && height == 8)
+        {
+            CorrelateOctet(input, output, first, end, origin, weight);
+        }
+        else if (width == 8)
         {
             CorrelatePaired(input, output, new EightWidePairs(height), first, end, origin, weight);
         }
@@ -312,7 +437,11 @@ internal static unsafe partial class Stencil3x3
     private static void WeightGradientPaired(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int height, int width,
         int first, int end, nint* origin, float* gradient)
     {
-        if (width == 8)
+        if (width == 8 && height == 8)
+        {
+            WeightGradientOctet(input, inBatch, upstream, upstreamBatch, batch, first, end, origin, gradient);
+        }
+        else if (width == 8)
         {
             WeightGradientPaired(input, inBatch, upstream, upstreamBatch, batch, new EightWidePairs(height), first, end, origin, gradient);
         }
@@ -391,7 +520,7 @@ internal static unsafe partial class Stencil3x3
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) =>
-            (Simd512.ShiftUp(rows) & keepLeft, Simd512.ShiftDown(rows) & keepRight);
+            Stencil3x3.Neighbours(rows, keepLeft, keepRight);
     }
 
     /// <summary>
@@ -453,4 +582,10 @@ internal static unsafe partial class Stencil3x3
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) => (Simd512.ShiftUp(rows), Simd512.ShiftDown(rows));
     }
+
+    /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows, Vector512<float> keepLeft,
+        Vector512<float> keepRight) =>
+        (Simd512.ShiftUp(rows) & keepLeft, Simd512.ShiftDown(rows) & keepRight);
 }
