@@ -111,6 +111,77 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
+    /// <see cref="CorrelateOctet"/> for 7 x 7 planes (the last stage at a 28x28 input): the same straight-line code, each
+    /// pair's 14 contiguous elements loaded masked and spread to the two halves by one permutation (<see cref="NarrowPairs"/>),
+    /// so lanes 7 and 15 stay zero and the shifted neighbours need no clearing. Through the generic row-pair layout
+    /// (<see cref="CorrelateFourPairs"/>) the 64->64 @7 forward took about twice as long.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateHeptad(float* input, float* output, int first, int end, nint* origin, float* weight)
+    {
+        var layout = new NarrowPairs(7, 7);
+        var (spread, upper, two, one) = (layout.Spread, layout.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        int g = first;
+        for (; g + 1 < end; g += 2)
+        {
+            AccumulateHeptad(input + origin[g], weight + 9 * g, spread, upper, two, one, ref e0, ref e1, ref e2, ref e3);
+            AccumulateHeptad(input + origin[g + 1], weight + 9 * (g + 1), spread, upper, two, one, ref o0, ref o1, ref o2, ref o3);
+        }
+
+        if (g < end)
+        {
+            AccumulateHeptad(input + origin[g], weight + 9 * g, spread, upper, two, one, ref e0, ref e1, ref e2, ref e3);
+        }
+
+        var gather = layout.Gather;
+        Simd512.StoreMasked(output, two, Avx512F.PermuteVar16x32(e0 + o0, gather));
+        Simd512.StoreMasked(output + 14, two, Avx512F.PermuteVar16x32(e1 + o1, gather));
+        Simd512.StoreMasked(output + 28, two, Avx512F.PermuteVar16x32(e2 + o2, gather));
+        Simd512.StoreMasked(output + 42, one, Avx512F.PermuteVar16x32(e3 + o3, gather));
+    }
+
+    /// <summary>One group's 3 x 3 correlation of a 7 x 7 plane, added to the four row-pair sums (<see cref="AccumulateOctet"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateHeptad(float* x, float* w, Vector512<int> spread, Vector512<int> upper, Vector512<float> two,
+        Vector512<float> one, ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
+    {
+        var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
+        var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
+        var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
+
+        // Pairs (-1, 0), (0, 1), ..., (6, 7): row -1 and row 7 are padding (pair (7, 8) is all padding, so it is left out).
+        var a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, one), upper);
+        var (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
+        var b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, two), spread);
+        var (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
+        var c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 7, two), spread);
+        var (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+        s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 14, two), spread);
+        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
+        a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 21, two), spread);
+        (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
+        s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 28, two), spread);
+        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
+        c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 35, two), spread);
+        (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+        s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
+        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 42, one), spread);
+        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
+        // Output pair (6, 7) reads pairs (5, 6), (6, 7) and (7, 8); the last is all padding, so its three taps are left out
+        // (row 7 of the sum is never stored).
+        s3 = Avx512F.FusedMultiplyAdd(w00, cL, s3);
+        s3 = Avx512F.FusedMultiplyAdd(w01, c, s3);
+        s3 = Avx512F.FusedMultiplyAdd(w02, cR, s3);
+        s3 = Avx512F.FusedMultiplyAdd(w10, bL, s3);
+        s3 = Avx512F.FusedMultiplyAdd(w11, b, s3);
+        s3 = Avx512F.FusedMultiplyAdd(w12, bR, s3);
+    }
+
+    /// <summary>
     /// One output plane of 7 or 8 rows (four row pairs) with its sums held in registers across all of the plane's groups,
     /// and stored once.
     /// </summary>
@@ -331,6 +402,63 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
+    /// <see cref="WeightGradientOctet"/> for 7 x 7 planes, with the pairs loaded as <see cref="CorrelateHeptad"/> loads them
+    /// (the output gradient's too, so its lanes 7 and 15 are zero and the neighbours need no clearing).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightGradientHeptad(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
+        nint* origin, float* gradient)
+    {
+        var layout = new NarrowPairs(7, 7);
+        var (spread, upper, two, one) = (layout.Spread, layout.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
+        for (int g = first; g < end; g++)
+        {
+            Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default;
+            for (int b = 0; b < batch; b++)
+            {
+                float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
+                // As in AccumulateHeptad: output pair p meets input pairs 2p - 1, 2p and 2p + 1; pair (7, 8) is padding.
+                var a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, one), upper);
+                var (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
+                var c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, two), spread);
+                var (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+                var e = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 7, two), spread);
+                var (eL, eR) = (Simd512.ShiftUp(e), Simd512.ShiftDown(e));
+                var d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy, two), spread);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 14, two), spread);
+                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+                a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 21, two), spread);
+                (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
+                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 14, two), spread);
+                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 28, two), spread);
+                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+                e = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 35, two), spread);
+                (eL, eR) = (Simd512.ShiftUp(e), Simd512.ShiftDown(e));
+                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 28, two), spread);
+                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
+                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 42, one), spread);
+                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
+                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 42, one), spread);
+                // The last output pair's rows below are padding: its kernel row 2 taps add nothing.
+                a00 = Avx512F.FusedMultiplyAdd(d, eL, a00);
+                a01 = Avx512F.FusedMultiplyAdd(d, e, a01);
+                a02 = Avx512F.FusedMultiplyAdd(d, eR, a02);
+                a10 = Avx512F.FusedMultiplyAdd(d, cL, a10);
+                a11 = Avx512F.FusedMultiplyAdd(d, c, a11);
+                a12 = Avx512F.FusedMultiplyAdd(d, cR, a12);
+            }
+
+            float* gw = gradient + 9 * g;
+            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
+            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
+            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
+        }
+    }
+
+    /// <summary>
     /// The 9 gradients of each group of one output plane of 7 or 8 rows over a run of batch items, added to
     /// <paramref name="gradient"/>: <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
     /// </summary>
@@ -410,6 +538,10 @@ internal static unsafe partial class Stencil3x3
         {
             CorrelateOctet(input, output, first, end, origin, weight);
         }
+        else if (width == 7 && height == 7)
+        {
+            CorrelateHeptad(input, output, first, end, origin, weight);
+        }
         else if (width == 8)
         {
             CorrelatePaired(input, output, new EightWidePairs(height), first, end, origin, weight);
@@ -440,6 +572,10 @@ internal static unsafe partial class Stencil3x3
         if (width == 8 && height == 8)
         {
             WeightGradientOctet(input, inBatch, upstream, upstreamBatch, batch, first, end, origin, gradient);
+        }
+        else if (width == 7 && height == 7)
+        {
+            WeightGradientHeptad(input, inBatch, upstream, upstreamBatch, batch, first, end, origin, gradient);
         }
         else if (width == 8)
         {
@@ -540,6 +676,15 @@ internal static unsafe partial class Stencil3x3
         // inverse for a store; and the mask of two whole rows.
         private readonly Vector512<int> spread, spreadUpper, gather;
         private readonly Vector512<float> twoRows;
+
+        /// <summary>Lane (half h, column c) takes element h · width + c of a pair's contiguous rows (zero past the width).</summary>
+        public Vector512<int> Spread => spread;
+
+        /// <summary>The same for a pair whose first row lies above the plane: its second row's elements in the upper half.</summary>
+        public Vector512<int> SpreadUpper => spreadUpper;
+
+        /// <summary>The inverse of <see cref="Spread"/>: a pair's two rows as contiguous elements, for a store.</summary>
+        public Vector512<int> Gather => gather;
 
         public NarrowPairs(int width, int height)
         {
