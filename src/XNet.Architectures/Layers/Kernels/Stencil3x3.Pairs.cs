@@ -15,9 +15,10 @@ namespace XNet.Architectures.Layers.Kernels;
 /// outside the plane are masked out of the loads. A plane narrower than 8 is loaded as its contiguous rows and spread to
 /// the two halves by one permutation (zeros past each row's width, so no lane carries a neighbour across a row), and its
 /// output pairs gathered back the same way. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1,
-/// 2p + u)) summed in kernel order. Planes of 7 or 8 rows, the common case, keep their four row pairs' sums in registers
-/// across all of a plane's groups (<see cref="CorrelateFourPairs"/>); other heights add each group into the stored plane
-/// (<see cref="CorrelatePairs"/>), the 8-lane window's order, so those give the same bits as the AVX2 path. Reading the
+/// 2p + u)) summed in kernel order. 8 x 8 and 7 x 7 planes, the common cases, keep their four row pairs' sums in
+/// registers across all of a plane's groups, in straight-line code (<see cref="CorrelateOctet"/>,
+/// <see cref="CorrelateHeptad"/>); other shapes add each group into the stored plane (<see cref="CorrelatePairs{TPairs}"/>),
+/// the 8-lane window's order, so those give the same bits as the AVX2 path. Reading the
 /// neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured 15-20 % slower on
 /// the 2-core AVX-512 machine, the mask conversions included.
 /// </remarks>
@@ -25,9 +26,6 @@ internal static unsafe partial class Stencil3x3
 {
     /// <summary>Whether a unit-stride plane of this width runs as row pairs.</summary>
     private static bool Paired(int width) => width <= 8 && Simd.Allow512;
-
-    /// <summary>Whether a paired plane is four row pairs, summed in registers (<see cref="CorrelateFourPairs"/>).</summary>
-    private static bool FourPairs(int height) => height is 7 or 8;
 
     /// <summary>Lanes 0 and 8 clear: a left neighbour shifted across a row boundary.</summary>
     private static readonly Vector512<float> KeepLeft = Vector512.Create(0, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, -1, -1).AsSingle();
@@ -113,8 +111,9 @@ internal static unsafe partial class Stencil3x3
     /// <summary>
     /// <see cref="CorrelateOctet"/> for 7 x 7 planes (the last stage at a 28x28 input): the same straight-line code, each
     /// pair's 14 contiguous elements loaded masked and spread to the two halves by one permutation (<see cref="NarrowPairs"/>),
-    /// so lanes 7 and 15 stay zero and the shifted neighbours need no clearing. Through the generic row-pair layout
-    /// (<see cref="CorrelateFourPairs"/>) the 64->64 @7 forward took about twice as long.
+    /// so lanes 7 and 15 stay zero and the shifted neighbours need no clearing. The same sums through a kernel generic over
+    /// the row-pair layout, since deleted, took about twice as long on the 64->64 @7 forward (the layout's loads were not
+    /// all inlined into straight-line code).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateHeptad(float* input, float* output, int first, int end, nint* origin, float* weight)
@@ -179,76 +178,6 @@ internal static unsafe partial class Stencil3x3
         s3 = Avx512F.FusedMultiplyAdd(w10, bL, s3);
         s3 = Avx512F.FusedMultiplyAdd(w11, b, s3);
         s3 = Avx512F.FusedMultiplyAdd(w12, bR, s3);
-    }
-
-    /// <summary>
-    /// One output plane of 7 or 8 rows (four row pairs) with its sums held in registers across all of the plane's groups,
-    /// and stored once.
-    /// </summary>
-    /// <remarks>
-    /// <see cref="CorrelatePairs"/> adds each group into the stored plane: its four 9-long multiply-add chains per group
-    /// end in a load, an add and a store, and four chains are too few to keep both multiply-add units busy (about
-    /// 0.7 multiply-adds per cycle measured). Here even and odd groups feed two sets of four accumulators, eight
-    /// independent chains, and the plane is written once: the sum runs in another order than the generic path's, so
-    /// the two differ in rounding, not in value.
-    /// </remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateFourPairs<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
-        where TPairs : struct, IRowPairs
-    {
-        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
-        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
-        int g = first;
-        for (; g + 1 < end; g += 2)
-        {
-            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, ref e0, ref e1, ref e2, ref e3);
-            AccumulateFourPairs(input + origin[g + 1], weight + 9 * (g + 1), pairs, ref o0, ref o1, ref o2, ref o3);
-        }
-
-        if (g < end)
-        {
-            AccumulateFourPairs(input + origin[g], weight + 9 * g, pairs, ref e0, ref e1, ref e2, ref e3);
-        }
-
-        pairs.Store(output, 0, e0 + o0);
-        pairs.Store(output, 2, e1 + o1);
-        pairs.Store(output, 4, e2 + o2);
-        pairs.Store(output, 6, e3 + o3);
-    }
-
-    /// <summary>One group's 3 x 3 correlation of a plane of 7 or 8 rows, added to the four row-pair sums.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AccumulateFourPairs<TPairs>(float* x, float* w, TPairs pairs, ref Vector512<float> s0, ref Vector512<float> s1,
-        ref Vector512<float> s2, ref Vector512<float> s3)
-        where TPairs : struct, IRowPairs
-    {
-        var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
-        var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
-        var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
-
-        // Pair r holds rows r and r + 1: output pair p reads pairs 2p - 1, 2p and 2p + 1, so the odd pairs serve two.
-        var a = pairs.Load(x, -1);
-        var (aL, aR) = pairs.Neighbours(a);
-        var b = pairs.Load(x, 0);
-        var (bL, bR) = pairs.Neighbours(b);
-        var c = pairs.Load(x, 1);
-        var (cL, cR) = pairs.Neighbours(c);
-        s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = pairs.Load(x, 2);
-        (bL, bR) = pairs.Neighbours(b);
-        a = pairs.Load(x, 3);
-        (aL, aR) = pairs.Neighbours(a);
-        s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = pairs.Load(x, 4);
-        (bL, bR) = pairs.Neighbours(b);
-        c = pairs.Load(x, 5);
-        (cL, cR) = pairs.Neighbours(c);
-        s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = pairs.Load(x, 6);
-        (bL, bR) = pairs.Neighbours(b);
-        a = pairs.Load(x, 7);
-        (aL, aR) = pairs.Neighbours(a);
-        s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
 
     /// <summary>sum + the 9 taps of one output row pair: its rows above, level and below, each with left and right neighbours.</summary>
@@ -458,58 +387,6 @@ internal static unsafe partial class Stencil3x3
         }
     }
 
-    /// <summary>
-    /// The 9 gradients of each group of one output plane of 7 or 8 rows over a run of batch items, added to
-    /// <paramref name="gradient"/>: <see cref="WeightGradientPairs"/> with the plane's nine row pairs loaded in straight-line code.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientFourPairs<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch,
-        TPairs pairs, int first, int end, nint* origin, float* gradient)
-        where TPairs : struct, IRowPairs
-    {
-        for (int g = first; g < end; g++)
-        {
-            Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default;
-            for (int b = 0; b < batch; b++)
-            {
-                float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
-                // As in AccumulateFourPairs: output pair p meets input pairs 2p - 1, 2p and 2p + 1.
-                var a = pairs.Load(x, -1);
-                var (aL, aR) = pairs.Neighbours(a);
-                var c = pairs.Load(x, 0);
-                var (cL, cR) = pairs.Neighbours(c);
-                var e = pairs.Load(x, 1);
-                var (eL, eR) = pairs.Neighbours(e);
-                var d = pairs.Load(dy, 0);
-                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = pairs.Load(x, 2);
-                (cL, cR) = pairs.Neighbours(c);
-                a = pairs.Load(x, 3);
-                (aL, aR) = pairs.Neighbours(a);
-                d = pairs.Load(dy, 2);
-                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = pairs.Load(x, 4);
-                (cL, cR) = pairs.Neighbours(c);
-                e = pairs.Load(x, 5);
-                (eL, eR) = pairs.Neighbours(e);
-                d = pairs.Load(dy, 4);
-                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = pairs.Load(x, 6);
-                (cL, cR) = pairs.Neighbours(c);
-                a = pairs.Load(x, 7);
-                (aL, aR) = pairs.Neighbours(a);
-                d = pairs.Load(dy, 6);
-                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-            }
-
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
-        }
-    }
-
     /// <summary>One output row pair's upstream gradient times the 9 input neighbourhoods it met, added to the 9 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GradientTaps(Vector512<float> d, Vector512<float> topLeft, Vector512<float> top, Vector512<float> topRight,
@@ -529,8 +406,8 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Runs a unit-stride plane up to 8 wide (<see cref="Paired"/>) through the row-pair kernel for its height, with the
-    /// layout for its width.
+    /// Runs a unit-stride plane up to 8 wide (<see cref="Paired"/>) through the row-pair kernel for its shape: straight-line
+    /// code for 8 x 8 and 7 x 7, otherwise the group-by-group one with the layout for its width.
     /// </summary>
     private static void CorrelatePaired(float* input, float* output, int height, int width, int first, int end, nint* origin, float* weight)
     {
@@ -544,24 +421,11 @@ internal static unsafe partial class Stencil3x3
         }
         else if (width == 8)
         {
-            CorrelatePaired(input, output, new EightWidePairs(height), first, end, origin, weight);
+            CorrelatePairs(input, output, new EightWidePairs(height), first, end, origin, weight);
         }
         else
         {
-            CorrelatePaired(input, output, new NarrowPairs(width, height), first, end, origin, weight);
-        }
-    }
-
-    private static void CorrelatePaired<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
-        where TPairs : struct, IRowPairs
-    {
-        if (FourPairs(pairs.Height))
-        {
-            CorrelateFourPairs(input, output, pairs, first, end, origin, weight);
-        }
-        else
-        {
-            CorrelatePairs(input, output, pairs, first, end, origin, weight);
+            CorrelatePairs(input, output, new NarrowPairs(width, height), first, end, origin, weight);
         }
     }
 
@@ -579,25 +443,11 @@ internal static unsafe partial class Stencil3x3
         }
         else if (width == 8)
         {
-            WeightGradientPaired(input, inBatch, upstream, upstreamBatch, batch, new EightWidePairs(height), first, end, origin, gradient);
+            WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, new EightWidePairs(height), first, end, origin, gradient);
         }
         else
         {
-            WeightGradientPaired(input, inBatch, upstream, upstreamBatch, batch, new NarrowPairs(width, height), first, end, origin, gradient);
-        }
-    }
-
-    private static void WeightGradientPaired<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, TPairs pairs,
-        int first, int end, nint* origin, float* gradient)
-        where TPairs : struct, IRowPairs
-    {
-        if (FourPairs(pairs.Height))
-        {
-            WeightGradientFourPairs(input, inBatch, upstream, upstreamBatch, batch, pairs, first, end, origin, gradient);
-        }
-        else
-        {
-            WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, pairs, first, end, origin, gradient);
+            WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, new NarrowPairs(width, height), first, end, origin, gradient);
         }
     }
 

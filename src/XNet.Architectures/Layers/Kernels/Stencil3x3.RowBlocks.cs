@@ -14,7 +14,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
 /// plane. Here a block's 8 accumulators take every group in turn (8 independent multiply-add chains, 9 links per group)
 /// and are stored once, for the price of reading 10 input rows per 8 output rows. The same idea for 8 x 8 planes is
-/// <see cref="CorrelateFourPairs"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
+/// <see cref="CorrelateOctet"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
 /// 32->32 @16 forward went from 0.49-0.51 to 0.21-0.24 ms in a training step's turn, but on 32 x 32 planes (two strips
 /// per row, 4 blocks per strip) DenseNet-BC's 96->24 forward went from 2.8-3.2 to 3.4-3.6 ms, its 24 groups' rows
 /// scattered over 96 planes, so wider planes keep the sweep. Stride-2 blocks read the phase planes as
