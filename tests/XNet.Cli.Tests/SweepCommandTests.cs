@@ -27,6 +27,7 @@ public sealed class SweepCommandTests
         var (exit, text) = XNetRunner.Run("sweep", plan, "--output-dir", output);
 
         Assert.AreEqual(0, exit, text);
+        StringAssert.Matches(text, new System.Text.RegularExpressions.Regex(@"\(build \d+\.\d+\.\d+"), "the log names the build the runs ran on");
         var csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
         Assert.AreEqual("model,parameters,macs,seed,test_accuracy,best_validation_accuracy,best_validation_epoch,epochs,wall_seconds,images_per_second", csv[0]);
         CollectionAssert.AreEqual(new[] { "x-resnet-8-2,0", "resnet-8,0", "x-resnet-8-2,1", "resnet-8,1" },

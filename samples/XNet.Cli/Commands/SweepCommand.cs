@@ -50,7 +50,7 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         var train = DatasetSource.Load(mlContext, plan.Data, "train", new ImageShape(3, 32, 32), skipUnreadable: false);
         var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output}");
+            $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output} (build {XNetApp.Version})");
         var results = ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device,
             line => AnsiConsole.WriteLine(line), cancellationToken, trainMissing: !settings.Report);
         ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output);
