@@ -112,8 +112,8 @@ internal static unsafe partial class Stencil3x3
     /// <see cref="CorrelateOctet"/> for 7 x 7 planes (the last stage at a 28x28 input): the same straight-line code, each
     /// pair's 14 contiguous elements loaded masked and spread to the two halves by one permutation (<see cref="NarrowPairs"/>),
     /// so lanes 7 and 15 stay zero and the shifted neighbours need no clearing. The same sums through a kernel generic over
-    /// the row-pair layout, since deleted, took about twice as long on the 64->64 @7 forward (the layout's loads were not
-    /// all inlined into straight-line code).
+    /// the row-pair layout, since deleted, took about twice as long on the 64->64 @7 forward (presumably its loads through
+    /// the layout were not inlined into straight-line code; not verified).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateHeptad(float* input, float* output, int first, int end, nint* origin, float* weight)
