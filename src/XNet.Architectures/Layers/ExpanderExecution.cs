@@ -104,7 +104,7 @@ internal static class ExpanderExecutionPolicy
             return true; // a malformed input reaches the kernel's own shape check
         }
 
-        long Output(long size) => (size + 2 * layer.Padding - layer.KernelSize) / layer.Stride + 1;
+        long Output(long size) => SparseConvPlan.OutputSize(size, layer.KernelSize, layer.Stride, layer.Padding);
         return Output(input.shape[2]) * Output(input.shape[3]) >= Math.Max(SmallestDirectPlane, layer.Degree);
     }
 }

@@ -76,24 +76,33 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         var input = saved[0];
         var (mean, inverseStd, gamma) = ((float[])ctx.get_data(MeanKey), (float[])ctx.get_data(InverseStdKey), (float[])ctx.get_data(WeightKey));
         var (beta, activation) = ((float[])ctx.get_data(ShiftKey), (Activation)ctx.get_data(ActivationKey));
+        using var upstream = grad_output.contiguous();
+        float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
+        bool inputNeedsGradient = (bool)ctx.get_data(InputGradientKey);
+        var (inputGradient, weightGradient, biasGradient) = activation switch
+        {
+            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
+            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
+            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
+        };
+
+        saved.ForEach(t => t.Dispose());
+        return new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! };
+    }
+
+    /// <summary>
+    /// The input gradient (null unless <paramref name="inputNeedsGradient"/>), weight gradient and bias gradient, with the
+    /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input).
+    /// </summary>
+    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation>(Tensor input, float* x, float* dy, float[] mean,
+        float[] inverseStd, float[] gamma, float[] beta, bool inputNeedsGradient)
+        where TActivation : struct, IActivation
+    {
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
-        using var upstream = grad_output.contiguous();
         var scale = gamma.Select((g, c) => g * inverseStd[c]).ToArray();
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
-        float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
-        switch (activation)
-        {
-            case Activation.ReLU:
-                BatchNormKernels.GradientSums<Relu>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
-                break;
-            case Activation.ReLU6:
-                BatchNormKernels.GradientSums<Relu6>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
-                break;
-            default:
-                BatchNormKernels.GradientSums<Identity>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
-                break;
-        }
+        BatchNormKernels.GradientSums<TActivation>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
 
         double count = (double)batch * plane;
         var (weightGradient, biasGradient) = (new float[channels], new float[channels]);
@@ -103,33 +112,21 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
             double inv = inverseStd[c], g = gamma[c];
             weightGradient[c] = (float)(sumDyX[c] * inv);
             biasGradient[c] = (float)sumDy[c];
-            // dx = g·inv·(dy - Σdy/M - (x - mean)·inv²·Σdy(x - mean)/M), as dy·a + (x - mean)·b + k (dy through the ReLU).
+            // dx = g·inv·(dy - Σdy/M - (x - mean)·inv²·Σdy(x - mean)/M), as dy·a + (x - mean)·b + k (dy through the activation).
             a[c] = (float)(g * inv);
             b[c] = (float)(-g * inv * inv * inv * sumDyX[c] / count);
             k[c] = (float)(-g * inv * sumDy[c] / count);
         }
 
-        Tensor? inputGradient = null;
-        if ((bool)ctx.get_data(InputGradientKey))
+        if (!inputNeedsGradient)
         {
-            inputGradient = empty_like(input);
-            float* dx = TensorMemory.Floats(inputGradient);
-            switch (activation)
-            {
-                case Activation.ReLU:
-                    BatchNormKernels.InputGradient<Relu>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-                    break;
-                case Activation.ReLU6:
-                    BatchNormKernels.InputGradient<Relu6>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-                    break;
-                default:
-                    BatchNormKernels.InputGradient<Identity>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-                    break;
-            }
+            return (null, weightGradient, biasGradient);
         }
 
-        saved.ForEach(t => t.Dispose());
-        return new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! };
+        var inputGradient = empty_like(input);
+        BatchNormKernels.InputGradient<TActivation>(x, dy, TensorMemory.Floats(inputGradient), batch, channels, plane, mean, scale, beta, a, b, k,
+            threads);
+        return (inputGradient, weightGradient, biasGradient);
     }
 
     private static (int Batch, int Channels, int Plane) Shape(Tensor input) =>

@@ -53,8 +53,8 @@ internal sealed class SparseConvPlan
         this.height = height;
         this.width = width;
         degree = indices.Length / outputChannels;
-        OutputHeight = (height + 2 * padding - kernel) / stride + 1;
-        OutputWidth = (width + 2 * padding - kernel) / stride + 1;
+        OutputHeight = (int)OutputSize(height, kernel, stride, padding);
+        OutputWidth = (int)OutputSize(width, kernel, stride, padding);
         int reach = (kernel - 1) / stride; // the largest phase shift of a tap
 
         phaseWidth = CeilDiv(width + 2 * padding, stride);
@@ -94,6 +94,9 @@ internal sealed class SparseConvPlan
             }
         }
     }
+
+    /// <summary>The output side of a convolution over an input side of <paramref name="size"/>.</summary>
+    public static long OutputSize(long size, int kernel, int stride, int padding) => (size + 2 * padding - kernel) / stride + 1;
 
     /// <summary>Output rows.</summary>
     public int OutputHeight { get; }

@@ -108,6 +108,9 @@ internal static unsafe partial class Stencil3x3
         s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
 
+    /// <summary>The layout of 7 x 7 planes, built once rather than for every plane the Heptad kernels run.</summary>
+    private static readonly NarrowPairs SevenBySeven = new(7, 7);
+
     /// <summary>
     /// <see cref="CorrelateOctet"/> for 7 x 7 planes (the last stage at a 28x28 input): the same straight-line code, each
     /// pair's 14 contiguous elements loaded masked and spread to the two halves by one permutation (<see cref="NarrowPairs"/>),
@@ -118,8 +121,7 @@ internal static unsafe partial class Stencil3x3
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateHeptad(float* input, float* output, int first, int end, nint* origin, float* weight)
     {
-        var layout = new NarrowPairs(7, 7);
-        var (spread, upper, two, one) = (layout.Spread, layout.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
+        var (spread, upper, two, one) = (SevenBySeven.Spread, SevenBySeven.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
         Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
         int g = first;
@@ -134,7 +136,7 @@ internal static unsafe partial class Stencil3x3
             AccumulateHeptad(input + origin[g], weight + 9 * g, spread, upper, two, one, ref e0, ref e1, ref e2, ref e3);
         }
 
-        var gather = layout.Gather;
+        var gather = SevenBySeven.Gather;
         Simd512.StoreMasked(output, two, Avx512F.PermuteVar16x32(e0 + o0, gather));
         Simd512.StoreMasked(output + 14, two, Avx512F.PermuteVar16x32(e1 + o1, gather));
         Simd512.StoreMasked(output + 28, two, Avx512F.PermuteVar16x32(e2 + o2, gather));
@@ -338,8 +340,7 @@ internal static unsafe partial class Stencil3x3
     private static void WeightGradientHeptad(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
         nint* origin, float* gradient)
     {
-        var layout = new NarrowPairs(7, 7);
-        var (spread, upper, two, one) = (layout.Spread, layout.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
+        var (spread, upper, two, one) = (SevenBySeven.Spread, SevenBySeven.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
         for (int g = first; g < end; g++)
         {
             Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;

@@ -29,6 +29,13 @@ internal static unsafe partial class Stencil3x3
     private const int BlockRows = 8;
 
     /// <summary>
+    /// Where the block that would start at row <paramref name="r"/> starts: there, or for the last block of a height that
+    /// is not a multiple of <paramref name="block"/>, moved up to end at the last row (a few rows computed twice rather
+    /// than a shorter block); 0 for a plane shorter than a block, whose rows past the plane are summed and not stored.
+    /// </summary>
+    private static int BlockStart(int r, int rows, int block) => Math.Max(0, Math.Min(r, rows - block));
+
+    /// <summary>
     /// Whether a unit-stride plane runs in row blocks: AVX-512, each row one 16-lane strip, more than 8 columns wide (the
     /// masked lanes of a narrower row would waste more than half of each vector) and at least a block high.
     /// </summary>
@@ -45,7 +52,7 @@ internal static unsafe partial class Stencil3x3
     {
         for (int r = 0; r < height; r += BlockRows)
         {
-            int r0 = Math.Min(r, height - BlockRows);
+            int r0 = BlockStart(r, height, BlockRows);
             if (width == Simd512.Lanes)
             {
                 CorrelateRowBlock<OnlyStrip, StoreRow>(input, output, r0, height, width, first, end, origin, weight);
@@ -155,7 +162,7 @@ internal static unsafe partial class Stencil3x3
     {
         for (int r = 0; r < outH; r += BlockRows)
         {
-            int r0 = Math.Max(0, Math.Min(r, outH - BlockRows));
+            int r0 = BlockStart(r, outH, BlockRows);
             CorrelatePhaseRowBlock<TSimd, TVector>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW, Math.Min(BlockRows, outH - r0),
                 first, end, origin, weight);
         }
@@ -265,7 +272,7 @@ internal static unsafe partial class Stencil3x3
         int rows = height / 2;
         for (int r = 0; r < rows; r += BlockRows / 2)
         {
-            int r0 = Math.Min(r, rows - BlockRows / 2);
+            int r0 = BlockStart(r, rows, BlockRows / 2);
             if (width == 2 * TSimd.Lanes)
             {
                 TransposedRowBlock<TSimd, TVector, WholeRows>(upstream, output + 2 * r0 * width, r0, rows, width, first, end, origin, weight);
