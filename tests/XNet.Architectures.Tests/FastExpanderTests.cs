@@ -96,13 +96,15 @@ public sealed class FastExpanderTests
     // 8 x 8 planes summed in registers across their groups: an odd group count (3), a single group.
     [DataRow(12, 10, 3, 1, 1, 4.0, 8, 8, false, 23L)]
     [DataRow(8, 6, 3, 1, 1, 8.0, 8, 8, true, 24L)]
-    // Planes narrower than 8 as row pairs (spread by a permutation): 7 x 7 and 5 wide x 8 high summed in registers, 8 wide
-    // x 7 high, and added group by group at other heights (an odd one, a tall 3-wide plane).
+    // Planes narrower than 8 with batch items side by side (a batch of 3: a whole run and a partial one): 7 x 7, 5 wide x
+    // 8 high, 7 wide x 5 high, a 3-wide plane (four items to a vector); 8 wide x 7 high as row pairs; a plane too tall
+    // for side by side (70 rows) in 8-lane strips.
     [DataRow(16, 16, 3, 1, 1, 4.0, 7, 7, true, 44L)]
     [DataRow(12, 10, 3, 1, 1, 4.0, 8, 5, false, 45L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 7, 8, false, 46L)]
     [DataRow(16, 8, 3, 1, 1, 4.0, 5, 7, true, 47L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 12, 3, false, 48L)]
+    [DataRow(8, 8, 3, 1, 1, 2.0, 70, 5, true, 53L)]
     // 16-wide planes in blocks of 8 rows on AVX-512: one block (no rows above or below it); top, inner and bottom blocks
     // with an odd group count.
     [DataRow(16, 16, 3, 1, 1, 4.0, 8, 16, false, 25L)]
@@ -165,7 +167,12 @@ public sealed class FastExpanderTests
     [DataRow(16, 16, 1, 28, 20)]
     [DataRow(16, 32, 2, 28, 20)]
     [DataRow(32, 64, 2, 14, 17)]
+    // Side-by-side items over several weight-gradient chunks: pairs (7 x 7, and 6 x 6 over chunks of 16, 16 and 5 items),
+    // fours (3 x 3 and 2 x 2, whole and partial runs).
     [DataRow(64, 64, 1, 7, 20)]
+    [DataRow(32, 32, 1, 6, 37)]
+    [DataRow(64, 64, 1, 3, 7)]
+    [DataRow(16, 16, 1, 2, 9)]
     [DataRow(96, 24, 1, 32, 3)]
     public void DirectSparseMatchesTheReferenceOverBatchesOfSeveralWeightGradientChunks(int cin, int cout, int stride, int size, int batch)
     {
@@ -241,20 +248,14 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
-    [DataRow(6, 1, false, "a 6 x 6 output: below 7 x 7, the reference form")]
-    [DataRow(12, 2, false, "a 6 x 6 output of a stride-2 layer")]
-    [DataRow(7, 1, true, "a 7 x 7 output: the direct kernel")]
-    [DataRow(14, 2, true, "a 7 x 7 output of a stride-2 layer")]
-    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastSevenBySeven(int size, int stride, bool direct, string why) =>
-        AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(32, size, stride, direct, why);
-
-    [TestMethod]
-    [DataRow(256, 7, false, "D = 64 inputs per output, a 7 x 7 output")]
-    [DataRow(256, 8, true, "D = 64, an 8 x 8 output")]
-    public void AutoRunsTheDirectKernelOnlyOnOutputPlanesOfAtLeastTheDegree(int channels, int size, bool direct, string why) =>
-        AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(channels, size, 1, direct, why);
-
-    private static void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why)
+    [DataRow(32, 5, 1, false, "a 5 x 5 unit-stride output: below 6 x 6, the reference form")]
+    [DataRow(32, 6, 1, true, "a 6 x 6 unit-stride output: the direct kernel")]
+    [DataRow(256, 6, 1, true, "a 6 x 6 unit-stride output with D = 64 inputs per output")]
+    [DataRow(32, 12, 2, false, "a 6 x 6 output of a stride-2 layer: below 7 x 7")]
+    [DataRow(32, 14, 2, true, "a 7 x 7 output of a stride-2 layer")]
+    [DataRow(256, 14, 2, false, "a 7 x 7 stride-2 output with D = 64: fewer pixels than D")]
+    [DataRow(256, 16, 2, true, "an 8 x 8 stride-2 output with D = 64")]
+    public void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why)
     {
         // Bit for bit: the two forms round differently, and Auto must give exactly the output of the form it picks.
         manual_seed(3);

@@ -60,7 +60,7 @@ public sealed class FoldedInferenceTests
         var conv = unit.named_children().Single(c => c.name == "0").module as nn.Module<Tensor, Tensor>;
         int calls = 0;
         conv!.register_forward_hook((_, _, output) => { calls++; return output; });
-        using var x = randn(2, 32, 8, 8) * 3;
+        using var x = empty(2, 32, 8, 8).normal_(0, 3);
 
         using var trained = unit.call(x);
         unit.eval();
@@ -123,11 +123,12 @@ public sealed class FoldedInferenceTests
         using var noGrad = no_grad();
         foreach (var norm in model.modules().OfType<BatchNorm2d>())
         {
-            long c = norm.num_features;
-            norm.running_mean!.copy_(randn(c) * 0.5);
-            norm.running_var!.copy_(rand(c) * 1.5 + 0.5);
-            norm.weight!.copy_(rand(c) + 0.5);
-            norm.bias!.copy_(randn(c) * 0.2);
+            // Drawn in place with plain double arguments: tensor-and-number operators (randn(c) * 0.5) pass native scalars
+            // that a garbage collection on another thread can free during the call (troubleshooting.md, toFloat).
+            norm.running_mean!.normal_(0, 0.5);
+            norm.running_var!.uniform_(0.5, 2.0);
+            norm.weight!.uniform_(0.5, 1.5);
+            norm.bias!.normal_(0, 0.2);
         }
     }
 }

@@ -81,21 +81,35 @@ internal static class ExpanderExecutionPolicy
         return blocks() < layer.OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
     }
 
-    /// <summary>The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a k x k layer's direct kernel.</summary>
+    /// <summary>
+    /// The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a unit-stride k x k layer's
+    /// direct kernel.
+    /// </summary>
     /// <remarks>
-    /// The kernel vectorises over a plane's pixels, so its cost per group and batch item barely shrinks below a vector's
-    /// worth of them, while libtorch's dense convolution gets more efficient with more channels. Measured with the
-    /// <c>phases</c> and <c>layers</c> benchmarks (2026-12-05, density 1/4, forward and backward against libtorch's dense
-    /// convolution): 7 x 7 outputs ran even with dense at 64 channels (D = 16) and at half its speed at 512 (D = 128);
-    /// 6 x 6 and 3 x 3 outputs of x-resnet-18-4 at a 96-pixel input took 1.5-5.4x as long as dense; 12 x 12 and larger
-    /// outputs ran 1.1-2.2x faster than dense up to 256 channels (D = 64). Hence the rule: at least this many pixels, and
-    /// at least as many as the layer's degree D. Below it the layer runs the reference form.
+    /// The kernel vectorises over a plane's pixels (planes under 8 wide over several batch items side by side), so its
+    /// cost per group barely shrinks on tiny planes, while libtorch's dense convolution gets more efficient with more
+    /// channels. Measured with the <c>phases</c> and <c>layers</c> benchmarks (2026-12-05, density 1/4, forward and both
+    /// gradients against libtorch's dense convolution, x-resnet-18-4 at 64-160 pixels, x-resnet-50-4 at 224): unit-stride
+    /// outputs of 7 x 7 ran 1.0-1.3x dense at 512 channels (D = 128) and 1.8x at 64, 6 x 6 1.1x at 256 (D = 64); 5 x 5
+    /// ran 0.9x at 512, 4 x 4 0.7x at 256, 3 x 3 0.7x and 2 x 2 0.45x at 512.
     /// </remarks>
-    public const int SmallestDirectPlane = 7 * 7;
+    public const int SmallestDirectPlane = 6 * 6;
 
     /// <summary>
-    /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: always for 1x1 layers, and for k x k
-    /// layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels and at least D.
+    /// The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a strided k x k layer's
+    /// direct kernel; the plane also needs at least D pixels.
+    /// </summary>
+    /// <remarks>
+    /// Strided layers run over the input's phase planes, one plane at a time. Measured as above: 7 x 7 outputs ran even
+    /// with dense at 64 channels (D = 16) and 0.75-0.9x at 512 (D = 128), 8 x 8 1.5x at 128 channels (D = 16), 14 x 14 and
+    /// 28 x 28 1.2-1.4x up to 256 channels (D = 64), and outputs of 5 x 5 and smaller 0.15-0.4x.
+    /// </remarks>
+    public const int SmallestStridedDirectPlane = 7 * 7;
+
+    /// <summary>
+    /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: always for 1x1 layers; for unit-stride
+    /// k x k layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels; for strided ones at least
+    /// <see cref="SmallestStridedDirectPlane"/> and at least D.
     /// </summary>
     public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
     {
@@ -105,6 +119,7 @@ internal static class ExpanderExecutionPolicy
         }
 
         long Output(long size) => SparseConvPlan.OutputSize(size, layer.KernelSize, layer.Stride, layer.Padding);
-        return Output(input.shape[2]) * Output(input.shape[3]) >= Math.Max(SmallestDirectPlane, layer.Degree);
+        long pixels = Output(input.shape[2]) * Output(input.shape[3]);
+        return layer.Stride == 1 ? pixels >= SmallestDirectPlane : pixels >= Math.Max(SmallestStridedDirectPlane, layer.Degree);
     }
 }

@@ -5,27 +5,24 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// Unit-stride planes up to 8 wide (the last stage of the CIFAR ResNets and DenseNets, 8 wide at a 32x32 input and 7 wide
-/// at 28x28) on AVX-512: two consecutive rows fill one 16-lane vector, where the 8-lane path leaves half of every
-/// multiply-add unused.
+/// Unit-stride planes 8 wide (the last stage of the CIFAR ResNets and DenseNets at a 32x32 input) on AVX-512: two
+/// consecutive rows fill one 16-lane vector, where the 8-lane path leaves half of every multiply-add unused.
 /// </summary>
 /// <remarks>
-/// A vector holds rows r and r + 1 of an unpadded plane in lanes 0-7 and 8-15 (<see cref="IRowPairs"/>); the left and right
-/// neighbours come from lane shifts with the lanes that cross from one row into the other cleared (zero padding), and rows
-/// outside the plane are masked out of the loads. A plane narrower than 8 is loaded as its contiguous rows and spread to
-/// the two halves by one permutation (zeros past each row's width, so no lane carries a neighbour across a row), and its
-/// output pairs gathered back the same way. The output pair (2p, 2p + 1) is then w[u][v] · shift_v(rows (2p + u - 1,
-/// 2p + u)) summed in kernel order. 8 x 8 and 7 x 7 planes, the common cases, keep their four row pairs' sums in
-/// registers across all of a plane's groups, in straight-line code (<see cref="CorrelateOctet"/>,
-/// <see cref="CorrelateHeptad"/>); other shapes add each group into the stored plane (<see cref="CorrelatePairs{TPairs}"/>),
-/// the 8-lane window's order, so those give the same bits as the AVX2 path. Reading the
-/// neighbours with masked loads one element off instead of shifting (three loads, no shuffles) measured 15-20 % slower on
-/// the 2-core AVX-512 machine, the mask conversions included.
+/// A vector holds rows r and r + 1 of an unpadded plane in lanes 0-7 and 8-15 (<see cref="EightWidePairs"/>); the left
+/// and right neighbours come from lane shifts with the lanes that cross from one row into the other cleared (zero
+/// padding), and rows outside the plane are masked out of the loads. The output pair (2p, 2p + 1) is then
+/// w[u][v] · shift_v(rows (2p + u - 1, 2p + u)) summed in kernel order. 8 x 8 planes, the common case, keep their four
+/// row pairs' sums in registers across all of a plane's groups, in straight-line code (<see cref="CorrelateOctet"/>);
+/// other heights add each group into the stored plane (<see cref="CorrelatePairs"/>), the 8-lane window's order, so
+/// those give the same bits as the AVX2 path. Reading the neighbours with masked loads one element off instead of
+/// shifting (three loads, no shuffles) measured 15-20 % slower on the 2-core AVX-512 machine, the mask conversions
+/// included. Narrower planes put batch items side by side instead (<see cref="CorrelateSideBySide"/>).
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {
     /// <summary>Whether a unit-stride plane of this width runs as row pairs.</summary>
-    private static bool Paired(int width) => width <= 8 && Simd.Allow512;
+    private static bool Paired(int width) => width == 8 && Simd.Allow512;
 
     /// <summary>Lanes 0 and 8 clear: a left neighbour shifted across a row boundary.</summary>
     private static readonly Vector512<float> KeepLeft = Vector512.Create(0, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, -1, -1).AsSingle();
@@ -108,80 +105,6 @@ internal static unsafe partial class Stencil3x3
         s3 = PairSum(s3, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
     }
 
-    /// <summary>The layout of 7 x 7 planes, built once rather than for every plane the Heptad kernels run.</summary>
-    private static readonly NarrowPairs SevenBySeven = new(7, 7);
-
-    /// <summary>
-    /// <see cref="CorrelateOctet"/> for 7 x 7 planes (the last stage at a 28x28 input): the same straight-line code, each
-    /// pair's 14 contiguous elements loaded masked and spread to the two halves by one permutation (<see cref="NarrowPairs"/>),
-    /// so lanes 7 and 15 stay zero and the shifted neighbours need no clearing. The same sums through a kernel generic over
-    /// the row-pair layout, since deleted, took about twice as long on the 64->64 @7 forward (presumably its loads through
-    /// the layout were not inlined into straight-line code; not verified).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateHeptad(float* input, float* output, int first, int end, nint* origin, float* weight)
-    {
-        var (spread, upper, two, one) = (SevenBySeven.Spread, SevenBySeven.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
-        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
-        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
-        int g = first;
-        for (; g + 1 < end; g += 2)
-        {
-            AccumulateHeptad(input + origin[g], weight + 9 * g, spread, upper, two, one, ref e0, ref e1, ref e2, ref e3);
-            AccumulateHeptad(input + origin[g + 1], weight + 9 * (g + 1), spread, upper, two, one, ref o0, ref o1, ref o2, ref o3);
-        }
-
-        if (g < end)
-        {
-            AccumulateHeptad(input + origin[g], weight + 9 * g, spread, upper, two, one, ref e0, ref e1, ref e2, ref e3);
-        }
-
-        var gather = SevenBySeven.Gather;
-        Simd512.StoreMasked(output, two, Avx512F.PermuteVar16x32(e0 + o0, gather));
-        Simd512.StoreMasked(output + 14, two, Avx512F.PermuteVar16x32(e1 + o1, gather));
-        Simd512.StoreMasked(output + 28, two, Avx512F.PermuteVar16x32(e2 + o2, gather));
-        Simd512.StoreMasked(output + 42, one, Avx512F.PermuteVar16x32(e3 + o3, gather));
-    }
-
-    /// <summary>One group's 3 x 3 correlation of a 7 x 7 plane, added to the four row-pair sums (<see cref="AccumulateOctet"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AccumulateHeptad(float* x, float* w, Vector512<int> spread, Vector512<int> upper, Vector512<float> two,
-        Vector512<float> one, ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
-    {
-        var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
-        var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
-        var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
-
-        // Pairs (-1, 0), (0, 1), ..., (6, 7): row -1 and row 7 are padding (pair (7, 8) is all padding, so it is left out).
-        var a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, one), upper);
-        var (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
-        var b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, two), spread);
-        var (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
-        var c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 7, two), spread);
-        var (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-        s0 = PairSum(s0, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 14, two), spread);
-        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
-        a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 21, two), spread);
-        (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
-        s1 = PairSum(s1, cL, c, cR, bL, b, bR, aL, a, aR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 28, two), spread);
-        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
-        c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 35, two), spread);
-        (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-        s2 = PairSum(s2, aL, a, aR, bL, b, bR, cL, c, cR, w00, w01, w02, w10, w11, w12, w20, w21, w22);
-        b = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 42, one), spread);
-        (bL, bR) = (Simd512.ShiftUp(b), Simd512.ShiftDown(b));
-        // Output pair (6, 7) reads pairs (5, 6), (6, 7) and (7, 8); the last is all padding, so its three taps are left out
-        // (row 7 of the sum is never stored).
-        s3 = Avx512F.FusedMultiplyAdd(w00, cL, s3);
-        s3 = Avx512F.FusedMultiplyAdd(w01, c, s3);
-        s3 = Avx512F.FusedMultiplyAdd(w02, cR, s3);
-        s3 = Avx512F.FusedMultiplyAdd(w10, bL, s3);
-        s3 = Avx512F.FusedMultiplyAdd(w11, b, s3);
-        s3 = Avx512F.FusedMultiplyAdd(w12, bR, s3);
-    }
-
     /// <summary>sum + the 9 taps of one output row pair: its rows above, level and below, each with left and right neighbours.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> PairSum(Vector512<float> sum, Vector512<float> topLeft, Vector512<float> top, Vector512<float> topRight,
@@ -202,8 +125,7 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>One output plane as row pairs: the first group stores, the others add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePairs<TPairs>(float* input, float* output, TPairs pairs, int first, int end, nint* origin, float* weight)
-        where TPairs : struct, IRowPairs
+    private static void CorrelatePairs(float* input, float* output, EightWidePairs pairs, int first, int end, nint* origin, float* weight)
     {
         int pairCount = (pairs.Height + 1) / 2;
         for (int g = first; g < end; g++)
@@ -239,9 +161,8 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>The 9 gradients of each group of one output plane as row pairs, over a run of batch items, added to <paramref name="gradient"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientPairs<TPairs>(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, TPairs pairs,
+    private static void WeightGradientPairs(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, EightWidePairs pairs,
         int first, int end, nint* origin, float* gradient)
-        where TPairs : struct, IRowPairs
     {
         int pairCount = (pairs.Height + 1) / 2;
         for (int g = first; g < end; g++)
@@ -332,62 +253,6 @@ internal static unsafe partial class Stencil3x3
         }
     }
 
-    /// <summary>
-    /// <see cref="WeightGradientOctet"/> for 7 x 7 planes, with the pairs loaded as <see cref="CorrelateHeptad"/> loads them
-    /// (the output gradient's too, so its lanes 7 and 15 are zero and the neighbours need no clearing).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightGradientHeptad(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int first, int end,
-        nint* origin, float* gradient)
-    {
-        var (spread, upper, two, one) = (SevenBySeven.Spread, SevenBySeven.SpreadUpper, Simd512.MaskOf(14), Simd512.MaskOf(7));
-        for (int g = first; g < end; g++)
-        {
-            Vector512<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default;
-            for (int b = 0; b < batch; b++)
-            {
-                float* x = input + b * inBatch + origin[g], dy = upstream + b * upstreamBatch;
-                // As in AccumulateHeptad: output pair p meets input pairs 2p - 1, 2p and 2p + 1; pair (7, 8) is padding.
-                var a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, one), upper);
-                var (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
-                var c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x, two), spread);
-                var (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-                var e = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 7, two), spread);
-                var (eL, eR) = (Simd512.ShiftUp(e), Simd512.ShiftDown(e));
-                var d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy, two), spread);
-                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 14, two), spread);
-                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-                a = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 21, two), spread);
-                (aL, aR) = (Simd512.ShiftUp(a), Simd512.ShiftDown(a));
-                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 14, two), spread);
-                GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 28, two), spread);
-                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-                e = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 35, two), spread);
-                (eL, eR) = (Simd512.ShiftUp(e), Simd512.ShiftDown(e));
-                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 28, two), spread);
-                GradientTaps(d, aL, a, aR, cL, c, cR, eL, e, eR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
-                c = Avx512F.PermuteVar16x32(Simd512.LoadMasked(x + 42, one), spread);
-                (cL, cR) = (Simd512.ShiftUp(c), Simd512.ShiftDown(c));
-                d = Avx512F.PermuteVar16x32(Simd512.LoadMasked(dy + 42, one), spread);
-                // The last output pair's rows below are padding: its kernel row 2 taps add nothing.
-                a00 = Avx512F.FusedMultiplyAdd(d, eL, a00);
-                a01 = Avx512F.FusedMultiplyAdd(d, e, a01);
-                a02 = Avx512F.FusedMultiplyAdd(d, eR, a02);
-                a10 = Avx512F.FusedMultiplyAdd(d, cL, a10);
-                a11 = Avx512F.FusedMultiplyAdd(d, c, a11);
-                a12 = Avx512F.FusedMultiplyAdd(d, cR, a12);
-            }
-
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
-        }
-    }
-
     /// <summary>One output row pair's upstream gradient times the 9 input neighbourhoods it met, added to the 9 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GradientTaps(Vector512<float> d, Vector512<float> topLeft, Vector512<float> top, Vector512<float> topRight,
@@ -406,73 +271,35 @@ internal static unsafe partial class Stencil3x3
         a22 = Avx512F.FusedMultiplyAdd(d, bottomRight, a22);
     }
 
-    /// <summary>
-    /// Runs a unit-stride plane up to 8 wide (<see cref="Paired"/>) through the row-pair kernel for its shape: straight-line
-    /// code for 8 x 8 and 7 x 7, otherwise the group-by-group one with the layout for its width.
-    /// </summary>
-    private static void CorrelatePaired(float* input, float* output, int height, int width, int first, int end, nint* origin, float* weight)
+    /// <summary>Runs an 8-wide unit-stride plane (<see cref="Paired"/>): straight-line code for 8 x 8, row pairs group by group otherwise.</summary>
+    private static void CorrelatePaired(float* input, float* output, int height, int first, int end, nint* origin, float* weight)
     {
-        if (width == 8 && height == 8)
+        if (height == 8)
         {
             CorrelateOctet(input, output, first, end, origin, weight);
         }
-        else if (width == 7 && height == 7)
-        {
-            CorrelateHeptad(input, output, first, end, origin, weight);
-        }
-        else if (width == 8)
+        else
         {
             CorrelatePairs(input, output, new EightWidePairs(height), first, end, origin, weight);
         }
-        else
-        {
-            CorrelatePairs(input, output, new NarrowPairs(width, height), first, end, origin, weight);
-        }
     }
 
-    /// <summary>The weight gradient of one paired plane's groups (<see cref="CorrelatePaired(float*, float*, int, int, int, int, nint*, float*)"/>).</summary>
-    private static void WeightGradientPaired(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int height, int width,
+    /// <summary>The weight gradient of one paired plane's groups (<see cref="CorrelatePaired"/>).</summary>
+    private static void WeightGradientPaired(float* input, long inBatch, float* upstream, long upstreamBatch, int batch, int height,
         int first, int end, nint* origin, float* gradient)
     {
-        if (width == 8 && height == 8)
+        if (height == 8)
         {
             WeightGradientOctet(input, inBatch, upstream, upstreamBatch, batch, first, end, origin, gradient);
         }
-        else if (width == 7 && height == 7)
-        {
-            WeightGradientHeptad(input, inBatch, upstream, upstreamBatch, batch, first, end, origin, gradient);
-        }
-        else if (width == 8)
+        else
         {
             WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, new EightWidePairs(height), first, end, origin, gradient);
         }
-        else
-        {
-            WeightGradientPairs(input, inBatch, upstream, upstreamBatch, batch, new NarrowPairs(width, height), first, end, origin, gradient);
-        }
-    }
-
-    /// <summary>
-    /// How a plane up to 8 wide maps to row pairs: rows r and r + 1 in lanes 0-7 and 8-15 of one vector, zero past each
-    /// row's width and where a row lies outside the plane (masked-out elements are never read or written). A type
-    /// argument, so that each kernel is compiled for one layout without a branch on the width.
-    /// </summary>
-    private interface IRowPairs
-    {
-        int Height { get; }
-
-        /// <summary>Rows r and r + 1 of <paramref name="plane"/>.</summary>
-        Vector512<float> Load(float* plane, int r);
-
-        /// <summary>Stores the rows of <paramref name="value"/> that lie in the plane as rows r and r + 1 of <paramref name="plane"/>.</summary>
-        void Store(float* plane, int r, Vector512<float> value);
-
-        /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>
-        (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows);
     }
 
     /// <summary>Planes exactly 8 wide: a pair is 16 consecutive elements, and the lanes a shift carries across rows are cleared.</summary>
-    private readonly struct EightWidePairs(int height) : IRowPairs
+    private readonly struct EightWidePairs(int height)
     {
         private readonly Vector512<float> keepLeft = KeepLeft, keepRight = KeepRight;
 
@@ -508,75 +335,6 @@ internal static unsafe partial class Stencil3x3
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) =>
             Stencil3x3.Neighbours(rows, keepLeft, keepRight);
-    }
-
-    /// <summary>
-    /// Planes under 8 wide: a pair's rows are loaded as their contiguous elements and spread to the two halves by one
-    /// permutation, and gathered back for a store. Lanes 7 and 15 are then always zero, so a shift carries a zero into
-    /// each row's first and last column and needs no clearing (the lane it fills past a row's width is never stored, and
-    /// meets a zero output gradient in the weight gradient).
-    /// </summary>
-    private readonly struct NarrowPairs : IRowPairs
-    {
-        private static readonly Vector512<int> Lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
-        private readonly int width;
-
-        // Lane (half h, column c) takes element h · width + c of the pair's contiguous rows, or lane 15, which a masked load
-        // of at most 14 elements leaves zero; the upper variant for a pair whose first row is above the plane; gather, the
-        // inverse for a store; and the mask of two whole rows.
-        private readonly Vector512<int> spread, spreadUpper, gather;
-        private readonly Vector512<float> twoRows;
-
-        /// <summary>Lane (half h, column c) takes element h · width + c of a pair's contiguous rows (zero past the width).</summary>
-        public Vector512<int> Spread => spread;
-
-        /// <summary>The same for a pair whose first row lies above the plane: its second row's elements in the upper half.</summary>
-        public Vector512<int> SpreadUpper => spreadUpper;
-
-        /// <summary>The inverse of <see cref="Spread"/>: a pair's two rows as contiguous elements, for a store.</summary>
-        public Vector512<int> Gather => gather;
-
-        public NarrowPairs(int width, int height)
-        {
-            (this.width, Height) = (width, height);
-            var (column, half) = (Lane & Vector512.Create(7), Vector512.ShiftRightLogical(Lane, 3));
-            var inRow = Vector512.LessThan(column, Vector512.Create(width));
-            spread = Vector512.ConditionalSelect(inRow, half * Vector512.Create(width) + column, Vector512.Create(15));
-            spreadUpper = Vector512.ConditionalSelect(inRow & Vector512.Equals(half, Vector512<int>.One), column, Vector512.Create(15));
-            var (secondRow, secondColumn) = (Vector512.GreaterThanOrEqual(Lane, Vector512.Create(width)), Lane - Vector512.Create(width));
-            gather = Vector512.ConditionalSelect(secondRow, secondColumn + Vector512.Create(8), Lane);
-            twoRows = Simd512.MaskOf(2 * width);
-        }
-
-        public int Height { get; }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Load(float* plane, int r)
-        {
-            if (r >= 0 && r + 1 < Height)
-            {
-                return Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + width * r, twoRows), spread);
-            }
-
-            int top = Math.Max(r, 0), count = width * (Math.Min(r + 2, Height) - top);
-            return count > 0
-                ? Avx512F.PermuteVar16x32(Simd512.LoadMasked(plane + width * top, count), r < 0 ? spreadUpper : spread)
-                : Vector512<float>.Zero;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Store(float* plane, int r, Vector512<float> value)
-        {
-            int count = width * Math.Min(2, Height - r);
-            if (count > 0)
-            {
-                Simd512.Store(plane + width * r, Avx512F.PermuteVar16x32(value, gather), count);
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public (Vector512<float> Left, Vector512<float> Right) Neighbours(Vector512<float> rows) => (Simd512.ShiftUp(rows), Simd512.ShiftDown(rows));
     }
 
     /// <summary>The left (column j - 1) and right (j + 1) neighbours of both rows of a pair, zero past each row's ends.</summary>

@@ -33,6 +33,12 @@ internal static unsafe partial class Stencil3x3
     public static void Correlate(float* input, long inBatch, nint inRow, float* output, int batch, int planes, int outH, int outW,
         int* start, nint* origin, float* weight, int threads, nint phaseStep = 0, PlaneEpilogue? epilogue = null)
     {
+        if (phaseStep == 0 && SideBySide(outH, outW))
+        {
+            CorrelateSideBySide(input, inBatch, output, batch, planes, outH, outW, start, origin, weight, threads, epilogue);
+            return;
+        }
+
         var (inputAddress, outputAddress, originAddress, weightAddress) = ((nint)input, (nint)output, (nint)origin, (nint)weight);
         bool wide = Simd.Wide(outW);
         KernelThreads.ForEachPlane(batch, planes, start, threads, (b, plane, task, from, to) =>
@@ -67,7 +73,7 @@ internal static unsafe partial class Stencil3x3
             }
             else if (Paired(outW))
             {
-                CorrelatePaired(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePaired(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (InRowBlocks(outH, outW))
             {
@@ -125,9 +131,13 @@ internal static unsafe partial class Stencil3x3
                         WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
                             (nint*)originAddress, chunkSums);
                     }
+                    else if (SideBySide(outH, outW))
+                    {
+                        WeightGradientSideBySide(x, inBatch, dy, dyBatch, count, outH, outW, from, to, (nint*)originAddress, chunkSums);
+                    }
                     else if (Paired(outW))
                     {
-                        WeightGradientPaired(x, inBatch, dy, dyBatch, count, outH, outW, from, to, (nint*)originAddress, chunkSums);
+                        WeightGradientPaired(x, inBatch, dy, dyBatch, count, outH, from, to, (nint*)originAddress, chunkSums);
                     }
                     else if (wide)
                     {
