@@ -15,61 +15,99 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class PersistenceBenchmark
 {
-    public static void Run(IEnumerable<(string Name, ImageShape Shape, int Classes, int Rows)> models, int calls, int warmup)
+    /// <summary>
+    /// Scores each model in turn for <paramref name="rounds"/> rounds; with several rounds, prints per model the medians of
+    /// the rounds and of each round's ratio to the first model (both paths' batch images/s and latency).
+    /// </summary>
+    public static void Run(IEnumerable<(string Name, ImageShape Shape, int Classes, int Rows)> models, int calls, int warmup, int rounds)
     {
         Console.WriteLine($"ONNX Runtime {OrtEnv.Instance().GetVersionString()} (default threads in the loaded model; its thread settings are not persisted)");
         Console.WriteLine();
         Console.WriteLine("| model | input | classes | path | batch images/s | PredictionEngine median (p90) ms | save s / zip bytes | load s |");
         Console.WriteLine("|---|---|---:|---|---:|---:|---|---:|");
-        foreach (var (name, shape, classes, rows) in models)
+        var list = models.ToList();
+        var figures = new List<(double Torch, double Onnx, double TorchMs, double OnnxMs)[]>();
+        for (int round = 0; round < rounds; round++)
         {
-            manual_seed(1);
-            var classNames = Enumerable.Range(0, classes).Select(i => $"class-{i}").ToArray();
-            using var model = XNetModelParameters.Create(name, 1, shape, classNames, LabelKeyValues.Text, Enumerable.Repeat(127f, shape.Channels).ToArray(),
-                Enumerable.Repeat(64f, shape.Channels).ToArray(), CPU);
-            using var xnet = new XNetTransformer(model, inferenceBatchSize: shape.Size > 10_000 ? 32 : 256);
-            var ml = new MLContext(seed: 1);
-            var definition = SchemaDefinition.Create(typeof(Row));
-            definition[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width);
-            var random = new Random(1);
-            var data = Enumerable.Range(0, rows).Select(_ => new Row
-            {
-                Features = Enumerable.Range(0, shape.Size).Select(_ => (float)random.Next(256)).ToArray(),
-            }).ToArray();
-            var view = ml.Data.LoadFromEnumerable(data, definition);
+            figures.Add(list.Select(m => Score(m.Name, m.Shape, m.Classes, m.Rows, calls, warmup)).ToArray());
+        }
 
-            string zip = Path.Combine(Path.GetTempPath(), $"xnet-bench-{Guid.NewGuid():N}.zip");
+        if (rounds > 1)
+        {
+            static double Median(IEnumerable<double> values)
+            {
+                var sorted = values.Order().ToArray();
+                return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+            }
+
+            Console.WriteLine();
+            Console.WriteLine($"Medians over {rounds} rounds; ratios are each round's against {list[0].Name}'s in the same round (above 1: faster).");
+            Console.WriteLine();
+            Console.WriteLine("| model | TorchSharp images/s | ratio | ONNX images/s | ratio | TorchSharp latency ms | ratio | ONNX latency ms | ratio |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for (int m = 0; m < list.Count; m++)
+            {
+                var mine = figures.Select(round => round[m]).ToArray();
+                var ratios = figures.Select(round => (round[m].Torch / round[0].Torch, round[m].Onnx / round[0].Onnx,
+                    round[0].TorchMs / round[m].TorchMs, round[0].OnnxMs / round[m].OnnxMs)).ToArray();
+                Console.WriteLine($"| {list[m].Name} | {Median(mine.Select(f => f.Torch)):N0} | {Median(ratios.Select(r => r.Item1)):F2} | " +
+                                  $"{Median(mine.Select(f => f.Onnx)):N0} | {Median(ratios.Select(r => r.Item2)):F2} | " +
+                                  $"{Median(mine.Select(f => f.TorchMs)):F3} | {Median(ratios.Select(r => r.Item3)):F2} | " +
+                                  $"{Median(mine.Select(f => f.OnnxMs)):F3} | {Median(ratios.Select(r => r.Item4)):F2} |");
+            }
+        }
+    }
+
+    private static (double Torch, double Onnx, double TorchMs, double OnnxMs) Score(string name, ImageShape shape, int classes, int rows,
+        int calls, int warmup)
+    {
+        manual_seed(1);
+        var classNames = Enumerable.Range(0, classes).Select(i => $"class-{i}").ToArray();
+        using var model = XNetModelParameters.Create(name, 1, shape, classNames, LabelKeyValues.Text, Enumerable.Repeat(127f, shape.Channels).ToArray(),
+            Enumerable.Repeat(64f, shape.Channels).ToArray(), CPU);
+        using var xnet = new XNetTransformer(model, inferenceBatchSize: shape.Size > 10_000 ? 32 : 256);
+        var ml = new MLContext(seed: 1);
+        var definition = SchemaDefinition.Create(typeof(Row));
+        definition[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width);
+        var random = new Random(1);
+        var data = Enumerable.Range(0, rows).Select(_ => new Row
+        {
+            Features = Enumerable.Range(0, shape.Size).Select(_ => (float)random.Next(256)).ToArray(),
+        }).ToArray();
+        var view = ml.Data.LoadFromEnumerable(data, definition);
+
+        string zip = Path.Combine(Path.GetTempPath(), $"xnet-bench-{Guid.NewGuid():N}.zip");
+        try
+        {
+            var save = Stopwatch.StartNew();
+            XNetModelFile.SaveMLNet(ml, xnet, zip);
+            double saveSeconds = save.Elapsed.TotalSeconds;
+            var load = Stopwatch.StartNew();
+            var loaded = ml.Model.Load(zip, out _);
+            double loadSeconds = load.Elapsed.TotalSeconds;
             try
             {
-                var save = Stopwatch.StartNew();
-                XNetModelFile.SaveMLNet(ml, xnet, zip);
-                double saveSeconds = save.Elapsed.TotalSeconds;
-                var load = Stopwatch.StartNew();
-                var loaded = ml.Model.Load(zip, out _);
-                double loadSeconds = load.Elapsed.TotalSeconds;
-                try
-                {
-                    var (torchRate, torchScores, torchLabels) = Batch(xnet, view);
-                    var (onnxRate, onnxScores, onnxLabels) = Batch(loaded, view);
-                    var (torchMedian, torchP90) = Latency(ml, xnet, data, definition, calls, warmup);
-                    var (onnxMedian, onnxP90) = Latency(ml, loaded, data, definition, calls, warmup);
-                    double diff = torchScores.Zip(onnxScores).Max(p => p.First.Zip(p.Second).Max(s => Math.Abs(s.First - s.Second)));
-                    int same = torchLabels.Zip(onnxLabels).Count(p => p.First == p.Second);
-                    string input = $"{shape.Channels}x{shape.Height}x{shape.Width}";
-                    Console.WriteLine($"| {name} | {input} | {classes} | TorchSharp XNetTransformer | {torchRate:N0} | {torchMedian:F3} ({torchP90:F3}) | | |");
-                    Console.WriteLine($"| {name} | {input} | {classes} | ONNX, after Model.Load | {onnxRate:N0} | {onnxMedian:F3} ({onnxP90:F3}) | " +
-                                      $"{saveSeconds:F2} / {new FileInfo(zip).Length:N0} | {loadSeconds:F2} |");
-                    Console.Error.WriteLine($"{name}: {rows} rows, max |score difference| {diff:E2}, same PredictedLabel on {same}/{rows}");
-                }
-                finally
-                {
-                    (loaded as IDisposable)?.Dispose();
-                }
+                var (torchRate, torchScores, torchLabels) = Batch(xnet, view);
+                var (onnxRate, onnxScores, onnxLabels) = Batch(loaded, view);
+                var (torchMedian, torchP90) = Latency(ml, xnet, data, definition, calls, warmup);
+                var (onnxMedian, onnxP90) = Latency(ml, loaded, data, definition, calls, warmup);
+                double diff = torchScores.Zip(onnxScores).Max(p => p.First.Zip(p.Second).Max(s => Math.Abs(s.First - s.Second)));
+                int same = torchLabels.Zip(onnxLabels).Count(p => p.First == p.Second);
+                string input = $"{shape.Channels}x{shape.Height}x{shape.Width}";
+                Console.WriteLine($"| {name} | {input} | {classes} | TorchSharp XNetTransformer | {torchRate:N0} | {torchMedian:F3} ({torchP90:F3}) | | |");
+                Console.WriteLine($"| {name} | {input} | {classes} | ONNX, after Model.Load | {onnxRate:N0} | {onnxMedian:F3} ({onnxP90:F3}) | " +
+                                  $"{saveSeconds:F2} / {new FileInfo(zip).Length:N0} | {loadSeconds:F2} |");
+                Console.Error.WriteLine($"{name}: {rows} rows, max |score difference| {diff:E2}, same PredictedLabel on {same}/{rows}");
+                return (torchRate, onnxRate, torchMedian, onnxMedian);
             }
             finally
             {
-                File.Delete(zip);
+                (loaded as IDisposable)?.Dispose();
             }
+        }
+        finally
+        {
+            File.Delete(zip);
         }
     }
 

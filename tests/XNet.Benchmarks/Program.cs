@@ -8,6 +8,8 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- onnx-expander [--seconds X]   (ONNX Runtime: dense-weight vs gather form, docs/onnx.md)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- persistence [--calls N] [--warmup N] [--rows-small N] [--rows-large N]
 //       (TorchSharp XNetTransformer vs the Model.Save/Load ONNX chain: batch images/s, PredictionEngine latency; docs/benchmarks.md)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- persistence --models x-resnet-20-4,resnet-20 [--input 1x28x28] [--classes 10]
+//        [--rows 2000] [--rounds 3]   (the same for models side by side, in turns, each round's figures against the first model's)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- graphs [--models a,b]   (spectral gaps per layer shape, docs/graphs.md; deterministic)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- layers [--models a,b] [--densities 2,4,8,16] [--forms dense,masked,...]
 //        [--kernel 3|1|0] [--batch-size 64] [--warmup 3] [--repetitions 15] [--threads 2]   (fwd+bwd per layer form vs dense)
@@ -100,13 +102,18 @@ switch (args.FirstOrDefault())
     case "onnx-expander":
         OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
         break;
+    case "persistence" when arguments.ContainsKey("models"):
+        PersistenceBenchmark.Run(Option("models", "").Split(',').Select(name =>
+                (name, ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("rows", 2000))),
+            Int("calls", 200), Int("warmup", 20), Int("rounds", 3));
+        break;
     case "persistence":
         PersistenceBenchmark.Run(new[]
             {
-                ("x-resnet-20-4", new ImageShape(1, 28, 28), 10, int.Parse(Option("rows-small", "2000"), CultureInfo.InvariantCulture)),
-                ("x-resnet-18-2", new ImageShape(3, 224, 224), 1000, int.Parse(Option("rows-large", "64"), CultureInfo.InvariantCulture)),
+                ("x-resnet-20-4", new ImageShape(1, 28, 28), 10, Int("rows-small", 2000)),
+                ("x-resnet-18-2", new ImageShape(3, 224, 224), 1000, Int("rows-large", 64)),
             },
-            int.Parse(Option("calls", "200"), CultureInfo.InvariantCulture), int.Parse(Option("warmup", "20"), CultureInfo.InvariantCulture));
+            Int("calls", 200), Int("warmup", 20), rounds: 1);
         break;
     default:
         Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
