@@ -68,22 +68,37 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var folded = FoldsInInference && !training && !is_grad_enabled() ? FoldedForward(input) : null;
-        return (folded ?? TrainingBatchNorm.Call(norm, conv.call(input), activation)).MoveToOuterDisposeScope();
+        var y = FoldsFor(input) ? FoldedForward(input, null, activation) : TrainingBatchNorm.Call(norm, conv.call(input), activation);
+        return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// Inference (evaluation mode, no gradients) with the batch norm folded into the convolution, as the ONNX export does:
-    /// the weight scaled by gamma / sqrt(var + eps) per output channel, the rest a shift, and the activation applied in the
-    /// same pass (the direct kernel applies both to each output plane as it finishes it). One pass over the output instead
-    /// of three (convolution, batch norm, activation). Null where it does not apply: off the CPU, a convolution that runs
-    /// neither the direct kernel nor as a plain zero-padded Conv2d, or a batch norm without running statistics.
+    /// Whether a pass over <paramref name="input"/> folds the batch norm into the convolution: <see cref="FoldsInInference"/>
+    /// in evaluation mode without gradients, on the CPU (on a GPU the folding's read-back of the statistics would cost more
+    /// than the batch norm it saves), with running statistics, and a convolution that runs the direct kernel for this input
+    /// or is a plain zero-padded Conv2d.
     /// </summary>
-    private Tensor? FoldedForward(Tensor input)
-    {
-        if (input.device_type != DeviceType.CPU || norm.running_mean is null || norm.running_var is null || conv is not (ExpanderConv2d or Conv2d))
+    internal bool FoldsFor(Tensor input) =>
+        FoldsInInference && !training && !is_grad_enabled() && input.device_type == DeviceType.CPU && norm.running_mean is not null &&
+        norm.running_var is not null && conv switch
         {
-            return null; // on a GPU the folding's read-back of the statistics would cost more than the batch norm it saves
+            ExpanderConv2d expander => expander.RunsDirectSparse(input),
+            Conv2d dense => dense.padding_mode == PaddingModes.Zeros && dense.padding_type is null && dense.padding is not null,
+            _ => false,
+        };
+
+    /// <summary>
+    /// Inference with the batch norm folded into the convolution (<see cref="FoldsFor"/>), as the ONNX export does: the
+    /// weight scaled by gamma / sqrt(var + eps) per output channel, the rest a shift, then <paramref name="residual"/> added
+    /// (a residual block's shortcut, for a unit without an activation of its own) and <paramref name="activation"/>, in the
+    /// same pass (the direct kernel applies them to each output plane as it finishes it). One pass over the output instead
+    /// of three to five (convolution, batch norm, addition, activation).
+    /// </summary>
+    internal Tensor FoldedForward(Tensor input, Tensor? residual, Activation activation)
+    {
+        if (residual is not null && this.activation != Activation.None)
+        {
+            throw new InvalidOperationException("A residual is added before the activation, so only a unit without its own activation takes one.");
         }
 
         var folding = BatchNormSpec.Of(norm, "1");
@@ -99,11 +114,16 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
         switch (conv)
         {
             case ExpanderConv2d expander:
-                return expander.DirectSparseFolded(input, scale, new PlaneEpilogue(shift, activation));
-            case Conv2d dense when dense.padding_mode == PaddingModes.Zeros && dense.padding_type is null && dense.padding is not null:
+                return expander.DirectSparseFolded(input, scale, new PlaneEpilogue(shift, activation, residual));
+            case Conv2d dense:
                 var weight = dense.weight * scale.to(dense.weight.dtype).view(-1, 1, 1, 1);
                 var y = nn.functional.conv2d(input, weight, tensor(shift, device: input.device).to(dense.weight.dtype), dense.stride,
                     dense.padding, dense.dilation, dense.groups);
+                if (residual is not null)
+                {
+                    y.PlusInPlace(residual);
+                }
+
                 if (activation == Activation.ReLU6)
                 {
                     using Scalar low = 0f, high = 6f; // held until the call returns (see TensorSum)
@@ -112,7 +132,7 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
 
                 return activation == Activation.ReLU ? y.relu_() : y;
             default:
-                return null;
+                throw new InvalidOperationException($"FoldsFor admits no {conv.GetType().Name}.");
         }
     }
 

@@ -165,15 +165,14 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     };
 
     /// <summary>
-    /// Inference through the direct kernel with the weight scaled by <paramref name="scale"/> per output channel and
-    /// <paramref name="epilogue"/> applied to each output plane (an evaluation-mode batch norm and activation folded in), or
-    /// null when this layer does not run the direct kernel for <paramref name="input"/>.
+    /// Inference through the direct kernel (where <see cref="RunsDirectSparse"/>) with the weight scaled by
+    /// <paramref name="scale"/> per output channel and <paramref name="epilogue"/> applied to each output plane (an
+    /// evaluation-mode batch norm, a residual and an activation folded in).
     /// </summary>
-    internal Tensor? DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue) =>
-        RunsDirectSparse(input) ? forms.DirectSparseFolded(input, scale, epilogue) : null;
+    internal Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue) => forms.DirectSparseFolded(input, scale, epilogue);
 
     /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
-    private bool RunsDirectSparse(Tensor input) =>
+    internal bool RunsDirectSparse(Tensor input) =>
         ResolvedExecution == ExpanderExecution.DirectSparse && forms.RunsDirectSparse(input) &&
         (execution != ExpanderExecution.Auto || ExpanderExecutionPolicy.PlaneSuitsDirectKernel(this, input));
 

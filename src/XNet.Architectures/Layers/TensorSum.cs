@@ -17,6 +17,9 @@ internal static class TensorSum
     /// <summary><paramref name="x"/> + <paramref name="y"/>, broadcasting as <c>+</c> does.</summary>
     public static Tensor Plus(this Tensor x, Tensor y) => x.add(y, One);
 
+    /// <summary>Adds <paramref name="y"/> to <paramref name="x"/> in place.</summary>
+    public static Tensor PlusInPlace(this Tensor x, Tensor y) => x.add_(y, One);
+
     /// <summary>Adds 1 to <paramref name="counter"/> in place (a batch norm's <c>num_batches_tracked</c>).</summary>
     public static void Increment(this Tensor counter) => counter.add_(One, One);
 }

@@ -274,14 +274,22 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         using var scope = NewDisposeScope();
         var x = input;
-        foreach (var conv in convolutions)
+        for (int i = 0; i < convolutions.Count - 1; i++)
         {
-            x = conv.call(x);
+            x = convolutions[i].call(x);
         }
 
-        var identity = shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
-        return nn.functional.relu(x.Plus(identity)).MoveToOuterDisposeScope();
+        // Folded inference adds the shortcut and applies the ReLU in the last convolution's own pass over its output.
+        var last = convolutions[^1];
+        var output = last.FoldsFor(x)
+            ? last.FoldedForward(x, Shortcut(input).contiguous(), Activation.ReLU)
+            : nn.functional.relu(last.call(x).Plus(Shortcut(input)));
+        return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The identity, or the projection of <paramref name="input"/> where the block changes its shape.</summary>
+    private Tensor Shortcut(Tensor input) =>
+        shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
 
     string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {

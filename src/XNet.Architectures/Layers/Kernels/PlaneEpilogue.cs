@@ -1,19 +1,44 @@
 using System.Numerics;
+using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
 /// What a forward kernel applies to each output plane once it is summed, while the plane is still in cache: a shift per
-/// output channel, then an activation. With the weight scaled per output channel, it is an evaluation-mode batch norm and
-/// its activation folded into the convolution (<see cref="Conv2dNormActivation"/>'s inference path).
+/// output channel, optionally the same plane of a residual tensor, then an activation. With the weight scaled per output
+/// channel, it is an evaluation-mode batch norm and its activation folded into the convolution, and with the residual a
+/// residual block's shortcut addition too (<see cref="Conv2dNormActivation"/>'s inference path).
 /// </summary>
 /// <param name="shift">The shift of each output channel.</param>
 /// <param name="activation">The activation after it.</param>
-internal sealed unsafe class PlaneEpilogue(float[] shift, Activation activation)
+/// <param name="residual">Added before the activation: a tensor of the output's shape, read at the output's offsets.</param>
+internal sealed unsafe class PlaneEpilogue(float[] shift, Activation activation, Tensor? residual = null)
 {
-    /// <summary>Shifts and activates the <paramref name="length"/> values of output channel <paramref name="channel"/>'s plane in place.</summary>
+    private float* output, added;
+
+    /// <summary>Binds the epilogue to the output the kernel writes, so that each plane finds its residual at the same offset.</summary>
+    public void Bind(Tensor output)
+    {
+        this.output = TensorMemory.Floats(output);
+        if (residual is null)
+        {
+            return;
+        }
+
+        if (!residual.shape.SequenceEqual(output.shape) || residual.dtype != ScalarType.Float32 || !residual.is_contiguous())
+        {
+            throw new ArgumentException(
+                $"The residual ({string.Join(", ", residual.shape)}, {residual.dtype}) must be a contiguous float32 tensor of the output's shape ({string.Join(", ", output.shape)}).",
+                nameof(residual));
+        }
+
+        added = TensorMemory.Floats(residual);
+    }
+
+    /// <summary>Shifts, adds the residual to and activates the <paramref name="length"/> values of output channel <paramref name="channel"/>'s plane in place.</summary>
     public void Apply(float* plane, int channel, int length)
     {
+        float* sum = added == null ? null : added + (plane - output);
         var by = new Vector<float>(shift[channel]);
         var (low, high) = activation switch
         {
@@ -26,12 +51,17 @@ internal sealed unsafe class PlaneEpilogue(float[] shift, Activation activation)
         for (; i <= length - Vector<float>.Count; i += Vector<float>.Count)
         {
             var value = Vector.Load(plane + i) + by;
+            if (sum != null)
+            {
+                value += Vector.Load(sum + i);
+            }
+
             Vector.Store(activation == Activation.None ? value : Vector.Min(Vector.Max(value, lowest), highest), plane + i);
         }
 
         for (; i < length; i++)
         {
-            float value = plane[i] + shift[channel];
+            float value = plane[i] + shift[channel] + (sum == null ? 0 : sum[i]);
             plane[i] = activation == Activation.None ? value : Math.Min(Math.Max(value, low), high);
         }
     }

@@ -167,6 +167,7 @@ internal sealed class SparseConvPlan
     public Tensor Forward(Tensor laidOut, Tensor weight, int threads, PlaneEpilogue? epilogue = null)
     {
         var output = empty(laidOut.shape[0], outputChannels, OutputHeight, OutputWidth);
+        epilogue?.Bind(output);
         Correlate(forward, laidOut, Unpadded ? width : phaseWidth, weight, output, threads, epilogue);
         return output;
     }
