@@ -72,6 +72,53 @@ public sealed class TrainingBatchNormTests
     }
 
     [TestMethod]
+    [DataRow(4, 16, 8, 8, "ReLU")]
+    [DataRow(3, 10, 7, 7, "ReLU")]
+    [DataRow(3, 10, 7, 7, "ReLU6")]
+    [DataRow(2, 6, 5, 3, "None")]
+    public void AResidualAddedInTheSamePassGivesTheSeparateAdditionsBits(int batch, int channels, int height, int width, string activationName)
+    {
+        // A residual block's last batch norm: act(bn(x) + shortcut) in one pass against bn(x), an addition and the
+        // activation run apart (the same batch norm kernel), bit for bit in the output and all four gradients.
+        var activation = Enum.Parse<Activation>(activationName);
+        manual_seed(batch * 10 + channels);
+        using var fused = nn.BatchNorm2d(channels);
+        using var apart = nn.BatchNorm2d(channels);
+        using (no_grad())
+        {
+            fused.weight!.uniform_(activation == Activation.ReLU6 ? 2 : 0.5, activation == Activation.ReLU6 ? 5 : 1.5);
+            fused.bias!.uniform_(-0.5, 0.5);
+            apart.weight!.copy_(fused.weight);
+            apart.bias!.copy_(fused.bias);
+        }
+
+        using var scope = NewDisposeScope();
+        var x = randn(batch, channels, height, width).requires_grad_(true);
+        var shortcut = randn(batch, channels, height, width).requires_grad_(true);
+        var (xApart, shortcutApart) = (x.detach().clone().requires_grad_(true), shortcut.detach().clone().requires_grad_(true));
+        var upstream = randn(batch, channels, height, width);
+        var y = TrainingBatchNorm.Call(fused, x, activation, shortcut);
+        var sum = TrainingBatchNorm.Call(apart, xApart).add(shortcutApart);
+        var yApart = activation switch
+        {
+            Activation.ReLU => nn.functional.relu(sum),
+            Activation.ReLU6 => nn.functional.relu6(sum),
+            _ => sum,
+        };
+        var gradients = autograd.grad(new[] { y }, new[] { x, shortcut, fused.weight!, fused.bias! }, new[] { upstream });
+        var expected = autograd.grad(new[] { yApart }, new[] { xApart, shortcutApart, apart.weight!, apart.bias! }, new[] { upstream });
+
+        Assert.IsTrue(y.eq(yApart).all().item<bool>(), "outputs");
+        string[] names = ["input", "shortcut", "weight", "bias"];
+        for (int i = 0; i < names.Length; i++)
+        {
+            Assert.IsTrue(gradients[i].eq(expected[i]).all().item<bool>(), $"{names[i]} gradients");
+        }
+
+        Assert.IsTrue(fused.running_mean!.eq(apart.running_mean!).all().item<bool>(), "running means");
+    }
+
+    [TestMethod]
     public void EvaluationModeAndOtherInputsRunThroughTheModule()
     {
         using var norm = nn.BatchNorm2d(3);

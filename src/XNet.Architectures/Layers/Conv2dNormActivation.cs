@@ -68,8 +68,23 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var y = FoldsFor(input) ? FoldedForward(input, null, activation) : TrainingBatchNorm.Call(norm, conv.call(input), activation);
-        return y.MoveToOuterDisposeScope();
+        return Forward(input, null, activation).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <paramref name="activation"/>(bn(conv(<paramref name="input"/>)) + <paramref name="residual"/>): with a residual
+    /// block's shortcut as the residual (for a unit without an activation of its own), the block's addition and ReLU run
+    /// in the batch norm's pass in training and in the convolution's in folded inference. Called directly rather than
+    /// through <c>call</c>, so hooks on the unit itself do not fire (those on its convolution do, unless it folds).
+    /// </summary>
+    internal Tensor Forward(Tensor input, Tensor? residual, Activation activation)
+    {
+        if (residual is not null && this.activation != Activation.None)
+        {
+            throw new InvalidOperationException("A residual is added before the activation, so only a unit without its own activation takes one.");
+        }
+
+        return FoldsFor(input) ? FoldedForward(input, residual, activation) : TrainingBatchNorm.Call(norm, conv.call(input), activation, residual);
     }
 
     /// <summary>
@@ -78,7 +93,7 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// than the batch norm it saves), with running statistics, and a convolution that runs the direct kernel for this input
     /// or is a plain zero-padded Conv2d.
     /// </summary>
-    internal bool FoldsFor(Tensor input) =>
+    private bool FoldsFor(Tensor input) =>
         FoldsInInference && !training && !is_grad_enabled() && input.device_type == DeviceType.CPU && norm.running_mean is not null &&
         norm.running_var is not null && conv switch
         {
@@ -94,13 +109,8 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// same pass (the direct kernel applies them to each output plane as it finishes it). One pass over the output instead
     /// of three to five (convolution, batch norm, addition, activation).
     /// </summary>
-    internal Tensor FoldedForward(Tensor input, Tensor? residual, Activation activation)
+    private Tensor FoldedForward(Tensor input, Tensor? residual, Activation activation)
     {
-        if (residual is not null && this.activation != Activation.None)
-        {
-            throw new InvalidOperationException("A residual is added before the activation, so only a unit without its own activation takes one.");
-        }
-
         var folding = BatchNormSpec.Of(norm, "1");
         var bias = conv switch
         {

@@ -18,27 +18,32 @@ namespace XNet.Architectures.Layers;
 internal static class TrainingBatchNorm
 {
     /// <summary>
-    /// <paramref name="activation"/>(the module's output for <paramref name="input"/>), (N, C, H, W). The activation runs
-    /// in the same pass where the fast path applies (its mask recomputed in the backward pass).
+    /// <paramref name="activation"/>(the module's output for <paramref name="input"/> + <paramref name="residual"/>), (N, C, H, W);
+    /// without a residual, <paramref name="activation"/>(the module's output). The addition and the activation run in the
+    /// same pass where the fast path applies (the activation's mask recomputed in the backward pass).
     /// </summary>
-    public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None)
+    public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None, Tensor? residual = null)
     {
         if (!norm.training || norm.weight is null || norm.bias is null || norm.running_mean is null || norm.running_var is null ||
             norm.num_batches_tracked is null || input.dim() != 4 || input.shape[1] != norm.num_features ||
             input.shape[0] * input.shape[2] * input.shape[3] <= 1 || input.device_type != DeviceType.CPU ||
             input.dtype != ScalarType.Float32 || !input.is_contiguous() || norm.weight.device_type != DeviceType.CPU ||
-            norm.weight.dtype != ScalarType.Float32)
+            norm.weight.dtype != ScalarType.Float32 || (residual is not null && (!residual.shape.SequenceEqual(input.shape) ||
+            residual.device_type != DeviceType.CPU || residual.dtype != ScalarType.Float32 || !residual.is_contiguous())))
         {
+            var normalised = residual is null ? Libtorch(norm, input) : Libtorch(norm, input).Plus(residual);
             return activation switch
             {
-                Activation.ReLU => nn.functional.relu(Libtorch(norm, input)),
-                Activation.ReLU6 => nn.functional.relu6(Libtorch(norm, input)),
-                _ => Libtorch(norm, input),
+                Activation.ReLU => nn.functional.relu(normalised),
+                Activation.ReLU6 => nn.functional.relu6(normalised),
+                _ => normalised,
             };
         }
 
         var statistics = new double[2][];
-        var output = BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics);
+        var output = residual is null
+            ? BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics)
+            : BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics, residual);
         UpdateRunningStatistics(norm, statistics[0], statistics[1], input.shape[0] * input.shape[2] * input.shape[3]);
         return output;
     }

@@ -279,17 +279,11 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
             x = convolutions[i].call(x);
         }
 
-        // Folded inference adds the shortcut and applies the ReLU in the last convolution's own pass over its output.
-        var last = convolutions[^1];
-        var output = last.FoldsFor(x)
-            ? last.FoldedForward(x, Shortcut(input).contiguous(), Activation.ReLU)
-            : nn.functional.relu(last.call(x).Plus(Shortcut(input)));
-        return output.MoveToOuterDisposeScope();
+        // The last unit adds the shortcut and applies the ReLU in its batch norm's pass (training) or its convolution's
+        // (folded inference), instead of an addition and a ReLU over the whole output each.
+        var identity = shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
+        return convolutions[^1].Forward(x, identity.contiguous(), Activation.ReLU).MoveToOuterDisposeScope();
     }
-
-    /// <summary>The identity, or the projection of <paramref name="input"/> where the block changes its shape.</summary>
-    private Tensor Shortcut(Tensor input) =>
-        shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
 
     string IOnnxExportable.Export(OnnxGraphBuilder graph, string input, string path)
     {

@@ -11,13 +11,17 @@ namespace XNet.Architectures.Layers.Kernels;
 /// the output.
 /// </summary>
 /// <remarks>
-/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, the <see cref="Activation"/> that follows, and a <see cref="double"/>[2][]
-/// that receives the batch mean and biased variance (the caller updates the running statistics from them).
+/// Arguments to <c>apply</c>: input, weight (C), bias (C), eps, the <see cref="Activation"/> that follows, a <see cref="double"/>[2][]
+/// that receives the batch mean and biased variance (the caller updates the running statistics from them), and
+/// optionally a residual (N, C, H, W), added before the activation (a residual block's shortcut: act(bn(x) + residual)),
+/// whose gradient is then returned too. The sums are those of the batch norm, an addition and the activation run apart,
+/// bit for bit.
 /// </remarks>
 internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction>
 {
     private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", ShiftKey = "bias", ActivationKey = "activation";
-    private const string InputGradientKey = "input needs a gradient";
+    private const string ScaleKey = "scale";
+    private const string InputGradientKey = "input needs a gradient", ResidualKey = "residual";
 
     /// <inheritdoc />
     public override string Name => nameof(BatchNormFunction);
@@ -43,24 +47,27 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
             scale[c] = (float)(gamma[c] * inv);
         }
 
+        var residual = vars.Length > 6 ? (Tensor)vars[6] : null;
         var output = empty_like(input);
-        float* x = TensorMemory.Floats(input), y = TensorMemory.Floats(output);
+        float* x = TensorMemory.Floats(input), y = TensorMemory.Floats(output), r = residual is null ? null : TensorMemory.Floats(residual);
         switch (activation)
         {
             case Activation.ReLU:
-                BatchNormKernels.Normalize<Relu>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                BatchNormKernels.Normalize<Relu>(x, y, batch, channels, plane, meanF, scale, beta, threads, r);
                 break;
             case Activation.ReLU6:
-                BatchNormKernels.Normalize<Relu6>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                BatchNormKernels.Normalize<Relu6>(x, y, batch, channels, plane, meanF, scale, beta, threads, r);
                 break;
             default:
-                BatchNormKernels.Normalize<Identity>(x, y, batch, channels, plane, meanF, scale, beta, threads);
+                BatchNormKernels.Normalize<Identity>(x, y, batch, channels, plane, meanF, scale, beta, threads, r);
                 break;
         }
 
         (statistics[0], statistics[1]) = (mean, variance);
-        ctx.save_for_backward(new List<Tensor> { input });
+        ctx.save_for_backward(residual is null ? new List<Tensor> { input } : new List<Tensor> { input, residual });
+        ctx.save_data(ResidualKey, residual is not null);
         ctx.save_data(MeanKey, meanF);
+        ctx.save_data(ScaleKey, scale); // the backward pass recomputes the activation's mask with the forward's own values
         ctx.save_data(InverseStdKey, inverseStd);
         ctx.save_data(WeightKey, gamma);
         ctx.save_data(ShiftKey, beta);
@@ -75,15 +82,40 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         var saved = ctx.get_saved_variables();
         var input = saved[0];
         var (mean, inverseStd, gamma) = ((float[])ctx.get_data(MeanKey), (float[])ctx.get_data(InverseStdKey), (float[])ctx.get_data(WeightKey));
-        var (beta, activation) = ((float[])ctx.get_data(ShiftKey), (Activation)ctx.get_data(ActivationKey));
+        var (beta, activation, scale) = ((float[])ctx.get_data(ShiftKey), (Activation)ctx.get_data(ActivationKey), (float[])ctx.get_data(ScaleKey));
         using var upstream = grad_output.contiguous();
         float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
         bool inputNeedsGradient = (bool)ctx.get_data(InputGradientKey);
+        if ((bool)ctx.get_data(ResidualKey))
+        {
+            // The activation's gradient, masked by bn(x) + residual, is the residual's; the batch norm's backward takes it as is.
+            var gated = empty_like(input);
+            float* g = TensorMemory.Floats(gated);
+            var (batch, channels, plane) = Shape(input);
+            float* r = TensorMemory.Floats(saved[1]);
+            switch (activation)
+            {
+                case Activation.ReLU:
+                    BatchNormKernels.GateWithResidual<Relu>(x, r, dy, g, batch, channels, plane, mean, scale, beta, get_num_threads());
+                    break;
+                case Activation.ReLU6:
+                    BatchNormKernels.GateWithResidual<Relu6>(x, r, dy, g, batch, channels, plane, mean, scale, beta, get_num_threads());
+                    break;
+                default:
+                    gated.copy_(upstream);
+                    break;
+            }
+
+            var (dx, dw, db) = Gradients<Identity>(input, x, g, mean, inverseStd, gamma, scale, beta, inputNeedsGradient);
+            saved.ForEach(t => t.Dispose());
+            return new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated };
+        }
+
         var (inputGradient, weightGradient, biasGradient) = activation switch
         {
-            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
-            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
-            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, beta, inputNeedsGradient),
+            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
         };
 
         saved.ForEach(t => t.Dispose());
@@ -92,15 +124,15 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
 
     /// <summary>
     /// The input gradient (null unless <paramref name="inputNeedsGradient"/>), weight gradient and bias gradient, with the
-    /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input).
+    /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input with
+    /// the forward pass's <paramref name="scale"/>, so that it is the forward output's exactly).
     /// </summary>
     private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation>(Tensor input, float* x, float* dy, float[] mean,
-        float[] inverseStd, float[] gamma, float[] beta, bool inputNeedsGradient)
+        float[] inverseStd, float[] gamma, float[] scale, float[] beta, bool inputNeedsGradient)
         where TActivation : struct, IActivation
     {
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
-        var scale = gamma.Select((g, c) => g * inverseStd[c]).ToArray();
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
         BatchNormKernels.GradientSums<TActivation>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
 

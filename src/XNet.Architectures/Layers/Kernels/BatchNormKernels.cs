@@ -41,30 +41,64 @@ internal static unsafe class BatchNormKernels
     }
 
     /// <summary>
-    /// y = act((x - mean[c]) · scale[c] + shift[c]), plane by plane (centred first: no cancellation where the mean is
-    /// large).
+    /// y = act((x - mean[c]) · scale[c] + shift[c] + residual), plane by plane (centred first: no cancellation where the
+    /// mean is large); without a residual (null), y = act((x - mean[c]) · scale[c] + shift[c]).
     /// </summary>
     public static void Normalize<TActivation>(float* x, float* y, int batch, int channels, int plane, float[] mean, float[] scale,
-        float[] shift, int threads)
+        float[] shift, int threads, float* residual = null)
         where TActivation : struct, IActivation
     {
-        var (from, to) = ((nint)x, (nint)y);
+        var (from, to, added) = ((nint)x, (nint)y, (nint)residual);
         KernelThreads.ForEach(batch, threads, n =>
         {
             for (int c = 0; c < channels; c++)
             {
                 var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
                 long offset = (n * channels + c) * plane;
-                float* source = (float*)from + offset, target = (float*)to + offset;
+                float* source = (float*)from + offset, target = (float*)to + offset, add = added == 0 ? null : (float*)added + offset;
                 int i = 0;
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
-                    Vector.Store(TActivation.Apply(MultiplyAdd(Vector.Load(source + i) - centre, factor, bias)), target + i);
+                    var value = MultiplyAdd(Vector.Load(source + i) - centre, factor, bias);
+                    Vector.Store(TActivation.Apply(add == null ? value : value + Vector.Load(add + i)), target + i);
                 }
 
                 for (; i < plane; i++)
                 {
-                    target[i] = TActivation.Apply(MathF.FusedMultiplyAdd(source[i] - mean[c], scale[c], shift[c]));
+                    float value = MathF.FusedMultiplyAdd(source[i] - mean[c], scale[c], shift[c]);
+                    target[i] = TActivation.Apply(add == null ? value : value + add[i]);
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// g = dy passed back through the activation of <see cref="Normalize{TActivation}"/> with a residual, its mask
+    /// recomputed from x and the residual: the gradient of the residual, and the batch norm's output gradient.
+    /// </summary>
+    public static void GateWithResidual<TActivation>(float* x, float* residual, float* dy, float* g, int batch, int channels, int plane,
+        float[] mean, float[] scale, float[] shift, int threads)
+        where TActivation : struct, IActivation
+    {
+        var (xAddress, added, dyAddress, gAddress) = ((nint)x, (nint)residual, (nint)dy, (nint)g);
+        KernelThreads.ForEach(batch, threads, n =>
+        {
+            for (int c = 0; c < channels; c++)
+            {
+                var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
+                long offset = (n * channels + c) * plane;
+                float* xs = (float*)xAddress + offset, add = (float*)added + offset, gs = (float*)dyAddress + offset;
+                float* target = (float*)gAddress + offset;
+                int i = 0;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    var value = MultiplyAdd(Vector.Load(xs + i) - centre, factor, bias) + Vector.Load(add + i);
+                    Vector.Store(TActivation.Gate(Vector.Load(gs + i), value), target + i);
+                }
+
+                for (; i < plane; i++)
+                {
+                    target[i] = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(xs[i] - mean[c], scale[c], shift[c]) + add[i]);
                 }
             }
         });
