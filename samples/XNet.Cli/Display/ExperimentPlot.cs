@@ -25,6 +25,12 @@ internal static class ExperimentPlot
         Write(summaries, title, "effective parameters", s => s.Parameters, Path.Combine(folder, ParametersFile));
     }
 
+    /// <summary>A cost as a short count: 72K, 8M, 31M.</summary>
+    private static string Count(double value) =>
+        value >= 1e6 ? FormattableString.Invariant($"{value / 1e6:0.#}M")
+        : value >= 1e3 ? FormattableString.Invariant($"{value / 1e3:0.#}K")
+        : FormattableString.Invariant($"{value:0}");
+
     private static void Write(IReadOnlyList<ExperimentSummary> summaries, string title, string costName, Func<ExperimentSummary, long> cost,
         string path)
     {
@@ -32,6 +38,7 @@ internal static class ExperimentPlot
         model.Axes.Add(new LogarithmicAxis
         {
             Position = AxisPosition.Bottom, Title = costName, MajorGridlineStyle = LineStyle.Dot, MinimumPadding = 0.15, MaximumPadding = 0.15,
+            IntervalLength = 90, LabelFormatter = Count, // wide enough apart that labels such as 7M and 8M do not run together
         });
         model.Axes.Add(new LinearAxis
         {
