@@ -78,6 +78,12 @@ public sealed class FastExpanderTests
     [DataRow(96, 24, 3, 1, 1, 4.0, 28, 28, false, 5L)]
     [DataRow(12, 8, 3, 2, 1, 3.0, 9, 11, true, 6L)]
     [DataRow(20, 30, 1, 1, 0, 3.0, 5, 5, false, 7L)]
+    // 1x1 layers over flat planes: 49 floats (a masked tail of 4 vectors), 196 (8 + 4 whole vectors and a tail of 1), 256
+    // (whole tiles only), a term count not a multiple of 8 (D = 5).
+    [DataRow(32, 24, 1, 1, 0, 4.0, 7, 7, true, 54L)]
+    [DataRow(64, 48, 1, 1, 0, 8.0, 14, 14, false, 55L)]
+    [DataRow(16, 16, 1, 1, 0, 4.0, 16, 16, false, 56L)]
+    [DataRow(20, 12, 1, 1, 0, 4.0, 9, 11, true, 57L)]
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 8L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 1, 1, false, 9L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]
@@ -147,6 +153,7 @@ public sealed class FastExpanderTests
     [DataRow(16, 32, 3, 2, 1, 4.0, 32, 32, false, 35L)]
     [DataRow(8, 16, 3, 2, 1, 2.0, 7, 37, true, 36L)]
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 37L)]
+    [DataRow(32, 24, 1, 1, 0, 4.0, 7, 7, true, 39L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 38L)]
     public void DirectSparseMatchesTheReferenceOnTheAvx2Paths(int cin, int cout, int k, int stride, int padding, double e, int height,
         int width, bool bias, long seed)
@@ -238,7 +245,7 @@ public sealed class FastExpanderTests
         Assert.AreEqual(ExpanderExecution.DirectSparse, sparse.ResolvedExecution, "density 1/4, float32 on this AVX2 CPU");
         Assert.AreEqual(ExpanderExecution.DirectSparse, sparsePointwise.ResolvedExecution, "density 1/8, 1x1");
         using var pointwiseQuarter = new ExpanderConv2d("e", 64, 32, 1, 4, 0);
-        Assert.AreEqual(ExpanderExecution.Reference, pointwiseQuarter.ResolvedExecution, "density 1/4, 1x1: the matrix product wins");
+        Assert.AreEqual(ExpanderExecution.DirectSparse, pointwiseQuarter.ResolvedExecution, "density 1/4, 1x1 (on large enough planes)");
         Assert.AreEqual(ExpanderExecution.BlockGrouped, structuredHalf.ResolvedExecution, "density 1/2, structured");
         Assert.AreEqual(ExpanderExecution.Reference, paperHalf.ResolvedExecution, "density 1/2, the paper's graph");
         paperHalf.Execution = ExpanderExecution.BlockGrouped;
@@ -282,6 +289,32 @@ public sealed class FastExpanderTests
         using var layer = new ExpanderConv2d("layer1.0.conv1", 16, 16, 3, 4, 0, padding: 1);
         var ex = Assert.ThrowsExactly<ArgumentException>(() => layer.Execution = ExpanderExecution.GatherMatmul);
         StringAssert.Contains(ex.Message, "layer1.0.conv1");
+    }
+
+    [TestMethod]
+    [DataRow(4.0, 28, 1, true, "density 1/4, a 28 x 28 output: the direct kernel")]
+    [DataRow(4.0, 27, 1, false, "density 1/4, a 27 x 27 output: below 28 x 28, the reference form")]
+    [DataRow(4.0, 56, 2, false, "density 1/4, stride 2: the reference form")]
+    [DataRow(8.0, 7, 1, true, "density 1/8, a 7 x 7 output: the direct kernel on any plane")]
+    [DataRow(8.0, 14, 2, true, "density 1/8, stride 2")]
+    public void AutoRunsDenser1x1LayersDirectOnlyOnLargeFlatPlanes(double e, int size, int stride, bool direct, string why)
+    {
+        manual_seed(4);
+        using var auto = new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride);
+        using var forced = new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride)
+        {
+            Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference,
+        };
+        using (no_grad())
+        {
+            forced.Weight.copy_(auto.Weight);
+        }
+
+        using var x = randn(2, 64, size, size);
+        using var expected = forced.call(x);
+        using var actual = auto.call(x);
+        Assert.AreEqual(ExpanderExecution.DirectSparse, auto.ResolvedExecution);
+        Assert.IsTrue(expected.eq(actual).all().item<bool>(), why);
     }
 
     [TestMethod]

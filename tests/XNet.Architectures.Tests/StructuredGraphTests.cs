@@ -130,9 +130,10 @@ public sealed class StructuredGraphTests
             var graph = layer.Graph;
             Assert.AreEqual(graph.Degree, graph.OutputDegrees().Min, layer.LayerPath);
             Assert.IsLessThan(graph.OutputChannels, graph.BlockCount, $"{name} {layer.LayerPath} fell back to the paper graph");
-            // On this CPU the direct kernel takes float32 layers of density 1/4 and below (1/8 for 1x1 layers); denser
-            // layers, and layers it cannot run (here: float64), take the structured graph's grouped form.
-            bool direct = layer.KernelSize > 1 ? 4 * layer.Degree <= layer.InputChannels : 8 * layer.Degree <= layer.InputChannels;
+            // On this CPU the direct kernel takes float32 layers of density 1/4 and below (running the reference form on
+            // planes too small for it); denser layers, and layers it cannot run (here: float64), take the structured
+            // graph's grouped form.
+            bool direct = 4 * layer.Degree <= layer.InputChannels;
             var expected = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.BlockGrouped;
             Assert.AreEqual(expected, layer.ResolvedExecution, layer.LayerPath);
             layer.to(ScalarType.Float64);

@@ -13,10 +13,12 @@ public enum ExpanderExecution
 {
     /// <summary>
     /// Chosen per layer: <see cref="DirectSparse"/> for float32 layers on a CPU with AVX2 + FMA whose density D / C_in is
-    /// at most 1/4 (k x k kernels) or 1/8 (1x1 kernels), where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>)
-    /// measured it at least as fast as every other form, except that a k x k layer whose output plane has fewer than 49
-    /// pixels (under 7 x 7), or fewer than its degree D, runs <see cref="Reference"/> for that input, where libtorch's dense
-    /// convolution was faster; otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
+    /// at most 1/4, where the layer benchmark (<c>tests/XNet.Benchmarks layers</c>) measured it at least as fast as every
+    /// other form, except that a layer runs <see cref="Reference"/> for an input where libtorch's dense convolution was
+    /// faster: a unit-stride k x k layer whose output plane has fewer than 36 pixels (under 6 x 6), a strided one with
+    /// fewer than 49 (under 7 x 7) or fewer than its degree D, and a 1x1 layer denser than 1/8 unless it has stride 1, no
+    /// padding and an output plane of at least 28 x 28 (<see cref="ExpanderExecutionPolicy.PlaneSuitsDirectKernel"/>);
+    /// otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
     /// <see cref="Reference"/>. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
     /// weight), without reading the graph back from the device; set <see cref="BlockGrouped"/> explicitly to run the
@@ -69,11 +71,9 @@ internal static class ExpanderExecutionPolicy
         }
 
         // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
-        // for k x k layers at density 1/4 and below and loses at 1/2; a 1x1 layer is a matrix product, which libtorch runs
-        // well enough that the kernel needs density 1/8 to be as fast on wide layers. Otherwise (other dtypes) the grouped
-        // form pays only for structured graphs.
-        bool sparseEnough = layer.KernelSize > 1 ? 4 * layer.Degree <= layer.InputChannels : 8 * layer.Degree <= layer.InputChannels;
-        if (sparseEnough && SparseCorrelation.CanRun(layer.Weight))
+        // at density 1/4 and below and loses at 1/2 (with the plane rules of PlaneSuitsDirectKernel). Otherwise (other
+        // dtypes) the grouped form pays only for structured graphs.
+        if (4 * layer.Degree <= layer.InputChannels && SparseCorrelation.CanRun(layer.Weight))
         {
             return ExpanderExecution.DirectSparse;
         }
@@ -107,19 +107,40 @@ internal static class ExpanderExecutionPolicy
     public const int SmallestStridedDirectPlane = 7 * 7;
 
     /// <summary>
-    /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: always for 1x1 layers; for unit-stride
-    /// k x k layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels; for strided ones at least
-    /// <see cref="SmallestStridedDirectPlane"/> and at least D.
+    /// The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a 1x1 layer of density
+    /// above 1/8 (up to 1/4) directly: one with stride 1 and no padding, whose planes the kernel reads flat.
+    /// </summary>
+    /// <remarks>
+    /// A 1x1 layer is a matrix product, which libtorch runs well, and more so with more channels on small planes. Measured
+    /// with the <c>layers</c> benchmark (2026-12-05, batch 16, density 1/4, forward and both gradients against libtorch's
+    /// dense convolution): the 1x1 layers of x-resnet-50-4 and x-mobilenet-0.5-4 and -1.0-4 at 224 pixels ran 1.0-2.9x
+    /// dense on 56 x 56 and 28 x 28 planes (64-512 channels), 0.79-0.99x on 14 x 14 and 0.64-0.96x on 7 x 7; at density
+    /// 1/8 1.3-3.7x on every plane.
+    /// </remarks>
+    public const int SmallestPointwisePlane = 28 * 28;
+
+    /// <summary>
+    /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
+    /// always, denser ones only with stride 1, no padding and an output plane of at least
+    /// <see cref="SmallestPointwisePlane"/> pixels; unit-stride k x k layers whose output plane has at least
+    /// <see cref="SmallestDirectPlane"/> pixels; strided ones at least <see cref="SmallestStridedDirectPlane"/> and at
+    /// least D.
     /// </summary>
     public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
     {
-        if (layer.KernelSize == 1 || input.dim() != 4)
+        if (input.dim() != 4)
         {
             return true; // a malformed input reaches the kernel's own shape check
         }
 
         long Output(long size) => SparseConvPlan.OutputSize(size, layer.KernelSize, layer.Stride, layer.Padding);
         long pixels = Output(input.shape[2]) * Output(input.shape[3]);
+        if (layer.KernelSize == 1)
+        {
+            return 8 * layer.Degree <= layer.InputChannels ||
+                   (layer.Stride == 1 && layer.Padding == 0 && pixels >= SmallestPointwisePlane);
+        }
+
         return layer.Stride == 1 ? pixels >= SmallestDirectPlane : pixels >= Math.Max(SmallestStridedDirectPlane, layer.Degree);
     }
 }

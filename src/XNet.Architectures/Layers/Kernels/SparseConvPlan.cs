@@ -69,6 +69,14 @@ internal sealed class SparseConvPlan
         upstreamRows = Math.Max(OutputHeight + shift, RowsRead(inputPlaneRows, inputPlaneWidth, shift + lead, upstreamWidth));
         int upstreamPlane = upstreamRows * upstreamWidth;
 
+        if (Pointwise)
+        {
+            var (forwardPlanes, inputPlanes) = Terms(indices, height * width, height * width);
+            (forward, input) = (TermTable.FromTerms(forwardPlanes), TermTable.FromTerms(inputPlanes));
+            weightGradient = forward.PaddedToEight();
+            return;
+        }
+
         if (Unpadded)
         {
             forward = UnpaddedStencils(indices, height * width);
@@ -111,6 +119,12 @@ internal sealed class SparseConvPlan
     private bool TransposedPhases => kernel == 3 && stride == 2 && padding == 1;
 
     /// <summary>
+    /// Whether the layer is a 1x1 convolution with stride 1 and no padding, whose passes read and write flat planes in
+    /// place (<see cref="Kernels.Pointwise"/>).
+    /// </summary>
+    private bool Pointwise => kernel == 1 && stride == 1 && padding == 0;
+
+    /// <summary>
     /// Whether the passes read unpadded planes (3x3, stride 1, padding 1: <see cref="Stencil3x3"/> supplies the zero
     /// border itself), so that neither the input nor the output gradient is copied into a padded buffer.
     /// </summary>
@@ -120,12 +134,12 @@ internal sealed class SparseConvPlan
     public bool Fits(long inputHeight, long inputWidth) => inputHeight == height && inputWidth == width;
 
     /// <summary>
-    /// The input laid out for the forward pass and the weight gradient: the input itself for unit-stride 3x3 layers,
-    /// otherwise padded, with slack rows, in stride x stride phases.
+    /// The input laid out for the forward pass and the weight gradient: the input itself for unit-stride 3x3 and 1x1
+    /// layers, otherwise padded, with slack rows, in stride x stride phases.
     /// </summary>
     public Tensor LayOut(Tensor input, int threads)
     {
-        if (Unpadded)
+        if (Unpadded || Pointwise)
         {
             return input.contiguous();
         }
@@ -176,7 +190,7 @@ internal sealed class SparseConvPlan
     public Tensor InputGradient(Tensor upstream, Tensor weight, int threads)
     {
         long batch = upstream.shape[0];
-        if (Unpadded)
+        if (Unpadded || Pointwise)
         {
             var plain = empty(batch, inputChannels, height, width);
             Correlate(input, upstream, OutputWidth, weight, plain, threads);
@@ -217,7 +231,12 @@ internal sealed class SparseConvPlan
         fixed (nint* offset = table.Offset)
         fixed (float* gradient = values)
         {
-            if (table.GroupSize == 9)
+            if (Pointwise)
+            {
+                Kernels.Pointwise.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, TensorMemory.Floats(upstream), (int)batch,
+                    outputChannels, OutputHeight * OutputWidth, start, offset, gradient, threads);
+            }
+            else if (table.GroupSize == 9)
             {
                 Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, Unpadded ? width : phaseWidth, TensorMemory.Floats(upstream),
                     (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads, table.PhaseStep);
@@ -355,7 +374,12 @@ internal sealed class SparseConvPlan
         fixed (nint* offset = table.Offset)
         fixed (float* weights = gathered)
         {
-            if (table.GroupSize == 9)
+            if (Pointwise)
+            {
+                Kernels.Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,
+                    outH * outW, start, offset, weights, threads, epilogue);
+            }
+            else if (table.GroupSize == 9)
             {
                 Stencil3x3.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
                     planes, outH, outW, start, offset, weights, threads, table.PhaseStep, epilogue);

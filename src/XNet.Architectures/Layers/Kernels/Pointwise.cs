@@ -1,0 +1,211 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace XNet.Architectures.Layers.Kernels;
+
+/// <summary>
+/// The three passes of a 1x1 convolution with stride 1 and no padding over flat planes: each output plane is the weighted
+/// sum of whole input planes, so a plane is one run of H·W floats, read in place, in full vectors with a masked tail.
+/// </summary>
+/// <remarks>
+/// <see cref="SparseCorrelation"/>'s tiles follow the plane's rows (a 7-wide row in an 8-lane vector, 14 of 16 lanes on
+/// 14-wide ones) and read a copy of the input with slack rows. A flat run uses every lane but the last vector's tail,
+/// 16-lane vectors on every plane size, and no copy. Tiles are 8 vectors while 8 remain, then 4, then a masked tail of up
+/// to 4; a tail's unused vectors load nothing (masked) and are not stored.
+/// </remarks>
+internal static unsafe class Pointwise
+{
+    /// <summary>
+    /// output[b, q, p] = Σ over terms t of q: weight[t] · input[b · inBatch + offset[t] + p], for p &lt; <paramref name="plane"/>;
+    /// plane q owns terms [start[q], start[q + 1]) (none: zeros), and <paramref name="epilogue"/> is applied to each plane.
+    /// </summary>
+    public static void Correlate(float* input, long inBatch, float* output, int batch, int planes, int plane, int* start, nint* offset,
+        float* weight, int threads, PlaneEpilogue? epilogue = null)
+    {
+        var (inputAddress, outputAddress, offsetAddress, weightAddress) = ((nint)input, (nint)output, (nint)offset, (nint)weight);
+        bool wide = Simd.Allow512;
+        KernelThreads.ForEachPlane(batch, planes, start, threads, (b, q, task, from, to) =>
+        {
+            float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * plane;
+            if (wide)
+            {
+                CorrelatePlane<Simd512, Vector512<float>>(x, y, plane, from, to, (nint*)offsetAddress, (float*)weightAddress);
+            }
+            else
+            {
+                CorrelatePlane<Simd256, Vector256<float>>(x, y, plane, from, to, (nint*)offsetAddress, (float*)weightAddress);
+            }
+
+            epilogue?.Apply(y, q, plane);
+        });
+    }
+
+    /// <summary>
+    /// gradient[t] = Σ over b, p of upstream[b, q(t), p] · input[b · inBatch + offset[t] + p]: the weight gradient of
+    /// <see cref="Correlate"/>. Every plane's term run must be a multiple of 8 long (<see cref="TermTable.PaddedToEight"/>).
+    /// Tasks are output planes, so no two threads write one value, and each sum runs in a fixed order.
+    /// </summary>
+    public static void WeightGradient(float* input, long inBatch, float* upstream, int batch, int planes, int plane, int* start, nint* offset,
+        float* gradient, int threads)
+    {
+        var (inputAddress, upstreamAddress, startAddress, offsetAddress, gradientAddress) =
+            ((nint)input, (nint)upstream, (nint)start, (nint)offset, (nint)gradient);
+        bool wide = Simd.Allow512;
+        KernelThreads.ForEach(planes, threads, task =>
+        {
+            int q = (int)task;
+            var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
+            float* dy = (float*)upstreamAddress + (long)q * plane;
+            long dyBatch = (long)planes * plane;
+            for (int t = from; t < to; t += 8)
+            {
+                if (wide)
+                {
+                    EightDotProducts<Simd512, Vector512<float>>((float*)inputAddress, inBatch, dy, dyBatch, batch, plane, (nint*)offsetAddress + t,
+                        (float*)gradientAddress + t);
+                }
+                else
+                {
+                    EightDotProducts<Simd256, Vector256<float>>((float*)inputAddress, inBatch, dy, dyBatch, batch, plane, (nint*)offsetAddress + t,
+                        (float*)gradientAddress + t);
+                }
+            }
+        });
+    }
+
+    /// <summary>One output plane: tiles of 8 vectors, then of 4, then a masked tail.</summary>
+    private static void CorrelatePlane<TSimd, TVector>(float* x, float* y, int length, int first, int end, nint* offset, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int lanes = TSimd.Lanes, p = 0;
+        for (; p + 8 * lanes <= length; p += 8 * lanes)
+        {
+            EightVectors<TSimd, TVector>(x + p, y + p, first, end, offset, weight);
+        }
+
+        if (p + 4 * lanes <= length)
+        {
+            FourVectors<TSimd, TVector>(x + p, y + p, length - p, first, end, offset, weight);
+            p += 4 * lanes;
+        }
+
+        if (p < length)
+        {
+            FourVectors<TSimd, TVector>(x + p, y + p, length - p, first, end, offset, weight);
+        }
+    }
+
+    /// <summary>8 whole vectors of one plane, summed over its terms in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EightVectors<TSimd, TVector>(float* x, float* y, int first, int end, nint* offset, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        TVector a0 = TSimd.Zero, a1 = TSimd.Zero, a2 = TSimd.Zero, a3 = TSimd.Zero, a4 = TSimd.Zero, a5 = TSimd.Zero, a6 = TSimd.Zero, a7 = TSimd.Zero;
+        nint l = TSimd.Lanes;
+        for (int t = first; t < end; t++)
+        {
+            var w = TSimd.Broadcast(weight[t]);
+            float* s = x + offset[t];
+            a0 = TSimd.MultiplyAdd(w, TSimd.Load(s), a0);
+            a1 = TSimd.MultiplyAdd(w, TSimd.Load(s + l), a1);
+            a2 = TSimd.MultiplyAdd(w, TSimd.Load(s + 2 * l), a2);
+            a3 = TSimd.MultiplyAdd(w, TSimd.Load(s + 3 * l), a3);
+            a4 = TSimd.MultiplyAdd(w, TSimd.Load(s + 4 * l), a4);
+            a5 = TSimd.MultiplyAdd(w, TSimd.Load(s + 5 * l), a5);
+            a6 = TSimd.MultiplyAdd(w, TSimd.Load(s + 6 * l), a6);
+            a7 = TSimd.MultiplyAdd(w, TSimd.Load(s + 7 * l), a7);
+        }
+
+        TSimd.Store(y, a0);
+        TSimd.Store(y + l, a1);
+        TSimd.Store(y + 2 * l, a2);
+        TSimd.Store(y + 3 * l, a3);
+        TSimd.Store(y + 4 * l, a4);
+        TSimd.Store(y + 5 * l, a5);
+        TSimd.Store(y + 6 * l, a6);
+        TSimd.Store(y + 7 * l, a7);
+    }
+
+    /// <summary>Up to 4 vectors of one plane (<paramref name="valid"/> floats from <paramref name="y"/>, masked past them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FourVectors<TSimd, TVector>(float* x, float* y, int valid, int first, int end, nint* offset, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int l = TSimd.Lanes;
+        var (m0, m1, m2, m3) = (Mask<TSimd, TVector>(valid, 0), Mask<TSimd, TVector>(valid, 1), Mask<TSimd, TVector>(valid, 2),
+            Mask<TSimd, TVector>(valid, 3));
+        TVector a0 = TSimd.Zero, a1 = TSimd.Zero, a2 = TSimd.Zero, a3 = TSimd.Zero;
+        for (int t = first; t < end; t++)
+        {
+            var w = TSimd.Broadcast(weight[t]);
+            float* s = x + offset[t];
+            a0 = TSimd.MultiplyAdd(w, TSimd.LoadMasked(s, m0), a0);
+            a1 = TSimd.MultiplyAdd(w, TSimd.LoadMasked(s + l, m1), a1);
+            a2 = TSimd.MultiplyAdd(w, TSimd.LoadMasked(s + 2 * l, m2), a2);
+            a3 = TSimd.MultiplyAdd(w, TSimd.LoadMasked(s + 3 * l, m3), a3);
+        }
+
+        TSimd.StoreMasked(y, m0, a0);
+        TSimd.StoreMasked(y + l, m1, a1);
+        TSimd.StoreMasked(y + 2 * l, m2, a2);
+        TSimd.StoreMasked(y + 3 * l, m3, a3);
+    }
+
+    /// <summary>The 8 terms' dot products of the output gradient's plane with their input planes over the batch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EightDotProducts<TSimd, TVector>(float* input, long inBatch, float* dy, long dyBatch, int batch, int length,
+        nint* offset, float* gradient)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int l = TSimd.Lanes;
+        TVector a0 = TSimd.Zero, a1 = TSimd.Zero, a2 = TSimd.Zero, a3 = TSimd.Zero, a4 = TSimd.Zero, a5 = TSimd.Zero, a6 = TSimd.Zero, a7 = TSimd.Zero;
+        var (o0, o1, o2, o3, o4, o5, o6, o7) = (offset[0], offset[1], offset[2], offset[3], offset[4], offset[5], offset[6], offset[7]);
+        var tail = TSimd.MaskOf(length % l);
+        for (int b = 0; b < batch; b++)
+        {
+            float* x = input + b * inBatch, g = dy + b * dyBatch;
+            int p = 0;
+            for (; p + l <= length; p += l)
+            {
+                var d = TSimd.Load(g + p);
+                float* s = x + p;
+                a0 = TSimd.MultiplyAdd(d, TSimd.Load(s + o0), a0);
+                a1 = TSimd.MultiplyAdd(d, TSimd.Load(s + o1), a1);
+                a2 = TSimd.MultiplyAdd(d, TSimd.Load(s + o2), a2);
+                a3 = TSimd.MultiplyAdd(d, TSimd.Load(s + o3), a3);
+                a4 = TSimd.MultiplyAdd(d, TSimd.Load(s + o4), a4);
+                a5 = TSimd.MultiplyAdd(d, TSimd.Load(s + o5), a5);
+                a6 = TSimd.MultiplyAdd(d, TSimd.Load(s + o6), a6);
+                a7 = TSimd.MultiplyAdd(d, TSimd.Load(s + o7), a7);
+            }
+
+            if (p < length)
+            {
+                var d = TSimd.LoadMasked(g + p, tail);
+                float* s = x + p;
+                a0 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o0, tail), a0);
+                a1 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o1, tail), a1);
+                a2 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o2, tail), a2);
+                a3 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o3, tail), a3);
+                a4 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o4, tail), a4);
+                a5 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o5, tail), a5);
+                a6 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o6, tail), a6);
+                a7 = TSimd.MultiplyAdd(d, TSimd.LoadMasked(s + o7, tail), a7);
+            }
+        }
+
+        (gradient[0], gradient[1], gradient[2], gradient[3]) = (TSimd.Sum(a0), TSimd.Sum(a1), TSimd.Sum(a2), TSimd.Sum(a3));
+        (gradient[4], gradient[5], gradient[6], gradient[7]) = (TSimd.Sum(a4), TSimd.Sum(a5), TSimd.Sum(a6), TSimd.Sum(a7));
+    }
+
+    /// <summary>The lanes of vector <paramref name="k"/> that lie within the first <paramref name="valid"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector Mask<TSimd, TVector>(int valid, int k)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct =>
+        TSimd.MaskOf(Math.Clamp(valid - k * TSimd.Lanes, 0, TSimd.Lanes));
+}
