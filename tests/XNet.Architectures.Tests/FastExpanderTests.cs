@@ -175,7 +175,9 @@ public sealed class FastExpanderTests
     [DataRow(16, 32, 2, 28, 20)]
     [DataRow(32, 64, 2, 14, 17)]
     // Side-by-side items over several weight-gradient chunks: pairs (7 x 7, and 6 x 6 over chunks of 16, 16 and 5 items),
-    // fours (3 x 3 and 2 x 2, whole and partial runs).
+    // fours (3 x 3 and 2 x 2, whole and partial runs); 14 x 14 planes with many channels in chunks of 6 and 3 items (more
+    // than fit the cache, for enough pixels a chunk).
+    [DataRow(256, 256, 1, 14, 9)]
     [DataRow(64, 64, 1, 7, 20)]
     [DataRow(32, 32, 1, 6, 37)]
     [DataRow(64, 64, 1, 3, 7)]

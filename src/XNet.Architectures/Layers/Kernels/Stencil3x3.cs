@@ -107,7 +107,8 @@ internal static unsafe partial class Stencil3x3
     {
         var (inputAddress, upstreamAddress, startAddress, originAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)origin);
         bool wide = Simd.Wide(outW);
-        int chunk = ItemsPerChunk(inBatch + (long)planes * outH * outW);
+        int pixels = outH * outW, leastItems = phaseStep == 0 && !SideBySide(outH, outW) ? (1024 + pixels - 1) / pixels : 1;
+        int chunk = ItemsPerChunk(inBatch + (long)planes * pixels, leastItems);
         int values = 9 * start[planes], chunks = (batch + chunk - 1) / chunk;
         var partial = new float[chunks][];
         KernelThreads.ForEach(chunks, threads, task =>
@@ -165,9 +166,19 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>
     /// Batch items per weight-gradient task: as many as keep a task's input and output-gradient planes within 512 KB (half
-    /// of a core's L2 on the measured machine), from 1 (DenseNet-BC's 96->24 @32, 480 KB an item) to 16.
+    /// of a core's L2 on the measured machine), from 1 (DenseNet-BC's 96->24 @32, 480 KB an item) to 16, and for
+    /// unit-stride planes 8 or more wide at least enough items for 1,024 output pixels.
     /// </summary>
-    private static int ItemsPerChunk(long floatsPerItem) => (int)Math.Clamp(512 * 1024 / (4 * floatsPerItem), 1, 16);
+    /// <remarks>
+    /// A task ends every group's 9 sums with horizontal additions and leaves a partial sum per weight for the final
+    /// reduction, so tasks over too few pixels spend much of their time on those. x-resnet-50-4 at 224 px, batch 16, two
+    /// runs each (2026-12-05): 256->256 @14 (400 KB an item, so 1 item a task) took 9.4-9.7 ms for its weight gradient
+    /// against a forward pass of 3.7; with 6 items a task 4.7-5.6 ms, and 128->128 @28 3.1-3.5 instead of 4.0-4.2 ms
+    /// (2 items). Strided layers and side-by-side planes did not gain (512->512 to 7 x 7 slowed from 19-21 to 25-26 ms with
+    /// 16 items), nor did a target of 4,096 pixels (256->256 @14 8.1-9.0 ms: 16 items no longer share the cache).
+    /// </remarks>
+    private static int ItemsPerChunk(long floatsPerItem, int leastItems) =>
+        (int)Math.Clamp(Math.Max(512 * 1024 / (4 * floatsPerItem), leastItems), 1, 16);
 
     /// <summary>
     /// One output plane of a unit-stride layer (padding 1, read from unpadded input planes): the first group stores, the
