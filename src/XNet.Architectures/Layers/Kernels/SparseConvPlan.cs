@@ -69,7 +69,7 @@ internal sealed class SparseConvPlan
         upstreamRows = Math.Max(OutputHeight + shift, RowsRead(inputPlaneRows, inputPlaneWidth, shift + lead, upstreamWidth));
         int upstreamPlane = upstreamRows * upstreamWidth;
 
-        if (Pointwise)
+        if (Flat)
         {
             var (forwardPlanes, inputPlanes) = Terms(indices, height * width, height * width);
             (forward, input) = (TermTable.FromTerms(forwardPlanes), TermTable.FromTerms(inputPlanes));
@@ -120,9 +120,9 @@ internal sealed class SparseConvPlan
 
     /// <summary>
     /// Whether the layer is a 1x1 convolution with stride 1 and no padding, whose passes read and write flat planes in
-    /// place (<see cref="Kernels.Pointwise"/>).
+    /// place (<see cref="Pointwise"/>).
     /// </summary>
-    private bool Pointwise => kernel == 1 && stride == 1 && padding == 0;
+    private bool Flat => kernel == 1 && stride == 1 && padding == 0;
 
     /// <summary>
     /// Whether the passes read unpadded planes (3x3, stride 1, padding 1: <see cref="Stencil3x3"/> supplies the zero
@@ -139,7 +139,7 @@ internal sealed class SparseConvPlan
     /// </summary>
     public Tensor LayOut(Tensor input, int threads)
     {
-        if (Unpadded || Pointwise)
+        if (Unpadded || Flat)
         {
             return input.contiguous();
         }
@@ -190,7 +190,7 @@ internal sealed class SparseConvPlan
     public Tensor InputGradient(Tensor upstream, Tensor weight, int threads)
     {
         long batch = upstream.shape[0];
-        if (Unpadded || Pointwise)
+        if (Unpadded || Flat)
         {
             var plain = empty(batch, inputChannels, height, width);
             Correlate(input, upstream, OutputWidth, weight, plain, threads);
@@ -231,9 +231,9 @@ internal sealed class SparseConvPlan
         fixed (nint* offset = table.Offset)
         fixed (float* gradient = values)
         {
-            if (Pointwise)
+            if (Flat)
             {
-                Kernels.Pointwise.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, TensorMemory.Floats(upstream), (int)batch,
+                Pointwise.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, TensorMemory.Floats(upstream), (int)batch,
                     outputChannels, OutputHeight * OutputWidth, start, offset, gradient, threads);
             }
             else if (table.GroupSize == 9)
@@ -374,9 +374,9 @@ internal sealed class SparseConvPlan
         fixed (nint* offset = table.Offset)
         fixed (float* weights = gathered)
         {
-            if (Pointwise)
+            if (Flat)
             {
-                Kernels.Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,
+                Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,
                     outH * outW, start, offset, weights, threads, epilogue);
             }
             else if (table.GroupSize == 9)
