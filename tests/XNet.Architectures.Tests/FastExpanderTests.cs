@@ -264,21 +264,26 @@ public sealed class FastExpanderTests
     [DataRow(32, 14, 2, true, "a 7 x 7 output of a stride-2 layer")]
     [DataRow(256, 14, 2, false, "a 7 x 7 stride-2 output with D = 64: fewer pixels than D")]
     [DataRow(256, 16, 2, true, "an 8 x 8 stride-2 output with D = 64")]
-    public void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why)
+    public void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why) =>
+        AssertAutoGivesTheFormItPicks(() => new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1), 4,
+            size, direct, why, seed: 3);
+
+    /// <summary>
+    /// Auto's output for a size x size input is bit for bit the output of the form it should pick (the direct kernel or the
+    /// reference): the two forms round differently, so Auto must give exactly the output of the form it picks.
+    /// </summary>
+    private static void AssertAutoGivesTheFormItPicks(Func<ExpanderConv2d> create, int batch, int size, bool direct, string why, long seed)
     {
-        // Bit for bit: the two forms round differently, and Auto must give exactly the output of the form it picks.
-        manual_seed(3);
-        using var auto = new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1);
-        using var forced = new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1)
-        {
-            Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference,
-        };
+        manual_seed(seed);
+        using var auto = create();
+        using var forced = create();
+        forced.Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference;
         using (no_grad())
         {
             forced.Weight.copy_(auto.Weight);
         }
 
-        using var x = randn(4, channels, size, size);
+        using var x = randn(batch, auto.InputChannels, size, size);
         using var expected = forced.call(x);
         using var actual = auto.call(x);
         Assert.AreEqual(ExpanderExecution.DirectSparse, auto.ResolvedExecution, "the layer's resolved form does not depend on the input");
@@ -299,25 +304,8 @@ public sealed class FastExpanderTests
     [DataRow(4.0, 56, 2, false, "density 1/4, stride 2: the reference form")]
     [DataRow(8.0, 7, 1, true, "density 1/8, a 7 x 7 output: the direct kernel on any plane")]
     [DataRow(8.0, 14, 2, true, "density 1/8, stride 2")]
-    public void AutoRunsDenser1x1LayersDirectOnlyOnLargeFlatPlanes(double e, int size, int stride, bool direct, string why)
-    {
-        manual_seed(4);
-        using var auto = new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride);
-        using var forced = new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride)
-        {
-            Execution = direct ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference,
-        };
-        using (no_grad())
-        {
-            forced.Weight.copy_(auto.Weight);
-        }
-
-        using var x = randn(2, 64, size, size);
-        using var expected = forced.call(x);
-        using var actual = auto.call(x);
-        Assert.AreEqual(ExpanderExecution.DirectSparse, auto.ResolvedExecution);
-        Assert.IsTrue(expected.eq(actual).all().item<bool>(), why);
-    }
+    public void AutoRunsDenser1x1LayersDirectOnlyOnLargeFlatPlanes(double e, int size, int stride, bool direct, string why) =>
+        AssertAutoGivesTheFormItPicks(() => new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride), 2, size, direct, why, seed: 4);
 
     [TestMethod]
     public void LoadingAPaperGraphIntoAStructuredLayerSwitchesAutoBackToTheReference()

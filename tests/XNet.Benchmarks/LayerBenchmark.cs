@@ -82,8 +82,8 @@ internal static class LayerBenchmark
                      .GroupBy(r => (r.Density, r.Form)))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| 1/{1 / group.Key.Density:0} | {group.Key.Form} | {Median(group.Select(r => r.SpeedUp)):F2} | {group.Min(r => r.SpeedUp):F2} | " +
-                $"{Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
+                $"| 1/{1 / group.Key.Density:0} | {group.Key.Form} | {InterleavedRounds.Median(group.Select(r => r.SpeedUp)):F2} | {group.Min(r => r.SpeedUp):F2} | " +
+                $"{InterleavedRounds.Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
         }
     }
 
@@ -251,13 +251,7 @@ internal static class LayerBenchmark
         var passes = layers.Select(layer => new LayerPass(layer, x)).ToList();
         var times = InterleavedRounds.Time(passes.Select(p => (Action)p.Run).ToList(), warmup, repetitions);
         passes.ForEach(p => p.Dispose());
-        return times.Select(Median).ToArray();
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        return times.Select(InterleavedRounds.Median).ToArray();
     }
 
     /// <summary>The paper code's form: a dense weight times a 0/1 mask, then a dense convolution.</summary>

@@ -34,12 +34,6 @@ internal static class PersistenceBenchmark
 
         if (rounds > 1)
         {
-            static double Median(IEnumerable<double> values)
-            {
-                var sorted = values.Order().ToArray();
-                return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-            }
-
             Console.WriteLine();
             Console.WriteLine($"Medians over {rounds} rounds; ratios are each round's against {list[0].Name}'s in the same round (above 1: faster).");
             Console.WriteLine();
@@ -50,10 +44,10 @@ internal static class PersistenceBenchmark
                 var mine = figures.Select(round => round[m]).ToArray();
                 var ratios = figures.Select(round => (round[m].Torch / round[0].Torch, round[m].Onnx / round[0].Onnx,
                     round[0].TorchMs / round[m].TorchMs, round[0].OnnxMs / round[m].OnnxMs)).ToArray();
-                Console.WriteLine($"| {list[m].Name} | {Median(mine.Select(f => f.Torch)):N0} | {Median(ratios.Select(r => r.Item1)):F2} | " +
-                                  $"{Median(mine.Select(f => f.Onnx)):N0} | {Median(ratios.Select(r => r.Item2)):F2} | " +
-                                  $"{Median(mine.Select(f => f.TorchMs)):F3} | {Median(ratios.Select(r => r.Item3)):F2} | " +
-                                  $"{Median(mine.Select(f => f.OnnxMs)):F3} | {Median(ratios.Select(r => r.Item4)):F2} |");
+                Console.WriteLine($"| {list[m].Name} | {InterleavedRounds.Median(mine.Select(f => f.Torch)):N0} | {InterleavedRounds.Median(ratios.Select(r => r.Item1)):F2} | " +
+                                  $"{InterleavedRounds.Median(mine.Select(f => f.Onnx)):N0} | {InterleavedRounds.Median(ratios.Select(r => r.Item2)):F2} | " +
+                                  $"{InterleavedRounds.Median(mine.Select(f => f.TorchMs)):F3} | {InterleavedRounds.Median(ratios.Select(r => r.Item3)):F2} | " +
+                                  $"{InterleavedRounds.Median(mine.Select(f => f.OnnxMs)):F3} | {InterleavedRounds.Median(ratios.Select(r => r.Item4)):F2} |");
             }
         }
     }
