@@ -145,6 +145,23 @@ public sealed class FastExpanderTests
             height, width);
     }
 
+    /// <summary>
+    /// Weight gradients summed over tasks of several batch items and added up in task order: 19 items (an odd rest for
+    /// the pairs and quads of items side by side), on a stride-2 layer (groups by input), 7- and 3-wide planes side by
+    /// side and a 14-wide plane (tasks of 2,048 output pixels).
+    /// </summary>
+    [TestMethod]
+    [DataRow(16, 32, 2, 14, 61L)]
+    [DataRow(32, 32, 1, 7, 62L)]
+    [DataRow(16, 16, 1, 3, 63L)]
+    [DataRow(16, 16, 1, 14, 64L)]
+    public void DirectSparseMatchesTheReferenceOverManyBatchItems(int cin, int cout, int stride, int size, long seed)
+    {
+        var graph = ExpanderGraph.Create("conv", cin, cout, 4.0, seed);
+        AssertExecutionMatchesReference(graph, 3, stride, 1, ExpanderExecution.DirectSparse, seed, false, ScalarType.Float32, size, size,
+            batch: 19);
+    }
+
     [TestMethod]
     [DataRow(16, 16, 3, 1, 1, 4.0, 32, 32, false, 31L)]
     [DataRow(16, 8, 3, 1, 1, 4.0, 5, 28, true, 32L)]

@@ -32,6 +32,8 @@ internal sealed class SparseConvPlan
     private readonly int phaseWidth;
     private readonly TermTable forward;
     private readonly TermTable weightGradient;
+    // Stride-2 weight gradient: its groups by the input they read (each input's 4 phase planes are 4 times an output plane).
+    private readonly (int[] Groups, int[] Planes)? weightGradientByInput;
 
     // Input gradient: the output gradient padded by `shift` on top and left, to upstreamRows x upstreamWidth, correlated
     // into input phase planes of inputPlaneRows x inputPlaneWidth.
@@ -94,6 +96,7 @@ internal sealed class SparseConvPlan
             // Forward and weight gradient over the 4 phase planes.
             forward = forward.ToPhaseGroups(phasePlane);
             weightGradient = forward;
+            weightGradientByInput = weightGradient.ByInput();
             if (TransposedPhases)
             {
                 // Input gradient: per input channel, the (output, slot) pairs that read it, each sweeping its unpadded
@@ -239,7 +242,8 @@ internal sealed class SparseConvPlan
             else if (table.GroupSize == 9)
             {
                 Stencil3x3.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, Unpadded ? width : phaseWidth, TensorMemory.Floats(upstream),
-                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads, table.PhaseStep);
+                    (int)batch, outputChannels, OutputHeight, OutputWidth, start, offset, gradient, threads, table.PhaseStep,
+                    weightGradientByInput);
             }
             else
             {

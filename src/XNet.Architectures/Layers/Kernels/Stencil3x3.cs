@@ -100,82 +100,138 @@ internal static unsafe partial class Stencil3x3
     /// Tasks are chunks of batch items (<see cref="ItemsPerChunk"/>), each summing every group over its items, so that a
     /// chunk's input and output-gradient planes stay in the core's cache while all groups read them (by output plane,
     /// each group streamed the whole batch from memory: 1.7x slower in a training step). The chunks' sums are added in
-    /// chunk order, so the result does not depend on which thread ran which chunk.
+    /// chunk order, so the result does not depend on which thread ran which chunk. With <paramref name="byInput"/> (groups
+    /// in the order of the input they read, and each group's plane: <see cref="TermTable.ByInput"/>) a chunk reads each
+    /// input plane once, while all its readers use it, and only its output-gradient planes need to stay in cache.
     /// </remarks>
     public static void WeightGradient(float* input, long inBatch, nint inRow, float* upstream, int batch, int planes, int outH, int outW,
-        int* start, nint* origin, float* gradient, int threads, nint phaseStep = 0)
+        int* start, nint* origin, float* gradient, int threads, nint phaseStep = 0, (int[] Groups, int[] Planes)? byInput = null)
     {
         var (inputAddress, upstreamAddress, startAddress, originAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)origin);
-        bool wide = Simd.Wide(outW);
-        int pixels = outH * outW, leastItems = phaseStep == 0 && !SideBySide(outH, outW) ? (1024 + pixels - 1) / pixels : 1;
-        int chunk = ItemsPerChunk(inBatch + (long)planes * pixels, leastItems);
+        int pixels = outH * outW;
+        int leastItems = phaseStep > 0 || SideBySide(outH, outW) ? 8 : (2048 + pixels - 1) / pixels;
+        // At least two chunks, whatever the thread count, so that the sums' order (and so their bits) does not depend on it.
+        int chunk = Math.Min(ItemsPerChunk((byInput is null ? inBatch : 0) + (long)planes * pixels, leastItems), (batch + 1) / 2);
         int values = 9 * start[planes], chunks = (batch + chunk - 1) / chunk;
-        var partial = new float[chunks][];
+        // Every group's 9 sums are written by each chunk, so the buffer needs no clearing.
+        var partial = GC.AllocateUninitializedArray<float>(chunks * values, pinned: true);
+        nint partialAddress = (nint)Unsafe.AsPointer(ref partial[0]);
         KernelThreads.ForEach(chunks, threads, task =>
         {
             int b0 = (int)task * chunk, count = Math.Min(chunk, batch - b0);
-            var sums = partial[task] = new float[values];
-            long dyBatch = (long)planes * outH * outW;
-            fixed (float* chunkSums = sums)
+            float* chunkSums = (float*)partialAddress + task * values;
+            var chunkOf = new GradientChunk((float*)inputAddress + b0 * inBatch, inBatch, inRow, phaseStep, (float*)upstreamAddress + b0 * (long)planes * pixels,
+                (long)planes * pixels, count, outH, outW, (nint*)originAddress);
+            if (byInput is var (groups, planeOf))
+            {
+                foreach (int g in groups)
+                {
+                    chunkOf.Run(planeOf[g], g, g + 1, chunkSums);
+                }
+            }
+            else
             {
                 for (int q = 0; q < planes; q++)
                 {
-                    var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
-                    float* x = (float*)inputAddress + b0 * inBatch, dy = (float*)upstreamAddress + b0 * dyBatch + (long)q * outH * outW;
-                    if (phaseStep > 0 && wide)
-                    {
-                        WeightGradientPhasePlane<Simd512, Vector512<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
-                            (nint*)originAddress, chunkSums);
-                    }
-                    else if (phaseStep > 0)
-                    {
-                        WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
-                            (nint*)originAddress, chunkSums);
-                    }
-                    else if (SideBySide(outH, outW))
-                    {
-                        WeightGradientSideBySide(x, inBatch, dy, dyBatch, count, outH, outW, from, to, (nint*)originAddress, chunkSums);
-                    }
-                    else if (Paired(outW))
-                    {
-                        WeightGradientPaired(x, inBatch, dy, dyBatch, count, outH, from, to, (nint*)originAddress, chunkSums);
-                    }
-                    else if (wide)
-                    {
-                        WeightGradientPlane<Simd512, Vector512<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to,
-                            (nint*)originAddress, chunkSums);
-                    }
-                    else
-                    {
-                        WeightGradientPlane<Simd256, Vector256<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to,
-                            (nint*)originAddress, chunkSums);
-                    }
+                    chunkOf.Run(q, ((int*)startAddress)[q], ((int*)startAddress)[q + 1], chunkSums);
                 }
             }
         });
 
-        new Span<float>(gradient, values).Clear();
-        foreach (var sums in partial)
+        AddChunks((float*)partialAddress, chunks, values, gradient, threads);
+        GC.KeepAlive(partial);
+    }
+
+    /// <summary>
+    /// sum[k] = 0 + chunk 0's [k] + chunk 1's [k] + ..., in chunk order (the same bits on any number of threads), over
+    /// slices of the values in parallel: 512->512 layers have 590K weights, and a sequential pass over 8 chunks of them
+    /// took a few milliseconds.
+    /// </summary>
+    private static void AddChunks(float* chunkSums, int chunks, int values, float* sum, int threads)
+    {
+        const int slice = 16 * 1024;
+        var (chunksAddress, sumAddress) = ((nint)chunkSums, (nint)sum);
+        KernelThreads.ForEach((values + slice - 1) / slice, threads, task =>
         {
-            for (int k = 0; k < values; k++)
+            int from = (int)task * slice, to = Math.Min(values, from + slice), k = from;
+            float* first = (float*)chunksAddress, y = (float*)sumAddress;
+            for (; k + Vector256<float>.Count <= to; k += Vector256<float>.Count)
             {
-                gradient[k] += sums[k];
+                var total = Vector256<float>.Zero + Vector256.Load(first + k);
+                for (int c = 1; c < chunks; c++)
+                {
+                    total += Vector256.Load(first + (long)c * values + k);
+                }
+
+                total.Store(y + k);
+            }
+
+            for (; k < to; k++)
+            {
+                float total = 0f + first[k];
+                for (int c = 1; c < chunks; c++)
+                {
+                    total += first[(long)c * values + k];
+                }
+
+                y[k] = total;
+            }
+        });
+    }
+
+    /// <summary>One weight-gradient task's batch items: runs groups of one output plane through the kernel for the plane's shape.</summary>
+    private readonly struct GradientChunk(float* x, long inBatch, nint inRow, nint phaseStep, float* upstream, long dyBatch, int count,
+        int outH, int outW, nint* origin)
+    {
+        private readonly bool wide = Simd.Wide(outW);
+
+        /// <summary>Writes the 9 sums of groups [from, to) of plane <paramref name="q"/> to <paramref name="sums"/> at 9g.</summary>
+        public void Run(int q, int from, int to, float* sums)
+        {
+            float* dy = upstream + (long)q * outH * outW;
+            if (phaseStep > 0 && wide)
+            {
+                WeightGradientPhasePlane<Simd512, Vector512<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
+                    origin, sums);
+            }
+            else if (phaseStep > 0)
+            {
+                WeightGradientPhasePlane<Simd256, Vector256<float>>(x, inBatch, inRow, phaseStep, dy, dyBatch, count, outH, outW, from, to,
+                    origin, sums);
+            }
+            else if (SideBySide(outH, outW))
+            {
+                WeightGradientSideBySide(x, inBatch, dy, dyBatch, count, outH, outW, from, to, origin, sums);
+            }
+            else if (Paired(outW))
+            {
+                WeightGradientPaired(x, inBatch, dy, dyBatch, count, outH, from, to, origin, sums);
+            }
+            else if (wide)
+            {
+                WeightGradientPlane<Simd512, Vector512<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to, origin, sums);
+            }
+            else
+            {
+                WeightGradientPlane<Simd256, Vector256<float>>(x, inBatch, dy, dyBatch, count, outH, outW, from, to, origin, sums);
             }
         }
     }
 
     /// <summary>
-    /// Batch items per weight-gradient task: as many as keep a task's input and output-gradient planes within 512 KB (half
-    /// of a core's L2 on the measured machine), from 1 (DenseNet-BC's 96->24 @32, 480 KB an item) to 16, and for
-    /// unit-stride planes 8 or more wide at least enough items for 1,024 output pixels.
+    /// Batch items per weight-gradient task: as many as keep a task's planes in cache within 512 KB (half of a core's L2
+    /// on the measured machine; the output-gradient planes only when the groups run by input), from 1 (DenseNet-BC's
+    /// 96->24 @32, 480 KB an item) to 16, but at least <paramref name="leastItems"/>: enough for 2,048 output pixels on
+    /// unit-stride planes 8 or more wide, 8 on smaller and strided ones.
     /// </summary>
     /// <remarks>
     /// A task ends every group's 9 sums with horizontal additions and leaves a partial sum per weight for the final
-    /// reduction, so tasks over too few pixels spend much of their time on those. x-resnet-50-4 at 224 px, batch 16, two
-    /// runs each (2026-12-05): 256->256 @14 (400 KB an item, so 1 item a task) took 9.4-9.7 ms for its weight gradient
-    /// against a forward pass of 3.7; with 6 items a task 4.7-5.6 ms, and 128->128 @28 3.1-3.5 instead of 4.0-4.2 ms
-    /// (2 items). Strided layers and side-by-side planes did not gain (512->512 to 7 x 7 slowed from 19-21 to 25-26 ms with
-    /// 16 items), nor did a target of 4,096 pixels (256->256 @14 8.1-9.0 ms: 16 items no longer share the cache).
+    /// reduction, so tasks over too few pixels spend much of their time on those. x-resnet-50-4 at 224 px, batch 16
+    /// (2026-12-05, the <c>phases</c> benchmark): 256->256 @14 (400 KB an item) took 9.4-9.7 ms for its weight gradient
+    /// against a forward pass of 3.7 with 1 item a task, 8.1-8.4 with 6 (1,024 pixels) and 6.3-6.4 with 11 (2,048);
+    /// 512->512 @7 (side by side, 2 items by the cache rule) 18-20 ms, with 8 items 8.8-11.2; the stride-2 512->512 to
+    /// 7 x 7 23-23.4 ms with 5 items, 17.4-21.6 with 8. A task never takes more than half the batch: one task for
+    /// all 16 items left a thread idle (18 ms for 512->512 @7), so there are always at least two.
     /// </remarks>
     private static int ItemsPerChunk(long floatsPerItem, int leastItems) =>
         (int)Math.Clamp(Math.Max(512 * 1024 / (4 * floatsPerItem), leastItems), 1, 16);

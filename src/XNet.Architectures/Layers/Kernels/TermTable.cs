@@ -41,6 +41,22 @@ internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex,
     }
 
     /// <summary>
+    /// The groups in the order of the input they read (their <see cref="Offset"/>; ties in plane order), with each group's
+    /// plane: the order in which a weight-gradient pass reads each input once and its output-gradient planes many times.
+    /// </summary>
+    public (int[] Groups, int[] Planes) ByInput()
+    {
+        var planes = new int[Offset.Length];
+        for (int q = 0; q + 1 < Start.Length; q++)
+        {
+            Array.Fill(planes, q, Start[q], Start[q + 1] - Start[q]);
+        }
+
+        var groups = Enumerable.Range(0, Offset.Length).OrderBy(g => Offset[g]).ThenBy(g => g).ToArray();
+        return (groups, planes);
+    }
+
+    /// <summary>
     /// The same terms with each plane's run padded to a multiple of 8 with zero-offset terms on weight 0 (what the generic
     /// weight-gradient kernel needs); the padding gradients are ignored.
     /// </summary>
