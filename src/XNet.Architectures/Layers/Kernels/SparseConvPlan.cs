@@ -60,6 +60,12 @@ internal sealed class SparseConvPlan
         int reach = (kernel - 1) / stride; // the largest phase shift of a tap
 
         phaseWidth = CeilDiv(width + 2 * padding, stride);
+        if (kernel == 3 && stride == 2 && phaseWidth > 8)
+        {
+            // Phase rows of whole 64-byte lines: two of a stride-2 row's three loads per phase row are then aligned (the
+            // forward pass of x-resnet-50-4's stride-2 layers 8-12 % faster, 15- and 29-wide rows padded to 16 and 32).
+            phaseWidth = CeilDiv(phaseWidth, 16) * 16;
+        }
         phaseRows = Math.Max(CeilDiv(height + 2 * padding, stride), RowsRead(OutputHeight, OutputWidth, reach, phaseWidth));
         int phasePlane = phaseRows * phaseWidth;
 
