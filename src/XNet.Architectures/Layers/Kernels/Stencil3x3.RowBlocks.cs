@@ -6,7 +6,7 @@ namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
 /// Planes computed in blocks of 8 rows whose sums stay in registers across all of the plane's groups, on AVX-512:
-/// unit-stride planes 9-16 wide (the CIFAR models' middle stage, 16 wide at a 32x32 input and 14 at 28x28), and stride-2
+/// unit-stride planes over 8 wide (wider than 16 a 16-lane strip at a time, where a plane has few groups: <see cref="InRowBlocks"/>), and stride-2
 /// layers whose output rows fit one vector (their 16->32 and 32->64 layers), forward and input gradient. Rows narrower
 /// than the vector are masked, and a height that is not a multiple of 8 ends with a block moved up to the last row.
 /// </summary>
@@ -17,7 +17,7 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <see cref="CorrelateOctet"/>. Measured with the <c>phases</c> benchmark (2026-11-26, batch 64, density 1/4): the
 /// 32->32 @16 forward went from 0.49-0.51 to 0.21-0.24 ms in a training step's turn, but on 32 x 32 planes (two strips
 /// per row, 4 blocks per strip) DenseNet-BC's 96->24 forward went from 2.8-3.2 to 3.4-3.6 ms, its 24 groups' rows
-/// scattered over 96 planes, so wider planes keep the sweep. Stride-2 blocks read the phase planes as
+/// scattered over 96 planes, so wider planes with many groups keep the sweep. Stride-2 blocks read the phase planes as
 /// <see cref="PhaseStrip{TSimd, TVector, TWriter}"/> does (forward 0.50 -> 0.36-0.41 ms for 16->32, 0.43 -> 0.26-0.28 ms for
 /// 32->64, in the same measurement), and their input gradients, summed by even and odd input column and interleaved at
 /// the store as <see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/> does, went from 0.60-0.74 to 0.28-0.37 ms.
@@ -36,11 +36,20 @@ internal static unsafe partial class Stencil3x3
     private static int BlockStart(int r, int rows, int block) => Math.Max(0, Math.Min(r, rows - block));
 
     /// <summary>
-    /// Whether a unit-stride plane runs in row blocks: AVX-512, each row one 16-lane strip, more than 8 columns wide (the
-    /// masked lanes of a narrower row would waste more than half of each vector) and at least a block high.
+    /// Whether a unit-stride plane of <paramref name="groups"/> groups runs in row blocks: AVX-512, more than 8 columns
+    /// wide (the masked lanes of a narrower row would waste more than half of each vector), at least a block high, and
+    /// one 16-lane strip to a row or, for wider planes (a strip at a time), at most 32 groups.
     /// </summary>
-    private static bool InRowBlocks(int height, int width) =>
-        Simd.Allow512 && width > Simd256.Lanes && width <= Simd512.Lanes && height >= BlockRows;
+    /// <remarks>
+    /// Wide planes with many groups keep the sweep: a block reads 10 rows of each group's input plane, so DenseNet-BC's
+    /// 96->24 @32 (48 groups a plane) jumps between 48 planes a block, and its forward pass took 4.5-4.8 ms in row
+    /// blocks against 3.8-4.2 swept (the <c>phases</c> benchmark, 2026-12-05). With few groups the stores saved win
+    /// (two runs each, against the sweep): x-resnet-20-4's 16->16 @28 (4 groups) forward 1.39-1.44 -> 1.17-1.26 ms and
+    /// input gradient 1.38-1.42 -> 1.18-1.27 ms at batch 128; x-resnet-18-4's 64->64 @24 (16 groups) forward 5.8-6.2 ->
+    /// 4.8 ms and input gradient 6.1-6.3 -> 4.7 ms at batch 64; x-resnet-50-4's 64->64 @56 (three and a half strips) even.
+    /// </remarks>
+    private static bool InRowBlocks(int height, int width, int groups) =>
+        Simd.Allow512 && width > Simd256.Lanes && height >= BlockRows && (width <= Simd512.Lanes || groups <= 32);
 
     /// <summary>
     /// One output plane in row blocks (<see cref="InRowBlocks"/>). A height that is not a multiple of 8 ends with a block
@@ -50,16 +59,32 @@ internal static unsafe partial class Stencil3x3
     private static void CorrelateRowBlocks(float* input, float* output, int height, int width, int first, int end, nint* origin,
         float* weight)
     {
-        for (int r = 0; r < height; r += BlockRows)
+        for (int j0 = 0; j0 < width; j0 += Simd512.Lanes)
         {
-            int r0 = BlockStart(r, height, BlockRows);
-            if (width == Simd512.Lanes)
+            int valid = Math.Min(Simd512.Lanes, width - j0);
+            for (int r = 0; r < height; r += BlockRows)
             {
-                CorrelateRowBlock<OnlyStrip, StoreRow>(input, output, r0, height, width, first, end, origin, weight);
+                var block = new RowBlock(input + j0, output + j0, BlockStart(r, height, BlockRows), height, width, valid, first, end, origin,
+                    weight);
+                StripKinds.Run(j0, width - j0, Simd512.Lanes, ref block);
+            }
+        }
+    }
+
+    /// <summary>One block of 8 rows of one strip, for <see cref="StripKinds.Run"/>.</summary>
+    private readonly struct RowBlock(float* input, float* output, int r0, int height, int width, int valid, int first, int end, nint* origin,
+        float* weight) : IStripWork
+    {
+        public void Run<TReader>(bool partial)
+            where TReader : struct, IStripReader
+        {
+            if (partial)
+            {
+                CorrelateRowBlock<TReader, StoreMaskedRow>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
             else
             {
-                CorrelateRowBlock<OnlyPartialStrip, StoreMaskedRow>(input, output, r0, height, width, first, end, origin, weight);
+                CorrelateRowBlock<TReader, StoreRow>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
         }
     }
@@ -69,13 +94,13 @@ internal static unsafe partial class Stencil3x3
     /// through kernel row 1 and r0 + k - 2 through kernel row 2; rows outside the plane are zero padding, never read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlock<TReader, TWriter>(float* input, float* output, int r0, int height, int width, int first, int end,
-        nint* origin, float* weight)
+    private static void CorrelateRowBlock<TReader, TWriter>(float* input, float* output, int r0, int height, int width, int valid, int first,
+        int end, nint* origin, float* weight)
         where TReader : struct, IStripReader
         where TWriter : struct, IRowWriter
     {
         var zero = Vector512<float>.Zero;
-        var mask = Simd512.MaskOf(width);
+        var mask = Simd512.MaskOf(valid);
         Vector512<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
         bool top = r0 > 0, bottom = r0 + BlockRows < height;
         nint row = width;

@@ -75,7 +75,7 @@ internal static unsafe partial class Stencil3x3
             {
                 CorrelatePaired(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
             }
-            else if (InRowBlocks(outH, outW))
+            else if (InRowBlocks(outH, outW, to - from))
             {
                 CorrelateRowBlocks(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
