@@ -136,6 +136,9 @@ public sealed class FastExpanderTests
     // used, 12 rows), 16 lanes (13 used, 20 rows).
     [DataRow(8, 16, 3, 2, 1, 2.0, 12, 10, false, 49L)]
     [DataRow(12, 10, 3, 2, 1, 4.0, 20, 26, true, 50L)]
+    // ... and in row blocks a strip at a time: two strips (16 and 12 columns of output gradient), three.
+    [DataRow(8, 16, 3, 2, 1, 2.0, 20, 56, false, 65L)]
+    [DataRow(12, 10, 3, 2, 1, 4.0, 10, 88, true, 66L)]
     public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
         bool bias, long seed)
     {

@@ -277,16 +277,24 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Whether a stride-2 input gradient runs in row blocks: on an AVX-512 machine, an output-gradient row that fits one
-    /// vector of <paramref name="lanes"/> and fills more than half of it (input rows of twice its width), an even input
-    /// height of at least one block.
+    /// Whether a stride-2 input gradient of a channel read by <paramref name="groups"/> groups runs in row blocks: on an
+    /// AVX-512 machine, an even input height of at least one block and width whose output-gradient rows (half as wide)
+    /// fill more than half of their last vector of <paramref name="lanes"/>, in one vector or, with at most 32 groups
+    /// (as <see cref="InRowBlocks"/>), in several.
     /// </summary>
-    private static bool TransposedInRowBlocks(int height, int width, int lanes) =>
-        Simd.Allow512 && width % 2 == 0 && height % 2 == 0 && width / 2 <= lanes && width / 2 > lanes / 2 && height >= BlockRows;
+    /// <remarks>
+    /// Several strips (2026-12-05, <c>phases</c>, two runs against the sweep): x-resnet-50-4's 128->128 3x3/2 @56 (28-column
+    /// strips of 16 and 12, 32 groups) input gradient 10.6-11.0 -> 8.3-8.9 ms at batch 16.
+    /// </remarks>
+    private static bool TransposedInRowBlocks(int height, int width, int lanes, int groups)
+    {
+        int cols = width / 2, last = (cols - 1) % lanes + 1;
+        return Simd.Allow512 && width % 2 == 0 && height % 2 == 0 && height >= BlockRows && last > lanes / 2 && (cols <= lanes || groups <= 32);
+    }
 
     /// <summary>
-    /// One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>), the last block moved
-    /// up to the last row as in <see cref="CorrelateRowBlocks"/>.
+    /// One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>), a strip of output-gradient
+    /// columns at a time, the last block moved up to the last row as in <see cref="CorrelateRowBlocks"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposedRowBlocks<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
@@ -294,38 +302,43 @@ internal static unsafe partial class Stencil3x3
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        int rows = height / 2;
-        for (int r = 0; r < rows; r += BlockRows / 2)
+        int rows = height / 2, cols = width / 2, lanes = TSimd.Lanes;
+        for (int j0 = 0; j0 < cols; j0 += lanes)
         {
-            int r0 = BlockStart(r, rows, BlockRows / 2);
-            if (width == 2 * TSimd.Lanes)
+            int valid = Math.Min(lanes, cols - j0), high = 2 * valid - lanes; // input columns in the upper, interleaved half
+            for (int r = 0; r < rows; r += BlockRows / 2)
             {
-                TransposedRowBlock<TSimd, TVector, WholeRows>(upstream, output + 2 * r0 * width, r0, rows, width, first, end, origin, weight);
-            }
-            else
-            {
-                TransposedRowBlock<TSimd, TVector, MaskedRows>(upstream, output + 2 * r0 * width, r0, rows, width, first, end, origin, weight);
+                int r0 = BlockStart(r, rows, BlockRows / 2);
+                float* y = output + 2 * r0 * width + 2 * j0;
+                if (j0 + lanes < cols)
+                {
+                    TransposedRowBlock<TSimd, TVector, InnerPairs>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
+                }
+                else
+                {
+                    TransposedRowBlock<TSimd, TVector, LastPairs>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
+                }
             }
         }
     }
 
     /// <summary>
-    /// Input rows 2r0 .. 2r0 + 7 of one channel (<see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/>'s taps):
-    /// output-gradient row r gives input row 2r its kernel row 1, and input row 2r + 1 its kernel row 2 and, from row r + 1,
-    /// its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
+    /// Input rows 2r0 .. 2r0 + 7 of one channel's strip (<see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/>'s
+    /// taps): output-gradient row r gives input row 2r its kernel row 1, and input row 2r + 1 its kernel row 2 and, from
+    /// row r + 1, its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedRowBlock<TSimd, TVector, TReader>(float* upstream, float* output, int r0, int rows, int width, int first,
-        int end, nint* origin, float* weight)
+    private static void TransposedRowBlock<TSimd, TVector, TPairs>(float* upstream, float* output, int r0, int rows, int width, int valid,
+        int high, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
-        where TReader : struct, IRowReader
+        where TPairs : struct, IPairReader
     {
         TVector e0 = TSimd.Zero, e1 = TSimd.Zero, e2 = TSimd.Zero, e3 = TSimd.Zero, e4 = TSimd.Zero, e5 = TSimd.Zero, e6 = TSimd.Zero;
         TVector e7 = TSimd.Zero, o0 = TSimd.Zero, o1 = TSimd.Zero, o2 = TSimd.Zero, o3 = TSimd.Zero, o4 = TSimd.Zero, o5 = TSimd.Zero;
         TVector o6 = TSimd.Zero, o7 = TSimd.Zero;
         nint cols = width / 2;
-        var mask = TSimd.MaskOf((int)cols);
+        var mask = TSimd.MaskOf(valid);
         bool below = r0 + BlockRows / 2 < rows;
         for (int g = first; g < end; g++)
         {
@@ -335,35 +348,29 @@ internal static unsafe partial class Stencil3x3
             TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             float* dy = upstream + origin[g] + r0 * cols;
             // d: the output-gradient row; n: the same row one column on (zero past the row's end).
-            var d = TReader.Read<TSimd, TVector>(dy, mask);
-            var n = TSimd.ShiftDown(d);
+            TPairs.Read<TSimd, TVector>(dy, mask, out var d, out var n);
             TransposedTaps<TSimd, TVector>(ref e0, ref o0, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w21, w22, w20);
-            d = TReader.Read<TSimd, TVector>(dy + cols, mask);
-            n = TSimd.ShiftDown(d);
+            TPairs.Read<TSimd, TVector>(dy + cols, mask, out d, out n);
             TransposedTaps<TSimd, TVector>(ref e1, ref o1, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e2, ref o2, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w21, w22, w20);
-            d = TReader.Read<TSimd, TVector>(dy + 2 * cols, mask);
-            n = TSimd.ShiftDown(d);
+            TPairs.Read<TSimd, TVector>(dy + 2 * cols, mask, out d, out n);
             TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e4, ref o4, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w21, w22, w20);
-            d = TReader.Read<TSimd, TVector>(dy + 3 * cols, mask);
-            n = TSimd.ShiftDown(d);
+            TPairs.Read<TSimd, TVector>(dy + 3 * cols, mask, out d, out n);
             TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e6, ref o6, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w21, w22, w20);
             if (below)
             {
-                d = TReader.Read<TSimd, TVector>(dy + 4 * cols, mask);
-                n = TSimd.ShiftDown(d);
+                TPairs.Read<TSimd, TVector>(dy + 4 * cols, mask, out d, out n);
                 TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w01, w02, w00);
             }
         }
 
         nint row = width;
-        int high = width - TSimd.Lanes; // columns in the upper, interleaved half
         StoreInterleaved<TSimd, TVector>(output, e0, o0, high);
         StoreInterleaved<TSimd, TVector>(output + row, e1, o1, high);
         StoreInterleaved<TSimd, TVector>(output + 2 * row, e2, o2, high);

@@ -669,11 +669,11 @@ internal static unsafe partial class Stencil3x3
             {
                 new Span<float>(y, height * width).Clear();
             }
-            else if (wide && TransposedInRowBlocks(height, width, Simd512.Lanes))
+            else if (wide && TransposedInRowBlocks(height, width, Simd512.Lanes, to - from))
             {
                 TransposedRowBlocks<Simd512, Vector512<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
-            else if (!wide && TransposedInRowBlocks(height, width, Simd256.Lanes))
+            else if (!wide && TransposedInRowBlocks(height, width, Simd256.Lanes, to - from))
             {
                 TransposedRowBlocks<Simd256, Vector256<float>>(dy, y, height, width, from, to, (nint*)originAddress, (float*)weightAddress);
             }
