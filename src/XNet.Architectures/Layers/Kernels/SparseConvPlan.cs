@@ -235,11 +235,14 @@ internal sealed class SparseConvPlan
     {
         long batch = laidOut.shape[0];
         var table = weightGradient;
-        var values = new float[table.WeightIndex.Length];
+        bool inPlace = table.WeightsInOrder && table.WeightIndex.Length == outputChannels * degree * kernel * kernel;
+        var result = inPlace ? empty(outputChannels, degree, kernel, kernel) : null;
+        var values = inPlace ? null : new float[table.WeightIndex.Length];
         fixed (int* start = table.Start)
         fixed (nint* offset = table.Offset)
-        fixed (float* gradient = values)
+        fixed (float* valuesPointer = values)
         {
+            float* gradient = inPlace ? TensorMemory.Floats(result!) : valuesPointer;
             if (Flat)
             {
                 Pointwise.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, TensorMemory.Floats(upstream), (int)batch,
@@ -258,9 +261,14 @@ internal sealed class SparseConvPlan
             }
         }
 
+        if (inPlace)
+        {
+            return result!;
+        }
+
         // Each value belongs to the flat weight its term reads (padding terms to none).
         var flat = new float[outputChannels * degree * kernel * kernel];
-        for (int i = 0; i < values.Length; i++)
+        for (int i = 0; i < values!.Length; i++)
         {
             if (table.WeightIndex[i] >= 0)
             {
@@ -274,11 +282,13 @@ internal sealed class SparseConvPlan
     private unsafe void InputGradientStride2(Tensor upstream, Tensor weight, Tensor gradient, int threads)
     {
         long batch = upstream.shape[0];
-        var gathered = GatheredWeights(input, weight);
+        var (contiguous, gathered) = PassWeights(input, weight);
+        using (contiguous)
         fixed (int* start = input.Start)
         fixed (nint* origin = input.Offset)
-        fixed (float* weights = gathered)
+        fixed (float* gatheredPointer = gathered)
         {
+            float* weights = gathered is null ? TensorMemory.Floats(contiguous) : gatheredPointer;
             Stencil3x3.InputGradientStride2(TensorMemory.Floats(upstream), upstream.numel() / batch, TensorMemory.Floats(gradient),
                 (int)batch, inputChannels, height, width, start, origin, weights, threads);
         }
@@ -347,12 +357,15 @@ internal sealed class SparseConvPlan
         return new TermTable(groups.Start, groups.Offset, weights, 9);
     }
 
-    /// <summary>A pass's weights, in its table's order, gathered from the compact weight's memory.</summary>
+    /// <summary>
+    /// A pass's weights: the compact weight itself (contiguous) where the table applies them in order, otherwise also its
+    /// values in the table's order, gathered from its memory.
+    /// </summary>
     /// <remarks>
-    /// Read in place rather than with <c>index_select</c>: a pass runs this once per call, and the few thousand values
-    /// cost less than the index tensor and the operator dispatch (about 18 layers x 2 passes per training step).
+    /// Read in place rather than with <c>index_select</c>: a pass runs this once per call, and the values cost less than
+    /// the index tensor and the operator dispatch (about 18 layers x 2 passes per training step).
     /// </remarks>
-    private unsafe float[] GatheredWeights(TermTable table, Tensor weight)
+    private unsafe (Tensor Contiguous, float[]? Gathered) PassWeights(TermTable table, Tensor weight)
     {
         if (weight.numel() != (long)outputChannels * degree * kernel * kernel)
         {
@@ -361,7 +374,12 @@ internal sealed class SparseConvPlan
                 nameof(weight));
         }
 
-        using var contiguous = weight.contiguous();
+        var contiguous = weight.contiguous();
+        if (table.WeightsInOrder)
+        {
+            return (contiguous, null);
+        }
+
         float* values = TensorMemory.Floats(contiguous);
         var gathered = new float[table.WeightIndex.Length];
         for (int k = 0; k < gathered.Length; k++)
@@ -370,20 +388,22 @@ internal sealed class SparseConvPlan
             gathered[k] = index >= 0 ? values[index] : 0f; // a padding term (no weight) multiplies by zero
         }
 
-        return gathered;
+        return (contiguous, gathered);
     }
 
-    /// <summary>Runs one pass's correlation: its weights gathered from the compact weight, then the kernel for its table.</summary>
+    /// <summary>Runs one pass's correlation: its weights (<see cref="PassWeights"/>), then the kernel for its table.</summary>
     private unsafe void Correlate(TermTable table, Tensor source, int sourceRow, Tensor weight, Tensor output, int threads,
         PlaneEpilogue? epilogue = null)
     {
         long batch = source.shape[0];
         int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
-        var gathered = GatheredWeights(table, weight);
+        var (contiguous, gathered) = PassWeights(table, weight);
+        using (contiguous)
         fixed (int* start = table.Start)
         fixed (nint* offset = table.Offset)
-        fixed (float* weights = gathered)
+        fixed (float* gatheredPointer = gathered)
         {
+            float* weights = gathered is null ? TensorMemory.Floats(contiguous) : gatheredPointer;
             if (Flat)
             {
                 Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,

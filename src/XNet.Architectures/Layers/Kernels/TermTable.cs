@@ -9,6 +9,12 @@ namespace XNet.Architectures.Layers.Kernels;
 /// </summary>
 internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex, int GroupSize, nint PhaseStep = 0)
 {
+    /// <summary>
+    /// Whether entry k applies flat weight k, for every k and every weight (the 3 x 3 stencils' forward and weight-gradient
+    /// tables): the pass then reads the compact weight, and writes its gradient, in place.
+    /// </summary>
+    public bool WeightsInOrder { get; } = WeightIndex.Select((w, k) => w == k).All(x => x);
+
     /// <summary>Builds a table from each plane's (input offset, flat weight index) terms, in order.</summary>
     public static TermTable FromTerms(IReadOnlyList<List<(nint Offset, long Weight)>> planes)
     {
