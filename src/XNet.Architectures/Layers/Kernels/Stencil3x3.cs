@@ -580,20 +580,19 @@ internal static unsafe partial class Stencil3x3
         for (int g = first; g < end; g++)
         {
             var sums = default(Taps<TVector>);
-            for (int b = 0; b < batch; b++)
+            for (int j0 = 0; j0 < outW; j0 += lanes)
             {
-                for (int j0 = 0; j0 < outW; j0 += lanes)
+                float* x = input + origin[g] + j0, dy = upstream + j0;
+                int valid = outW - j0;
+                if (valid >= lanes)
                 {
-                    float* x = input + b * inBatch + origin[g] + j0, dy = upstream + b * upstreamBatch + j0;
-                    int valid = outW - j0;
-                    if (valid >= lanes)
-                    {
-                        PhaseGradientRows<TSimd, TVector, WholeRows>(x, inRow, phaseStep, dy, outH, outW, TSimd.Zero, ref sums);
-                    }
-                    else
-                    {
-                        PhaseGradientRows<TSimd, TVector, MaskedRows>(x, inRow, phaseStep, dy, outH, outW, TSimd.MaskOf(valid), ref sums);
-                    }
+                    PhaseGradientRows<TSimd, TVector, WholeRows>(x, inBatch, inRow, phaseStep, dy, upstreamBatch, batch, outH, outW, TSimd.Zero,
+                        ref sums);
+                }
+                else
+                {
+                    PhaseGradientRows<TSimd, TVector, MaskedRows>(x, inBatch, inRow, phaseStep, dy, upstreamBatch, batch, outH, outW,
+                        TSimd.MaskOf(valid), ref sums);
                 }
             }
 
@@ -605,42 +604,49 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// One strip of one batch item, added to <paramref name="sums"/>: phase row r meets output row r (kernel rows 0, 1)
-    /// and output row r - 1 (kernel row 2). Lanes past the plane's width read a zero output gradient, so they add nothing.
+    /// One strip over a run of batch items, added to <paramref name="sums"/>: phase row r meets output row r (kernel rows
+    /// 0, 1) and output row r - 1 (kernel row 2). Lanes past the plane's width read a zero output gradient, so they add
+    /// nothing. The 9 accumulators run on across the items, as in <see cref="GradientRows"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void PhaseGradientRows<TSimd, TVector, TRows>(float* p00, nint inRow, nint phaseStep, float* dy, int outH, int outW,
-        TVector mask, ref Taps<TVector> sums)
+    private static void PhaseGradientRows<TSimd, TVector, TRows>(float* input, long inBatch, nint inRow, nint phaseStep, float* upstream,
+        long upstreamBatch, int batch, int outH, int outW, TVector mask, ref Taps<TVector> sums)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TRows : struct, IRowReader
     {
         TVector a00 = TSimd.Zero, a01 = TSimd.Zero, a02 = TSimd.Zero, a10 = TSimd.Zero, a11 = TSimd.Zero, a12 = TSimd.Zero;
         TVector a20 = TSimd.Zero, a21 = TSimd.Zero, a22 = TSimd.Zero;
-        TVector d1 = TSimd.Zero, x00, x01, x02;
-        for (int r = 0; r < outH; r++, p00 += inRow)
+        TVector x00, x01, x02;
+        for (int b = 0; b < batch; b++)
         {
-            var d0 = TRows.Read<TSimd, TVector>(dy + (nint)r * outW, mask);
-            float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
-            (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p01));
-            TVector x10 = TSimd.Load(p10), x12 = TSimd.Load(p10 + 1), x11 = TSimd.Load(p11);
-            a00 = TSimd.MultiplyAdd(d0, x00, a00);
-            a01 = TSimd.MultiplyAdd(d0, x01, a01);
-            a02 = TSimd.MultiplyAdd(d0, x02, a02);
-            a10 = TSimd.MultiplyAdd(d0, x10, a10);
-            a11 = TSimd.MultiplyAdd(d0, x11, a11);
-            a12 = TSimd.MultiplyAdd(d0, x12, a12);
+            float* p00 = input + b * inBatch, dy = upstream + b * upstreamBatch;
+            TVector d1 = TSimd.Zero;
+            for (int r = 0; r < outH; r++, p00 += inRow)
+            {
+                var d0 = TRows.Read<TSimd, TVector>(dy + (nint)r * outW, mask);
+                float* p01 = p00 + phaseStep, p10 = p01 + phaseStep, p11 = p10 + phaseStep;
+                (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p01));
+                TVector x10 = TSimd.Load(p10), x12 = TSimd.Load(p10 + 1), x11 = TSimd.Load(p11);
+                a00 = TSimd.MultiplyAdd(d0, x00, a00);
+                a01 = TSimd.MultiplyAdd(d0, x01, a01);
+                a02 = TSimd.MultiplyAdd(d0, x02, a02);
+                a10 = TSimd.MultiplyAdd(d0, x10, a10);
+                a11 = TSimd.MultiplyAdd(d0, x11, a11);
+                a12 = TSimd.MultiplyAdd(d0, x12, a12);
+                a20 = TSimd.MultiplyAdd(d1, x00, a20);
+                a21 = TSimd.MultiplyAdd(d1, x01, a21);
+                a22 = TSimd.MultiplyAdd(d1, x02, a22);
+                d1 = d0;
+            }
+
+            // Phase row outH meets only output row outH - 1, through kernel row 2.
+            (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p00 + phaseStep));
             a20 = TSimd.MultiplyAdd(d1, x00, a20);
             a21 = TSimd.MultiplyAdd(d1, x01, a21);
             a22 = TSimd.MultiplyAdd(d1, x02, a22);
-            d1 = d0;
         }
 
-        // Phase row outH meets only output row outH - 1, through kernel row 2.
-        (x00, x02, x01) = (TSimd.Load(p00), TSimd.Load(p00 + 1), TSimd.Load(p00 + phaseStep));
-        a20 = TSimd.MultiplyAdd(d1, x00, a20);
-        a21 = TSimd.MultiplyAdd(d1, x01, a21);
-        a22 = TSimd.MultiplyAdd(d1, x02, a22);
         (sums[0], sums[1], sums[2]) = (TSimd.Add(sums[0], a00), TSimd.Add(sums[1], a01), TSimd.Add(sums[2], a02));
         (sums[3], sums[4], sums[5]) = (TSimd.Add(sums[3], a10), TSimd.Add(sums[4], a11), TSimd.Add(sums[5], a12));
         (sums[6], sums[7], sums[8]) = (TSimd.Add(sums[6], a20), TSimd.Add(sums[7], a21), TSimd.Add(sums[8], a22));
