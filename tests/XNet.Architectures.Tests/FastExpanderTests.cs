@@ -165,6 +165,25 @@ public sealed class FastExpanderTests
             batch: 19);
     }
 
+    /// <summary>An empty batch: an empty output and input gradient, and a zero weight gradient (it divided by zero).</summary>
+    [TestMethod]
+    [DataRow(3, 1, 14)]
+    [DataRow(3, 2, 14)]
+    [DataRow(3, 1, 7)]
+    [DataRow(1, 1, 14)]
+    [DataRow(1, 2, 14)]
+    public void DirectSparseTakesAnEmptyBatch(int kernel, int stride, int size)
+    {
+        var graph = ExpanderGraph.Create("conv", 16, 16, 4.0, 67L);
+        using var layer = new ExpanderConv2d(graph, kernel, stride, kernel / 2, false) { Execution = ExpanderExecution.DirectSparse };
+        using var x = randn(0, 16, size, size).requires_grad_(true);
+        using var y = layer.forward(x);
+        y.sum().backward();
+        CollectionAssert.AreEqual(new long[] { 0, 16, (size - 1) / stride + 1, (size - 1) / stride + 1 }, y.shape);
+        CollectionAssert.AreEqual(x.shape, x.grad!.shape);
+        Assert.AreEqual(0.0, layer.Weight.grad!.abs().sum().item<float>());
+    }
+
     [TestMethod]
     [DataRow(16, 16, 3, 1, 1, 4.0, 32, 32, false, 31L)]
     [DataRow(16, 8, 3, 1, 1, 4.0, 5, 28, true, 32L)]

@@ -234,6 +234,11 @@ internal sealed class SparseConvPlan
     public unsafe Tensor WeightGradient(Tensor laidOut, Tensor upstream, int threads)
     {
         long batch = laidOut.shape[0];
+        if (batch == 0)
+        {
+            return zeros(outputChannels, degree, kernel, kernel);
+        }
+
         var table = weightGradient;
         bool inPlace = table.WeightsInOrder && table.WeightIndex.Length == outputChannels * degree * kernel * kernel;
         var result = inPlace ? empty(outputChannels, degree, kernel, kernel) : null;
@@ -282,6 +287,11 @@ internal sealed class SparseConvPlan
     private unsafe void InputGradientStride2(Tensor upstream, Tensor weight, Tensor gradient, int threads)
     {
         long batch = upstream.shape[0];
+        if (batch == 0)
+        {
+            return;
+        }
+
         var (contiguous, gathered) = PassWeights(input, weight);
         using (contiguous)
         fixed (int* start = input.Start)
@@ -396,6 +406,11 @@ internal sealed class SparseConvPlan
         PlaneEpilogue? epilogue = null)
     {
         long batch = source.shape[0];
+        if (batch == 0)
+        {
+            return; // an empty batch: nothing to write
+        }
+
         int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
         var (contiguous, gathered) = PassWeights(table, weight);
         using (contiguous)
