@@ -40,14 +40,20 @@ internal static class ExperimentPlot
             Position = AxisPosition.Bottom, Title = costName, MajorGridlineStyle = LineStyle.Dot, MinimumPadding = 0.15, MaximumPadding = 0.15,
             IntervalLength = 90, LabelFormatter = Count, // wide enough apart that labels such as 7M and 8M do not run together
         });
+        // The accuracy axis spans the error bars (OxyPlot's own range covers the points only and cut them off), and at
+        // least one point of accuracy: a plan of one model spans nothing, which the axis widened to 40-140 %.
+        double low = summaries.Min(s => 100 * (s.TestAccuracy - s.TestAccuracySd)), high = summaries.Max(s => 100 * (s.TestAccuracy + s.TestAccuracySd));
+        double centre = (low + high) / 2, half = Math.Max(high - low, 1) / 2 * 1.2;
         model.Axes.Add(new LinearAxis
         {
-            Position = AxisPosition.Left, Title = "test accuracy (%), mean ± sd", MajorGridlineStyle = LineStyle.Dot, MinimumPadding = 0.1, MaximumPadding = 0.1,
+            Position = AxisPosition.Left, Title = "test accuracy (%), mean ± sd", MajorGridlineStyle = LineStyle.Dot, Minimum = centre - half,
+            Maximum = centre + half,
         });
         var points = new ScatterErrorSeries { Title = "models", MarkerType = MarkerType.Circle, MarkerSize = 4, ErrorBarStrokeThickness = 1.5 };
         foreach (var s in summaries)
         {
-            points.Points.Add(new ScatterErrorPoint(cost(s), 100 * s.TestAccuracy, 0, 100 * s.TestAccuracySd));
+            // OxyPlot draws an error bar ErrorY long in all, half above the point and half below: 2 sd for mean ± sd.
+            points.Points.Add(new ScatterErrorPoint(cost(s), 100 * s.TestAccuracy, 0, 2 * 100 * s.TestAccuracySd));
             model.Annotations.Add(new OxyPlot.Annotations.TextAnnotation
             {
                 Text = s.Model,
