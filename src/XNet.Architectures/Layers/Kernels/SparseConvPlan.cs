@@ -292,13 +292,11 @@ internal sealed class SparseConvPlan
             return;
         }
 
-        var (contiguous, gathered) = PassWeights(input, weight);
-        using (contiguous)
+        using var passWeights = PassWeights(input, weight);
         fixed (int* start = input.Start)
         fixed (nint* origin = input.Offset)
-        fixed (float* gatheredPointer = gathered)
         {
-            float* weights = gathered is null ? TensorMemory.Floats(contiguous) : gatheredPointer;
+            float* weights = TensorMemory.Floats(passWeights);
             Stencil3x3.InputGradientStride2(TensorMemory.Floats(upstream), upstream.numel() / batch, TensorMemory.Floats(gradient),
                 (int)batch, inputChannels, height, width, start, origin, weights, threads);
         }
@@ -368,14 +366,14 @@ internal sealed class SparseConvPlan
     }
 
     /// <summary>
-    /// A pass's weights: the compact weight itself (contiguous) where the table applies them in order, otherwise also its
-    /// values in the table's order, gathered from its memory.
+    /// A pass's weights: the compact weight itself (contiguous) where the table applies them in order, otherwise its values
+    /// in the table's order, gathered from its memory.
     /// </summary>
     /// <remarks>
     /// Read in place rather than with <c>index_select</c>: a pass runs this once per call, and the values cost less than
     /// the index tensor and the operator dispatch (about 18 layers x 2 passes per training step).
     /// </remarks>
-    private unsafe (Tensor Contiguous, float[]? Gathered) PassWeights(TermTable table, Tensor weight)
+    private unsafe Tensor PassWeights(TermTable table, Tensor weight)
     {
         if (weight.numel() != (long)outputChannels * degree * kernel * kernel)
         {
@@ -387,18 +385,22 @@ internal sealed class SparseConvPlan
         var contiguous = weight.contiguous();
         if (table.WeightsInOrder)
         {
-            return (contiguous, null);
+            return contiguous;
         }
 
-        float* values = TensorMemory.Floats(contiguous);
-        var gathered = new float[table.WeightIndex.Length];
-        for (int k = 0; k < gathered.Length; k++)
+        using (contiguous)
         {
-            long index = table.WeightIndex[k];
-            gathered[k] = index >= 0 ? values[index] : 0f; // a padding term (no weight) multiplies by zero
-        }
+            float* values = TensorMemory.Floats(contiguous);
+            var gathered = empty(table.WeightIndex.Length, dtype: ScalarType.Float32);
+            float* into = TensorMemory.Floats(gathered);
+            for (int k = 0; k < table.WeightIndex.Length; k++)
+            {
+                long index = table.WeightIndex[k];
+                into[k] = index >= 0 ? values[index] : 0f; // a padding term (no weight) multiplies by zero
+            }
 
-        return (contiguous, gathered);
+            return gathered;
+        }
     }
 
     /// <summary>Runs one pass's correlation: its weights (<see cref="PassWeights"/>), then the kernel for its table.</summary>
@@ -412,13 +414,11 @@ internal sealed class SparseConvPlan
         }
 
         int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
-        var (contiguous, gathered) = PassWeights(table, weight);
-        using (contiguous)
+        using var passWeights = PassWeights(table, weight);
         fixed (int* start = table.Start)
         fixed (nint* offset = table.Offset)
-        fixed (float* gatheredPointer = gathered)
         {
-            float* weights = gathered is null ? TensorMemory.Floats(contiguous) : gatheredPointer;
+            float* weights = TensorMemory.Floats(passWeights);
             if (Flat)
             {
                 Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,

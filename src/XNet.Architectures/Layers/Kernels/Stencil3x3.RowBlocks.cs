@@ -174,33 +174,24 @@ internal static unsafe partial class Stencil3x3
     private static bool PhasesInRowBlocks(int outW, int lanes) => Simd.Allow512 && outW <= lanes && outW > lanes / 2;
 
     /// <summary>
-    /// One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>): the last
+    /// One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>), each phase
+    /// row's next column read as <typeparamref name="TNext"/> says: the last
     /// block moved up to the plane's last row, or for a plane under 8 rows one block whose rows past the plane are summed
     /// and not stored. Its reads stay inside the slack rows <see cref="SparseConvPlan"/> gives the phase planes, which
     /// cover whole tiles of 8 output rows one vector wide.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhaseRowBlocks<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
-        int first, int end, nint* origin, float* weight)
+    private static void CorrelatePhaseRowBlocks<TSimd, TVector, TNext>(float* input, nint inRow, nint phaseStep, float* output, int outH,
+        int outW, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
+        where TNext : struct, IPhaseNext
     {
         for (int r = 0; r < outH; r += BlockRows)
         {
             int r0 = BlockStart(r, outH, BlockRows);
-            // The shift is a lane permute: on 16 lanes cheaper than the load it replaces, which crosses a cache line (the
-            // 256->256 3x3/2 @28 forward of x-resnet-50-4 8.7-9.9 -> 7.8-7.9 ms at batch 16), on 8 lanes not (the 7-wide
-            // 512->512 3x3/2 @14 9.6-10.5 -> 10.0-11.0 ms).
-            if (outW < TSimd.Lanes && TSimd.Lanes == Simd512.Lanes)
-            {
-                CorrelatePhaseRowBlock<TSimd, TVector, ShiftedNext>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW, Math.Min(BlockRows, outH - r0),
-                first, end, origin, weight);
-            }
-            else
-            {
-                CorrelatePhaseRowBlock<TSimd, TVector, LoadedNext>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW, Math.Min(BlockRows, outH - r0),
-                first, end, origin, weight);
-            }
+            CorrelatePhaseRowBlock<TSimd, TVector, TNext>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW,
+                Math.Min(BlockRows, outH - r0), first, end, origin, weight);
         }
     }
 
