@@ -288,7 +288,11 @@ public sealed class FastExpanderTests
         using var pointwiseQuarter = new ExpanderConv2d("e", 64, 32, 1, 4, 0);
         Assert.AreEqual(ExpanderExecution.DirectSparse, pointwiseQuarter.ResolvedExecution, "density 1/4, 1x1 (on large enough planes)");
         Assert.AreEqual(ExpanderExecution.BlockGrouped, structuredHalf.ResolvedExecution, "density 1/2, structured");
-        Assert.AreEqual(ExpanderExecution.Reference, paperHalf.ResolvedExecution, "density 1/2, the paper's graph");
+        Assert.AreEqual(ExpanderExecution.DirectSparse, paperHalf.ResolvedExecution, "density 1/2, the paper's graph, 3x3 with stride 1");
+        using var paperHalfStrided = new ExpanderConv2d("e", 32, 32, 3, 2, 0, stride: 2, padding: 1);
+        Assert.AreEqual(ExpanderExecution.Reference, paperHalfStrided.ResolvedExecution, "density 1/2, the paper's graph, stride 2");
+        using var paperHalfPointwise = new ExpanderConv2d("f", 32, 32, 1, 2, 0);
+        Assert.AreEqual(ExpanderExecution.Reference, paperHalfPointwise.ResolvedExecution, "density 1/2, the paper's graph, 1x1");
         paperHalf.Execution = ExpanderExecution.BlockGrouped;
         Assert.AreEqual(ExpanderExecution.BlockGrouped, paperHalf.ResolvedExecution, "the manual override wins");
         sparse.to(ScalarType.Float64);
@@ -306,6 +310,14 @@ public sealed class FastExpanderTests
     public void AutoRunsTheDirectKernelOnlyOnLargeEnoughPlanes(int channels, int size, int stride, bool direct, string why) =>
         AssertAutoGivesTheFormItPicks(() => new ExpanderConv2d("layer4.0.conv1", channels, channels, 3, 4, 0, stride, padding: 1), 4,
             size, direct, why, seed: 3);
+
+    [TestMethod]
+    [DataRow(64, 6, false, "a 6 x 6 output at density 1/2: below 7 x 7, the reference form")]
+    [DataRow(64, 7, true, "a 7 x 7 output at density 1/2: the direct kernel")]
+    [DataRow(24, 7, true, "a 7 x 7 output at density 1/2 with C_in = 24 (D = 12)")]
+    public void AutoRunsHalfDensity3x3LayersDirectOnlyOnLargeEnoughPlanes(int channels, int size, bool direct, string why) =>
+        AssertAutoGivesTheFormItPicks(() => new ExpanderConv2d("layer4.0.conv2", channels, channels, 3, 2, 0, padding: 1), 4, size,
+            direct, why, seed: 5);
 
     /// <summary>
     /// Auto's output for a size x size input is bit for bit the output of the form it should pick (the direct kernel or the
@@ -349,9 +361,9 @@ public sealed class FastExpanderTests
     [TestMethod]
     public void LoadingAPaperGraphIntoAStructuredLayerSwitchesAutoBackToTheReference()
     {
-        // Density 1/2, where Auto does not take the direct kernel, so the graph decides.
-        using var paper = new ExpanderConv2d("l", 16, 16, 3, 2, seed: 1, padding: 1);
-        using var structured = new ExpanderConv2d(ExpanderGraph.CreateStructured("l", 16, 16, 2, seed: 1), 3, padding: 1);
+        // Density 1/2 and stride 2, where Auto does not take the direct kernel, so the graph decides.
+        using var paper = new ExpanderConv2d("l", 16, 16, 3, 2, seed: 1, stride: 2, padding: 1);
+        using var structured = new ExpanderConv2d(ExpanderGraph.CreateStructured("l", 16, 16, 2, seed: 1), 3, stride: 2, padding: 1);
         using var x = randn(2, 16, 6, 6);
         using (structured.forward(x))
         {

@@ -19,8 +19,9 @@ public enum ExpanderExecution
     /// fewer than 49 (under 7 x 7) or fewer than its degree D, and a 1x1 layer denser than 1/8 unless it has stride 1, no
     /// padding and an output plane of at least 28 x 28 (<see cref="ExpanderExecutionPolicy.PlaneSuitsDirectKernel"/>);
     /// otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
-    /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family), otherwise
-    /// <see cref="Reference"/>. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
+    /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family); otherwise
+    /// <see cref="DirectSparse"/> for a unit-stride 3x3 layer of density up to 1/2 on output planes of at least 7 x 7, and
+    /// <see cref="Reference"/> for the rest. On a GPU it is always <see cref="Reference"/> (cuDNN's dense convolution on the scattered
     /// weight), without reading the graph back from the device; set <see cref="BlockGrouped"/> explicitly to run the
     /// grouped form there.
     /// </summary>
@@ -71,15 +72,39 @@ internal static class ExpanderExecutionPolicy
         }
 
         // Measured on the CPU (docs/benchmarks.md): the direct kernel beats the dense, masked, reference and grouped forms
-        // at density 1/4 and below and loses at 1/2 (with the plane rules of PlaneSuitsDirectKernel). Otherwise (other
-        // dtypes) the grouped form pays only for structured graphs.
-        if (4 * layer.Degree <= layer.InputChannels && SparseCorrelation.CanRun(layer.Weight))
+        // at density 1/4 and below (with the plane rules of PlaneSuitsDirectKernel). Denser, the grouped form pays for
+        // structured graphs, and the direct kernel still beats the reference form on the paper graph's unit-stride 3x3
+        // layers (DenserDirect); other layers (and other dtypes) run the reference form.
+        bool direct = SparseCorrelation.CanRun(layer.Weight);
+        if (direct && 4 * layer.Degree <= layer.InputChannels)
         {
             return ExpanderExecution.DirectSparse;
         }
 
-        return blocks() < layer.OutputChannels ? ExpanderExecution.BlockGrouped : ExpanderExecution.Reference;
+        if (blocks() < layer.OutputChannels)
+        {
+            return ExpanderExecution.BlockGrouped;
+        }
+
+        return direct && DenserDirect(layer) ? ExpanderExecution.DirectSparse : ExpanderExecution.Reference;
     }
+
+    /// <summary>
+    /// Whether a layer denser than 1/4 runs the direct kernel: a unit-stride 3x3 layer of density 1/2 or below, on output
+    /// planes of at least <see cref="SmallestDenserDirectPlane"/> pixels.
+    /// </summary>
+    /// <remarks>
+    /// At density 1/2 the kernel's forward and both gradients against libtorch's dense convolution (the reference form's
+    /// cost; the <c>layers</c> and <c>phases</c> benchmarks, 2026-12-06): unit-stride 3x3 layers 1.35-1.50x on x-resnet-50's
+    /// 56-, 28- and 14-wide planes, 1.2x at 7 x 7 with 512 channels, 1.25-1.47x on x-resnet-20's 28-, 14- and 7-wide ones,
+    /// 2.2x on X-DenseNet-BC's 96->24 layers (whose 24 outputs libtorch runs poorly), but 1.04x at 12 x 12 with 128
+    /// channels and 0.86x at 6 x 6 with 256; strided 3x3 layers 0.7-1.6x and 1x1 layers 0.75-1.3x, so those keep the reference form.
+    /// </remarks>
+    private static bool DenserDirect(ExpanderConv2d layer) =>
+        2 * layer.Degree <= layer.InputChannels && layer.KernelSize == 3 && layer.Stride == 1;
+
+    /// <summary>The smallest output plane, in pixels, on which a <see cref="DenserDirect"/> layer runs the direct kernel.</summary>
+    public const int SmallestDenserDirectPlane = 7 * 7;
 
     /// <summary>
     /// The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a unit-stride k x k layer's
@@ -123,8 +148,8 @@ internal static class ExpanderExecutionPolicy
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
     /// always, denser ones only with stride 1, no padding and an output plane of at least
     /// <see cref="SmallestPointwisePlane"/> pixels; unit-stride k x k layers whose output plane has at least
-    /// <see cref="SmallestDirectPlane"/> pixels; strided ones at least <see cref="SmallestStridedDirectPlane"/> and at
-    /// least D.
+    /// <see cref="SmallestDirectPlane"/> pixels (<see cref="SmallestDenserDirectPlane"/> above density 1/4); strided ones
+    /// at least <see cref="SmallestStridedDirectPlane"/> and at least D.
     /// </summary>
     public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
     {
@@ -141,6 +166,11 @@ internal static class ExpanderExecutionPolicy
                    (layer.Stride == 1 && layer.Padding == 0 && pixels >= SmallestPointwisePlane);
         }
 
-        return layer.Stride == 1 ? pixels >= SmallestDirectPlane : pixels >= Math.Max(SmallestStridedDirectPlane, layer.Degree);
+        if (layer.Stride != 1)
+        {
+            return pixels >= Math.Max(SmallestStridedDirectPlane, layer.Degree);
+        }
+
+        return pixels >= (4 * layer.Degree <= layer.InputChannels ? SmallestDirectPlane : SmallestDenserDirectPlane);
     }
 }
