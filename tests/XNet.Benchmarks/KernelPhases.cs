@@ -10,7 +10,7 @@ using XNet.Architectures.Layers.Kernels;
 using static TorchSharp.torch;
 
 /// <summary>
-/// The <c>phases</c> mode: where a direct sparse layer's time goes. For each 3x3 shape, the median milliseconds of the
+/// The <c>phases</c> mode: where a direct sparse layer's time goes. For each 3x3 (or 1x1) shape, the median milliseconds of the
 /// input layout, the forward kernel, the input gradient, the weight gradient (each run in turn with the others, as in a
 /// training step, so their data come partly from memory), the whole autograd call, and the dense layer's forward +
 /// backward; then the forward again, back to back so that its data stay in cache, and its multiply-add rate there against
@@ -18,9 +18,10 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class KernelPhases
 {
-    public static void Run(IReadOnlyList<string> models, double density, int batch, int warmup, int repetitions, ImageShape? input = null)
+    public static void Run(IReadOnlyList<string> models, double density, int batch, int warmup, int repetitions, ImageShape? input = null,
+        int kernel = 3)
     {
-        var shapes = LayerShape.Distinct(models, s => s.Kernel == 3, input);
+        var shapes = LayerShape.Distinct(models, s => s.Kernel == kernel, input);
         int threads = get_num_threads();
         double peak = PeakMultiplyAdds();
         Console.WriteLine($"phases: batch {batch}, density 1/{1 / density:0}, {threads} threads, median of {repetitions} after {warmup} warm-up");
@@ -33,16 +34,16 @@ internal static class KernelPhases
         {
             int degree = ExpanderGraph.DegreeFor(s.Path, s.In, 1 / density);
             var graph = ExpanderGraph.Create(s.Path, s.In, s.Out, 1 / density, 0);
-            var plan = new SparseConvPlan(Enumerable.Range(0, s.Out).SelectMany(o => graph.InputsOf(o).ToArray().Select(i => (long)i)).ToArray(), s.In, s.Out, 3, s.Stride, s.Padding, (int)s.Height, (int)s.Width);
+            var plan = new SparseConvPlan(Enumerable.Range(0, s.Out).SelectMany(o => graph.InputsOf(o).ToArray().Select(i => (long)i)).ToArray(), s.In, s.Out, kernel, s.Stride, s.Padding, (int)s.Height, (int)s.Width);
             using var x = randn(batch, s.In, s.Height, s.Width);
-            using var weight = randn(s.Out, degree, 3, 3);
+            using var weight = randn(s.Out, degree, kernel, kernel);
             using var laidOut = plan.LayOut(x, threads);
             using var upstream = randn(batch, s.Out, plan.OutputHeight, plan.OutputWidth);
-            var layer = new ExpanderConv2d(graph, 3, s.Stride, s.Padding)
+            var layer = new ExpanderConv2d(graph, kernel, s.Stride, s.Padding)
             {
                 Execution = ExpanderExecution.DirectSparse,
             };
-            var dense = nn.Conv2d(s.In, s.Out, 3, stride: s.Stride, padding: s.Padding, bias: false);
+            var dense = nn.Conv2d(s.In, s.Out, kernel, stride: s.Stride, padding: s.Padding, bias: false);
             using var sparsePass = new LayerPass(layer, x);
             using var densePass = new LayerPass(dense, x);
             var stages = new (string Name, Action Run)[]
@@ -60,7 +61,7 @@ internal static class KernelPhases
             var repeated = InterleavedRounds.Time(new Action[] { () => plan.Forward(laidOut, weight, threads).Dispose() }, warmup, repetitions)[0];
 
             var m = times.Append(repeated).Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
-            double vectorFmas = (double)batch * s.Out * plan.OutputHeight * plan.OutputWidth * degree * 9 / 16;
+            double vectorFmas = (double)batch * s.Out * plan.OutputHeight * plan.OutputWidth * degree * kernel * kernel / 16;
             double rate = vectorFmas / m[6] / 1e6;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {s.Label} | {m[0]:F2} | {m[1]:F2} | {m[2]:F2} | {m[3]:F2} | {m[0] + m[1] + m[2] + m[3]:F2} | {m[4]:F2} | {m[5]:F2} | {m[6]:F2} | {rate:F1} ({rate / (peak * threads):P0}) |"));

@@ -14,6 +14,7 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- layers [--models a,b] [--densities 2,4,8,16] [--forms dense,masked,...]
 //        [--kernel 3|1|0] [--batch-size 64] [--warmup 3] [--repetitions 15] [--threads 2]   (fwd+bwd per layer form vs dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- phases [--models a,b] [--density 4] [--batch-size 64] [--threads 2] [--input CxHxW]
+//        [--kernel 3|1]
 //        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- profile [--models resnet-20,x-resnet-20-4] [--input 1x28x28] [--classes 10]
 //        [--batch-size 128] [--warmup 5] [--steps 20]   (a training step by phase, and its forward pass by op class)
@@ -91,7 +92,7 @@ switch (args.FirstOrDefault())
     case "phases":
         KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
             Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
-            arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null);
+            arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
         break;
     case "loader":
         PhotoLoader.Run(Option("data", "photos/train"), Int("size", 96), Int("batch-size", 128));
