@@ -84,6 +84,10 @@ public sealed class FastExpanderTests
     [DataRow(64, 48, 1, 1, 0, 8.0, 14, 14, false, 55L)]
     [DataRow(16, 16, 1, 1, 0, 4.0, 16, 16, false, 56L)]
     [DataRow(20, 12, 1, 1, 0, 4.0, 9, 11, true, 57L)]
+    // ... and in pixel tiles, where an item's input passes 512 KB: 128 channels of 36 x 36 in tiles of 1,024 and 272
+    // pixels (forward and weight gradient), and the input gradient's 128 output-gradient channels.
+    [DataRow(128, 64, 1, 1, 0, 4.0, 36, 36, false, 70L)]
+    [DataRow(64, 128, 1, 1, 0, 4.0, 36, 36, true, 71L)]
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 8L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 1, 1, false, 9L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]

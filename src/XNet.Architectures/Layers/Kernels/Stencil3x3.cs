@@ -146,45 +146,8 @@ internal static unsafe partial class Stencil3x3
             }
         });
 
-        AddChunks((float*)partialAddress, chunks, values, gradient, threads);
+        ChunkSums.Add((float*)partialAddress, chunks, values, gradient, threads);
         GC.KeepAlive(partial);
-    }
-
-    /// <summary>
-    /// sum[k] = 0 + chunk 0's [k] + chunk 1's [k] + ..., in chunk order (the same bits on any number of threads), over
-    /// slices of the values in parallel: 512->512 layers have 590K weights, and a sequential pass over 8 chunks of them
-    /// took a few milliseconds.
-    /// </summary>
-    private static void AddChunks(float* chunkSums, int chunks, int values, float* sum, int threads)
-    {
-        const int slice = 16 * 1024;
-        var (chunksAddress, sumAddress) = ((nint)chunkSums, (nint)sum);
-        KernelThreads.ForEach((values + slice - 1) / slice, threads, task =>
-        {
-            int from = (int)task * slice, to = Math.Min(values, from + slice), k = from;
-            float* first = (float*)chunksAddress, y = (float*)sumAddress;
-            for (; k + Vector256<float>.Count <= to; k += Vector256<float>.Count)
-            {
-                var total = Vector256<float>.Zero + Vector256.Load(first + k);
-                for (int c = 1; c < chunks; c++)
-                {
-                    total += Vector256.Load(first + (long)c * values + k);
-                }
-
-                total.Store(y + k);
-            }
-
-            for (; k < to; k++)
-            {
-                float total = 0f + first[k];
-                for (int c = 1; c < chunks; c++)
-                {
-                    total += first[(long)c * values + k];
-                }
-
-                y[k] = total;
-            }
-        });
     }
 
     /// <summary>One weight-gradient task's batch items: runs groups of one output plane through the kernel for the plane's shape.</summary>
