@@ -354,8 +354,8 @@ public sealed class FastExpanderTests
     }
 
     [TestMethod]
-    [DataRow(4.0, 28, 1, true, "density 1/4, a 28 x 28 output: the direct kernel")]
-    [DataRow(4.0, 27, 1, false, "density 1/4, a 27 x 27 output: below 28 x 28, the reference form")]
+    [DataRow(4.0, 7, 1, true, "density 1/4, a 7 x 7 output: the direct kernel")]
+    [DataRow(4.0, 6, 1, false, "density 1/4, a 6 x 6 output: below 7 x 7, the reference form")]
     [DataRow(4.0, 56, 2, false, "density 1/4, stride 2: the reference form")]
     [DataRow(8.0, 7, 1, true, "density 1/8, a 7 x 7 output: the direct kernel on any plane")]
     [DataRow(8.0, 14, 2, true, "density 1/8, stride 2")]

@@ -19,7 +19,7 @@ public sealed class FoldedInferenceTests
     [DataRow("g-resnet-20-4", "3x32x32", "grouped dense convolutions")]
     [DataRow("s-resnet-20-4", "3x32x32", "structured expander graphs")]
     [DataRow("x-vgg16", "3x32x32", "VGG's conv units")]
-    [DataRow("x-mobilenet-0.5-4", "3x64x64", "ReLU6, depthwise convolutions, 1x1 expander layers flat on 32 x 32 planes and on the reference form on smaller ones")]
+    [DataRow("x-mobilenet-0.5-4", "3x64x64", "ReLU6, depthwise convolutions, 1x1 expander layers flat on 32- to 8-wide planes and on the reference form on 4 x 4 and 2 x 2")]
     [DataRow("x-resnet-18-4", "3x64x64", "planes under 6 x 6 on the reference form, unfolded; 8 x 8 planes direct, shortcuts added in the epilogue")]
     public void ModelsScoreAlikeWithTheirBatchNormsFolded(string name, string input, string covers)
     {

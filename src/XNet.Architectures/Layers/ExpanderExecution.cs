@@ -17,7 +17,7 @@ public enum ExpanderExecution
     /// other form, except that a layer runs <see cref="Reference"/> for an input where libtorch's dense convolution was
     /// faster: a unit-stride k x k layer whose output plane has fewer than 36 pixels (under 6 x 6), a strided one with
     /// fewer than 49 (under 7 x 7) or fewer than its degree D, and a 1x1 layer denser than 1/8 unless it has stride 1, no
-    /// padding and an output plane of at least 28 x 28 (<see cref="ExpanderExecutionPolicy.PlaneSuitsDirectKernel"/>);
+    /// padding and an output plane of at least 7 x 7 (<see cref="ExpanderExecutionPolicy.PlaneSuitsDirectKernel"/>);
     /// otherwise <see cref="BlockGrouped"/> when the graph's outputs share input rows in blocks of at least two
     /// (<see cref="Graphs.ExpanderGraph.BlockCount"/> below C_out, as in the structured family); otherwise
     /// <see cref="DirectSparse"/> for a unit-stride 3x3 layer of density up to 1/2 on output planes of at least 7 x 7, and
@@ -137,12 +137,13 @@ internal static class ExpanderExecutionPolicy
     /// </summary>
     /// <remarks>
     /// A 1x1 layer is a matrix product, which libtorch runs well, and more so with more channels on small planes. Measured
-    /// with the <c>layers</c> benchmark (2026-12-05, batch 16, density 1/4, forward and both gradients against libtorch's
-    /// dense convolution): the 1x1 layers of x-resnet-50-4 and x-mobilenet-0.5-4 and -1.0-4 at 224 pixels ran 1.0-2.9x
-    /// dense on 56 x 56 and 28 x 28 planes (64-512 channels), 0.79-0.99x on 14 x 14 and 0.64-0.96x on 7 x 7; at density
-    /// 1/8 1.3-3.7x on every plane.
+    /// with the <c>phases</c> benchmark (2026-12-06, batch 16, density 1/4, the autograd call against libtorch's dense
+    /// forward and backward, with large buffers reused and the kernel's pixel tiles): the 1x1 layers of x-resnet-50-4 and
+    /// x-mobilenet-0.5-4 and -1.0-4 at 224 pixels ran 1.4-2.3x dense on 56 x 56 and 28 x 28 planes, 1.12-1.47x on
+    /// 14 x 14 and 1.06-1.35x on 7 x 7 (on 14 x 14 and 7 x 7, 0.64-0.99x before those two changes); at density 1/8
+    /// 1.3-3.7x on every plane. Planes under 7 x 7 are not measured and keep the reference form.
     /// </remarks>
-    public const int SmallestPointwisePlane = 28 * 28;
+    public const int SmallestPointwisePlane = 7 * 7;
 
     /// <summary>
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
