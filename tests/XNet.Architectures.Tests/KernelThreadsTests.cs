@@ -25,6 +25,50 @@ public sealed class KernelThreadsTests
         CollectionAssert.AreEqual(Enumerable.Repeat(1, (int)count).ToArray(), runs);
     }
 
+    /// <summary>
+    /// The weight gradients' task sums: bit for bit the sum in task order, on any thread count, in one wave or several
+    /// (150 tasks: waves of 64; 3 tasks of 3M values: waves of one, each wave's total carried into the next).
+    /// </summary>
+    [TestMethod]
+    [DataRow(150L, 10, 2)]
+    [DataRow(150L, 10, 1)]
+    [DataRow(3L, 3_000_000, 2)]
+    [DataRow(1L, 17, 2)]
+    public unsafe void TaskSumsAddUpInTaskOrderAcrossWaves(long tasks, int values, int threads)
+    {
+        using (zeros(1))
+        {
+        }
+
+        // Parts of very different sizes, so that any other order of the additions rounds differently.
+        static float Part(long task, int k) => MathF.Sin(task * 0.37f + k) * MathF.Pow(10, (task + k) % 7);
+        var expected = new float[values];
+        for (int k = 0; k < values; k++)
+        {
+            float sum = 0;
+            for (long t = 0; t < tasks; t++)
+            {
+                sum += Part(t, k);
+            }
+
+            expected[k] = sum;
+        }
+
+        var actual = new float[values];
+        fixed (float* sum = actual)
+        {
+            ChunkSums.Run(tasks, values, threads, (task, sums) =>
+            {
+                for (int k = 0; k < values; k++)
+                {
+                    sums[k] = Part(task, k);
+                }
+            }, sum);
+        }
+
+        CollectionAssert.AreEqual(expected, actual);
+    }
+
     [TestMethod]
     public void AFailingTaskSurfacesAsItsOwnException()
     {

@@ -125,17 +125,14 @@ internal static unsafe class Pointwise
         int tiles = (plane + tile - 1) / tile;
         int run = tile < plane ? 1 : Math.Clamp((2048 + plane - 1) / plane, 1, Math.Max(1, (batch + 1) / 2));
         long tasks = (long)(batch + run - 1) / run * tiles;
-        int values = start[planes];
-        var partial = GC.AllocateUninitializedArray<float>(checked((int)(tasks * values)), pinned: true);
-        var (inputAddress, upstreamAddress, startAddress, offsetAddress, partialAddress) =
-            ((nint)input, (nint)upstream, (nint)start, (nint)offset, (nint)Unsafe.AsPointer(ref partial[0]));
+        var (inputAddress, upstreamAddress, startAddress, offsetAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)offset);
         bool wide = Simd.Allow512;
         long dyBatch = (long)planes * plane;
-        KernelThreads.ForEach(tasks, threads, task =>
+        ChunkSums.Run(tasks, start[planes], threads, (task, sums) =>
         {
             int b0 = (int)(task / tiles) * run, count = Math.Min(run, batch - b0);
             int p0 = (int)(task % tiles) * tile, length = Math.Min(tile, plane - p0);
-            float* x = (float*)inputAddress + b0 * inBatch + p0, sums = (float*)partialAddress + task * values;
+            float* x = (float*)inputAddress + b0 * inBatch + p0;
             for (int q = 0; q < planes; q++)
             {
                 float* dy = (float*)upstreamAddress + b0 * dyBatch + (long)q * plane + p0;
@@ -151,10 +148,7 @@ internal static unsafe class Pointwise
                     }
                 }
             }
-        });
-
-        ChunkSums.Add((float*)partialAddress, tasks, values, gradient, threads);
-        GC.KeepAlive(partial);
+        }, gradient);
     }
 
     /// <summary>One output plane: tiles of 8 vectors, then of 4, then a masked tail.</summary>

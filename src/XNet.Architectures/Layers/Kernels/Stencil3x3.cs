@@ -121,13 +121,9 @@ internal static unsafe partial class Stencil3x3
         // At least two chunks, whatever the thread count, so that the sums' order (and so their bits) does not depend on it.
         int chunk = Math.Min(ItemsPerChunk((byInput is null ? inBatch : 0) + (long)planes * pixels, leastItems), (batch + 1) / 2);
         int values = 9 * start[planes], chunks = (batch + chunk - 1) / chunk;
-        // Every group's 9 sums are written by each chunk, so the buffer needs no clearing.
-        var partial = GC.AllocateUninitializedArray<float>(chunks * values, pinned: true);
-        nint partialAddress = (nint)Unsafe.AsPointer(ref partial[0]);
-        KernelThreads.ForEach(chunks, threads, task =>
+        ChunkSums.Run(chunks, values, threads, (task, chunkSums) =>
         {
             int b0 = (int)task * chunk, count = Math.Min(chunk, batch - b0);
-            float* chunkSums = (float*)partialAddress + task * values;
             var chunkOf = new GradientChunk((float*)inputAddress + b0 * inBatch, inBatch, inRow, phaseStep, (float*)upstreamAddress + b0 * (long)planes * pixels,
                 (long)planes * pixels, count, outH, outW, (nint*)originAddress);
             if (byInput is var (groups, planeOf))
@@ -144,10 +140,7 @@ internal static unsafe partial class Stencil3x3
                     chunkOf.Run(q, ((int*)startAddress)[q], ((int*)startAddress)[q + 1], chunkSums);
                 }
             }
-        });
-
-        ChunkSums.Add((float*)partialAddress, chunks, values, gradient, threads);
-        GC.KeepAlive(partial);
+        }, gradient);
     }
 
     /// <summary>One weight-gradient task's batch items: runs groups of one output plane through the kernel for the plane's shape.</summary>
