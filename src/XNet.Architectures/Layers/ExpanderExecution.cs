@@ -140,7 +140,7 @@ internal static class ExpanderExecutionPolicy
     /// with the <c>phases</c> benchmark (2026-12-06, batch 16, density 1/4, the autograd call against libtorch's dense
     /// forward and backward, with large buffers reused and the kernel's pixel tiles): the 1x1 layers of x-resnet-50-4 and
     /// x-mobilenet-0.5-4 and -1.0-4 at 224 pixels ran 1.4-2.3x dense on 56 x 56 and 28 x 28 planes, 1.12-1.47x on
-    /// 14 x 14 and 1.06-1.35x on 7 x 7 (on 14 x 14 and 7 x 7, 0.64-0.99x before those two changes); at density 1/8
+    /// 14 x 14 and 1.05-1.35x on 7 x 7 (on 14 x 14 and 7 x 7, 0.64-0.99x before those two changes); at density 1/8
     /// 1.3-3.7x on every plane. Planes under 7 x 7 are not measured and keep the reference form.
     /// </remarks>
     public const int SmallestPointwisePlane = 7 * 7;
