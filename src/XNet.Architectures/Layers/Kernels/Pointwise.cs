@@ -22,8 +22,6 @@ internal static unsafe class Pointwise
     public static void Correlate(float* input, long inBatch, float* output, int batch, int planes, int plane, int* start, nint* offset,
         float* weight, int threads, PlaneEpilogue? epilogue = null)
     {
-        var (inputAddress, outputAddress, offsetAddress, weightAddress) = ((nint)input, (nint)output, (nint)offset, (nint)weight);
-        bool wide = Simd.Allow512;
         int tile = TilePixels(inBatch / plane, plane);
         if (tile < plane)
         {
@@ -31,18 +29,12 @@ internal static unsafe class Pointwise
             return;
         }
 
+        var (inputAddress, outputAddress, offsetAddress, weightAddress) = ((nint)input, (nint)output, (nint)offset, (nint)weight);
+        bool wide = Simd.Allow512;
         KernelThreads.ForEachPlane(batch, planes, start, threads, (b, q, task, from, to) =>
         {
-            float* x = (float*)inputAddress + b * inBatch, y = (float*)outputAddress + task * plane;
-            if (wide)
-            {
-                CorrelatePlane<Simd512, Vector512<float>>(x, y, plane, from, to, (nint*)offsetAddress, (float*)weightAddress);
-            }
-            else
-            {
-                CorrelatePlane<Simd256, Vector256<float>>(x, y, plane, from, to, (nint*)offsetAddress, (float*)weightAddress);
-            }
-
+            float* y = (float*)outputAddress + task * plane;
+            CorrelatePlane(wide, (float*)inputAddress + b * inBatch, y, plane, from, to, (nint*)offsetAddress, (float*)weightAddress);
             epilogue?.Apply(y, q, plane);
         });
     }
@@ -89,17 +81,9 @@ internal static unsafe class Pointwise
             float* x = (float*)inputAddress + b * inBatch + p0;
             for (int q = 0; q < planes; q++)
             {
-                var (from, to) = (((int*)startAddress)[q], ((int*)startAddress)[q + 1]);
                 float* y = (float*)outputAddress + (b * planes + q) * plane + p0;
-                if (wide)
-                {
-                    CorrelatePlane<Simd512, Vector512<float>>(x, y, length, from, to, (nint*)offsetAddress, (float*)weightAddress);
-                }
-                else
-                {
-                    CorrelatePlane<Simd256, Vector256<float>>(x, y, length, from, to, (nint*)offsetAddress, (float*)weightAddress);
-                }
-
+                CorrelatePlane(wide, x, y, length, ((int*)startAddress)[q], ((int*)startAddress)[q + 1], (nint*)offsetAddress,
+                    (float*)weightAddress);
                 epilogue?.Apply(y, q, length);
             }
         });
@@ -149,6 +133,19 @@ internal static unsafe class Pointwise
                 }
             }
         }, gradient);
+    }
+
+    /// <summary><see cref="CorrelatePlane{TSimd, TVector}"/> in 16-lane vectors where <paramref name="wide"/>, else in 8-lane ones.</summary>
+    private static void CorrelatePlane(bool wide, float* x, float* y, int length, int first, int end, nint* offset, float* weight)
+    {
+        if (wide)
+        {
+            CorrelatePlane<Simd512, Vector512<float>>(x, y, length, first, end, offset, weight);
+        }
+        else
+        {
+            CorrelatePlane<Simd256, Vector256<float>>(x, y, length, first, end, offset, weight);
+        }
     }
 
     /// <summary>One output plane: tiles of 8 vectors, then of 4, then a masked tail.</summary>
