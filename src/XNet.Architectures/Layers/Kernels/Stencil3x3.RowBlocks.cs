@@ -5,10 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// Planes computed in blocks of 8 rows whose sums stay in registers across all of the plane's groups, on AVX-512:
+/// Planes computed in blocks of 8 rows (7 where that wastes fewer: <see cref="BlockHeight"/>) whose sums stay in registers
+/// across all of the plane's groups, on AVX-512:
 /// unit-stride planes over 8 wide (wider than 16 a 16-lane strip at a time, where a plane has few groups: <see cref="InRowBlocks"/>), and stride-2
 /// layers whose output rows fit one vector (their 16->32 and 32->64 layers), forward and input gradient. Rows narrower
-/// than the vector are masked, and a height that is not a multiple of 8 ends with a block moved up to the last row.
+/// than the vector are masked, and a height that is not a multiple of the block's ends with a block moved up to the last row.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
@@ -25,8 +26,48 @@ namespace XNet.Architectures.Layers.Kernels;
 /// </remarks>
 internal static unsafe partial class Stencil3x3
 {
-    /// <summary>Output rows per block: 8 accumulators, 9 weights and a row's 3 shifted vectors fit AVX-512's 32 registers.</summary>
+    /// <summary>The most output rows per block: 8 accumulators, 9 weights and a row's 3 shifted vectors fit AVX-512's 32 registers.</summary>
     private const int BlockRows = 8;
+
+    /// <summary>
+    /// Output rows per block for a plane <paramref name="height"/> rows high: 7 where blocks of 7 compute fewer rows than
+    /// blocks of 8 (7, 14 and 28 rows exactly, where blocks of 8 compute 8, 16 and 32: one row in eight for nothing), else 8.
+    /// </summary>
+    /// <remarks>
+    /// The planes of a ResNet on 28x28 input and the 28-, 14- and 7-row planes of one on 224-pixel input. Measured with the
+    /// <c>phases</c> benchmark (2026-12-06, x-resnet-50-4, batch 16, against blocks of 8): see docs/benchmarks.md,
+    /// "Blocks of 7 rows".
+    /// </remarks>
+    private static int BlockHeight(int height) => RowsComputed(height, 7) < RowsComputed(height, BlockRows) ? 7 : BlockRows;
+
+    /// <summary>The rows blocks of <paramref name="block"/> rows compute over a plane <paramref name="height"/> rows high.</summary>
+    private static int RowsComputed(int height, int block) => (height + block - 1) / block * block;
+
+    /// <summary>A block's height in rows as a type argument, so that each block kernel is compiled for one height.</summary>
+    private interface IBlockHeight
+    {
+        static abstract int Rows { get; }
+    }
+
+    private readonly struct ThreeRows : IBlockHeight
+    {
+        public static int Rows => 3;
+    }
+
+    private readonly struct FourRows : IBlockHeight
+    {
+        public static int Rows => 4;
+    }
+
+    private readonly struct SevenRows : IBlockHeight
+    {
+        public static int Rows => 7;
+    }
+
+    private readonly struct EightRows : IBlockHeight
+    {
+        public static int Rows => 8;
+    }
 
     /// <summary>
     /// Where the block that would start at row <paramref name="r"/> starts: there, or for the last block of a height that
@@ -59,50 +100,67 @@ internal static unsafe partial class Stencil3x3
     private static void CorrelateRowBlocks(float* input, float* output, int height, int width, int first, int end, nint* origin,
         float* weight)
     {
+        if (BlockHeight(height) == SevenRows.Rows)
+        {
+            CorrelateRowBlocks<SevenRows>(input, output, height, width, first, end, origin, weight);
+        }
+        else
+        {
+            CorrelateRowBlocks<EightRows>(input, output, height, width, first, end, origin, weight);
+        }
+    }
+
+    private static void CorrelateRowBlocks<TBlock>(float* input, float* output, int height, int width, int first, int end, nint* origin,
+        float* weight)
+        where TBlock : struct, IBlockHeight
+    {
         for (int j0 = 0; j0 < width; j0 += Simd512.Lanes)
         {
             int valid = Math.Min(Simd512.Lanes, width - j0);
-            for (int r = 0; r < height; r += BlockRows)
+            for (int r = 0; r < height; r += TBlock.Rows)
             {
-                var block = new RowBlock(input + j0, output + j0, BlockStart(r, height, BlockRows), height, width, valid, first, end, origin,
-                    weight);
+                var block = new RowBlock<TBlock>(input + j0, output + j0, BlockStart(r, height, TBlock.Rows), height, width, valid, first, end,
+                    origin, weight);
                 StripKinds.Run(j0, width - j0, Simd512.Lanes, ref block);
             }
         }
     }
 
-    /// <summary>One block of 8 rows of one strip, for <see cref="StripKinds.Run"/>.</summary>
-    private readonly struct RowBlock(float* input, float* output, int r0, int height, int width, int valid, int first, int end, nint* origin,
-        float* weight) : IStripWork
+    /// <summary>One block of rows of one strip, for <see cref="StripKinds.Run"/>.</summary>
+    private readonly struct RowBlock<TBlock>(float* input, float* output, int r0, int height, int width, int valid, int first, int end,
+        nint* origin, float* weight) : IStripWork
+        where TBlock : struct, IBlockHeight
     {
         public void Run<TReader>(bool partial)
             where TReader : struct, IStripReader
         {
             if (partial)
             {
-                CorrelateRowBlock<TReader, StoreMaskedRow>(input, output, r0, height, width, valid, first, end, origin, weight);
+                CorrelateRowBlock<TReader, StoreMaskedRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
             else
             {
-                CorrelateRowBlock<TReader, StoreRow>(input, output, r0, height, width, valid, first, end, origin, weight);
+                CorrelateRowBlock<TReader, StoreRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
         }
     }
 
     /// <summary>
-    /// Output rows r0 .. r0 + 7: input row r0 - 1 + k meets output row r0 + k through kernel row 0, r0 + k - 1
-    /// through kernel row 1 and r0 + k - 2 through kernel row 2; rows outside the plane are zero padding, never read.
+    /// Output rows r0 .. r0 + 6 or r0 + 7 (<typeparamref name="TBlock"/>): input row r0 - 1 + k meets output row r0 + k
+    /// through kernel row 0, r0 + k - 1 through kernel row 1 and r0 + k - 2 through kernel row 2; rows outside the plane
+    /// are zero padding, never read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlock<TReader, TWriter>(float* input, float* output, int r0, int height, int width, int valid, int first,
-        int end, nint* origin, float* weight)
+    private static void CorrelateRowBlock<TReader, TWriter, TBlock>(float* input, float* output, int r0, int height, int width, int valid,
+        int first, int end, nint* origin, float* weight)
         where TReader : struct, IStripReader
         where TWriter : struct, IRowWriter
+        where TBlock : struct, IBlockHeight
     {
         var zero = Vector512<float>.Zero;
         var mask = Simd512.MaskOf(valid);
         Vector512<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
-        bool top = r0 > 0, bottom = r0 + BlockRows < height;
+        bool eight = TBlock.Rows == 8, top = r0 > 0, bottom = r0 + TBlock.Rows < height;
         nint row = width;
         for (int g = first; g < end; g++)
         {
@@ -144,14 +202,22 @@ internal static unsafe partial class Stencil3x3
             TReader.Read<Simd512, Vector512<float>>(x + 6 * row, mask, out l, out c, out r);
             a5 = Taps3(a5, l, c, r, w20, w21, w22);
             a6 = Taps3(a6, l, c, r, w10, w11, w12);
-            a7 = Taps3(a7, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
-            a6 = Taps3(a6, l, c, r, w20, w21, w22);
-            a7 = Taps3(a7, l, c, r, w10, w11, w12);
-            if (bottom)
+            if (eight)
             {
-                TReader.Read<Simd512, Vector512<float>>(x + 8 * row, mask, out l, out c, out r);
-                a7 = Taps3(a7, l, c, r, w20, w21, w22);
+                a7 = Taps3(a7, l, c, r, w00, w01, w02);
+                TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
+                a6 = Taps3(a6, l, c, r, w20, w21, w22);
+                a7 = Taps3(a7, l, c, r, w10, w11, w12);
+                if (bottom)
+                {
+                    TReader.Read<Simd512, Vector512<float>>(x + 8 * row, mask, out l, out c, out r);
+                    a7 = Taps3(a7, l, c, r, w20, w21, w22);
+                }
+            }
+            else if (bottom)
+            {
+                TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
+                a6 = Taps3(a6, l, c, r, w20, w21, w22);
             }
         }
 
@@ -163,7 +229,10 @@ internal static unsafe partial class Stencil3x3
         TWriter.Write<Simd512, Vector512<float>>(y + 4 * row, a4, mask);
         TWriter.Write<Simd512, Vector512<float>>(y + 5 * row, a5, mask);
         TWriter.Write<Simd512, Vector512<float>>(y + 6 * row, a6, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 7 * row, a7, mask);
+        if (eight)
+        {
+            TWriter.Write<Simd512, Vector512<float>>(y + 7 * row, a7, mask);
+        }
     }
 
     /// <summary>
@@ -187,25 +256,43 @@ internal static unsafe partial class Stencil3x3
         where TVector : struct
         where TNext : struct, IPhaseNext
     {
-        for (int r = 0; r < outH; r += BlockRows)
+        if (BlockHeight(outH) == SevenRows.Rows)
         {
-            int r0 = BlockStart(r, outH, BlockRows);
-            CorrelatePhaseRowBlock<TSimd, TVector, TNext>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW,
-                Math.Min(BlockRows, outH - r0), first, end, origin, weight);
+            CorrelatePhaseRowBlocks<TSimd, TVector, TNext, SevenRows>(input, inRow, phaseStep, output, outH, outW, first, end, origin, weight);
+        }
+        else
+        {
+            CorrelatePhaseRowBlocks<TSimd, TVector, TNext, EightRows>(input, inRow, phaseStep, output, outH, outW, first, end, origin, weight);
+        }
+    }
+
+    private static void CorrelatePhaseRowBlocks<TSimd, TVector, TNext, TBlock>(float* input, nint inRow, nint phaseStep, float* output,
+        int outH, int outW, int first, int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+        where TNext : struct, IPhaseNext
+        where TBlock : struct, IBlockHeight
+    {
+        for (int r = 0; r < outH; r += TBlock.Rows)
+        {
+            int r0 = BlockStart(r, outH, TBlock.Rows);
+            CorrelatePhaseRowBlock<TSimd, TVector, TNext, TBlock>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW,
+                Math.Min(TBlock.Rows, outH - r0), first, end, origin, weight);
         }
     }
 
     /// <summary>
-    /// Output rows r0 .. r0 + 7 of a stride-2 plane (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps), of which
-    /// the first <paramref name="rows"/> are stored: phase row r0 + k gives output row r0 + k its kernel rows 0 and 1 and
-    /// output row r0 + k - 1 its kernel row 2.
+    /// Output rows r0 .. r0 + 6 or r0 + 7 (<typeparamref name="TBlock"/>) of a stride-2 plane
+    /// (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps), of which the first <paramref name="rows"/> are stored:
+    /// phase row r0 + k gives output row r0 + k its kernel rows 0 and 1 and output row r0 + k - 1 its kernel row 2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhaseRowBlock<TSimd, TVector, TNext>(float* input, nint inRow, nint phaseStep, float* output, int outW, int rows,
-        int first, int end, nint* origin, float* weight)
+    private static void CorrelatePhaseRowBlock<TSimd, TVector, TNext, TBlock>(float* input, nint inRow, nint phaseStep, float* output, int outW,
+        int rows, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TNext : struct, IPhaseNext
+        where TBlock : struct, IBlockHeight
     {
         TVector a0 = TSimd.Zero, a1 = TSimd.Zero, a2 = TSimd.Zero, a3 = TSimd.Zero, a4 = TSimd.Zero, a5 = TSimd.Zero, a6 = TSimd.Zero;
         TVector a7 = TSimd.Zero;
@@ -232,8 +319,11 @@ internal static unsafe partial class Stencil3x3
                 w12, w20, w21, w22);
             a6 = PhaseBlockRow<TSimd, TVector, TNext>(a6, p + 6 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
                 w12, w20, w21, w22);
-            a7 = PhaseBlockRow<TSimd, TVector, TNext>(a7, p + 7 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
-                w12, w20, w21, w22);
+            if (TBlock.Rows == 8)
+            {
+                a7 = PhaseBlockRow<TSimd, TVector, TNext>(a7, p + 7 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
+                    w11, w12, w20, w21, w22);
+            }
         }
 
         // Whole rows of a plane one vector wide are plain stores; rows past the plane are not written.
@@ -328,8 +418,8 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// One input channel's gradient in blocks of 8 input rows (<see cref="TransposedInRowBlocks"/>), a strip of output-gradient
-    /// columns at a time, the last block moved up to the last row as in <see cref="CorrelateRowBlocks"/>.
+    /// One input channel's gradient in blocks of 8 or 6 input rows (<see cref="TransposedInRowBlocks"/>), a strip of
+    /// output-gradient columns at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposedRowBlocks<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
@@ -338,43 +428,70 @@ internal static unsafe partial class Stencil3x3
         where TVector : struct
     {
         int rows = height / 2, cols = width / 2, lanes = TSimd.Lanes;
+        // Blocks of 4 output-gradient rows, then of 3, that cover the rows exactly (14 rows: 4, 4, 3, 3, where blocks of 4
+        // moved up compute 16); under 6 rows, blocks of 4 with the last moved up.
+        int blocks = (rows + 3) / 4, fours = rows - 3 * blocks;
         for (int j0 = 0; j0 < cols; j0 += lanes)
         {
             int valid = Math.Min(lanes, cols - j0), high = 2 * valid - lanes; // input columns in the upper, interleaved half
-            for (int r = 0; r < rows; r += BlockRows / 2)
+            for (int b = 0, next = 0; b < blocks; b++)
             {
-                int r0 = BlockStart(r, rows, BlockRows / 2);
+                bool four = fours < 0 || b < fours;
+                int r0 = fours < 0 ? BlockStart(4 * b, rows, 4) : next;
+                next = r0 + (four ? 4 : 3);
                 float* y = output + 2 * r0 * width + 2 * j0;
-                if (j0 + lanes < cols)
+                var block = new TransposedBlock<TSimd, TVector>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
+                switch (j0 + lanes < cols, four)
                 {
-                    TransposedRowBlock<TSimd, TVector, InnerPairs>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
-                }
-                else
-                {
-                    TransposedRowBlock<TSimd, TVector, LastPairs>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
+                    case (true, true):
+                        block.Run<InnerPairs, FourRows>();
+                        break;
+                    case (true, false):
+                        block.Run<InnerPairs, ThreeRows>();
+                        break;
+                    case (false, true):
+                        block.Run<LastPairs, FourRows>();
+                        break;
+                    default:
+                        block.Run<LastPairs, ThreeRows>();
+                        break;
                 }
             }
         }
     }
 
+    /// <summary>One block of <see cref="TransposedRowBlocks"/>, run for its strip's pair reader and its height.</summary>
+    private readonly struct TransposedBlock<TSimd, TVector>(float* upstream, float* output, int r0, int rows, int width, int valid, int high,
+        int first, int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        public void Run<TPairs, TBlock>()
+            where TPairs : struct, IPairReader
+            where TBlock : struct, IBlockHeight =>
+            TransposedRowBlock<TSimd, TVector, TPairs, TBlock>(upstream, output, r0, rows, width, valid, high, first, end, origin, weight);
+    }
+
     /// <summary>
-    /// Input rows 2r0 .. 2r0 + 7 of one channel's strip (<see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/>'s
-    /// taps): output-gradient row r gives input row 2r its kernel row 1, and input row 2r + 1 its kernel row 2 and, from
-    /// row r + 1, its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
+    /// Input rows 2r0 .. 2r0 + 5 or 2r0 + 7 of one channel's strip, from output-gradient rows r0 .. r0 + 2 or r0 + 3
+    /// (<typeparamref name="TBlock"/>; <see cref="TransposedStrip{TSimd, TVector, TReader, TWriter}"/>'s taps):
+    /// output-gradient row r gives input row 2r its kernel row 1, and input row 2r + 1 its kernel row 2 and, from row
+    /// r + 1, its kernel row 0. Even and odd input columns are summed apart and interleaved at the store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedRowBlock<TSimd, TVector, TPairs>(float* upstream, float* output, int r0, int rows, int width, int valid,
-        int high, int first, int end, nint* origin, float* weight)
+    private static void TransposedRowBlock<TSimd, TVector, TPairs, TBlock>(float* upstream, float* output, int r0, int rows, int width,
+        int valid, int high, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TPairs : struct, IPairReader
+        where TBlock : struct, IBlockHeight
     {
         TVector e0 = TSimd.Zero, e1 = TSimd.Zero, e2 = TSimd.Zero, e3 = TSimd.Zero, e4 = TSimd.Zero, e5 = TSimd.Zero, e6 = TSimd.Zero;
         TVector e7 = TSimd.Zero, o0 = TSimd.Zero, o1 = TSimd.Zero, o2 = TSimd.Zero, o3 = TSimd.Zero, o4 = TSimd.Zero, o5 = TSimd.Zero;
         TVector o6 = TSimd.Zero, o7 = TSimd.Zero;
         nint cols = width / 2;
         var mask = TSimd.MaskOf(valid);
-        bool below = r0 + BlockRows / 2 < rows;
+        bool four = TBlock.Rows == 4, below = r0 + TBlock.Rows < rows;
         for (int g = first; g < end; g++)
         {
             float* w = weight + 9 * g;
@@ -394,14 +511,22 @@ internal static unsafe partial class Stencil3x3
             TransposedTaps<TSimd, TVector>(ref e3, ref o3, d, n, w01, w02, w00);
             TransposedTaps<TSimd, TVector>(ref e4, ref o4, d, n, w11, w12, w10);
             TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w21, w22, w20);
-            TPairs.Read<TSimd, TVector>(dy + 3 * cols, mask, out d, out n);
-            TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
-            TransposedTaps<TSimd, TVector>(ref e6, ref o6, d, n, w11, w12, w10);
-            TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w21, w22, w20);
-            if (below)
+            if (four)
             {
-                TPairs.Read<TSimd, TVector>(dy + 4 * cols, mask, out d, out n);
-                TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w01, w02, w00);
+                TPairs.Read<TSimd, TVector>(dy + 3 * cols, mask, out d, out n);
+                TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
+                TransposedTaps<TSimd, TVector>(ref e6, ref o6, d, n, w11, w12, w10);
+                TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w21, w22, w20);
+                if (below)
+                {
+                    TPairs.Read<TSimd, TVector>(dy + 4 * cols, mask, out d, out n);
+                    TransposedTaps<TSimd, TVector>(ref e7, ref o7, d, n, w01, w02, w00);
+                }
+            }
+            else if (below)
+            {
+                TPairs.Read<TSimd, TVector>(dy + 3 * cols, mask, out d, out n);
+                TransposedTaps<TSimd, TVector>(ref e5, ref o5, d, n, w01, w02, w00);
             }
         }
 
@@ -412,8 +537,11 @@ internal static unsafe partial class Stencil3x3
         StoreInterleaved<TSimd, TVector>(output + 3 * row, e3, o3, high);
         StoreInterleaved<TSimd, TVector>(output + 4 * row, e4, o4, high);
         StoreInterleaved<TSimd, TVector>(output + 5 * row, e5, o5, high);
-        StoreInterleaved<TSimd, TVector>(output + 6 * row, e6, o6, high);
-        StoreInterleaved<TSimd, TVector>(output + 7 * row, e7, o7, high);
+        if (four)
+        {
+            StoreInterleaved<TSimd, TVector>(output + 6 * row, e6, o6, high);
+            StoreInterleaved<TSimd, TVector>(output + 7 * row, e7, o7, high);
+        }
     }
 
     /// <summary>One kernel row's taps on an input row: its even columns take w[u][1]·d, its odd columns w[u][2]·d + w[u][0]·n.</summary>
