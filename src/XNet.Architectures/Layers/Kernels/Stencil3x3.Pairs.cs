@@ -194,10 +194,7 @@ internal static unsafe partial class Stencil3x3
                 }
             }
 
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
+            Simd512.StoreSums(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
         }
     }
 
@@ -246,10 +243,7 @@ internal static unsafe partial class Stencil3x3
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
             }
 
-            float* gw = gradient + 9 * g;
-            (gw[0], gw[1], gw[2]) = (Vector512.Sum(a00), Vector512.Sum(a01), Vector512.Sum(a02));
-            (gw[3], gw[4], gw[5]) = (Vector512.Sum(a10), Vector512.Sum(a11), Vector512.Sum(a12));
-            (gw[6], gw[7], gw[8]) = (Vector512.Sum(a20), Vector512.Sum(a21), Vector512.Sum(a22));
+            Simd512.StoreSums(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
         }
     }
 

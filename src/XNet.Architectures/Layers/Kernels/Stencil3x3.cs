@@ -356,10 +356,7 @@ internal static unsafe partial class Stencil3x3
                 StripKinds.Run(j0, valid, lanes, ref work);
             }
 
-            for (int k = 0; k < 9; k++)
-            {
-                gradient[9 * g + k] = TSimd.Sum(sums[k]);
-            }
+            TSimd.StoreSums(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
         }
     }
 
@@ -560,10 +557,7 @@ internal static unsafe partial class Stencil3x3
                 }
             }
 
-            for (int k = 0; k < 9; k++)
-            {
-                gradient[9 * g + k] = TSimd.Sum(sums[k]);
-            }
+            TSimd.StoreSums(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
         }
     }
 
