@@ -273,8 +273,7 @@ internal static unsafe class Pointwise
             }
         }
 
-        (gradient[0], gradient[1], gradient[2], gradient[3]) = (TSimd.Sum(a0), TSimd.Sum(a1), TSimd.Sum(a2), TSimd.Sum(a3));
-        (gradient[4], gradient[5], gradient[6], gradient[7]) = (TSimd.Sum(a4), TSimd.Sum(a5), TSimd.Sum(a6), TSimd.Sum(a7));
+        TSimd.StoreSums(gradient, a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
     /// <summary>The lanes of vector <paramref name="k"/> that lie within the first <paramref name="valid"/> floats.</summary>

@@ -194,7 +194,7 @@ internal static unsafe partial class Stencil3x3
                 }
             }
 
-            Simd512.StoreSums(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
+            StoreTapSums<Simd512, Vector512<float>>(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
         }
     }
 
@@ -243,7 +243,7 @@ internal static unsafe partial class Stencil3x3
                 GradientTaps(d, eL, e, eR, cL, c, cR, aL, a, aR, ref a00, ref a01, ref a02, ref a10, ref a11, ref a12, ref a20, ref a21, ref a22);
             }
 
-            Simd512.StoreSums(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
+            StoreTapSums<Simd512, Vector512<float>>(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
         }
     }
 

@@ -231,7 +231,7 @@ internal static unsafe partial class Stencil3x3
                 }
             }
 
-            Simd512.StoreSums(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
+            StoreTapSums<Simd512, Vector512<float>>(gradient + 9 * g, a00, a01, a02, a10, a11, a12, a20, a21, a22);
         }
     }
 

@@ -356,7 +356,7 @@ internal static unsafe partial class Stencil3x3
                 StripKinds.Run(j0, valid, lanes, ref work);
             }
 
-            TSimd.StoreSums(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
+            StoreTapSums<TSimd, TVector>(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
         }
     }
 
@@ -442,6 +442,17 @@ internal static unsafe partial class Stencil3x3
                 GradientRows<TSimd, TVector, TReader, WholeRows>(x, inBatch, dy, upstreamBatch, batch, height, width, mask, ref Unsafe.AsRef<Taps<TVector>>(sums));
             }
         }
+    }
+
+    /// <summary>A group's 9 tap gradients, each accumulator's lanes summed, stored at into[0] .. into[8].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTapSums<TSimd, TVector>(float* into, TVector a00, TVector a01, TVector a02, TVector a10, TVector a11, TVector a12,
+        TVector a20, TVector a21, TVector a22)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        TSimd.StoreSums(into, a00, a01, a02, a10, a11, a12, a20, a21);
+        into[8] = TSimd.Sum(a22);
     }
 
     /// <summary>The 9 per-lane gradient sums of one group.</summary>
@@ -557,7 +568,7 @@ internal static unsafe partial class Stencil3x3
                 }
             }
 
-            TSimd.StoreSums(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
+            StoreTapSums<TSimd, TVector>(gradient + 9 * g, sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]);
         }
     }
 
