@@ -74,16 +74,15 @@ internal static class LayerBenchmark
         }
 
         Console.WriteLine();
-        Console.WriteLine("Summary over the 3x3 shapes of the ResNet (CIFAR) and DenseNet-BC (CIFAR) models above: median speed-up, slowest shape, median efficiency.");
+        Console.WriteLine("Summary over the shapes above, by kernel size: median speed-up, slowest shape, median efficiency.");
         Console.WriteLine();
-        Console.WriteLine("| density | form | median speed-up | min speed-up | median efficiency | shapes |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|");
-        foreach (var group in results.Where(r => r.Shape.Kernel == 3 && (r.Shape.Model.Contains("resnet-20") || r.Shape.Model.Contains("densenet-bc")))
-                     .GroupBy(r => (r.Density, r.Form)))
+        Console.WriteLine("| kernel | density | form | median speed-up | min speed-up | median efficiency | shapes |");
+        Console.WriteLine("|---|---|---|---:|---:|---:|---:|");
+        foreach (var group in results.GroupBy(r => (r.Shape.Kernel, r.Density, r.Form)).OrderBy(g => g.Key.Kernel))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| 1/{1 / group.Key.Density:0} | {group.Key.Form} | {InterleavedRounds.Median(group.Select(r => r.SpeedUp)):F2} | {group.Min(r => r.SpeedUp):F2} | " +
-                $"{InterleavedRounds.Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
+                $"| {group.Key.Kernel}x{group.Key.Kernel} | 1/{1 / group.Key.Density:0} | {group.Key.Form} | {InterleavedRounds.Median(group.Select(r => r.SpeedUp)):F2} | " +
+                $"{group.Min(r => r.SpeedUp):F2} | {InterleavedRounds.Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
         }
     }
 

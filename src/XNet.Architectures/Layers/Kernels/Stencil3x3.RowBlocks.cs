@@ -34,9 +34,9 @@ internal static unsafe partial class Stencil3x3
     /// blocks of 8 (7, 14 and 28 rows exactly, where blocks of 8 compute 8, 16 and 32: one row in eight for nothing), else 8.
     /// </summary>
     /// <remarks>
-    /// The planes of a ResNet on 28x28 input and the 28-, 14- and 7-row planes of one on 224-pixel input. Measured with the
-    /// <c>phases</c> benchmark (2026-12-06, x-resnet-50-4, batch 16, against blocks of 8): see docs/benchmarks.md,
-    /// "Blocks of 7 rows".
+    /// The planes of a ResNet on 28x28 input and the 28-, 14- and 7-row planes of one on 224-pixel input. The
+    /// <c>phases</c> benchmark (2026-12-06, x-resnet-50-4, batch 16, against blocks of 8): the 128->128 @28 forward
+    /// 5.9-6.3 -> 5.4-5.8 ms, the 256->256 @14 forward 6.0-6.2 -> 5.4-5.6 ms (docs/benchmarks.md, "Blocks of 7 rows").
     /// </remarks>
     private static int BlockHeight(int height) => RowsComputed(height, 7) < RowsComputed(height, BlockRows) ? 7 : BlockRows;
 
