@@ -429,7 +429,7 @@ internal static unsafe partial class Stencil3x3
     {
         int rows = height / 2, cols = width / 2, lanes = TSimd.Lanes;
         // Blocks of 4 output-gradient rows, then of 3, that cover the rows exactly (14 rows: 4, 4, 3, 3, where blocks of 4
-        // moved up compute 16); under 6 rows, blocks of 4 with the last moved up.
+        // moved up compute 16); 5 rows, which no such mix covers, run blocks of 4 with the last moved up.
         int blocks = (rows + 3) / 4, fours = rows - 3 * blocks;
         for (int j0 = 0; j0 < cols; j0 += lanes)
         {
