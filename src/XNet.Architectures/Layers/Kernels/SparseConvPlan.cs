@@ -79,9 +79,12 @@ internal sealed class SparseConvPlan
 
         if (Flat)
         {
-            var (forwardPlanes, inputPlanes) = Terms(indices, height * width, height * width);
-            (forward, input) = (TermTable.FromTerms(forwardPlanes), TermTable.FromTerms(inputPlanes));
-            weightGradient = forward.PaddedToEight();
+            int plane = height * width, perBlock = Pointwise.Blocking(plane).PerBlock;
+            var (forwardPlanes, inputPlanes) = Terms(indices, plane, plane);
+            var byPlane = TermTable.FromTerms(forwardPlanes);
+            weightGradient = byPlane.PaddedToEight();
+            forward = byPlane.InSourceBlocks(plane, perBlock, CeilDiv(inputChannels, perBlock));
+            input = TermTable.FromTerms(inputPlanes).InSourceBlocks(plane, perBlock, CeilDiv(outputChannels, perBlock));
             return;
         }
 
@@ -422,7 +425,7 @@ internal sealed class SparseConvPlan
             if (Flat)
             {
                 Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,
-                    outH * outW, start, offset, weights, threads, epilogue);
+                    outH * outW, (table.Start.Length - 1) / planes, start, offset, weights, threads, epilogue);
             }
             else if (table.GroupSize == 9)
             {

@@ -63,6 +63,29 @@ internal sealed record TermTable(int[] Start, nint[] Offset, long[] WeightIndex,
     }
 
     /// <summary>
+    /// The same terms in blocks of <paramref name="perBlock"/> source planes of <paramref name="sourcePlane"/> floats
+    /// each: run (k, q), entries [Start[k · planes + q], Start[k · planes + q + 1]), holds plane q's terms that read
+    /// source planes [k · perBlock, (k + 1) · perBlock), in the order of their offsets; Start has blocks · planes + 1
+    /// entries. A pass that runs every plane's terms of one block before the next reads each block's source rows from
+    /// the nearest cache (<see cref="Pointwise.Correlate"/>).
+    /// </summary>
+    public TermTable InSourceBlocks(int sourcePlane, int perBlock, int blocks)
+    {
+        int planes = Start.Length - 1;
+        var runs = Enumerable.Range(0, blocks * planes).Select(_ => new List<(nint, long)>()).ToList();
+        for (int q = 0; q < planes; q++)
+        {
+            for (int t = Start[q]; t < Start[q + 1]; t++)
+            {
+                int block = (int)(Offset[t] / sourcePlane / perBlock);
+                runs[block * planes + q].Add((Offset[t], WeightIndex[t]));
+            }
+        }
+
+        return FromTerms(runs.Select(run => run.OrderBy(term => term.Item1).ToList()).ToList());
+    }
+
+    /// <summary>
     /// The same terms with each plane's run padded to a multiple of 8 with zero-offset terms on weight 0 (what the generic
     /// weight-gradient kernel needs); the padding gradients are ignored.
     /// </summary>
