@@ -298,7 +298,9 @@ public sealed class FastExpanderTests
         using var paperHalfStrided = new ExpanderConv2d("e", 32, 32, 3, 2, 0, stride: 2, padding: 1);
         Assert.AreEqual(ExpanderExecution.Reference, paperHalfStrided.ResolvedExecution, "density 1/2, the paper's graph, stride 2");
         using var paperHalfPointwise = new ExpanderConv2d("f", 32, 32, 1, 2, 0);
-        Assert.AreEqual(ExpanderExecution.Reference, paperHalfPointwise.ResolvedExecution, "density 1/2, the paper's graph, 1x1");
+        Assert.AreEqual(ExpanderExecution.DirectSparse, paperHalfPointwise.ResolvedExecution, "density 1/2, the paper's graph, 1x1 (on large enough planes)");
+        using var paperHalfPointwiseStrided = new ExpanderConv2d("g", 32, 32, 1, 2, 0, stride: 2);
+        Assert.AreEqual(ExpanderExecution.Reference, paperHalfPointwiseStrided.ResolvedExecution, "density 1/2, the paper's graph, 1x1 with stride 2");
         paperHalf.Execution = ExpanderExecution.BlockGrouped;
         Assert.AreEqual(ExpanderExecution.BlockGrouped, paperHalf.ResolvedExecution, "the manual override wins");
         sparse.to(ScalarType.Float64);
@@ -361,6 +363,8 @@ public sealed class FastExpanderTests
     [DataRow(4.0, 56, 2, false, "density 1/4, stride 2: the reference form")]
     [DataRow(8.0, 7, 1, true, "density 1/8, a 7 x 7 output: the direct kernel on any plane")]
     [DataRow(8.0, 14, 2, true, "density 1/8, stride 2")]
+    [DataRow(2.0, 32, 1, true, "density 1/2, a 32 x 32 output: the direct kernel")]
+    [DataRow(2.0, 31, 1, false, "density 1/2, a 31 x 31 output: below 32 x 32, the reference form")]
     public void AutoRunsDenser1x1LayersDirectOnlyOnLargeFlatPlanes(double e, int size, int stride, bool direct, string why) =>
         AssertAutoGivesTheFormItPicks(() => new ExpanderConv2d("layer2.0.conv1", 64, 48, 1, e, 0, stride), 2, size, direct, why, seed: 4);
 

@@ -91,17 +91,20 @@ internal static class ExpanderExecutionPolicy
 
     /// <summary>
     /// Whether a layer denser than 1/4 runs the direct kernel: a unit-stride 3x3 layer of density 1/2 or below, on output
-    /// planes of at least <see cref="SmallestDenserDirectPlane"/> pixels.
+    /// planes of at least <see cref="SmallestDenserDirectPlane"/> pixels, or a 1x1 layer of density 1/2 or below with
+    /// stride 1 and no padding, on planes of at least <see cref="SmallestDenserPointwisePlane"/>.
     /// </summary>
     /// <remarks>
     /// At density 1/2 the kernel's forward and both gradients against libtorch's dense convolution (the reference form's
     /// cost; the <c>layers</c> and <c>phases</c> benchmarks, 2026-12-06): unit-stride 3x3 layers 1.35-1.50x on x-resnet-50's
     /// 56-, 28- and 14-wide planes, 1.2x at 7 x 7 with 512 channels, 1.25-1.47x on x-resnet-20's 28-, 14- and 7-wide ones,
     /// 2.2x on X-DenseNet-BC's 96->24 layers (whose 24 outputs libtorch runs poorly), but 1.04x at 12 x 12 with 128
-    /// channels and 0.86x at 6 x 6 with 256; strided 3x3 layers 0.7-1.6x and 1x1 layers 0.75-1.3x, so those keep the reference form.
+    /// channels and 0.86x at 6 x 6 with 256; strided 3x3 layers 0.7-1.6x, so those keep the reference form. 1x1 layers: see
+    /// <see cref="SmallestDenserPointwisePlane"/>.
     /// </remarks>
     private static bool DenserDirect(ExpanderConv2d layer) =>
-        2 * layer.Degree <= layer.InputChannels && layer.KernelSize == 3 && layer.Stride == 1;
+        2 * layer.Degree <= layer.InputChannels && layer.Stride == 1 &&
+        (layer.KernelSize == 3 || (layer.KernelSize == 1 && layer.Padding == 0));
 
     /// <summary>The smallest output plane, in pixels, on which a <see cref="DenserDirect"/> layer runs the direct kernel.</summary>
     public const int SmallestDenserDirectPlane = 7 * 7;
@@ -146,9 +149,21 @@ internal static class ExpanderExecutionPolicy
     public const int SmallestPointwisePlane = 7 * 7;
 
     /// <summary>
+    /// The smallest output plane, in pixels, on which <see cref="ExpanderExecution.Auto"/> runs a 1x1 layer denser than 1/4
+    /// (up to 1/2) directly, with stride 1 and no padding.
+    /// </summary>
+    /// <remarks>
+    /// At density 1/2 the kernel does half the dense multiply-adds at one load each, where libtorch's matrix product reuses
+    /// its loads. Measured with the <c>layers</c> benchmark (2026-12-06, batch 16, x-resnet-50-2's 1x1 layers at 224
+    /// pixels, forward and both gradients): the direct kernel ran 1.21-1.30x dense on 56 x 56 planes (the reference form
+    /// 0.92-1.07x), 1.01-1.09x on 28 x 28 (1.00-1.02x), 0.75-0.83x on 14 x 14 and 0.66-0.70x on 7 x 7 (0.86-0.97x).
+    /// </remarks>
+    public const int SmallestDenserPointwisePlane = 32 * 32;
+
+    /// <summary>
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
     /// always, denser ones only with stride 1, no padding and an output plane of at least
-    /// <see cref="SmallestPointwisePlane"/> pixels; unit-stride k x k layers whose output plane has at least
+    /// <see cref="SmallestPointwisePlane"/> pixels (<see cref="SmallestDenserPointwisePlane"/> above density 1/4); unit-stride k x k layers whose output plane has at least
     /// <see cref="SmallestDirectPlane"/> pixels (<see cref="SmallestDenserDirectPlane"/> above density 1/4); strided ones
     /// at least <see cref="SmallestStridedDirectPlane"/> and at least D.
     /// </summary>
@@ -163,8 +178,8 @@ internal static class ExpanderExecutionPolicy
         long pixels = Output(input.shape[2]) * Output(input.shape[3]);
         if (layer.KernelSize == 1)
         {
-            return 8 * layer.Degree <= layer.InputChannels ||
-                   (layer.Stride == 1 && layer.Padding == 0 && pixels >= SmallestPointwisePlane);
+            return 8 * layer.Degree <= layer.InputChannels || (layer.Stride == 1 && layer.Padding == 0 &&
+                pixels >= (4 * layer.Degree <= layer.InputChannels ? SmallestPointwisePlane : SmallestDenserPointwisePlane));
         }
 
         if (layer.Stride != 1)
