@@ -10,8 +10,8 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <remarks>
 /// <see cref="SparseCorrelation"/>'s tiles follow the plane's rows (a 7-wide row in an 8-lane vector, 14 of 16 lanes on
 /// 14-wide ones) and read a copy of the input with slack rows. A flat run uses every lane but the last vector's tail,
-/// 16-lane vectors on every plane size, and no copy. Tiles are 8 vectors while 8 remain, then 4, then a masked tail of up
-/// to 4; a tail's unused vectors load nothing (masked) and are not stored.
+/// 16-lane vectors on every plane size, and no copy. A tile runs in pieces of 8 vectors while 8 remain, then 4, then a
+/// masked piece of up to 4 vectors or of 1; a piece's unused lanes load nothing (masked) and are not stored.
 /// </remarks>
 internal static unsafe class Pointwise
 {
