@@ -4,9 +4,10 @@
 #   build/gpu-grid.sh prepare [PLAN...]   here, with the .NET SDK: publishes xnet self-contained for linux-x64 with the
 #                                         'external' libtorch backend (the GPU machine's PyTorch provides libtorch), leaves
 #                                         out ONNX Runtime (a sweep never loads it), splits every plan (default: the
-#                                         equal-density and DenseNet plans) into one plan per model and seed, seed 0 of
-#                                         every model first, and packs app, plans and the Fashion-MNIST files into
-#                                         artifacts/gpu-grid/ (checked to stay under 60 MiB).
+#                                         plans with runs still open, DenseNet and small models over 60 epochs) into one
+#                                         plan per model and seed, leaving out the runs that docs/experiments already
+#                                         holds finished, seed 0 of every model first, and packs app, plans and the
+#                                         Fashion-MNIST files into artifacts/gpu-grid/ (checked to stay under 60 MiB).
 #   build/gpu-grid.sh run                 on the GPU machine (no .NET, no network): unpacks, runs JOBS of those plans at a
 #                                         time on the GPU until the queue is empty or BUDGET seconds have passed (then the
 #                                         runs still going are stopped at a batch boundary), and packs every finished
@@ -24,7 +25,7 @@ data="${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
 
 prepare() {
     local plans=("$@")
-    (( ${#plans[@]} )) || plans=("$root/docs/experiments/equal-density.json" "$root/docs/experiments/densenet.json")
+    (( ${#plans[@]} )) || plans=("$root/docs/experiments/densenet.json" "$root/docs/experiments/small-model-long.json")
     rm -rf "$out/stage" "$out"/*.tar*
     mkdir -p "$out/stage/plans" "$out/stage/data/fashion-mnist"
     dotnet publish "$root/samples/XNet.Cli/XNet.Cli.csproj" -c Release -r linux-x64 --self-contained true \
@@ -40,7 +41,8 @@ prepare() {
     for f in "$data"/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
         gunzip -c "$f" > "$out/stage/data/fashion-mnist/$(basename "$f" .gz)"
     done
-    # One plan per (model, seed), named so that every model's seed 0 sorts before any seed 1, plans in the order given.
+    # One plan per (model, seed), named so that every model's seed 0 sorts before any seed 1, plans in the order given;
+    # a run whose folder next to its plan (docs/experiments/<plan>/runs/<model>/seed-<n>) has its result is finished.
     python3 - "$out/stage/plans" "${plans[@]}" <<'PY'
 import json, os, re, sys
 target, plans = sys.argv[1], sys.argv[2:]
@@ -50,6 +52,9 @@ for p, path in enumerate(plans):
     name = os.path.splitext(os.path.basename(path))[0]
     for seed in plan["seeds"]:
         for i, model in enumerate(plan["models"]):
+            if os.path.exists(os.path.join(os.path.dirname(path), name, "runs", model, f"seed-{seed}", "result.json")):
+                print(f"{name}: {model} seed {seed} finished before, left out")
+                continue
             one = dict(plan, models=[model], seeds=[seed], data="../data/fashion-mnist")
             with open(os.path.join(target, f"s{seed}-{p}-{name}-{i:02d}-{model}.json"), "w") as f:
                 json.dump(one, f, indent=1)
