@@ -163,9 +163,10 @@ internal static class ExpanderExecutionPolicy
     /// <summary>
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
     /// always, denser ones only with stride 1, no padding and an output plane of at least
-    /// <see cref="SmallestPointwisePlane"/> pixels (<see cref="SmallestDenserPointwisePlane"/> above density 1/4); unit-stride k x k layers whose output plane has at least
-    /// <see cref="SmallestDirectPlane"/> pixels (<see cref="SmallestDenserDirectPlane"/> above density 1/4); strided ones
-    /// at least <see cref="SmallestStridedDirectPlane"/> and at least D.
+    /// <see cref="SmallestPointwisePlane"/> pixels (<see cref="SmallestDenserPointwisePlane"/> above density 1/4);
+    /// unit-stride k x k layers whose output plane has at least <see cref="SmallestDirectPlane"/> pixels
+    /// (<see cref="SmallestDenserDirectPlane"/> above density 1/4); strided ones at least
+    /// <see cref="SmallestStridedDirectPlane"/> and at least D.
     /// </summary>
     public static bool PlaneSuitsDirectKernel(ExpanderConv2d layer, Tensor input)
     {
