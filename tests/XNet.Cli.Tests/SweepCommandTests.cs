@@ -75,6 +75,7 @@ public sealed class SweepCommandTests
         Assert.AreEqual(1, exit, text);
         StringAssert.Contains(text, $"Experiment plan '{plan}'");
         StringAssert.Contains(text, "Unknown architecture 'foonet-8'");
+        StringAssert.Contains(text, "(Parameter 'models')"); // the plan's field, not the library's parameter name
 
         // A name the zoo parses but cannot build stops the plan before the first run trains.
         File.WriteAllText(plan, """{ "models": ["x-resnet-8-2", "resnet-9"], "seeds": [0] }""");

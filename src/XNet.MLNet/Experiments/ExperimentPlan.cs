@@ -91,7 +91,7 @@ public sealed record ExperimentPlan
 
         foreach (string model in Models)
         {
-            Architectures.ModelZoo.EnsureKnown(model);
+            Architectures.ModelZoo.EnsureKnown(model, "models");
         }
 
         if (Models.Distinct(StringComparer.OrdinalIgnoreCase).Count() != Models.Count)
