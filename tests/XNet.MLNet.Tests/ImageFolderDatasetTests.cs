@@ -263,6 +263,42 @@ public sealed class ImageFolderDatasetTests
     }
 
     [TestMethod]
+    public void ImageDatasetsTakesValidationFoldersAndRefusesATrainFolderAlone()
+    {
+        void Write(string folder, int count)
+        {
+            foreach (string cls in new[] { "cat", "dog" })
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    GeneratedDatasets.WriteBmp(Path.Combine(root, folder, cls, $"{i}.bmp"), GeneratedDatasets.Pattern(40, 40, i));
+                }
+            }
+        }
+
+        var options = new ImageFolderOptions { Height = 32, Width = 32 };
+        Write("train", 3);
+        var alone = Assert.ThrowsExactly<InvalidDataException>(() => ImageDatasets.Load(context, root, "train", options));
+        StringAssert.Contains(alone.Message, $"Image folder '{root}' has a split folder 'train'");
+        StringAssert.Contains(alone.Message, Path.Combine(root, "train"));
+
+        Write("validation", 1); // Keras's name for the held-out split
+        Assert.AreEqual(6L, ImageDatasets.Load(context, root, "train", options).Data.GetRowCount());
+        var test = ImageDatasets.Load(context, root, "test", options);
+        Assert.AreEqual(2L, test.Data.GetRowCount());
+        CollectionAssert.AreEqual(new[] { "cat", "dog" }, test.ClassNames.ToArray());
+
+        // A class that is named train holds images, not class folders: it stays a class.
+        string vehicles = Path.Combine(root, "vehicles");
+        foreach (string cls in new[] { "bus", "train" })
+        {
+            GeneratedDatasets.WriteBmp(Path.Combine(vehicles, cls, "0.bmp"), GeneratedDatasets.Pattern(40, 40, 0));
+        }
+
+        CollectionAssert.AreEqual(new[] { "bus", "train" }, ImageDatasets.Load(context, vehicles, "train", options).ClassNames.ToArray());
+    }
+
+    [TestMethod]
     public void ImageDatasetsLoadsIdxFolders()
     {
         var loaded = ImageDatasets.Load(context, TestData.Directory, "test");

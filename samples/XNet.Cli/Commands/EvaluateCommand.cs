@@ -22,7 +22,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         public string? Data { get; init; }
 
         [CommandOption("--split <NAME>")]
-        [Description("test (CIFAR test batch, idx t10k, image folder val/ or test/) or train.")]
+        [Description("test (CIFAR test batch, idx t10k, image folder val/, valid/, validation/ or test/) or train.")]
         [DefaultValue("test")]
         public string Split { get; init; } = "test";
 

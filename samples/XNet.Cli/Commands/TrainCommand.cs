@@ -22,7 +22,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <DIR>")]
-        [Description("Dataset folder: CIFAR-10 (cifar-10-batches-bin) or CIFAR-100 (cifar-100-binary) binary files, idx files (train-/t10k-images-idx3-ubyte, optionally gzipped: MNIST or Fashion-MNIST), or an image folder (root/train and root/val with one subfolder per class, or root/<class>). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
+        [Description("Dataset folder: CIFAR-10 (cifar-10-batches-bin) or CIFAR-100 (cifar-100-binary) binary files, idx files (train-/t10k-images-idx3-ubyte, optionally gzipped: MNIST or Fashion-MNIST), or an image folder (root/train and root/val, valid, validation or test with one subfolder per class, or root/<class>). Default: the embedded Fashion-MNIST subset (8,000 train, 2,000 test).")]
         public string? Data { get; init; }
 
         [CommandOption("--image-size <PIXELS>")]

@@ -73,6 +73,9 @@ public sealed record ImageDataset(IDataView Data, ImageDatasetFormat Format, Ima
 /// </summary>
 public static class ImageDatasets
 {
+    /// <summary>The held-out split's folder names, in the order looked for: ImageNet's, Roboflow's, Keras's, then a test split.</summary>
+    private static readonly string[] HeldOutFolders = { "val", "valid", "validation", "test" };
+
     // The paper's reference code's normalisation per dataset, per channel (R, G, B), in 0-255 units; image folders get
     // ImageNet's mean (0.485, 0.456, 0.406) and standard deviation (0.229, 0.224, 0.225), times 255.
     private static readonly Dictionary<ImageDatasetFormat, (float[] Mean, float[] Std)> ReferenceStatistics = new()
@@ -112,14 +115,15 @@ public static class ImageDatasets
     /// <summary>Loads a split of the dataset at <paramref name="path"/>.</summary>
     /// <param name="mlContext">The ML.NET context.</param>
     /// <param name="path">A CIFAR-10/100 binary folder (or its parent), a folder of idx files, or an image folder: either
-    /// <c>path/train</c> and <c>path/val</c> (or <c>path/test</c>) holding class subfolders, or class subfolders directly
+    /// <c>path/train</c> and <c>path/val</c> (or <c>valid</c>, <c>validation</c>, <c>test</c>) holding class subfolders, or class subfolders directly
     /// (then both splits are the whole folder: split it yourself, e.g. with <c>mlContext.Data.TrainTestSplit</c>).</param>
     /// <param name="split"><c>train</c> or <c>test</c> (idx also takes <c>t10k</c>; image folders also <c>val</c>).</param>
     /// <param name="imageFolder">Image-folder settings; null: 224x224 RGB, the whole image stretched.</param>
     /// <exception cref="DirectoryNotFoundException">When the path does not exist or is no known dataset layout.</exception>
     /// <exception cref="ArgumentException">When the split is not known.</exception>
     /// <exception cref="FileNotFoundException">When a file of the split is missing (see the format's loader).</exception>
-    /// <exception cref="InvalidDataException">When a file is corrupt (see the format's loader).</exception>
+    /// <exception cref="InvalidDataException">When a file is corrupt (see the format's loader), or an image folder has a
+    /// <c>train</c> folder of class folders with no held-out split beside it.</exception>
     public static ImageDataset Load(MLContext mlContext, string path, string split, ImageFolderOptions? imageFolder = null)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
@@ -202,17 +206,34 @@ public static class ImageDatasets
         return (Median(sizes.Select(s => s.Height)), Median(sizes.Select(s => s.Width)));
     }
 
+    /// <summary>
+    /// The folder a split reads: <c>path/train</c> for training and the first of <see cref="HeldOutFolders"/> for testing when
+    /// both exist, otherwise <paramref name="path"/> itself (class folders directly, both splits).
+    /// </summary>
+    /// <exception cref="InvalidDataException">When <c>path/train</c> holds class folders but nothing held out lies beside it: read
+    /// as class folders, <c>train</c> would silently become one class holding every image.</exception>
     private static string ImageFolderRoot(string path, string split)
     {
         string train = Path.Combine(path, "train");
-        string val = Path.Combine(path, "val");
-        string test = Path.Combine(path, "test");
-        bool hasSplits = Directory.Exists(train) && (Directory.Exists(val) || Directory.Exists(test));
-        if (!hasSplits)
+        if (!Directory.Exists(train))
         {
             return path;
         }
 
-        return split == "train" ? train : Directory.Exists(val) ? val : test;
+        string? heldOut = HeldOutFolders.Select(name => Path.Combine(path, name)).FirstOrDefault(Directory.Exists);
+        if (heldOut is not null)
+        {
+            return split == "train" ? train : heldOut;
+        }
+
+        // A class named train (CIFAR-100 has one) holds its images; a split folder holds class folders and no images.
+        bool splitFolder = Directory.EnumerateDirectories(train).Any(d => !Path.GetFileName(d).StartsWith('.')) &&
+                           !Directory.EnumerateFiles(train).Any(f => ImageFolderDataset.Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase));
+        return splitFolder
+            ? throw new InvalidDataException(
+                $"Image folder '{path}' has a split folder 'train' (class folders inside it) but no held-out split beside it " +
+                $"({string.Join(", ", HeldOutFolders.Select(n => n + "/"))}). Add one with the same class folders, or pass '{train}' " +
+                "itself as the data folder to train on it alone.")
+            : path;
     }
 }
