@@ -282,7 +282,7 @@ public sealed class ImageFolderDatasetTests
         StringAssert.Contains(alone.Message, $"Image folder '{root}' has a split folder 'train'");
         StringAssert.Contains(alone.Message, Path.Combine(root, "train"));
 
-        Write("validation", 1); // Keras's name for the held-out split
+        Write("Validation", 1); // Keras's name for the held-out split, in any letter case
         Assert.AreEqual(6L, ImageDatasets.Load(context, root, "train", options).Data.GetRowCount());
         var test = ImageDatasets.Load(context, root, "test", options);
         Assert.AreEqual(2L, test.Data.GetRowCount());

@@ -208,19 +208,21 @@ public static class ImageDatasets
 
     /// <summary>
     /// The folder a split reads: <c>path/train</c> for training and the first of <see cref="HeldOutFolders"/> for testing when
-    /// both exist, otherwise <paramref name="path"/> itself (class folders directly, both splits).
+    /// both exist (in any letter case), otherwise <paramref name="path"/> itself (class folders directly, both splits).
     /// </summary>
     /// <exception cref="InvalidDataException">When <c>path/train</c> holds class folders but nothing held out lies beside it: read
     /// as class folders, <c>train</c> would silently become one class holding every image.</exception>
     private static string ImageFolderRoot(string path, string split)
     {
-        string train = Path.Combine(path, "train");
-        if (!Directory.Exists(train))
+        // Matched whatever the case (Train/, Val/), so that split folders are never read as two classes.
+        var folders = Directory.GetDirectories(path);
+        string? Find(string name) => folders.FirstOrDefault(d => string.Equals(Path.GetFileName(d), name, StringComparison.OrdinalIgnoreCase));
+        if (Find("train") is not string train)
         {
             return path;
         }
 
-        string? heldOut = HeldOutFolders.Select(name => Path.Combine(path, name)).FirstOrDefault(Directory.Exists);
+        string? heldOut = HeldOutFolders.Select(Find).FirstOrDefault(d => d is not null);
         if (heldOut is not null)
         {
             return split == "train" ? train : heldOut;
@@ -231,7 +233,7 @@ public static class ImageDatasets
                            !Directory.EnumerateFiles(train).Any(f => ImageFolderDataset.Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase));
         return splitFolder
             ? throw new InvalidDataException(
-                $"Image folder '{path}' has a split folder 'train' (class folders inside it) but no held-out split beside it " +
+                $"Image folder '{path}' has a split folder '{Path.GetFileName(train)}' (class folders inside it) but no held-out split beside it " +
                 $"({string.Join(", ", HeldOutFolders.Select(n => n + "/"))}). Add one with the same class folders, or pass '{train}' " +
                 "itself as the data folder to train on it alone.")
             : path;
