@@ -229,9 +229,8 @@ public static class ImageDatasets
         }
 
         // A class named train (CIFAR-100 has one) holds its images; a split folder holds class folders and no images.
-        bool holdsImages = Directory.EnumerateFiles(train)
-            .Any(f => ImageFolderDataset.Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase));
-        bool splitFolder = !holdsImages && Directory.EnumerateDirectories(train).Any(d => !Path.GetFileName(d).StartsWith('.'));
+        bool splitFolder = !Directory.EnumerateFiles(train).Any(ImageFolderDataset.IsImageFile) &&
+                           ImageFolderDataset.ClassFolders(train).Length > 0;
         return splitFolder
             ? throw new InvalidDataException(
                 $"Image folder '{path}' has a split folder '{Path.GetFileName(train)}' (class folders inside it) but no held-out split beside it " +

@@ -83,6 +83,16 @@ public static class ImageFolderDataset
         return new ImageFolderData(new ByteImageDataView(shape, classNames, images), shape, classNames, rowFiles, skipped);
     }
 
+    /// <summary>The class folders of <paramref name="root"/>: its subfolders, hidden ones (names starting with '.') left out, in ordinal order.</summary>
+    internal static string[] ClassFolders(string root) =>
+        Directory.GetDirectories(root)
+            .Where(d => !Path.GetFileName(d).StartsWith('.'))
+            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal)
+            .ToArray();
+
+    /// <summary>Whether a file is read as an image: by its extension, one of <see cref="Extensions"/> in any letter case.</summary>
+    internal static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The class names (sorted subfolders) and the image files with their 0-based labels.</summary>
     internal static (string[] ClassNames, List<string> Files, List<uint> Labels) Scan(string root)
     {
@@ -91,10 +101,7 @@ public static class ImageFolderDataset
             throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
         }
 
-        var classDirs = Directory.GetDirectories(root)
-            .Where(d => !Path.GetFileName(d).StartsWith('.'))
-            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal)
-            .ToArray();
+        var classDirs = ClassFolders(root);
         if (classDirs.Length == 0)
         {
             throw new InvalidDataException(
@@ -139,7 +146,7 @@ public static class ImageFolderDataset
 
         if (entry is FileInfo file)
         {
-            if (Extensions.Contains(file.Extension, StringComparer.OrdinalIgnoreCase))
+            if (IsImageFile(file.Name))
             {
                 yield return file.FullName;
             }
