@@ -64,6 +64,12 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// </summary>
     public bool FoldsInInference { get; set; }
 
+    /// <summary>
+    /// Whether training runs libtorch's batch norm rather than the vectorised kernel (a ResNet's shortcut projection: the
+    /// kernel rounds differently, and the family's documented results were trained with libtorch's there).
+    /// </summary>
+    public bool KeepsLibtorchNorm { get; init; }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
@@ -84,7 +90,14 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
             throw new InvalidOperationException("A residual is added before the activation, so only a unit without its own activation takes one.");
         }
 
-        return FoldsFor(input) ? FoldedForward(input, residual, activation) : TrainingBatchNorm.Call(norm, conv.call(input), activation, residual);
+        if (FoldsFor(input))
+        {
+            return FoldedForward(input, residual, activation);
+        }
+
+        return KeepsLibtorchNorm && residual is null && activation == Activation.None
+            ? TrainingBatchNorm.Libtorch(norm, conv.call(input))
+            : TrainingBatchNorm.Call(norm, conv.call(input), activation, residual);
     }
 
     /// <summary>

@@ -239,8 +239,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 {
     private readonly List<Conv2dNormActivation> convolutions = new();
-    private readonly Sequential? downsample;
-    private readonly (nn.Module<Tensor, Tensor> Conv, BatchNorm2d Norm)? shortcut; // downsample's two children
+    private readonly Conv2dNormActivation? downsample;
 
     /// <param name="path">The block's module path; its convolutions are conv1, conv2, ... (torchvision's names).</param>
     /// <param name="shapes">(C_in, C_out, kernel, stride) of each convolution of the residual branch, in order.</param>
@@ -259,13 +258,13 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
         }
 
         // The shortcut projection (dense 1x1 conv + BN, torchvision's downsample.0 and .1) when the shapes change. It keeps
-        // libtorch's batch norm: the fast kernel rounds differently, and this family's documented results were trained so.
+        // libtorch's batch norm in training: the fast kernel rounds differently, and this family's documented results were
+        // trained so. In inference it folds like the other units.
         int inputChannels = shapes[0].In, outputChannels = shapes[^1].Out, blockStride = shapes.Max(s => s.Stride);
         if (blockStride != 1 || inputChannels != outputChannels)
         {
-            shortcut = (Connectivity.Dense.Conv2d($"{path}.downsample.0", inputChannels, outputChannels, 1, blockStride, 0, seed),
-                nn.BatchNorm2d(outputChannels));
-            downsample = nn.Sequential(("0", shortcut.Value.Conv), ("1", shortcut.Value.Norm));
+            downsample = new Conv2dNormActivation(Connectivity.Dense, $"{path}.downsample.0", inputChannels, outputChannels, 1, blockStride, 0,
+                seed, Activation.None) { KeepsLibtorchNorm = true };
             register_module(nameof(downsample), downsample);
         }
     }
@@ -281,7 +280,7 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
 
         // The last unit adds the shortcut and applies the ReLU in its batch norm's pass (training) or its convolution's
         // (folded inference), instead of an addition and a ReLU over the whole output each.
-        var identity = shortcut is not var (projection, norm) ? input : TrainingBatchNorm.Libtorch(norm, projection.call(input));
+        var identity = downsample is null ? input : downsample.call(input);
         return convolutions[^1].Forward(x, identity.contiguous(), Activation.ReLU).MoveToOuterDisposeScope();
     }
 
