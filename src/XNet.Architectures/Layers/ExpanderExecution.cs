@@ -157,8 +157,12 @@ internal static class ExpanderExecutionPolicy
     /// its loads. Measured with the <c>layers</c> benchmark (2026-12-06, batch 16, x-resnet-50-2's 1x1 layers at 224
     /// pixels, forward and both gradients): the direct kernel ran 1.21-1.30x dense on 56 x 56 planes (the reference form
     /// 0.92-1.07x), 1.01-1.09x on 28 x 28 (1.00-1.02x), 0.75-0.83x on 14 x 14 and 0.66-0.70x on 7 x 7 (0.86-0.97x).
+    /// X-DenseNet-BC-40-24-2's narrower 1x1 layers on a 28x28 input (48-192 -> 96 channels, batch 128, the <c>phases</c>
+    /// benchmark, 2026-12-06): 1.5-1.75x dense on 28 x 28 planes, 1.15-1.25x on 14 x 14, 0.85-0.92x on 7 x 7; the whole
+    /// model (<c>xnet bench</c>) then scores 1.45x its dense twin against 1.23-1.27x and trains as fast as before. So 28 x 28
+    /// and larger; 14 x 14 planes, a gain for the narrow layers and a loss for the wide ones, keep the reference form.
     /// </remarks>
-    public const int SmallestDenserPointwisePlane = 32 * 32;
+    public const int SmallestDenserPointwisePlane = 28 * 28;
 
     /// <summary>
     /// Whether an Auto layer runs the direct kernel for <paramref name="input"/>: 1x1 layers at density 1/8 or below
