@@ -65,8 +65,9 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     public bool FoldsInInference { get; set; }
 
     /// <summary>
-    /// Whether training runs libtorch's batch norm rather than the vectorised kernel (a ResNet's shortcut projection: the
-    /// kernel rounds differently, and the family's documented results were trained with libtorch's there).
+    /// Whether training runs libtorch's batch norm, the addition and the activation one after another rather than the
+    /// vectorised kernel (a ResNet's shortcut projection: the kernel rounds differently, and the family's documented
+    /// results were trained with libtorch's there). Folded inference is the same either way.
     /// </summary>
     public bool KeepsLibtorchNorm { get; init; }
 
@@ -95,8 +96,8 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
             return FoldedForward(input, residual, activation);
         }
 
-        return KeepsLibtorchNorm && residual is null && activation == Activation.None
-            ? TrainingBatchNorm.Libtorch(norm, conv.call(input))
+        return KeepsLibtorchNorm
+            ? TrainingBatchNorm.Unfused(norm, conv.call(input), activation, residual)
             : TrainingBatchNorm.Call(norm, conv.call(input), activation, residual);
     }
 

@@ -31,13 +31,7 @@ internal static class TrainingBatchNorm
             norm.weight.dtype != ScalarType.Float32 || (residual is not null && (!residual.shape.SequenceEqual(input.shape) ||
             residual.device_type != DeviceType.CPU || residual.dtype != ScalarType.Float32 || !residual.is_contiguous())))
         {
-            var normalised = residual is null ? Libtorch(norm, input) : Libtorch(norm, input).Plus(residual);
-            return activation switch
-            {
-                Activation.ReLU => nn.functional.relu(normalised),
-                Activation.ReLU6 => nn.functional.relu6(normalised),
-                _ => normalised,
-            };
+            return Unfused(norm, input, activation, residual);
         }
 
         var statistics = new double[2][];
@@ -46,6 +40,21 @@ internal static class TrainingBatchNorm
             : BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics, residual);
         UpdateRunningStatistics(norm, statistics[0], statistics[1], input.shape[0] * input.shape[2] * input.shape[3]);
         return output;
+    }
+
+    /// <summary>
+    /// <see cref="Call"/>'s result as separate operations: libtorch's batch norm (<see cref="Libtorch"/>), then the addition
+    /// of <paramref name="residual"/> and <paramref name="activation"/>, each a pass of its own.
+    /// </summary>
+    public static Tensor Unfused(BatchNorm2d norm, Tensor input, Activation activation = Activation.None, Tensor? residual = null)
+    {
+        var normalised = residual is null ? Libtorch(norm, input) : Libtorch(norm, input).Plus(residual);
+        return activation switch
+        {
+            Activation.ReLU => nn.functional.relu(normalised),
+            Activation.ReLU6 => nn.functional.relu6(normalised),
+            _ => normalised,
+        };
     }
 
     /// <summary>
