@@ -96,9 +96,8 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
             return FoldedForward(input, residual, activation);
         }
 
-        return KeepsLibtorchNorm
-            ? TrainingBatchNorm.Unfused(norm, conv.call(input), activation, residual)
-            : TrainingBatchNorm.Call(norm, conv.call(input), activation, residual);
+        var y = conv.call(input);
+        return KeepsLibtorchNorm ? TrainingBatchNorm.Unfused(norm, y, activation, residual) : TrainingBatchNorm.Call(norm, y, activation, residual);
     }
 
     /// <summary>
