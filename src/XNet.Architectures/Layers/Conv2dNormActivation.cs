@@ -124,15 +124,7 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// </summary>
     private Tensor FoldedForward(Tensor input, Tensor? residual, Activation activation)
     {
-        var folding = BatchNormSpec.Of(norm, "1");
-        var bias = conv switch
-        {
-            ExpanderConv2d { Bias: { } b } => OnnxExport.Data(b),
-            Conv2d { bias: { } b } => OnnxExport.Data(b),
-            _ => null,
-        };
-        var multiplier = Enumerable.Range(0, folding.Mean.Length).Select(c => (float)folding.Multiplier(c)).ToArray();
-        var shift = Enumerable.Range(0, folding.Mean.Length).Select(c => folding.Shift(c, bias?[c] ?? 0)).ToArray();
+        var (multiplier, shift) = Folding();
         using var scale = tensor(multiplier, device: input.device);
         switch (conv)
         {
@@ -157,6 +149,41 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
             default:
                 throw new InvalidOperationException($"FoldsFor admits no {conv.GetType().Name}.");
         }
+    }
+
+    /// <summary>
+    /// This unit's folded inference over <paramref name="input"/> as a step over raw memory (the plan, its forward
+    /// weights and the epilogue with <paramref name="activation"/>, or the unit's own), for <see cref="ResidualRunInference"/>;
+    /// null unless it folds through the direct kernel and the kernel runs over raw items (<see cref="SparseConvPlan.RunsOverItems"/>).
+    /// </summary>
+    internal FoldedStep? FoldedStepFor(Tensor input, Activation? activation = null)
+    {
+        if (conv is not ExpanderConv2d expander || !FoldsFor(input))
+        {
+            return null;
+        }
+
+        var (multiplier, shift) = Folding();
+        using var scale = tensor(multiplier);
+        var (plan, weight) = expander.FoldedPlan(input, scale);
+        using (weight)
+        {
+            return plan.RunsOverItems ? new FoldedStep(plan, plan.ForwardWeights(weight), new PlaneEpilogue(shift, activation ?? this.activation)) : null;
+        }
+    }
+
+    /// <summary>The batch norm folded: the convolution's weight multiplier and the shift of each output channel (with its bias).</summary>
+    private (float[] Multiplier, float[] Shift) Folding()
+    {
+        var folding = BatchNormSpec.Of(norm, "1");
+        var bias = conv switch
+        {
+            ExpanderConv2d { Bias: { } b } => OnnxExport.Data(b),
+            Conv2d { bias: { } b } => OnnxExport.Data(b),
+            _ => null,
+        };
+        return (Enumerable.Range(0, folding.Mean.Length).Select(c => (float)folding.Multiplier(c)).ToArray(),
+            Enumerable.Range(0, folding.Mean.Length).Select(c => folding.Shift(c, bias?[c] ?? 0)).ToArray());
     }
 
     /// <inheritdoc />

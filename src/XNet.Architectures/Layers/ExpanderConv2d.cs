@@ -171,6 +171,9 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// </summary>
     internal Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue) => forms.DirectSparseFolded(input, scale, epilogue);
 
+    /// <summary>The direct kernel's plan for <paramref name="input"/> and the weight scaled by <paramref name="scale"/> per output channel.</summary>
+    internal (SparseConvPlan Plan, Tensor Weight) FoldedPlan(Tensor input, Tensor scale) => forms.Folded(input, scale);
+
     /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
     internal bool RunsDirectSparse(Tensor input) =>
         ResolvedExecution == ExpanderExecution.DirectSparse && forms.RunsDirectSparse(input) &&

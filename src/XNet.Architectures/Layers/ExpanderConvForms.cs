@@ -82,12 +82,21 @@ internal sealed class ExpanderConvForms : IDisposable
     /// </summary>
     public Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue)
     {
-        var plan = PlanFor(input);
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
+        var (plan, weight) = Folded(input, scale);
         int threads = torch.get_num_threads();
-        var weight = (layer.Weight * scale.view(layer.OutputChannels, 1, 1, 1)).contiguous();
         return plan.Forward(plan.LayOut(input, threads), weight, threads, epilogue).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// What a folded inference pass over <paramref name="input"/> runs: the direct kernel's plan for its size and the
+    /// compact weight scaled by <paramref name="scale"/> per output channel (no autograd).
+    /// </summary>
+    public (SparseConvPlan Plan, Tensor Weight) Folded(Tensor input, Tensor scale)
+    {
+        var plan = PlanFor(input);
+        using var noGrad = no_grad();
+        return (plan, (layer.Weight * scale.view(layer.OutputChannels, 1, 1, 1)).contiguous());
     }
 
     /// <summary>The direct kernel's plan for <paramref name="input"/>'s size, built once per size (and again after the graph changes).</summary>

@@ -180,7 +180,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
 
         foreach (var layer in layers)
         {
-            x = layer.call(x);
+            x = is_grad_enabled() ? layer.call(x) : Score(layer, x);
         }
 
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
@@ -203,6 +203,13 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
         x = graph.Flatten(OnnxExport.Module(graph, avgpool, x, OnnxExport.Child(path, "avgpool")), 1);
         return OnnxExport.Module(graph, fc, x, OnnxExport.Child(path, "fc"));
     }
+
+    /// <summary>
+    /// A stage without gradients: its blocks through <see cref="ResidualRunInference"/> where it takes them (folded
+    /// inference), otherwise block by block.
+    /// </summary>
+    private static Tensor Score(Sequential stage, Tensor x) =>
+        ResidualRunInference.TryRun(stage.children().Cast<ResidualBlock>().Select(block => block.Branch).ToList(), x) ?? stage.call(x);
 
     /// <summary>A stage of <paramref name="blocks"/> blocks; the first one strides and projects the shortcut when needed.</summary>
     /// <param name="path">The stage's module path (layer1, ...).</param>
@@ -268,6 +275,9 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
             register_module(nameof(downsample), downsample);
         }
     }
+
+    /// <summary>The residual branch's units and the shortcut projection, if any.</summary>
+    public ResidualBranch Branch => new(convolutions, downsample);
 
     public override Tensor forward(Tensor input)
     {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers.Kernels;
@@ -35,7 +36,15 @@ internal sealed unsafe class PlaneEpilogue(float[] shift, Activation activation,
         added = TensorMemory.Floats(residual);
     }
 
+    /// <summary>
+    /// A copy of this epilogue's shift and activation bound to raw memory: planes written at <paramref name="into"/> + k
+    /// take their residual from <paramref name="residualAt"/> + k (none when null). For a kernel run over part of a batch
+    /// (<see cref="ResidualRunInference"/>); the constructor's residual tensor is not used.
+    /// </summary>
+    public PlaneEpilogue At(float* into, float* residualAt) => new(shift, activation) { output = into, added = residualAt };
+
     /// <summary>Shifts, adds the residual to and activates the <paramref name="length"/> values of output channel <paramref name="channel"/>'s plane in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called per plane from the kernels' tasks: optimised from the first call
     public void Apply(float* plane, int channel, int length)
     {
         float* sum = added == null ? null : added + (plane - output);

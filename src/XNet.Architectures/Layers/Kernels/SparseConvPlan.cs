@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Layers.Kernels;
@@ -117,6 +118,9 @@ internal sealed class SparseConvPlan
 
     /// <summary>The output side of a convolution over an input side of <paramref name="size"/>.</summary>
     public static long OutputSize(long size, int kernel, int stride, int padding) => (size + 2 * padding - kernel) / stride + 1;
+
+    /// <summary>Output channels.</summary>
+    public int OutputChannels => outputChannels;
 
     /// <summary>Output rows.</summary>
     public int OutputHeight { get; }
@@ -416,27 +420,79 @@ internal sealed class SparseConvPlan
             return; // an empty batch: nothing to write
         }
 
-        int planes = (int)output.shape[1], outH = (int)output.shape[2], outW = (int)output.shape[3];
         using var passWeights = PassWeights(table, weight);
+        Correlate(table, TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
+            (int)output.shape[1], (int)output.shape[2], (int)output.shape[3], TensorMemory.Floats(passWeights), threads, epilogue);
+    }
+
+    /// <summary>The kernel for <paramref name="table"/> over <paramref name="batch"/> items of raw memory.</summary>
+    private unsafe void Correlate(TermTable table, float* source, long sourceBatch, int sourceRow, float* output, int batch, int planes,
+        int outH, int outW, float* weights, int threads, PlaneEpilogue? epilogue)
+    {
         fixed (int* start = table.Start)
         fixed (nint* offset = table.Offset)
         {
-            float* weights = TensorMemory.Floats(passWeights);
             if (Flat)
             {
-                Pointwise.Correlate(TensorMemory.Floats(source), source.numel() / batch, TensorMemory.Floats(output), (int)batch, planes,
-                    outH * outW, (table.Start.Length - 1) / planes, start, offset, weights, threads, epilogue);
+                Pointwise.Correlate(source, sourceBatch, output, batch, planes, outH * outW, (table.Start.Length - 1) / planes, start, offset,
+                    weights, threads, epilogue);
             }
             else if (table.GroupSize == 9)
             {
-                Stencil3x3.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output), (int)batch,
-                    planes, outH, outW, start, offset, weights, threads, table.PhaseStep, epilogue);
+                Stencil3x3.Correlate(source, sourceBatch, sourceRow, output, batch, planes, outH, outW, start, offset, weights, threads,
+                    table.PhaseStep, epilogue);
             }
             else
             {
-                SparseCorrelation.Correlate(TensorMemory.Floats(source), source.numel() / batch, sourceRow, TensorMemory.Floats(output),
-                    (int)batch, planes, outH, outW, start, offset, weights, threads, epilogue);
+                SparseCorrelation.Correlate(source, sourceBatch, sourceRow, output, batch, planes, outH, outW, start, offset, weights, threads,
+                    epilogue);
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether the forward pass can run over part of a batch in raw memory (<see cref="ForwardItems"/>): 1x1 and
+    /// unit-stride 3x3 layers, which read the input as it is, and stride-2 layers, which lay it out in phases first.
+    /// </summary>
+    public bool RunsOverItems => Unpadded || Flat || PhasesSplit;
+
+    /// <summary>Whether the forward pass reads the input split into its 4 phase planes in one pass (<see cref="PhaseLayout"/>).</summary>
+    private bool PhasesSplit => stride == 2;
+
+    /// <summary>The forward pass's weights for a compact weight (C_out, D, k, k), in the order its kernel applies them.</summary>
+    public Tensor ForwardWeights(Tensor weight) => PassWeights(forward, weight);
+
+    /// <summary>
+    /// The forward pass of <paramref name="items"/> contiguous (N, C_in, H, W) items at <paramref name="input"/> into
+    /// <paramref name="output"/>, on the calling thread, with <paramref name="weights"/> from <see cref="ForwardWeights"/>:
+    /// the pass <see cref="Forward"/> runs, for a caller that spreads the items over threads itself. Only where
+    /// <see cref="RunsOverItems"/>.
+    /// </summary>
+    public unsafe void ForwardItems(float* input, float* output, int items, float* weights, PlaneEpilogue epilogue)
+    {
+        if (!RunsOverItems)
+        {
+            throw new InvalidOperationException($"A {kernel}x{kernel} layer of stride {stride} and padding {padding} does not run over raw items.");
+        }
+
+        if (!PhasesSplit)
+        {
+            Correlate(forward, input, (long)inputChannels * height * width, width, output, items, outputChannels, OutputHeight, OutputWidth,
+                weights, threads: 1, epilogue);
+            return;
+        }
+
+        long phaseItem = (long)inputChannels * 4 * phaseRows * phaseWidth;
+        var phases = (float*)NativeMemory.AlignedAlloc((nuint)(4 * items * phaseItem), 64);
+        try
+        {
+            PhaseLayout.Split(input, phases, items, inputChannels, height, width, padding, phaseRows, phaseWidth, threads: 1);
+            Correlate(forward, phases, phaseItem, phaseWidth, output, items, outputChannels, OutputHeight, OutputWidth, weights, threads: 1,
+                epilogue);
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(phases);
         }
     }
 
