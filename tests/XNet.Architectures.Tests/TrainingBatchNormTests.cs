@@ -48,7 +48,7 @@ public sealed class TrainingBatchNormTests
         for (int step = 0; step < 3; step++)
         {
             using var scope = NewDisposeScope();
-            var x = (randn(batch, channels, height, width) * 2 + offset).requires_grad_(true);
+            var x = empty(batch, channels, height, width).normal_(offset, 2).requires_grad_(true); // no native scalars (toFloat)
             var xReference = x.detach().clone().requires_grad_(true);
             var upstream = randn(batch, channels, height, width);
             var y = TrainingBatchNorm.Call(fast, x, activation);

@@ -173,11 +173,12 @@ public sealed class OnnxExportTests
     private static BatchNorm2d RandomizeBatchNorm(BatchNorm2d norm)
     {
         using var noGrad = no_grad();
-        long c = norm.running_mean!.shape[0];
-        norm.running_mean.copy_(randn(c) * 0.1);
-        norm.running_var!.copy_(rand(c) * 0.5 + 0.75);
-        norm.weight!.copy_(randn(c) * 0.1 + 1);
-        norm.bias!.copy_(randn(c) * 0.1);
+        // Drawn in place with plain double arguments: tensor-and-number operators (randn(c) * 0.1) pass native scalars
+        // that a garbage collection on another thread can free during the call (troubleshooting.md, toFloat).
+        norm.running_mean!.normal_(0, 0.1);
+        norm.running_var!.uniform_(0.75, 1.25);
+        norm.weight!.normal_(1, 0.1);
+        norm.bias!.normal_(0, 0.1);
         return norm;
     }
 

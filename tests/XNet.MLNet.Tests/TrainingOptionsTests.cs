@@ -129,7 +129,7 @@ public sealed class TrainingOptionsTests
     public void ResizedCropMatchesCropThenBilinearInterpolate()
     {
         using var scope = NewDisposeScope();
-        var images = rand(3, 2, 12, 10) * 255;
+        var images = empty(3, 2, 12, 10).uniform_(0, 255);
         (long Top, long Left, long Height, long Width)[] boxes = { (1, 2, 5, 4), (0, 0, 12, 10), (3, 1, 9, 9) };
         var result = Augmentation.ResizedCropAndFlip(images, boxes.Select(b => b.Top).ToArray(), boxes.Select(b => b.Left).ToArray(),
             boxes.Select(b => b.Height).ToArray(), boxes.Select(b => b.Width).ToArray(), [false, false, true]);
@@ -176,7 +176,7 @@ public sealed class TrainingOptionsTests
     public void EraseSetsTheBoxToTheChannelValueAndLeavesTheRest()
     {
         using var scope = NewDisposeScope();
-        var images = rand(2, 3, 6, 5) * 255;
+        var images = empty(2, 3, 6, 5).uniform_(0, 255);
         var value = tensor(new float[] { 10, 20, 30 });
         var result = Augmentation.Erase(images, [1, 0], [2, 0], [3, 0], [2, 4], value);
 
