@@ -68,6 +68,12 @@ public sealed class ResidualRunInferenceTests
                 Assert.IsNotNull(scored, "folded, evaluation mode, no gradients");
             }
 
+            if (get_num_threads() > 1)
+            {
+                using var image = x.narrow(0, 0, 1).contiguous();
+                Assert.IsNull(ResidualRunInference.TryRun(new[] { block }, image), "one image: each layer's planes split over the threads instead");
+            }
+
             block.Units[0].train();
             Assert.IsNull(ResidualRunInference.TryRun(new[] { block }, x), "a unit in training mode");
             block.Units[0].eval();

@@ -43,7 +43,8 @@ internal static unsafe class ResidualRunInference
     /// <summary>
     /// The blocks' output, each block being ReLU(branch(x) + shortcut(x)), or null where any unit of a branch would not
     /// fold through the direct kernel over raw items (training, gradients on, a dense layer, planes the kernel does not
-    /// take), a block after the first has a shortcut projection, or a branch's output does not match its shortcut's.
+    /// take), a block after the first has a shortcut projection, a branch's output does not match its shortcut's, or the
+    /// batch is too small to give every thread a run.
     /// </summary>
     public static Tensor? TryRun(IReadOnlyList<ResidualBranch> blocks, Tensor input)
     {
@@ -82,6 +83,16 @@ internal static unsafe class ResidualRunInference
                 }
             }
 
+            // Runs of an even count (7 x 7 planes put two items side by side), at least two a thread where the batch allows;
+            // a batch of fewer runs than threads (one image) is left to the kernels' own split of each layer's planes.
+            int batch = (int)input.shape[0], threads = TorchSharp.torch.get_num_threads();
+            int items = (int)Math.Max(1, RunBytes / (4 * 3 * largest));
+            items = Math.Min(items > 1 ? items & ~1 : 1, Math.Max(1, batch / (2 * threads)));
+            if ((batch + items - 1) / items < threads)
+            {
+                return null;
+            }
+
             using var scope = NewDisposeScope();
             var residual = blocks[0].Shortcut?.call(input).contiguous();
             if (residual is not null && !residual.shape.SequenceEqual(new[] { input.shape[0], channels, height, width }))
@@ -90,7 +101,7 @@ internal static unsafe class ResidualRunInference
             }
 
             var output = empty(input.shape[0], channels, height, width);
-            Run(steps, input, residual, output, largest);
+            Run(steps, input, residual, output, largest, items, threads);
             return output.MoveToOuterDisposeScope();
         }
         finally
@@ -100,16 +111,14 @@ internal static unsafe class ResidualRunInference
     }
 
     /// <summary>
-    /// Runs <paramref name="blocks"/> over runs of items of <paramref name="input"/> into <paramref name="output"/>; the
-    /// first block adds <paramref name="shortcut"/> (its projection's output) where given, its own input otherwise.
+    /// Runs <paramref name="blocks"/> over runs of <paramref name="items"/> items of <paramref name="input"/> into
+    /// <paramref name="output"/>, spread over <paramref name="threads"/> threads; the first block adds
+    /// <paramref name="shortcut"/> (its projection's output) where given, its own input otherwise.
     /// </summary>
-    private static void Run(List<List<FoldedStep>> blocks, Tensor input, Tensor? shortcut, Tensor output, long largest)
+    private static void Run(List<List<FoldedStep>> blocks, Tensor input, Tensor? shortcut, Tensor output, long largest, int items, int threads)
     {
-        int batch = (int)input.shape[0], threads = TorchSharp.torch.get_num_threads();
+        int batch = (int)input.shape[0];
         long inputItem = input.numel() / batch, outputItem = output.numel() / batch;
-        // Runs of an even count (7 x 7 planes put two items side by side), and at least two runs a thread.
-        int items = (int)Math.Max(1, RunBytes / (4 * 3 * largest));
-        items = Math.Min(items > 1 ? items & ~1 : 1, Math.Max(1, batch / (2 * threads)));
         var (inputAddress, outputAddress) = ((nint)TensorMemory.Floats(input), (nint)TensorMemory.Floats(output));
         nint shortcutAddress = shortcut is null ? 0 : (nint)TensorMemory.Floats(shortcut);
         var weights = blocks.Select(branch => branch.Select(step => (nint)TensorMemory.Floats(step.Weights)).ToArray()).ToArray();
