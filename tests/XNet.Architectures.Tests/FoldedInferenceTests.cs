@@ -118,7 +118,7 @@ public sealed class FoldedInferenceTests
     }
 
     /// <summary>Batch norms with statistics and affine parameters far from their initial 0 and 1, so that folding matters.</summary>
-    private static void RandomizeBatchNorms(nn.Module model)
+    internal static void RandomizeBatchNorms(nn.Module model)
     {
         using var noGrad = no_grad();
         foreach (var norm in model.modules().OfType<BatchNorm2d>())

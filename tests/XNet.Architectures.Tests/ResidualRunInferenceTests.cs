@@ -1,4 +1,3 @@
-using TorchSharp.Modules;
 using XNet.Architectures.Layers;
 using static TorchSharp.torch;
 
@@ -130,15 +129,7 @@ public sealed class ResidualRunInferenceTests
 
     private static Conv2dNormActivation Randomized(Conv2dNormActivation unit)
     {
-        using var noGrad = no_grad();
-        foreach (var norm in unit.modules().OfType<BatchNorm2d>())
-        {
-            norm.running_mean!.normal_(0, 0.5);
-            norm.running_var!.uniform_(0.5, 2.0);
-            norm.weight!.uniform_(0.5, 1.5);
-            norm.bias!.normal_(0, 0.2);
-        }
-
+        FoldedInferenceTests.RandomizeBatchNorms(unit);
         return unit;
     }
 }
