@@ -49,9 +49,9 @@ internal static unsafe class ResidualRunInference
     public static Tensor? TryRun(IReadOnlyList<ResidualBranch> blocks, Tensor input)
     {
         if (blocks.Count == 0 || blocks.Skip(1).Any(block => block.Shortcut is not null) || is_grad_enabled() || input.dim() != 4 ||
-            !SparseCorrelation.CanRun(input) || !input.is_contiguous() || input.shape[0] == 0)
+            !SparseCorrelation.CanRun(input) || !input.is_contiguous() || input.shape[0] < TorchSharp.torch.get_num_threads())
         {
-            return null;
+            return null; // fewer items than threads (one image): left to each layer's own split, before any folding work
         }
 
         var steps = new List<List<FoldedStep>>();
