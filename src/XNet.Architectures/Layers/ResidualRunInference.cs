@@ -44,12 +44,13 @@ internal static unsafe class ResidualRunInference
     /// The blocks' output, each block being ReLU(branch(x) + shortcut(x)), or null where any unit of a branch would not
     /// fold through the direct kernel over raw items (training, gradients on, a dense layer, planes the kernel does not
     /// take), a block after the first has a shortcut projection, a branch's output does not match its shortcut's, or the
-    /// batch is too small to give every thread a run.
+    /// batch has fewer items than threads.
     /// </summary>
     public static Tensor? TryRun(IReadOnlyList<ResidualBranch> blocks, Tensor input)
     {
+        int threads = get_num_threads();
         if (blocks.Count == 0 || blocks.Skip(1).Any(block => block.Shortcut is not null) || is_grad_enabled() || input.dim() != 4 ||
-            !SparseCorrelation.CanRun(input) || !input.is_contiguous() || input.shape[0] < TorchSharp.torch.get_num_threads())
+            !SparseCorrelation.CanRun(input) || !input.is_contiguous() || input.shape[0] < threads)
         {
             return null; // fewer items than threads (one image): left to each layer's own split, before any folding work
         }
@@ -83,15 +84,11 @@ internal static unsafe class ResidualRunInference
                 }
             }
 
-            // Runs of an even count (7 x 7 planes put two items side by side), at least two a thread where the batch allows;
-            // a batch of fewer runs than threads (one image) is left to the kernels' own split of each layer's planes.
-            int batch = (int)input.shape[0], threads = TorchSharp.torch.get_num_threads();
+            // Runs of an even count (7 x 7 planes put two items side by side), at least two a thread where the batch allows
+            // (a batch of at least as many items as threads gives every thread a run).
+            int batch = (int)input.shape[0];
             int items = (int)Math.Max(1, RunBytes / (4 * 3 * largest));
             items = Math.Min(items > 1 ? items & ~1 : 1, Math.Max(1, batch / (2 * threads)));
-            if ((batch + items - 1) / items < threads)
-            {
-                return null;
-            }
 
             using var scope = NewDisposeScope();
             var residual = blocks[0].Shortcut?.call(input).contiguous();

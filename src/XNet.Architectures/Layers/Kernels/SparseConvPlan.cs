@@ -161,7 +161,7 @@ internal sealed class SparseConvPlan
         }
 
         long batch = input.shape[0];
-        if (stride == 2 && SparseCorrelation.CanRun(input))
+        if (PhasesSplit && SparseCorrelation.CanRun(input))
         {
             using var source = input.contiguous();
             return SplitIntoPhases(source, batch, threads);
