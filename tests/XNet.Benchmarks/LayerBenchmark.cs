@@ -4,6 +4,7 @@ using TorchSharp;
 using XNet.Architectures;
 using XNet.Architectures.Graphs;
 using XNet.Architectures.Layers;
+using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
 /// <summary>
@@ -81,9 +82,28 @@ internal static class LayerBenchmark
         foreach (var group in results.GroupBy(r => (r.Shape.Kernel, r.Density, r.Form)).OrderBy(g => g.Key.Kernel))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {group.Key.Kernel}x{group.Key.Kernel} | 1/{1 / group.Key.Density:0} | {group.Key.Form} | {InterleavedRounds.Median(group.Select(r => r.SpeedUp)):F2} | " +
-                $"{group.Min(r => r.SpeedUp):F2} | {InterleavedRounds.Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
+                $"| {group.Key.Kernel}x{group.Key.Kernel} | 1/{1 / group.Key.Density:0} | {group.Key.Form} | {ModelSpeed.Median(group.Select(r => r.SpeedUp)):F2} | " +
+                $"{group.Min(r => r.SpeedUp):F2} | {ModelSpeed.Median(group.Select(r => r.Efficiency)):P0} | {group.Count()} |"));
         }
+    }
+
+    /// <summary>
+    /// The median over a model's distinct layer shapes of one kernel size of the direct kernel's speed-up over the dense
+    /// layer (forward and backward, the two taking turns in each round): the per-layer figure of the speed goals.
+    /// </summary>
+    public static double MedianDirectSpeedUp(string model, int kernel, double density, int batch, int warmup, int repetitions)
+    {
+        var speedUps = new List<double>();
+        foreach (var shape in LayerShape.Distinct([model], s => s.Kernel == kernel))
+        {
+            using var dense = DenseLayer(shape);
+            using var direct = Build(shape, 1 / density, "direct")!.Value.Module;
+            var times = TimeInRounds(shape, batch, warmup, repetitions, [dense, direct]);
+            speedUps.Add(times[0] / times[1]);
+        }
+
+        return speedUps.Count == 0 ? throw new ArgumentException($"{model} has no {kernel}x{kernel} expander layers.")
+            : ModelSpeed.Median(speedUps);
     }
 
     /// <summary>
@@ -250,7 +270,7 @@ internal static class LayerBenchmark
         var passes = layers.Select(layer => new LayerPass(layer, x)).ToList();
         var times = InterleavedRounds.Time(passes.Select(p => (Action)p.Run).ToList(), warmup, repetitions);
         passes.ForEach(p => p.Dispose());
-        return times.Select(InterleavedRounds.Median).ToArray();
+        return times.Select(ModelSpeed.Median).ToArray();
     }
 
     /// <summary>The paper code's form: a dense weight times a 0/1 mask, then a dense convolution.</summary>

@@ -5,6 +5,7 @@ using Microsoft.ML.OnnxRuntime;
 using XNet.Architectures;
 using XNet.MLNet;
 using XNet.MLNet.Data;
+using XNet.MLNet.Training;
 using static TorchSharp.torch;
 
 /// <summary>
@@ -26,10 +27,19 @@ internal static class PersistenceBenchmark
         Console.WriteLine("| model | input | classes | path | batch images/s | PredictionEngine median (p90) ms | save s / zip bytes | load s |");
         Console.WriteLine("|---|---|---:|---|---:|---:|---|---:|");
         var list = models.ToList();
-        var figures = new List<(double Torch, double Onnx, double TorchMs, double OnnxMs)[]>();
+        var figures = new List<ScoringFigures[]>();
         for (int round = 0; round < rounds; round++)
         {
-            figures.Add(list.Select(m => Score(m.Name, m.Shape, m.Classes, m.Rows, calls, warmup)).ToArray());
+            figures.Add(list.Select(m =>
+            {
+                var f = Score(m.Name, m.Shape, m.Classes, m.Rows, calls, warmup);
+                string input = $"{m.Shape.Channels}x{m.Shape.Height}x{m.Shape.Width}";
+                Console.WriteLine($"| {m.Name} | {input} | {m.Classes} | TorchSharp XNetTransformer | {f.Torch:N0} | {f.TorchMs:F3} ({f.TorchP90:F3}) | | |");
+                Console.WriteLine($"| {m.Name} | {input} | {m.Classes} | ONNX, after Model.Load | {f.Onnx:N0} | {f.OnnxMs:F3} ({f.OnnxP90:F3}) | " +
+                                  $"{f.SaveSeconds:F2} / {f.ZipBytes:N0} | {f.LoadSeconds:F2} |");
+                Console.Error.WriteLine($"{m.Name}: {m.Rows} rows, max |score difference| {f.MaxDifference:E2}, same PredictedLabel on {f.SameLabels}/{m.Rows}");
+                return f;
+            }).ToArray());
         }
 
         if (rounds > 1)
@@ -44,16 +54,23 @@ internal static class PersistenceBenchmark
                 var mine = figures.Select(round => round[m]).ToArray();
                 var ratios = figures.Select(round => (round[m].Torch / round[0].Torch, round[m].Onnx / round[0].Onnx,
                     round[0].TorchMs / round[m].TorchMs, round[0].OnnxMs / round[m].OnnxMs)).ToArray();
-                Console.WriteLine($"| {list[m].Name} | {InterleavedRounds.Median(mine.Select(f => f.Torch)):N0} | {InterleavedRounds.Median(ratios.Select(r => r.Item1)):F2} | " +
-                                  $"{InterleavedRounds.Median(mine.Select(f => f.Onnx)):N0} | {InterleavedRounds.Median(ratios.Select(r => r.Item2)):F2} | " +
-                                  $"{InterleavedRounds.Median(mine.Select(f => f.TorchMs)):F3} | {InterleavedRounds.Median(ratios.Select(r => r.Item3)):F2} | " +
-                                  $"{InterleavedRounds.Median(mine.Select(f => f.OnnxMs)):F3} | {InterleavedRounds.Median(ratios.Select(r => r.Item4)):F2} |");
+                Console.WriteLine($"| {list[m].Name} | {ModelSpeed.Median(mine.Select(f => f.Torch)):N0} | {ModelSpeed.Median(ratios.Select(r => r.Item1)):F2} | " +
+                                  $"{ModelSpeed.Median(mine.Select(f => f.Onnx)):N0} | {ModelSpeed.Median(ratios.Select(r => r.Item2)):F2} | " +
+                                  $"{ModelSpeed.Median(mine.Select(f => f.TorchMs)):F3} | {ModelSpeed.Median(ratios.Select(r => r.Item3)):F2} | " +
+                                  $"{ModelSpeed.Median(mine.Select(f => f.OnnxMs)):F3} | {ModelSpeed.Median(ratios.Select(r => r.Item4)):F2} |");
             }
         }
     }
 
-    private static (double Torch, double Onnx, double TorchMs, double OnnxMs) Score(string name, ImageShape shape, int classes, int rows,
-        int calls, int warmup)
+    /// <summary>
+    /// One model's scoring figures both ways: batch images/s, PredictionEngine median and p90 milliseconds, the save and
+    /// load, and how far the two paths' scores differ.
+    /// </summary>
+    internal sealed record ScoringFigures(double Torch, double Onnx, double TorchMs, double TorchP90, double OnnxMs, double OnnxP90,
+        double SaveSeconds, long ZipBytes, double LoadSeconds, double MaxDifference, int SameLabels);
+
+    /// <summary>Scores a randomly initialised zoo model on <paramref name="rows"/> random images in memory and after Model.Save/Load.</summary>
+    internal static ScoringFigures Score(string name, ImageShape shape, int classes, int rows, int calls, int warmup)
     {
         manual_seed(1);
         var classNames = Enumerable.Range(0, classes).Select(i => $"class-{i}").ToArray();
@@ -87,12 +104,8 @@ internal static class PersistenceBenchmark
                 var (onnxMedian, onnxP90) = Latency(ml, loaded, data, definition, calls, warmup);
                 double diff = torchScores.Zip(onnxScores).Max(p => p.First.Zip(p.Second).Max(s => Math.Abs(s.First - s.Second)));
                 int same = torchLabels.Zip(onnxLabels).Count(p => p.First == p.Second);
-                string input = $"{shape.Channels}x{shape.Height}x{shape.Width}";
-                Console.WriteLine($"| {name} | {input} | {classes} | TorchSharp XNetTransformer | {torchRate:N0} | {torchMedian:F3} ({torchP90:F3}) | | |");
-                Console.WriteLine($"| {name} | {input} | {classes} | ONNX, after Model.Load | {onnxRate:N0} | {onnxMedian:F3} ({onnxP90:F3}) | " +
-                                  $"{saveSeconds:F2} / {new FileInfo(zip).Length:N0} | {loadSeconds:F2} |");
-                Console.Error.WriteLine($"{name}: {rows} rows, max |score difference| {diff:E2}, same PredictedLabel on {same}/{rows}");
-                return (torchRate, onnxRate, torchMedian, onnxMedian);
+                return new ScoringFigures(torchRate, onnxRate, torchMedian, torchP90, onnxMedian, onnxP90, saveSeconds, new FileInfo(zip).Length,
+                    loadSeconds, diff, same);
             }
             finally
             {

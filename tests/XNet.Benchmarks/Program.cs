@@ -21,6 +21,9 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
 //        [--warmup 5] [--batches 30] [--threads 2] [--size S] [--classes N]
 //        (whole-model training img/s on synthetic batches vs the first model; --size: 3xSxS input instead of the family's)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- acceptance [--runs 3] [--goals training,photo-layers,photo-step,scoring,onnx] [--data DIR]
+//        (the speed goals against the dense twins, each ratio side by side in one run, the median of the runs against its
+//        threshold; exit code 1 when a goal is missed; docs/benchmarks.md)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- photos --out DIR [--count 100000] [--size 160] [--classes 10] [--seed 0]
 //        (writes a learnable image folder of JPEGs, DIR/train and DIR/val, one shape per class, for the image-folder benchmarks)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- loader --data DIR/train [--size 96] [--batch-size 128]
@@ -94,6 +97,8 @@ switch (args.FirstOrDefault())
             Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
             arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
         break;
+    case "acceptance":
+        return SpeedAcceptance.Run(data, List("goals", string.Join(",", SpeedAcceptance.Groups)), Int("runs", 3));
     case "loader":
         PhotoLoader.Run(Option("data", "photos/train"), Int("size", 96), Int("batch-size", 128));
         break;
@@ -117,27 +122,13 @@ switch (args.FirstOrDefault())
             Int("calls", 200), Int("warmup", 20), rounds: 1);
         break;
     default:
-        Console.Error.WriteLine("usage: throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine("usage: acceptance|throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
         return 2;
 }
 
 return 0;
 
-ImageSet Load(string split)
-{
-    var (images, labels) = FashionMnist.Files(data, split);
-    var view = IdxDataset.Load(new MLContext(), images, labels, FashionMnist.ClassNames);
-    var shape = DataViewImages.ResolveShape(view.Schema, "Features", null);
-    return DataViewImages.Read(view, "Features", "Label", shape, FashionMnist.ClassNames.Count, split, default).Images;
-}
-
-// The trainer's own model construction (normalisation from the training images, then the zoo network).
-XNetModelParameters Classifier(string name, ImageSet train, long seed)
-{
-    manual_seed(seed);
-    var (mean, std) = train.ChannelStatistics();
-    return XNetModelParameters.Create(name, seed, train.Shape, FashionMnist.ClassNames, LabelKeyValues.Text, mean, std, CPU);
-}
+ImageSet Load(string split) => FullFashionMnist.Load(data, split);
 
 void Throughput()
 {
@@ -149,7 +140,7 @@ void Throughput()
     Console.WriteLine("|---|---|---|---|---|");
     foreach (string name in Option("models", "resnet-20,x-resnet-20-4").Split(','))
     {
-        using var model = Classifier(name, train, 0);
+        using var model = FullFashionMnist.Classifier(name, train, 0);
         long parameters = model.ParameterCount;
         var options = new XNetTrainer.Options { Epoch = 1, BatchSize = batchSize };
         var engine = new TrainingEngine(model.Network, options, CPU);
@@ -198,7 +189,7 @@ void Accuracy()
         LearningRate = float.Parse(Option("lr", "0.1"), CultureInfo.InvariantCulture),
         Seed = seed,
     };
-    using var model = Classifier(name, train, seed);
+    using var model = FullFashionMnist.Classifier(name, train, seed);
     var engine = new TrainingEngine(model.Network, options, CPU);
     engine.EpochCompleted += m => Console.WriteLine(
         $"epoch {m.Epoch}/{m.Epochs}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:P2}, test loss {m.ValidationLoss:F4} " +

@@ -1,14 +1,10 @@
 using System.ComponentModel;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Spectre.Console;
 using Spectre.Console.Cli;
-using TorchSharp;
 using XNet.Architectures;
-using XNet.Architectures.Layers;
 using XNet.MLNet.Training;
-using static TorchSharp.torch;
 
 namespace XNet.Cli.Commands;
 
@@ -128,94 +124,8 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
     }
 
     private static string Figure(List<double> perSecond) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Median(perSecond):N0} ({perSecond.Min():N0}-{perSecond.Max():N0})");
+        string.Create(CultureInfo.InvariantCulture, $"{ModelSpeed.Median(perSecond):N0} ({perSecond.Min():N0}-{perSecond.Max():N0})");
 
     private static string Ratio(List<double> model, List<double> twin) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Median(model.Zip(twin, (a, b) => a / b).ToList()):F2}x");
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
-
-    /// <summary>One model with its optimiser and synthetic batch, timed round by round.</summary>
-    private sealed class ModelSpeed : IDisposable
-    {
-        private readonly nn.Module<Tensor, Tensor> network;
-        private readonly optim.Optimizer optimizer;
-        private readonly Tensor images;
-        private readonly Tensor labels;
-        private readonly int batchSize;
-
-        public ModelSpeed(string name, ImageShape input, int classes, int batchSize, torch.Device device)
-        {
-            Name = name;
-            this.batchSize = batchSize;
-            manual_seed(0);
-            network = ModelZoo.Create(name, input, classes, seed: 0).FoldBatchNormsInInference(); // scoring as the trainer scores
-            Cost = ModelCost.Measure(network, input);
-            network.to(device);
-            optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4, nesterov: true);
-            images = randn(new long[] { batchSize, input.Channels, input.Height, input.Width }, device: device);
-            labels = randint(classes, new long[] { batchSize }, device: device);
-        }
-
-        public string Name { get; }
-
-        public ModelCost Cost { get; }
-
-        public List<double> Training { get; } = new();
-
-        public List<double> Scoring { get; } = new();
-
-        public void Warm()
-        {
-            Train(2);
-            Score(2);
-        }
-
-        public void Round(int steps)
-        {
-            long start = Stopwatch.GetTimestamp();
-            Train(steps);
-            Training.Add(steps * batchSize / Stopwatch.GetElapsedTime(start).TotalSeconds);
-            start = Stopwatch.GetTimestamp();
-            Score(steps);
-            Scoring.Add(steps * batchSize / Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
-
-        public void Dispose()
-        {
-            optimizer.Dispose();
-            network.Dispose();
-            images.Dispose();
-            labels.Dispose();
-        }
-
-        private void Train(int steps)
-        {
-            network.train();
-            for (int i = 0; i < steps; i++)
-            {
-                using var scope = NewDisposeScope();
-                optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(network.call(images), labels);
-                loss.backward();
-                optimizer.step();
-                loss.item<float>(); // waits for the device, so the step is timed whole
-            }
-        }
-
-        private void Score(int batches)
-        {
-            network.eval();
-            using var noGrad = no_grad();
-            for (int i = 0; i < batches; i++)
-            {
-                using var scope = NewDisposeScope();
-                network.call(images).sum().item<float>();
-            }
-        }
-    }
+        string.Create(CultureInfo.InvariantCulture, $"{ModelSpeed.MedianRatio(model, twin):F2}x");
 }
