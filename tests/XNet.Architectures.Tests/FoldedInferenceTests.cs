@@ -84,6 +84,46 @@ public sealed class FoldedInferenceTests
     }
 
     [TestMethod]
+    [DataRow("layer1.0.conv1.1.running_var", "a batch norm's statistics")]
+    [DataRow("layer2.0.conv2.1.weight", "a batch norm's gamma")]
+    [DataRow("layer1.1.conv1.0.weight", "an expander convolution's compact weight")]
+    [DataRow("conv1.0.weight", "the dense stem's weight")]
+    [DataRow("layer3.0.downsample.0.weight", "a shortcut projection's weight")]
+    public void AFoldingKeptBetweenBatchesFollowsAnInPlaceChange(string tensorName, string what)
+    {
+        // A unit keeps its folding between batches (FoldedWeights); an in-place change of anything it was made from, as
+        // an optimiser step or a loaded state makes, must reach the next batch's scores.
+        manual_seed(3);
+        using var model = ModelZoo.Create("x-resnet-20-4", new ImageShape(1, 28, 28), 10, seed: 0).FoldBatchNormsInInference();
+        RandomizeBatchNorms(model);
+        model.eval();
+        using var x = randn(4, 1, 28, 28);
+        Tensor Folded()
+        {
+            using var noGrad = no_grad();
+            return model.call(x);
+        }
+
+        using var first = Folded();
+        using var again = Folded();
+        Assert.AreEqual(0f, (first - again).abs().max().item<float>(), "the kept folding scores as the first, to the bit");
+
+        var named = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers()).ToDictionary(p => p.Item1, p => p.Item2);
+        Assert.IsTrue(named.ContainsKey(tensorName), $"{tensorName} is not among {string.Join(", ", named.Keys)}");
+        using (no_grad())
+        {
+            named[tensorName].mul_(1.5); // 1.5: positive, so a variance stays a variance
+        }
+
+        using var changed = Folded();
+        using var unfolded = model.call(x);
+        double tolerance = 1e-4 * Math.Max(1, unfolded.abs().max().item<float>());
+        double difference = (changed - unfolded).abs().max().item<float>();
+        Assert.IsTrue(difference <= tolerance, $"after changing {what}: max |difference| {difference:g3} above {tolerance:g3}");
+        Assert.IsTrue((changed - first).abs().max().item<float>() > 10 * tolerance, $"changing {what} changes the scores");
+    }
+
+    [TestMethod]
     public void NothingFoldsUnlessAsked()
     {
         // A hook on a convolution sees every inference pass of a model nobody asked to fold, as in PyTorch.

@@ -20,6 +20,8 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     private readonly nn.Module<Tensor, Tensor> conv;
     private readonly BatchNorm2d norm;
     private readonly Activation activation;
+    private readonly object foldedGate = new();
+    private FoldedWeights? folded;
 
     /// <summary>A k x k convolution that follows <paramref name="connectivity"/>, then batch norm and <paramref name="activation"/>.</summary>
     /// <param name="connectivity">The convolution's connectivity.</param>
@@ -124,16 +126,13 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// </summary>
     private Tensor FoldedForward(Tensor input, Tensor? residual, Activation activation)
     {
-        var (multiplier, shift) = Folding();
-        using var scale = tensor(multiplier, device: input.device);
+        var folded = Folded();
         switch (conv)
         {
             case ExpanderConv2d expander:
-                return expander.DirectSparseFolded(input, scale, new PlaneEpilogue(shift, activation, residual));
+                return expander.DirectSparseFolded(input, folded.Weight, new PlaneEpilogue(folded.Shift, activation, residual));
             case Conv2d dense:
-                var weight = dense.weight * scale.to(dense.weight.dtype).view(-1, 1, 1, 1);
-                var y = nn.functional.conv2d(input, weight, tensor(shift, device: input.device).to(dense.weight.dtype), dense.stride,
-                    dense.padding, dense.dilation, dense.groups);
+                var y = nn.functional.conv2d(input, folded.Weight, folded.ShiftTensor, dense.stride, dense.padding, dense.dilation, dense.groups);
                 if (residual is not null)
                 {
                     y.PlusInPlace(residual);
@@ -158,32 +157,50 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// </summary>
     internal FoldedStep? FoldedStepFor(Tensor input, Activation? activation = null)
     {
-        if (conv is not ExpanderConv2d expander || !FoldsFor(input))
+        if (conv is not ExpanderConv2d expander || !FoldsFor(input) || expander.DirectPlanFor(input) is not { RunsOverItems: true } plan)
         {
             return null;
         }
 
-        var (multiplier, shift) = Folding();
-        using var scale = tensor(multiplier);
-        var (plan, weight) = expander.FoldedPlan(input, scale);
-        using (weight)
+        var folded = Folded();
+        return new FoldedStep(plan, plan.ForwardWeights(folded.Weight), new PlaneEpilogue(folded.Shift, activation ?? this.activation));
+    }
+
+    /// <summary>
+    /// The batch norm folded into the convolution: the one made for an earlier batch while the values it was made from are
+    /// unchanged (<see cref="FoldedWeights"/>), else a new one.
+    /// </summary>
+    private FoldedWeights Folded()
+    {
+        var (weight, bias) = conv switch
         {
-            return plan.RunsOverItems ? new FoldedStep(plan, plan.ForwardWeights(weight), new PlaneEpilogue(shift, activation ?? this.activation)) : null;
+            ExpanderConv2d expander => ((Tensor)expander.Weight, (Tensor?)expander.Bias),
+            Conv2d dense => (dense.weight!, dense.bias),
+            _ => throw new InvalidOperationException($"FoldsFor admits no {conv.GetType().Name}."),
+        };
+        var fingerprint = FoldedWeights.FingerprintOf(weight, bias, norm);
+        lock (foldedGate)
+        {
+            if (folded?.Fingerprint != fingerprint)
+            {
+                // The one replaced is not disposed here: another thread may be scoring with it (see FoldedWeights).
+                folded = FoldedWeights.Fold(fingerprint, weight, bias, norm, withShiftTensor: conv is Conv2d);
+            }
+
+            return folded;
         }
     }
 
-    /// <summary>The batch norm folded: the convolution's weight multiplier and the shift of each output channel (with its bias).</summary>
-    private (float[] Multiplier, float[] Shift) Folding()
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
     {
-        var folding = BatchNormSpec.Of(norm, "1");
-        var bias = conv switch
+        if (disposing)
         {
-            ExpanderConv2d { Bias: { } b } => OnnxExport.Data(b),
-            Conv2d { bias: { } b } => OnnxExport.Data(b),
-            _ => null,
-        };
-        return (Enumerable.Range(0, folding.Mean.Length).Select(c => (float)folding.Multiplier(c)).ToArray(),
-            Enumerable.Range(0, folding.Mean.Length).Select(c => folding.Shift(c, bias?[c] ?? 0)).ToArray());
+            folded?.Dispose();
+            folded = null;
+        }
+
+        base.Dispose(disposing);
     }
 
     /// <inheritdoc />

@@ -165,14 +165,15 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     };
 
     /// <summary>
-    /// Inference through the direct kernel (where <see cref="RunsDirectSparse"/>) with the weight scaled by
-    /// <paramref name="scale"/> per output channel and <paramref name="epilogue"/> applied to each output plane (an
-    /// evaluation-mode batch norm, a residual and an activation folded in).
+    /// Inference through the direct kernel (where <see cref="RunsDirectSparse"/>) with <paramref name="foldedWeight"/> (the
+    /// compact weight with an evaluation-mode batch norm's multipliers in it) and <paramref name="epilogue"/> applied to
+    /// each output plane (the batch norm's shift, a residual and an activation folded in).
     /// </summary>
-    internal Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue) => forms.DirectSparseFolded(input, scale, epilogue);
+    internal Tensor DirectSparseFolded(Tensor input, Tensor foldedWeight, PlaneEpilogue epilogue) =>
+        forms.DirectSparseFolded(input, foldedWeight, epilogue);
 
-    /// <summary>The direct kernel's plan for <paramref name="input"/> and the weight scaled by <paramref name="scale"/> per output channel.</summary>
-    internal (SparseConvPlan Plan, Tensor Weight) FoldedPlan(Tensor input, Tensor scale) => forms.Folded(input, scale);
+    /// <summary>The direct kernel's plan for <paramref name="input"/>'s size.</summary>
+    internal SparseConvPlan DirectPlanFor(Tensor input) => forms.PlanFor(input);
 
     /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
     internal bool RunsDirectSparse(Tensor input) =>

@@ -76,31 +76,20 @@ internal sealed class ExpanderConvForms : IDisposable
     }
 
     /// <summary>
-    /// Inference through the direct kernel, without autograd: the compact weight scaled by <paramref name="scale"/> per
-    /// output channel, and <paramref name="epilogue"/> applied to each output plane as it is finished (an evaluation-mode
-    /// batch norm and its activation folded in; the caller folds the layer's own bias into the epilogue's shift).
+    /// Inference through the direct kernel, without autograd: <paramref name="foldedWeight"/> (the compact weight with an
+    /// evaluation-mode batch norm's multipliers in it) and <paramref name="epilogue"/> applied to each output plane as it is
+    /// finished (the batch norm's shift and the activation; the caller folds the layer's own bias into the shift).
     /// </summary>
-    public Tensor DirectSparseFolded(Tensor input, Tensor scale, PlaneEpilogue epilogue)
+    public Tensor DirectSparseFolded(Tensor input, Tensor foldedWeight, PlaneEpilogue epilogue)
     {
         using var scope = NewDisposeScope();
-        var (plan, weight) = Folded(input, scale);
-        int threads = torch.get_num_threads();
-        return plan.Forward(plan.LayOut(input, threads), weight, threads, epilogue).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// What a folded inference pass over <paramref name="input"/> runs: the direct kernel's plan for its size and the
-    /// compact weight scaled by <paramref name="scale"/> per output channel (no autograd).
-    /// </summary>
-    public (SparseConvPlan Plan, Tensor Weight) Folded(Tensor input, Tensor scale)
-    {
         var plan = PlanFor(input);
-        using var noGrad = no_grad();
-        return (plan, (layer.Weight * scale.view(layer.OutputChannels, 1, 1, 1)).contiguous());
+        int threads = torch.get_num_threads();
+        return plan.Forward(plan.LayOut(input, threads), foldedWeight, threads, epilogue).MoveToOuterDisposeScope();
     }
 
     /// <summary>The direct kernel's plan for <paramref name="input"/>'s size, built once per size (and again after the graph changes).</summary>
-    private SparseConvPlan PlanFor(Tensor input)
+    public SparseConvPlan PlanFor(Tensor input)
     {
         int inputChannels = layer.InputChannels, kernel = layer.KernelSize, padding = layer.Padding;
         if (input.dim() != 4 || input.shape[1] != inputChannels)

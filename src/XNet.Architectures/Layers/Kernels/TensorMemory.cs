@@ -20,6 +20,18 @@ internal static unsafe partial class TensorMemory
         return (float*)Data(tensor.Handle);
     }
 
+    /// <summary>The first byte of a contiguous CPU tensor of any element type.</summary>
+    /// <exception cref="ArgumentException">When the tensor is not a contiguous CPU tensor.</exception>
+    public static void* Address(Tensor tensor)
+    {
+        if (tensor.device_type != DeviceType.CPU || !tensor.is_contiguous())
+        {
+            throw new ArgumentException($"Expected a contiguous CPU tensor, got one on {tensor.device} (contiguous: {tensor.is_contiguous()}).");
+        }
+
+        return (void*)Data(tensor.Handle);
+    }
+
     /// <summary>The elements of a contiguous int64 CPU tensor, read in place.</summary>
     /// <exception cref="ArgumentException">When the tensor is not a contiguous int64 CPU tensor.</exception>
     public static ReadOnlySpan<long> Int64s(Tensor tensor)
