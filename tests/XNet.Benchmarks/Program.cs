@@ -42,91 +42,107 @@ using static TorchSharp.torch;
 var arguments = args.Skip(1).Chunk(2).ToDictionary(p => p[0].TrimStart('-'), p => p.Length > 1 ? p[1] : "");
 string Option(string name, string fallback) => arguments.TryGetValue(name, out var v) ? v : fallback;
 string data = Option("data", "/usr/share/datasets/fashion-mnist"); // where Debian's dataset-fashion-mnist package puts it
-int Int(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+int Int(string name, int fallback) =>
+    int.TryParse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture, out int value) ? value
+        : throw new ArgumentException($"--{name} must be a whole number, got '{Option(name, "")}'.");
 ImageShape ImageShapeOption(string name, string fallback) =>
     Option(name, fallback).Split('x').Select(int.Parse).ToArray() is [var c, var h, var w] ? new ImageShape(c, h, w)
         : throw new ArgumentException($"--{name} must be CxHxW, e.g. 1x28x28.");
 string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-// Before the first tensor: glibc's moving mmap threshold makes layer timings depend on what ran before (GlibcAllocator).
-string allocator = Option("malloc", "fixed") switch
+try
 {
-    "fixed" => GlibcAllocator.KeepFreedMemory() ? "glibc thresholds fixed" : "not glibc: default allocator",
-    "default" => "glibc defaults",
-    var other => throw new ArgumentException($"--malloc must be 'fixed' or 'default', got '{other}'."),
-};
-TorchRuntime.EnsureLoaded();
-if (arguments.ContainsKey("threads"))
+    return Run();
+}
+catch (Exception ex) when (ex is ArgumentException or IOException or FormatException)
 {
-    set_num_threads(Int("threads", 2));
+    // A bad option or missing data: one line naming it, not a stack trace.
+    Console.Error.WriteLine($"error: {ex.Message}");
+    return 2;
 }
 
-Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
-                  $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, malloc: {allocator}");
-
-switch (args.FirstOrDefault())
+int Run()
 {
-    case "throughput":
-        Throughput();
-        break;
-    case "accuracy":
-        Accuracy();
-        break;
-    case "memory":
-        Memory();
-        break;
-    case "graphs":
-        GraphQuality.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"));
-        break;
-    case "layers":
-        LayerBenchmark.Layers(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"),
-            List("densities", "2,4,8,16").Select(d => 1 / double.Parse(d, CultureInfo.InvariantCulture)).ToArray(),
-            List("forms", string.Join(",", LayerBenchmark.DefaultForms)), Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
-            Int("kernel", 0));
-        break;
-    case "models":
-        LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30),
-            arguments.ContainsKey("size") ? Int("size", 32) : null, arguments.ContainsKey("classes") ? Int("classes", 10) : null);
-        break;
-    case "profile":
-        StepProfile.Run(List("models", "resnet-20,x-resnet-20-4"),
-            ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20));
-        break;
-    case "phases":
-        KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
-            Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
-            arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
-        break;
-    case "acceptance":
-        return SpeedAcceptance.Run(data, List("goals", string.Join(",", SpeedAcceptance.Groups)), Int("runs", 3));
-    case "loader":
-        PhotoLoader.Run(Option("data", "photos/train"), Int("size", 96), Int("batch-size", 128));
-        break;
-    case "photos":
-        PhotoFolder.Write(Option("out", "photos"), Int("count", 100_000), Int("size", 160), Int("classes", 10), Int("seed", 0));
-        break;
-    case "onnx-expander":
-        OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
-        break;
-    case "persistence" when arguments.ContainsKey("models"):
-        PersistenceBenchmark.Run(Option("models", "").Split(',').Select(name =>
-                (name, ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("rows", 2000))),
-            Int("calls", 200), Int("warmup", 20), Int("rounds", 3));
-        break;
-    case "persistence":
-        PersistenceBenchmark.Run(new[]
-            {
-                ("x-resnet-20-4", new ImageShape(1, 28, 28), 10, Int("rows-small", 2000)),
-                ("x-resnet-18-2", new ImageShape(3, 224, 224), 1000, Int("rows-large", 64)),
-            },
-            Int("calls", 200), Int("warmup", 20), rounds: 1);
-        break;
-    default:
-        Console.Error.WriteLine("usage: acceptance|throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
-        return 2;
-}
+    // Before the first tensor: glibc's moving mmap threshold makes layer timings depend on what ran before (GlibcAllocator).
+    string allocator = Option("malloc", "fixed") switch
+    {
+        "fixed" => GlibcAllocator.KeepFreedMemory() ? "glibc thresholds fixed" : "not glibc: default allocator",
+        "default" => "glibc defaults",
+        var other => throw new ArgumentException($"--malloc must be 'fixed' or 'default', got '{other}'."),
+    };
+    TorchRuntime.EnsureLoaded();
+    if (arguments.ContainsKey("threads"))
+    {
+        set_num_threads(Int("threads", 2));
+    }
 
-return 0;
+    Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
+                      $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, malloc: {allocator}");
+
+    switch (args.FirstOrDefault())
+    {
+        case "throughput":
+            Throughput();
+            break;
+        case "accuracy":
+            Accuracy();
+            break;
+        case "memory":
+            Memory();
+            break;
+        case "graphs":
+            GraphQuality.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"));
+            break;
+        case "layers":
+            LayerBenchmark.Layers(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2,x-resnet-18-2,x-mobilenet-0.5-4"),
+                List("densities", "2,4,8,16").Select(d => 1 / double.Parse(d, CultureInfo.InvariantCulture)).ToArray(),
+                List("forms", string.Join(",", LayerBenchmark.DefaultForms)), Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
+                Int("kernel", 0));
+            break;
+        case "models":
+            LayerBenchmark.Models(List("models", "resnet-20,x-resnet-20-4,s-resnet-20-4"), Int("batch-size", 64), Int("warmup", 5), Int("batches", 30),
+                arguments.ContainsKey("size") ? Int("size", 32) : null, arguments.ContainsKey("classes") ? Int("classes", 10) : null);
+            break;
+        case "profile":
+            StepProfile.Run(List("models", "resnet-20,x-resnet-20-4"),
+                ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20));
+            break;
+        case "phases":
+            KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
+                Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
+                arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
+            break;
+        case "acceptance":
+            return SpeedAcceptance.Run(data, List("goals", string.Join(",", SpeedAcceptance.Groups)), Int("runs", 3));
+        case "loader":
+            PhotoLoader.Run(Option("data", "photos/train"), Int("size", 96), Int("batch-size", 128));
+            break;
+        case "photos":
+            PhotoFolder.Write(Option("out", "photos"), Int("count", 100_000), Int("size", 160), Int("classes", 10), Int("seed", 0));
+            break;
+        case "onnx-expander":
+            OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
+            break;
+        case "persistence" when arguments.ContainsKey("models"):
+            PersistenceBenchmark.Run(Option("models", "").Split(',').Select(name =>
+                    (name, ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("rows", 2000))),
+                Int("calls", 200), Int("warmup", 20), Int("rounds", 3));
+            break;
+        case "persistence":
+            PersistenceBenchmark.Run(new[]
+                {
+                    ("x-resnet-20-4", new ImageShape(1, 28, 28), 10, Int("rows-small", 2000)),
+                    ("x-resnet-18-2", new ImageShape(3, 224, 224), 1000, Int("rows-large", 64)),
+                },
+                Int("calls", 200), Int("warmup", 20), rounds: 1);
+            break;
+        default:
+            Console.Error.WriteLine("usage: acceptance|throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
+            return 2;
+    }
+
+    return 0;
+}
 
 ImageSet Load(string split) => FullFashionMnist.Load(data, split);
 

@@ -31,6 +31,11 @@ internal static class SpeedAcceptance
 
     public static int Run(string data, IReadOnlyCollection<string> groups, int runs)
     {
+        if (runs < 1)
+        {
+            throw new ArgumentException($"--runs must be 1 or more, got {runs}.");
+        }
+
         var unknown = groups.Except(Groups).ToList();
         if (unknown.Count > 0)
         {
