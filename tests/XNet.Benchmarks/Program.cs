@@ -46,8 +46,9 @@ int Int(string name, int fallback) =>
     int.TryParse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture, out int value) ? value
         : throw new ArgumentException($"--{name} must be a whole number, got '{Option(name, "")}'.");
 ImageShape ImageShapeOption(string name, string fallback) =>
-    Option(name, fallback).Split('x').Select(int.Parse).ToArray() is [var c, var h, var w] ? new ImageShape(c, h, w)
-        : throw new ArgumentException($"--{name} must be CxHxW, e.g. 1x28x28.");
+    Option(name, fallback).Split('x').Select(side => int.TryParse(side, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 0).ToArray()
+        is [> 0 and var c, > 0 and var h, > 0 and var w] ? new ImageShape(c, h, w)
+        : throw new ArgumentException($"--{name} must be CxHxW with positive numbers, e.g. 1x28x28, got '{Option(name, fallback)}'.");
 string[] List(string name, string fallback) => Option(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
 try
