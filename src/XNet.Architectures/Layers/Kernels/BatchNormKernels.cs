@@ -7,6 +7,10 @@ namespace XNet.Architectures.Layers.Kernels;
 /// <summary>
 /// The passes of a training-mode batch norm over a contiguous (N, C, H, W) float32 tensor, vectorised: per-channel
 /// statistics in one pass over memory, the normalisation, and the backward pass's two reductions and input gradient.
+/// Every pass reads the tensor in memory order, plane after plane of item after item: the reductions keep each plane's
+/// partial result and merge them per channel in item order afterwards, so the sums are the same as a channel-by-channel
+/// pass's, while reading the planes channel by channel (a 3 KB plane every 50 KB at 16 x 28 x 28) was the slower
+/// half of the batch norm inside a training step.
 /// </summary>
 /// <remarks>
 /// libtorch 2.10's CPU batch norm gathers its training statistics with scalar double-precision loops, one pass for the
@@ -20,27 +24,36 @@ namespace XNet.Architectures.Layers.Kernels;
 /// </remarks>
 internal static unsafe class BatchNormKernels
 {
-    /// <summary>Per channel, the mean and the biased variance over the batch and the plane.</summary>
+    /// <summary>
+    /// Per channel, the mean and the biased variance over the batch and the plane: each plane's mean and squared
+    /// deviations taken in memory order (item by item, as the convolution before has just written them), then merged per
+    /// channel in item order.
+    /// </summary>
     public static void Statistics(float* x, int batch, int channels, int plane, double[] mean, double[] variance, int threads)
     {
+        var (planeMeans, planeSquares) = (new double[(long)batch * channels], new double[(long)batch * channels]);
         nint address = (nint)x;
-        KernelThreads.ForEach(channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long c) =>
+        KernelThreads.ForEach((long)batch * channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long task) =>
+        {
+            float* p = (float*)address + task * plane;
+            double planeMean = Sum(p, plane) / plane;
+            (planeMeans[task], planeSquares[task]) = (planeMean, SquaredDeviations(p, plane, (float)planeMean));
+        });
+        for (int c = 0; c < channels; c++)
         {
             double count = 0, channelMean = 0, squares = 0;
             for (int n = 0; n < batch; n++)
             {
-                float* p = (float*)address + ((long)n * channels + c) * plane;
-                double planeMean = Sum(p, plane) / plane;
-                double planeSquares = SquaredDeviations(p, plane, (float)planeMean);
-                double total = count + plane, delta = planeMean - channelMean;
+                long task = (long)n * channels + c;
+                double total = count + plane, delta = planeMeans[task] - channelMean;
                 channelMean += delta * plane / total;
-                squares += planeSquares + delta * delta * count * plane / total;
+                squares += planeSquares[task] + delta * delta * count * plane / total;
                 count = total;
             }
 
             mean[c] = channelMean;
             variance[c] = squares / count;
-        });
+        }
     }
 
     /// <summary>
@@ -109,47 +122,53 @@ internal static unsafe class BatchNormKernels
 
     /// <summary>
     /// Per channel, Σ g and Σ g · (x - mean[c]), where g is dy passed back through the activation (for ReLU: dy where
-    /// (x - mean[c]) · scale[c] + shift[c] is positive, recomputed from x): the backward pass's two reductions.
+    /// (x - mean[c]) · scale[c] + shift[c] is positive, recomputed from x): the backward pass's two reductions, each
+    /// plane's taken in memory order, then summed per channel in item order.
     /// </summary>
     public static void GradientSums<TActivation>(float* x, float* dy, int batch, int channels, int plane, float[] mean, float[] scale,
         float[] shift, double[] sumDy, double[] sumDyX, int threads)
         where TActivation : struct, IActivation
     {
+        var (planeSums, planeDots) = (new double[(long)batch * channels], new double[(long)batch * channels]);
         var (xAddress, dyAddress) = ((nint)x, (nint)dy);
-        KernelThreads.ForEach(channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long c) =>
+        KernelThreads.ForEach((long)batch * channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long task) =>
+        {
+            int c = (int)(task % channels);
+            float* xs = (float*)xAddress + task * plane, gs = (float*)dyAddress + task * plane;
+            var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
+            Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
+            int i = 0;
+            for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+            {
+                var centred = Vector.Load(xs + i) - centre;
+                var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
+                sum += g;
+                dot += g * centred;
+            }
+
+            double planeSum = Vector.Sum(sum), planeDot = Vector.Sum(dot);
+            for (; i < plane; i++)
+            {
+                float centred = xs[i] - mean[c];
+                float g = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(centred, scale[c], shift[c]));
+                planeSum += g;
+                planeDot += g * centred;
+            }
+
+            (planeSums[task], planeDots[task]) = (planeSum, planeDot);
+        });
+        for (int c = 0; c < channels; c++)
         {
             double s = 0, sx = 0;
-            var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
             for (int n = 0; n < batch; n++)
             {
-                long offset = ((long)n * channels + c) * plane;
-                float* xs = (float*)xAddress + offset, gs = (float*)dyAddress + offset;
-                Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
-                int i = 0;
-                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
-                {
-                    var centred = Vector.Load(xs + i) - centre;
-                    var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
-                    sum += g;
-                    dot += g * centred;
-                }
-
-                double planeSum = Vector.Sum(sum), planeDot = Vector.Sum(dot);
-                for (; i < plane; i++)
-                {
-                    float centred = xs[i] - mean[c];
-                    float g = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(centred, scale[c], shift[c]));
-                    planeSum += g;
-                    planeDot += g * centred;
-                }
-
-                s += planeSum;
-                sx += planeDot;
+                s += planeSums[(long)n * channels + c];
+                sx += planeDots[(long)n * channels + c];
             }
 
             sumDy[c] = s;
             sumDyX[c] = sx;
-        });
+        }
     }
 
     /// <summary>dx = g · a[c] + (x - mean[c]) · b[c] + k[c], plane by plane, with g as in <see cref="GradientSums{TActivation}"/>.</summary>
