@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -31,7 +32,8 @@ internal static unsafe class BatchNormKernels
     /// </summary>
     public static void Statistics(float* x, int batch, int channels, int plane, double[] mean, double[] variance, int threads)
     {
-        var (planeMeans, planeSquares) = (new double[(long)batch * channels], new double[(long)batch * channels]);
+        using var planes = new PlaneResults(batch * channels);
+        var (planeMeans, planeSquares) = (planes.First, planes.Second);
         nint address = (nint)x;
         KernelThreads.ForEach((long)batch * channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long task) =>
         {
@@ -39,12 +41,12 @@ internal static unsafe class BatchNormKernels
             double planeMean = Sum(p, plane) / plane;
             (planeMeans[task], planeSquares[task]) = (planeMean, SquaredDeviations(p, plane, (float)planeMean));
         });
-        for (int c = 0; c < channels; c++)
+        KernelThreads.ForEach(channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long c) =>
         {
             double count = 0, channelMean = 0, squares = 0;
             for (int n = 0; n < batch; n++)
             {
-                long task = (long)n * channels + c;
+                long task = n * channels + c;
                 double total = count + plane, delta = planeMeans[task] - channelMean;
                 channelMean += delta * plane / total;
                 squares += planeSquares[task] + delta * delta * count * plane / total;
@@ -53,7 +55,7 @@ internal static unsafe class BatchNormKernels
 
             mean[c] = channelMean;
             variance[c] = squares / count;
-        }
+        });
     }
 
     /// <summary>
@@ -129,7 +131,8 @@ internal static unsafe class BatchNormKernels
         float[] shift, double[] sumDy, double[] sumDyX, int threads)
         where TActivation : struct, IActivation
     {
-        var (planeSums, planeDots) = (new double[(long)batch * channels], new double[(long)batch * channels]);
+        using var planes = new PlaneResults(batch * channels);
+        var (planeSums, planeDots) = (planes.First, planes.Second);
         var (xAddress, dyAddress) = ((nint)x, (nint)dy);
         KernelThreads.ForEach((long)batch * channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long task) =>
         {
@@ -157,18 +160,18 @@ internal static unsafe class BatchNormKernels
 
             (planeSums[task], planeDots[task]) = (planeSum, planeDot);
         });
-        for (int c = 0; c < channels; c++)
+        KernelThreads.ForEach(channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long c) =>
         {
             double s = 0, sx = 0;
             for (int n = 0; n < batch; n++)
             {
-                s += planeSums[(long)n * channels + c];
-                sx += planeDots[(long)n * channels + c];
+                s += planeSums[n * channels + c];
+                sx += planeDots[n * channels + c];
             }
 
             sumDy[c] = s;
             sumDyX[c] = sx;
-        }
+        });
     }
 
     /// <summary>dx = g · a[c] + (x - mean[c]) · b[c] + k[c], plane by plane, with g as in <see cref="GradientSums{TActivation}"/>.</summary>
@@ -243,6 +246,23 @@ internal static unsafe class BatchNormKernels
 
         return total;
     }
+    /// <summary>
+    /// Two per-plane result arrays of at least <c>count</c> doubles from the shared pool: a DenseNet's batch norm over
+    /// hundreds of channels at batch 128 needs arrays above the large-object threshold on every call.
+    /// </summary>
+    private readonly struct PlaneResults(int count) : IDisposable
+    {
+        public double[] First { get; } = ArrayPool<double>.Shared.Rent(count);
+
+        public double[] Second { get; } = ArrayPool<double>.Shared.Rent(count);
+
+        public void Dispose()
+        {
+            ArrayPool<double>.Shared.Return(First);
+            ArrayPool<double>.Shared.Return(Second);
+        }
+    }
+
     /// <summary>a * b + c, fused (one rounding) as the scalar tails' MathF.FusedMultiplyAdd.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> MultiplyAdd(Vector<float> a, Vector<float> b, Vector<float> c)
