@@ -90,32 +90,22 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         {
             // The activation's gradient, masked by bn(x) + residual, is the residual's; the batch norm's backward takes it as is.
             var gated = empty_like(input);
-            float* g = TensorMemory.Floats(gated);
-            var (batch, channels, plane) = Shape(input);
-            float* r = TensorMemory.Floats(saved[1]);
-            switch (activation)
+            float* g = TensorMemory.Floats(gated), r = TensorMemory.Floats(saved[1]);
+            var (dx, dw, db) = activation switch
             {
-                case Activation.ReLU:
-                    BatchNormKernels.GateWithResidual<Relu>(x, r, dy, g, batch, channels, plane, mean, scale, beta, get_num_threads());
-                    break;
-                case Activation.ReLU6:
-                    BatchNormKernels.GateWithResidual<Relu6>(x, r, dy, g, batch, channels, plane, mean, scale, beta, get_num_threads());
-                    break;
-                default:
-                    gated.copy_(upstream);
-                    break;
-            }
-
-            var (dx, dw, db) = Gradients<Identity>(input, x, g, mean, inverseStd, gamma, scale, beta, inputNeedsGradient);
+                Activation.ReLU => Gradients<Relu, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+                Activation.ReLU6 => Gradients<Relu6, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+                _ => Gradients<Identity, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+            };
             saved.ForEach(t => t.Dispose());
             return new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated };
         }
 
         var (inputGradient, weightGradient, biasGradient) = activation switch
         {
-            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            Activation.ReLU => Gradients<Relu, Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            Activation.ReLU6 => Gradients<Relu6, Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            _ => Gradients<Identity, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
         };
 
         saved.ForEach(t => t.Dispose());
@@ -125,16 +115,20 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
     /// <summary>
     /// The input gradient (null unless <paramref name="inputNeedsGradient"/>), weight gradient and bias gradient, with the
     /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input with
-    /// the forward pass's <paramref name="scale"/>, so that it is the forward output's exactly).
+    /// the forward pass's <paramref name="scale"/>, so that it is the forward output's exactly). With a
+    /// <paramref name="residual"/>, the mask is act(bn(x) + residual)'s and the gated gradient goes to
+    /// <paramref name="gated"/>, from which the input gradient is taken as is (<typeparamref name="TGated"/>: Identity).
     /// </summary>
-    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation>(Tensor input, float* x, float* dy, float[] mean,
-        float[] inverseStd, float[] gamma, float[] scale, float[] beta, bool inputNeedsGradient)
+    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation, TGated>(Tensor input, float* x, float* dy,
+        float[] mean, float[] inverseStd, float[] gamma, float[] scale, float[] beta, bool inputNeedsGradient, float* residual = null,
+        float* gated = null)
         where TActivation : struct, IActivation
+        where TGated : struct, IActivation
     {
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
-        BatchNormKernels.GradientSums<TActivation>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads);
+        BatchNormKernels.GradientSums<TActivation>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads, residual, gated);
 
         double count = (double)batch * plane;
         var (weightGradient, biasGradient) = (new float[channels], new float[channels]);
@@ -156,8 +150,8 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         }
 
         var inputGradient = empty_like(input);
-        BatchNormKernels.InputGradient<TActivation>(x, dy, TensorMemory.Floats(inputGradient), batch, channels, plane, mean, scale, beta, a, b, k,
-            threads);
+        BatchNormKernels.InputGradient<TGated>(x, gated == null ? dy : gated, TensorMemory.Floats(inputGradient), batch, channels, plane, mean,
+            scale, beta, a, b, k, threads);
         return (inputGradient, weightGradient, biasGradient);
     }
 

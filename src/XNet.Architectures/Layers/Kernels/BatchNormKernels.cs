@@ -91,49 +91,24 @@ internal static unsafe class BatchNormKernels
     }
 
     /// <summary>
-    /// g = dy passed back through the activation of <see cref="Normalize{TActivation}"/> with a residual, its mask
-    /// recomputed from x and the residual: the gradient of the residual, and the batch norm's output gradient.
-    /// </summary>
-    public static void GateWithResidual<TActivation>(float* x, float* residual, float* dy, float* g, int batch, int channels, int plane,
-        float[] mean, float[] scale, float[] shift, int threads)
-        where TActivation : struct, IActivation
-    {
-        var (xAddress, added, dyAddress, gAddress) = ((nint)x, (nint)residual, (nint)dy, (nint)g);
-        KernelThreads.ForEach(batch, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long n) =>
-        {
-            for (int c = 0; c < channels; c++)
-            {
-                var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
-                long offset = (n * channels + c) * plane;
-                float* xs = (float*)xAddress + offset, add = (float*)added + offset, gs = (float*)dyAddress + offset;
-                float* target = (float*)gAddress + offset;
-                int i = 0;
-                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
-                {
-                    var value = MultiplyAdd(Vector.Load(xs + i) - centre, factor, bias) + Vector.Load(add + i);
-                    Vector.Store(TActivation.Gate(Vector.Load(gs + i), value), target + i);
-                }
-
-                for (; i < plane; i++)
-                {
-                    target[i] = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(xs[i] - mean[c], scale[c], shift[c]) + add[i]);
-                }
-            }
-        });
-    }
-
-    /// <summary>
     /// Per channel, Σ g and Σ g · (x - mean[c]), where g is dy passed back through the activation (for ReLU: dy where
     /// (x - mean[c]) · scale[c] + shift[c] is positive, recomputed from x): the backward pass's two reductions, each
-    /// plane's taken in memory order, then summed per channel in item order.
+    /// plane's taken in memory order, then summed per channel in item order. With a <paramref name="residual"/> (the
+    /// forward pass's act(bn(x) + residual)), the mask is recomputed with it and g is written to <paramref name="gated"/>
+    /// in the same pass: the residual's gradient, and the batch norm's output gradient.
     /// </summary>
     public static void GradientSums<TActivation>(float* x, float* dy, int batch, int channels, int plane, float[] mean, float[] scale,
-        float[] shift, double[] sumDy, double[] sumDyX, int threads)
+        float[] shift, double[] sumDy, double[] sumDyX, int threads, float* residual = null, float* gated = null)
         where TActivation : struct, IActivation
     {
+        if ((residual == null) != (gated == null))
+        {
+            throw new ArgumentException("A residual and the buffer for its gradient come together.");
+        }
+
         using var planes = new PlaneResults(batch * channels);
         var (planeSums, planeDots) = (planes.First, planes.Second);
-        var (xAddress, dyAddress) = ((nint)x, (nint)dy);
+        var (xAddress, dyAddress, added, gAddress) = ((nint)x, (nint)dy, (nint)residual, (nint)gated);
         KernelThreads.ForEach((long)batch * channels, threads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (long task) =>
         {
             int c = (int)(task % channels);
@@ -141,19 +116,36 @@ internal static unsafe class BatchNormKernels
             var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
             Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
             int i = 0;
-            for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+            if (added == 0)
             {
-                var centred = Vector.Load(xs + i) - centre;
-                var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
-                sum += g;
-                dot += g * centred;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    var centred = Vector.Load(xs + i) - centre;
+                    var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias));
+                    sum += g;
+                    dot += g * centred;
+                }
+            }
+            else
+            {
+                float* add = (float*)added + task * plane, target = (float*)gAddress + task * plane;
+                for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
+                {
+                    var centred = Vector.Load(xs + i) - centre;
+                    var g = TActivation.Gate(Vector.Load(gs + i), MultiplyAdd(centred, factor, bias) + Vector.Load(add + i));
+                    Vector.Store(g, target + i);
+                    sum += g;
+                    dot += g * centred;
+                }
             }
 
             double planeSum = Vector.Sum(sum), planeDot = Vector.Sum(dot);
             for (; i < plane; i++)
             {
                 float centred = xs[i] - mean[c];
-                float g = TActivation.Gate(gs[i], MathF.FusedMultiplyAdd(centred, scale[c], shift[c]));
+                float normalised = MathF.FusedMultiplyAdd(centred, scale[c], shift[c]);
+                float g = added == 0 ? TActivation.Gate(gs[i], normalised)
+                    : ((float*)gAddress)[task * plane + i] = TActivation.Gate(gs[i], normalised + ((float*)added)[task * plane + i]);
                 planeSum += g;
                 planeDot += g * centred;
             }
