@@ -93,9 +93,9 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
             float* g = TensorMemory.Floats(gated), r = TensorMemory.Floats(saved[1]);
             var (dx, dw, db) = activation switch
             {
-                Activation.ReLU => Gradients<Relu, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
-                Activation.ReLU6 => Gradients<Relu6, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
-                _ => Gradients<Identity, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+                Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+                Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
+                _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
             };
             saved.ForEach(t => t.Dispose());
             return new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated };
@@ -103,9 +103,9 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
 
         var (inputGradient, weightGradient, biasGradient) = activation switch
         {
-            Activation.ReLU => Gradients<Relu, Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            Activation.ReLU6 => Gradients<Relu6, Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            _ => Gradients<Identity, Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
+            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
         };
 
         saved.ForEach(t => t.Dispose());
@@ -117,13 +117,12 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
     /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input with
     /// the forward pass's <paramref name="scale"/>, so that it is the forward output's exactly). With a
     /// <paramref name="residual"/>, the mask is act(bn(x) + residual)'s and the gated gradient goes to
-    /// <paramref name="gated"/>, from which the input gradient is taken as is (<typeparamref name="TGated"/>: Identity).
+    /// <paramref name="gated"/>, from which the input gradient is taken as is.
     /// </summary>
-    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation, TGated>(Tensor input, float* x, float* dy,
+    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation>(Tensor input, float* x, float* dy,
         float[] mean, float[] inverseStd, float[] gamma, float[] scale, float[] beta, bool inputNeedsGradient, float* residual = null,
         float* gated = null)
         where TActivation : struct, IActivation
-        where TGated : struct, IActivation
     {
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
@@ -150,8 +149,16 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         }
 
         var inputGradient = empty_like(input);
-        BatchNormKernels.InputGradient<TGated>(x, gated == null ? dy : gated, TensorMemory.Floats(inputGradient), batch, channels, plane, mean,
-            scale, beta, a, b, k, threads);
+        float* dx = TensorMemory.Floats(inputGradient);
+        if (gated == null)
+        {
+            BatchNormKernels.InputGradient<TActivation>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+        }
+        else
+        {
+            BatchNormKernels.InputGradient<Identity>(x, gated, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
+        }
+
         return (inputGradient, weightGradient, biasGradient);
     }
 

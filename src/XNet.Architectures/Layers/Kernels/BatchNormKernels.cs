@@ -114,9 +114,10 @@ internal static unsafe class BatchNormKernels
             int c = (int)(task % channels);
             float* xs = (float*)xAddress + task * plane, gs = (float*)dyAddress + task * plane;
             var (centre, factor, bias) = (new Vector<float>(mean[c]), new Vector<float>(scale[c]), new Vector<float>(shift[c]));
+            float* add = added == 0 ? null : (float*)added + task * plane, target = gAddress == 0 ? null : (float*)gAddress + task * plane;
             Vector<float> sum = Vector<float>.Zero, dot = Vector<float>.Zero;
             int i = 0;
-            if (added == 0)
+            if (add == null)
             {
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
@@ -128,7 +129,6 @@ internal static unsafe class BatchNormKernels
             }
             else
             {
-                float* add = (float*)added + task * plane, target = (float*)gAddress + task * plane;
                 for (; i + Vector<float>.Count <= plane; i += Vector<float>.Count)
                 {
                     var centred = Vector.Load(xs + i) - centre;
@@ -144,8 +144,7 @@ internal static unsafe class BatchNormKernels
             {
                 float centred = xs[i] - mean[c];
                 float normalised = MathF.FusedMultiplyAdd(centred, scale[c], shift[c]);
-                float g = added == 0 ? TActivation.Gate(gs[i], normalised)
-                    : ((float*)gAddress)[task * plane + i] = TActivation.Gate(gs[i], normalised + ((float*)added)[task * plane + i]);
+                float g = add == null ? TActivation.Gate(gs[i], normalised) : target[i] = TActivation.Gate(gs[i], normalised + add[i]);
                 planeSum += g;
                 planeDot += g * centred;
             }
@@ -238,6 +237,7 @@ internal static unsafe class BatchNormKernels
 
         return total;
     }
+
     /// <summary>
     /// Two per-plane result arrays of at least <c>count</c> doubles from the shared pool: a DenseNet's batch norm over
     /// hundreds of channels at batch 128 needs arrays above the large-object threshold on every call.
