@@ -45,6 +45,9 @@ string data = Option("data", "/usr/share/datasets/fashion-mnist"); // where Debi
 int Int(string name, int fallback) =>
     int.TryParse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture, out int value) ? value
         : throw new ArgumentException($"--{name} must be a whole number, got '{Option(name, "")}'.");
+double Number(string name, double fallback) =>
+    double.TryParse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture, out double value) ? value
+        : throw new ArgumentException($"--{name} must be a number, got '{Option(name, "")}'.");
 ImageShape ImageShapeOption(string name, string fallback) =>
     Option(name, fallback).Split('x').Select(side => int.TryParse(side, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 0).ToArray()
         is [> 0 and var c, > 0 and var h, > 0 and var w] ? new ImageShape(c, h, w)
@@ -109,7 +112,7 @@ int Run()
                 ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20));
             break;
         case "phases":
-            KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / double.Parse(Option("density", "4"), CultureInfo.InvariantCulture),
+            KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / Number("density", 4),
                 Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
                 arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
             break;
@@ -122,7 +125,7 @@ int Run()
             PhotoFolder.Write(Option("out", "photos"), Int("count", 100_000), Int("size", 160), Int("classes", 10), Int("seed", 0));
             break;
         case "onnx-expander":
-            OnnxExpanderBenchmark.Run(double.Parse(Option("seconds", "1"), CultureInfo.InvariantCulture));
+            OnnxExpanderBenchmark.Run(Number("seconds", 1));
             break;
         case "persistence" when arguments.ContainsKey("models"):
             PersistenceBenchmark.Run(Option("models", "").Split(',').Select(name =>
@@ -150,9 +153,9 @@ ImageSet Load(string split) => FullFashionMnist.Load(data, split);
 void Throughput()
 {
     var train = Load("train");
-    int batches = int.Parse(Option("batches", "60"), CultureInfo.InvariantCulture);
-    int warmup = int.Parse(Option("warmup", "5"), CultureInfo.InvariantCulture);
-    int batchSize = int.Parse(Option("batch-size", "128"), CultureInfo.InvariantCulture);
+    int batches = Int("batches", 60);
+    int warmup = Int("warmup", 5);
+    int batchSize = Int("batch-size", 128);
     Console.WriteLine("| model | parameters | training img/s | batches timed | batch |");
     Console.WriteLine("|---|---|---|---|---|");
     foreach (string name in Option("models", "resnet-20,x-resnet-20-4").Split(','))
@@ -198,12 +201,12 @@ void Accuracy()
     var train = Load("train");
     var test = Load("t10k");
     string name = Option("model", "x-resnet-20-4");
-    int seed = int.Parse(Option("seed", "0"), CultureInfo.InvariantCulture);
+    int seed = Int("seed", 0);
     var options = new XNetTrainer.Options
     {
-        Epoch = int.Parse(Option("epochs", "10"), CultureInfo.InvariantCulture),
-        BatchSize = int.Parse(Option("batch-size", "128"), CultureInfo.InvariantCulture),
-        LearningRate = float.Parse(Option("lr", "0.1"), CultureInfo.InvariantCulture),
+        Epoch = Int("epochs", 10),
+        BatchSize = Int("batch-size", 128),
+        LearningRate = (float)Number("lr", 0.1),
         Seed = seed,
     };
     using var model = FullFashionMnist.Classifier(name, train, seed);
@@ -224,7 +227,7 @@ void Memory()
     var (images, labels) = FashionMnist.Files(data, "train");
     var train = IdxDataset.Load(mlContext, images, labels, FashionMnist.ClassNames);
     string run = Path.Combine(Path.GetTempPath(), $"xnet-memory-{Guid.NewGuid():N}");
-    int epochs = int.Parse(Option("epochs", "20"), CultureInfo.InvariantCulture);
+    int epochs = Int("epochs", 20);
     var rss = new List<double>();
     var options = new XNetTrainer.Options
     {
