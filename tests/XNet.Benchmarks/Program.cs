@@ -24,6 +24,10 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- acceptance [--runs 3] [--goals training,photo-layers,photo-step,scoring,onnx] [--data DIR]
 //        (the speed goals against the dense twins, each ratio side by side in one run, the median of the runs against its
 //        threshold; exit code 1 when a goal is missed; docs/benchmarks.md)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- ceiling [--model x-resnet-20-4] [--input 1x28x28] [--classes 10] [--batch-size 128]
+//        [--rounds 5] [--steps 5] [--repetitions 15] [--goal X]
+//        (the training step against the dense twin's, split into the expander layers and the rest; the ratio it could reach with
+//        every expander layer at its density limit, and what a goal would need of them)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- photos --out DIR [--count 100000] [--size 160] [--classes 10] [--seed 0]
 //        (writes a learnable image folder of JPEGs, DIR/train and DIR/val, one shape per class, for the image-folder benchmarks)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- loader --data DIR/train [--size 96] [--batch-size 128]
@@ -116,6 +120,10 @@ int Run()
                 Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
                 arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
             break;
+        case "ceiling":
+            StepCeiling.Run(Option("model", "x-resnet-20-4"), ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128),
+                Int("rounds", 5), Int("steps", 5), Int("repetitions", 15), arguments.ContainsKey("goal") ? Number("goal", 0) : null);
+            break;
         case "acceptance":
             return SpeedAcceptance.Run(data, List("goals", string.Join(",", SpeedAcceptance.Groups)), Int("runs", 3));
         case "loader":
@@ -141,7 +149,7 @@ int Run()
                 Int("calls", 200), Int("warmup", 20), rounds: 1);
             break;
         default:
-            Console.Error.WriteLine("usage: acceptance|throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
+            Console.Error.WriteLine("usage: acceptance|ceiling|throughput|accuracy|memory|onnx-expander|persistence|graphs|layers|phases|models|photos|loader [--option value ...] (see the comment at the top of Program.cs)");
             return 2;
     }
 
