@@ -165,13 +165,7 @@ internal static class SpeedAcceptance
     {
         using var x = new ModelSpeed(model, input, classes, batchSize, CPU);
         using var dense = new ModelSpeed(twin, input, classes, batchSize, CPU);
-        x.Warm();
-        dense.Warm();
-        for (int round = 0; round < rounds; round++)
-        {
-            x.Round(steps);
-            dense.Round(steps);
-        }
+        ModelSpeed.InTurns([x, dense], rounds, steps);
 
         return (ModelSpeed.MedianRatio(x.Training, dense.Training), ModelSpeed.MedianRatio(x.Scoring, dense.Scoring));
     }

@@ -25,13 +25,7 @@ internal static class StepCeiling
         string twin = ModelZoo.DenseTwinOf(model);
         using var x = new ModelSpeed(model, input, classes, batch, CPU);
         using var dense = new ModelSpeed(twin, input, classes, batch, CPU);
-        x.Warm();
-        dense.Warm();
-        for (int round = 0; round < rounds; round++)
-        {
-            x.Round(steps);
-            dense.Round(steps);
-        }
+        ModelSpeed.InTurns([x, dense], rounds, steps);
 
         double stepX = batch * 1000 / ModelSpeed.Median(x.Training), stepTwin = batch * 1000 / ModelSpeed.Median(dense.Training);
 

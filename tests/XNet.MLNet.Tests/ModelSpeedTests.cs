@@ -25,6 +25,21 @@ public sealed class ModelSpeedTests
     }
 
     [TestMethod]
+    public void InTurnsGivesEveryModelOneFigurePerRoundAndStopsWhenCancelled()
+    {
+        var input = new ImageShape(1, 8, 8);
+        using var x = new ModelSpeed("x-resnet-8-2", input, classes: 2, batchSize: 4, CPU);
+        using var dense = new ModelSpeed("resnet-8", input, classes: 2, batchSize: 4, CPU);
+        ModelSpeed.InTurns([x, dense], rounds: 3, steps: 1);
+
+        CollectionAssert.AreEqual(new[] { 3, 3, 3, 3 }, new[] { x.Training.Count, x.Scoring.Count, dense.Training.Count, dense.Scoring.Count });
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsExactly<OperationCanceledException>(() => ModelSpeed.InTurns([x], rounds: 1, steps: 1, cancelled.Token));
+        Assert.AreEqual(3, x.Training.Count, "no round after cancellation");
+    }
+
+    [TestMethod]
     public void MediansAreOfTheValuesAndRatiosOfTheSameRound()
     {
         Assert.AreEqual(3, ModelSpeed.Median([5, 1, 3]));

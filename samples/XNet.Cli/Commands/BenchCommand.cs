@@ -84,13 +84,7 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
                 models.Add(new ModelSpeed(name, input, classes, settings.BatchSize, device));
             }
 
-            models.ForEach(m => m.Warm());
-            for (int round = 0; round < settings.Rounds; round++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                models.ForEach(m => m.Round(settings.Steps));
-            }
-
+            ModelSpeed.InTurns(models, settings.Rounds, settings.Steps, cancellationToken);
             Report(models);
         }
         finally

@@ -73,6 +73,31 @@ public sealed class ModelSpeed : IDisposable
         Scoring.Add(steps * batchSize / Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
+    /// <summary>
+    /// Warms every model, then runs <paramref name="rounds"/> rounds in which each model in turn times
+    /// <paramref name="steps"/> steps and batches (<see cref="Round"/>), so that all of them see the same machine.
+    /// </summary>
+    /// <param name="models">The models, compared in the order given.</param>
+    /// <param name="rounds">Rounds; each adds one figure to every model's lists.</param>
+    /// <param name="steps">Training steps and scored batches per model and round.</param>
+    /// <param name="cancellation">Checked before each round.</param>
+    public static void InTurns(IReadOnlyList<ModelSpeed> models, int rounds, int steps, CancellationToken cancellation = default)
+    {
+        foreach (var model in models)
+        {
+            model.Warm();
+        }
+
+        for (int round = 0; round < rounds; round++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            foreach (var model in models)
+            {
+                model.Round(steps);
+            }
+        }
+    }
+
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     public static double Median(IEnumerable<double> values)
     {
