@@ -87,6 +87,14 @@ public sealed class SweepCommandTests
         (exit, text) = XNetRunner.Run("sweep", plan);
         Assert.AreEqual(1, exit, text);
         StringAssert.Contains(text, "sedes");
+
+        // The same checks for a plan in YAML.
+        string yaml = Path.Combine(root, "bad.yaml");
+        File.WriteAllText(yaml, "models: [resnet-8, foonet-8]\nseeds: [0]\n");
+        (exit, text) = XNetRunner.Run("sweep", yaml);
+        Assert.AreEqual(1, exit, text);
+        StringAssert.Contains(text, $"Experiment plan '{yaml}'");
+        StringAssert.Contains(text, "Unknown architecture 'foonet-8'");
     }
 
     [TestMethod]

@@ -17,7 +17,7 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<PLAN>")]
-        [Description("The experiment plan, a JSON file: name, data, models, seeds, recipe, optional trainLimit/testLimit (docs/results.md).")]
+        [Description("The experiment plan, a JSON or YAML (.yaml, .yml) file: name, data, models, seeds, recipe, optional trainLimit/testLimit (docs/results.md).")]
         public string Plan { get; init; } = "";
 
         [CommandOption("--output-dir <DIR>")]

@@ -1,11 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using YamlDotNet.Core;
 
 namespace XNet.MLNet.Experiments;
 
 /// <summary>
 /// An experiment: the models to compare, the seeds each runs with, the data and one training recipe for all. Read from
-/// a small JSON file (docs/results.md has the plans behind its tables):
+/// a small JSON file (docs/results.md has the plans behind its tables), or the same fields in YAML (<c>.yaml</c>,
+/// <c>.yml</c>):
 /// <code>
 /// { "name": "equal-density", "data": "/usr/share/datasets/fashion-mnist",
 ///   "models": ["resnet-20", "x-resnet-20-4", "g-resnet-20-4"], "seeds": [0, 1, 2],
@@ -40,7 +42,10 @@ public sealed record ExperimentPlan
     /// <summary>Score only the first N test images (quick plans); null: all.</summary>
     public int? TestLimit { get; init; }
 
-    /// <summary>Reads and checks a plan file; a relative <see cref="Data"/> is resolved against the file's folder.</summary>
+    /// <summary>
+    /// Reads and checks a plan file, JSON or, by its extension (<c>.yaml</c>, <c>.yml</c>), YAML; a relative
+    /// <see cref="Data"/> is resolved against the file's folder.
+    /// </summary>
     /// <exception cref="FileNotFoundException">When the file does not exist.</exception>
     /// <exception cref="InvalidDataException">When it is not a valid plan; the message names the file and the field.</exception>
     public static ExperimentPlan Load(string path)
@@ -55,15 +60,24 @@ public sealed record ExperimentPlan
             throw new InvalidDataException($"Experiment plan '{path}' is empty, not a regular file, or larger than 1 MiB.");
         }
 
+        bool yaml = Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml";
+        string format = yaml ? "YAML" : "JSON", text = File.ReadAllText(path);
         ExperimentPlan plan;
         try
         {
-            plan = JsonSerializer.Deserialize<ExperimentPlan>(File.ReadAllText(path), XNetTrainer.Options.Json)
+            plan = JsonSerializer.Deserialize<ExperimentPlan>(yaml ? PlanYaml.ToJson(text) : text, XNetTrainer.Options.Json)
                    ?? throw new JsonException("it is null");
+        }
+        catch (YamlException ex)
+        {
+            string where = ex.Start.Equals(Mark.Empty) ? "" : $"line {ex.Start.Line}, column {ex.Start.Column}: ";
+            throw new InvalidDataException($"Experiment plan '{path}' is not valid YAML for a plan: {where}{ex.Message}", ex);
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"Experiment plan '{path}' is not valid JSON for a plan: {ex.Message}", ex);
+            // Of a YAML plan, the field's path says where; the line and byte are the converted text's, not the file's.
+            string reason = yaml && ex.Message.IndexOf(" | LineNumber", StringComparison.Ordinal) is int cut and > 0 ? ex.Message[..cut] + "." : ex.Message;
+            throw new InvalidDataException($"Experiment plan '{path}' is not valid {format} for a plan: {reason}", ex);
         }
 
         try
