@@ -74,6 +74,8 @@ public sealed class ExperimentPlanTests
     [DataRow("models: [resnet-8]\n---\nmodels: [resnet-20]\n", "one YAML document; this text holds 2")]
     [DataRow("models: &m [resnet-8, *m]\n", "nests deeper than 32 levels")]
     [DataRow("models: [resnet-8]\nseeds: 0: 1\n", "line 2, column ")]
+    [DataRow("models: [resnet-8]\nmodels: [resnet-20]\n", "line 2, column ")]
+    [DataRow("# nothing but a comment\n", "one YAML document; this text holds 0")]
     public void BrokenYamlIsOneMessageNamingTheFile(string text, string expected)
     {
         var ex = Assert.ThrowsExactly<InvalidDataException>(() => Load("plan.yaml", text));
