@@ -117,7 +117,7 @@ int Run()
             break;
         case "phases":
             KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / Number("density", 4),
-                Int("batch-size", 64), Int("warmup", 3), Int("repetitions", 15),
+                Int("batch-size", 64), Int("warmup", 15), Int("repetitions", 15),
                 arguments.ContainsKey("input") ? ImageShapeOption("input", "3x32x32") : null, Int("kernel", 3));
             break;
         case "ceiling":
