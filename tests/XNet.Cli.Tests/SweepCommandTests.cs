@@ -64,6 +64,43 @@ public sealed class SweepCommandTests
     }
 
     [TestMethod]
+    public void TwoSweepsOnOnePlanShareItsRuns()
+    {
+        string root = TestFolders.Create(TestContext);
+        string plan = Path.Combine(root, "shared.yaml");
+        File.WriteAllText(plan, """
+            name: shared
+            models: [x-resnet-8-2, resnet-8, g-resnet-8-2]
+            seeds: [0, 1]
+            recipe: { epoch: 1, batchSize: 64, learningRate: 0.05, validationSetFraction: 0.1 }
+            trainLimit: 300
+            testLimit: 100
+            """);
+        string output = Path.Combine(root, "out");
+
+        // Started together, as one would start one per core; each run is trained by exactly one of them.
+        var sweeps = Enumerable.Range(0, 2).Select(_ => Task.Run(() => XNetRunner.Run("sweep", plan, "--output-dir", output))).ToArray();
+        Task.WaitAll(sweeps);
+
+        string text = string.Join("\n", sweeps.Select(s => s.Result.Output));
+        Assert.IsTrue(sweeps.All(s => s.Result.ExitCode == 0), text);
+        foreach (string model in new[] { "x-resnet-8-2", "resnet-8", "g-resnet-8-2" })
+        {
+            foreach (int seed in new[] { 0, 1 })
+            {
+                Assert.AreEqual(1, text.Split($"{model} seed {seed}: training").Length - 1, $"{model} seed {seed} trained once: {text}");
+                Assert.IsFalse(File.Exists(Path.Combine(output, "runs", model, $"seed-{seed}", "sweep.lock")), "claims are released");
+            }
+        }
+
+        var csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
+        Assert.HasCount(7, csv, "the last sweep to finish wrote every run: " + string.Join("\n", csv));
+        var table = File.ReadAllLines(Path.Combine(output, "results.md"));
+        Assert.AreEqual(3, table.Count(l => l.StartsWith("| ", StringComparison.Ordinal) && l.Split(" ± ").Length == 3), string.Join("\n", table));
+        TestContext.WriteLine(text);
+    }
+
+    [TestMethod]
     public void ABadPlanIsOneLineNamingTheFileAndTheField()
     {
         string root = TestFolders.Create(TestContext);

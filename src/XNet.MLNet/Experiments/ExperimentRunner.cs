@@ -37,13 +37,18 @@ public sealed record ExperimentSummary(string Model, int Runs, long Parameters, 
 /// Runs an <see cref="ExperimentPlan"/>: every (model, seed) pair is an ordinary run folder under
 /// <c>runs/&lt;model&gt;/seed-&lt;seed&gt;</c> (model.xnet, metrics.csv, checkpoints). A finished run (its
 /// <c>result.json</c> exists) is skipped and an interrupted one resumes from its newest checkpoint, so a grid can be
-/// spread over several sittings. Writes <c>results.csv</c> (one line per run) and <c>results.md</c> (mean ± standard
-/// deviation per model) into the output folder, each atomically, after every run.
+/// spread over several sittings. Several processes may run one plan into one folder at once (say one per core, each with
+/// one thread): each run is claimed by the process that trains it, and the others pass it by. Writes
+/// <c>results.csv</c> (one line per finished run) and <c>results.md</c> (mean ± standard deviation per model) into the
+/// output folder, each atomically, after every run.
 /// </summary>
 public static class ExperimentRunner
 {
     /// <summary>The per-run result file inside a run folder.</summary>
     public const string ResultFile = "result.json";
+
+    /// <summary>The file a process holds open in a run folder while it trains that run, so that others pass it by.</summary>
+    public const string ClaimFile = "sweep.lock";
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -58,7 +63,7 @@ public static class ExperimentRunner
     /// <param name="cancellation">Stops the current run at a batch boundary, after a checkpoint.</param>
     /// <param name="trainMissing">False: train nothing, only gather the finished runs into the result files (a report of
     /// a grid spread over several sittings).</param>
-    /// <returns>The results of the finished runs of the plan, seed by seed, models in plan order.</returns>
+    /// <returns>The results of the finished runs of the plan (this process's and others'), seed by seed, models in plan order.</returns>
     public static IReadOnlyList<ExperimentResult> Run(MLContext mlContext, ExperimentPlan plan, IDataView train, IDataView test,
         string outputFolder, string? device = null, Action<string>? log = null, CancellationToken cancellation = default,
         bool trainMissing = true)
@@ -81,7 +86,6 @@ public static class ExperimentRunner
         // Every model is built (and costed) before the first run, so a configuration error stops the plan before hours of training.
         var costs = plan.Models.ToDictionary(m => m, m => Cost(m, shape, classes));
         // Seed-major: every model gets its first seed before any gets its second, so a plan stopped halfway still compares them all.
-        var results = new List<ExperimentResult>();
         foreach (int seed in plan.Seeds)
         {
             foreach (string model in plan.Models)
@@ -91,7 +95,6 @@ public static class ExperimentRunner
                 string resultPath = Path.Combine(folder, ResultFile);
                 if (File.Exists(resultPath))
                 {
-                    results.Add(ReadResult(resultPath));
                     log?.Invoke($"{model} seed {seed}: done before, skipped");
                     continue;
                 }
@@ -99,6 +102,13 @@ public static class ExperimentRunner
                 if (!trainMissing)
                 {
                     log?.Invoke($"{model} seed {seed}: not run yet");
+                    continue;
+                }
+
+                using var claim = Claim(folder);
+                if (claim is null || File.Exists(resultPath))
+                {
+                    log?.Invoke($"{model} seed {seed}: {(claim is null ? "being trained by another process" : "finished by another process")}, skipped");
                     continue;
                 }
 
@@ -117,15 +127,52 @@ public static class ExperimentRunner
                     history.BestValidationAccuracy, history.BestValidationEpoch, history.Count, history.Final.Elapsed.TotalSeconds,
                     history.Final.ImagesPerSecond);
                 AtomicFile.WriteAllLines(resultPath, [JsonSerializer.Serialize(result, Json)]);
-                results.Add(result);
                 log?.Invoke(string.Create(CultureInfo.InvariantCulture,
                     $"{model} seed {seed}: test accuracy {accuracy:P2}, best validation {history.BestValidationAccuracy:P2}"));
-                WriteResults(outputFolder, plan, results);
+                Publish(outputFolder, plan);
             }
         }
 
-        WriteResults(outputFolder, plan, results);
-        return results;
+        return Publish(outputFolder, plan);
+    }
+
+    /// <summary>The results of the plan's finished runs in <paramref name="outputFolder"/>, seed by seed, models in plan order.</summary>
+    /// <exception cref="InvalidDataException">When a run's result file is damaged.</exception>
+    public static IReadOnlyList<ExperimentResult> Finished(ExperimentPlan plan, string outputFolder) =>
+        plan.Seeds.SelectMany(seed => plan.Models.Select(model => Path.Combine(RunPath(outputFolder, model, seed), ResultFile)))
+            .Where(File.Exists).Select(ReadResult).ToArray();
+
+    /// <summary>
+    /// Writes the result files from the run folders as they are now, and again while another process finished a run in
+    /// the meantime: the last process to write has seen every run finished before its write.
+    /// </summary>
+    private static IReadOnlyList<ExperimentResult> Publish(string outputFolder, ExperimentPlan plan)
+    {
+        while (true)
+        {
+            var results = Finished(plan, outputFolder);
+            WriteResults(outputFolder, plan, results);
+            if (Finished(plan, outputFolder).Count == results.Count)
+            {
+                return results;
+            }
+        }
+    }
+
+    /// <summary>Holds the run folder's claim for this process, or null when another process holds it.</summary>
+    private static FileStream? Claim(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // Nobody waits for a claim (a process that finds one held passes the run by), so deleting it on close is safe.
+            return new FileStream(Path.Combine(folder, ClaimFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1,
+                FileOptions.DeleteOnClose);
+        }
+        catch (IOException) when (File.Exists(Path.Combine(folder, ClaimFile)))
+        {
+            return null;
+        }
     }
 
     /// <summary>Mean and standard deviation per model, in the order the models first appear.</summary>
