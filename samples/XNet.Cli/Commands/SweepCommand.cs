@@ -51,21 +51,9 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output} (build {XNetApp.Version})");
-        var results = ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device,
-            line => AnsiConsole.WriteLine(line), cancellationToken, trainMissing: !settings.Report);
-        // Another process on the same plan may finish a run meanwhile: the last one to draw has seen them all.
-        while (true)
-        {
-            ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output);
-            var finished = ExperimentRunner.Finished(plan, output);
-            if (finished.Count == results.Count)
-            {
-                break;
-            }
-
-            results = finished;
-        }
-
+        ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device, line => AnsiConsole.WriteLine(line),
+            cancellationToken, trainMissing: !settings.Report,
+            publish: results => ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output));
         AnsiConsole.WriteLine(File.ReadAllText(Path.Combine(output, "results.md")));
         AnsiConsole.MarkupLineInterpolated($"Results in {output}: results.csv, results.md, {ExperimentPlot.MacsFile}, {ExperimentPlot.ParametersFile}");
         return 0;

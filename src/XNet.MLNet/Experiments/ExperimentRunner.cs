@@ -63,10 +63,12 @@ public static class ExperimentRunner
     /// <param name="cancellation">Stops the current run at a batch boundary, after a checkpoint.</param>
     /// <param name="trainMissing">False: train nothing, only gather the finished runs into the result files (a report of
     /// a grid spread over several sittings).</param>
+    /// <param name="publish">Also writes something of the finished runs (plots, say) each time the result files are
+    /// written, with the same runs.</param>
     /// <returns>The results of the finished runs of the plan (this process's and others'), seed by seed, models in plan order.</returns>
     public static IReadOnlyList<ExperimentResult> Run(MLContext mlContext, ExperimentPlan plan, IDataView train, IDataView test,
         string outputFolder, string? device = null, Action<string>? log = null, CancellationToken cancellation = default,
-        bool trainMissing = true)
+        bool trainMissing = true, Action<IReadOnlyList<ExperimentResult>>? publish = null)
     {
         plan.Validate();
         if (plan.TrainLimit is int trainLimit)
@@ -129,16 +131,16 @@ public static class ExperimentRunner
                 AtomicFile.WriteAllLines(resultPath, [JsonSerializer.Serialize(result, Json)]);
                 log?.Invoke(string.Create(CultureInfo.InvariantCulture,
                     $"{model} seed {seed}: test accuracy {accuracy:P2}, best validation {history.BestValidationAccuracy:P2}"));
-                Publish(outputFolder, plan);
+                Publish(outputFolder, plan, publish);
             }
         }
 
-        return Publish(outputFolder, plan);
+        return Publish(outputFolder, plan, publish);
     }
 
     /// <summary>The results of the plan's finished runs in <paramref name="outputFolder"/>, seed by seed, models in plan order.</summary>
     /// <exception cref="InvalidDataException">When a run's result file is damaged.</exception>
-    public static IReadOnlyList<ExperimentResult> Finished(ExperimentPlan plan, string outputFolder) =>
+    private static IReadOnlyList<ExperimentResult> Finished(ExperimentPlan plan, string outputFolder) =>
         plan.Seeds.SelectMany(seed => plan.Models.Select(model => Path.Combine(RunPath(outputFolder, model, seed), ResultFile)))
             .Where(File.Exists).Select(ReadResult).ToArray();
 
@@ -146,12 +148,14 @@ public static class ExperimentRunner
     /// Writes the result files from the run folders as they are now, and again while another process finished a run in
     /// the meantime: the last process to write has seen every run finished before its write.
     /// </summary>
-    private static IReadOnlyList<ExperimentResult> Publish(string outputFolder, ExperimentPlan plan)
+    private static IReadOnlyList<ExperimentResult> Publish(string outputFolder, ExperimentPlan plan,
+        Action<IReadOnlyList<ExperimentResult>>? publish)
     {
         while (true)
         {
             var results = Finished(plan, outputFolder);
             WriteResults(outputFolder, plan, results);
+            publish?.Invoke(results);
             if (Finished(plan, outputFolder).Count == results.Count)
             {
                 return results;
