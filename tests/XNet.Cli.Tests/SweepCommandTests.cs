@@ -56,11 +56,17 @@ public sealed class SweepCommandTests
         Assert.AreEqual(0, report, reportText);
         StringAssert.Contains(reportText, "x-resnet-8-2 seed 1: not run yet");
         Assert.HasCount(4, File.ReadAllLines(Path.Combine(output, "results.csv")), "the report holds the 3 finished runs");
+        // With a run of seed 0 gone as well, the interrupted run of seed 1 goes first: what was begun is finished first.
+        Directory.Delete(Path.Combine(output, "runs", "resnet-8", "seed-0"), recursive: true);
         var (resumed, resumedText) = XNetRunner.Run("sweep", plan, "--output-dir", output);
         Assert.AreEqual(0, resumed, resumedText);
         StringAssert.Contains(resumedText, "x-resnet-8-2 seed 1: resuming");
+        Assert.IsLessThan(resumedText.IndexOf("resnet-8 seed 0: training", StringComparison.Ordinal),
+            resumedText.IndexOf("x-resnet-8-2 seed 1: resuming", StringComparison.Ordinal), resumedText);
         var after = File.ReadAllLines(Path.Combine(output, "results.csv"));
         Assert.AreEqual(csv[3].Split(',')[4], after[3].Split(',')[4], "the resumed run's test accuracy");
+        static string[] Outcomes(string[] lines) => lines.Select(l => string.Join(',', l.Split(',')[..8])).ToArray(); // not the times
+        CollectionAssert.AreEqual(Outcomes(csv), Outcomes(after), "every run as before, the retrained one included, in plan order");
     }
 
     [TestMethod]

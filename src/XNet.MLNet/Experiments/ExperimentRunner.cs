@@ -87,52 +87,53 @@ public static class ExperimentRunner
         int classes = (int)Data.DataViewImages.LabelType(train.Schema, "Label").Count;
         // Every model is built (and costed) before the first run, so a configuration error stops the plan before hours of training.
         var costs = plan.Models.ToDictionary(m => m, m => Cost(m, shape, classes));
-        // Seed-major: every model gets its first seed before any gets its second, so a plan stopped halfway still compares them all.
-        foreach (int seed in plan.Seeds)
+        // Seed-major: every model gets its first seed before any gets its second, so a plan stopped halfway still compares them all;
+        // interrupted runs first, so that processes sharing a plan finish what was begun before they begin anew.
+        var runs = plan.Seeds.SelectMany(seed => plan.Models.Select(model => (Seed: seed, Model: model)))
+            .OrderBy(r => CheckpointStore.Newest(RunFolder.CheckpointsOf(RunPath(outputFolder, r.Model, r.Seed))).Any() ? 0 : 1)
+            .ToList();
+        foreach (var (seed, model) in runs)
         {
-            foreach (string model in plan.Models)
+            var cost = costs[model];
+            string folder = RunPath(outputFolder, model, seed);
+            string resultPath = Path.Combine(folder, ResultFile);
+            if (File.Exists(resultPath))
             {
-                var cost = costs[model];
-                string folder = RunPath(outputFolder, model, seed);
-                string resultPath = Path.Combine(folder, ResultFile);
-                if (File.Exists(resultPath))
-                {
-                    log?.Invoke($"{model} seed {seed}: done before, skipped");
-                    continue;
-                }
-
-                if (!trainMissing)
-                {
-                    log?.Invoke($"{model} seed {seed}: not run yet");
-                    continue;
-                }
-
-                using var claim = Claim(folder);
-                if (claim is null || File.Exists(resultPath))
-                {
-                    log?.Invoke($"{model} seed {seed}: {(claim is null ? "being trained by another process" : "finished by another process")}, skipped");
-                    continue;
-                }
-
-                bool resuming = CheckpointStore.Newest(RunFolder.CheckpointsOf(folder)).Any();
-                var options = resuming ? new XNetTrainer.Options { ResumeFrom = folder } : plan.Recipe.WithSeed(seed);
-                options.Architecture = model;
-                options.WorkspacePath = folder;
-                options.Device = device;
-                options.CancellationToken = cancellation;
-
-                log?.Invoke($"{model} seed {seed}: {(resuming ? "resuming" : "training")} ({cost.Parameters:N0} parameters, {cost.MultiplyAccumulates:N0} MACs)");
-                using var fitted = mlContext.MulticlassClassification.Trainers.XNet(options).Fit(train);
-                var history = fitted.TrainingHistory!;
-                double accuracy = mlContext.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy;
-                var result = new ExperimentResult(model, cost.Parameters, cost.MultiplyAccumulates, seed, accuracy,
-                    history.BestValidationAccuracy, history.BestValidationEpoch, history.Count, history.Final.Elapsed.TotalSeconds,
-                    history.Final.ImagesPerSecond);
-                AtomicFile.WriteAllLines(resultPath, [JsonSerializer.Serialize(result, Json)]);
-                log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                    $"{model} seed {seed}: test accuracy {accuracy:P2}, best validation {history.BestValidationAccuracy:P2}"));
-                Publish(outputFolder, plan, publish);
+                log?.Invoke($"{model} seed {seed}: done before, skipped");
+                continue;
             }
+
+            if (!trainMissing)
+            {
+                log?.Invoke($"{model} seed {seed}: not run yet");
+                continue;
+            }
+
+            using var claim = Claim(folder);
+            if (claim is null || File.Exists(resultPath))
+            {
+                log?.Invoke($"{model} seed {seed}: {(claim is null ? "being trained by another process" : "finished by another process")}, skipped");
+                continue;
+            }
+
+            bool resuming = CheckpointStore.Newest(RunFolder.CheckpointsOf(folder)).Any();
+            var options = resuming ? new XNetTrainer.Options { ResumeFrom = folder } : plan.Recipe.WithSeed(seed);
+            options.Architecture = model;
+            options.WorkspacePath = folder;
+            options.Device = device;
+            options.CancellationToken = cancellation;
+
+            log?.Invoke($"{model} seed {seed}: {(resuming ? "resuming" : "training")} ({cost.Parameters:N0} parameters, {cost.MultiplyAccumulates:N0} MACs)");
+            using var fitted = mlContext.MulticlassClassification.Trainers.XNet(options).Fit(train);
+            var history = fitted.TrainingHistory!;
+            double accuracy = mlContext.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy;
+            var result = new ExperimentResult(model, cost.Parameters, cost.MultiplyAccumulates, seed, accuracy,
+                history.BestValidationAccuracy, history.BestValidationEpoch, history.Count, history.Final.Elapsed.TotalSeconds,
+                history.Final.ImagesPerSecond);
+            AtomicFile.WriteAllLines(resultPath, [JsonSerializer.Serialize(result, Json)]);
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"{model} seed {seed}: test accuracy {accuracy:P2}, best validation {history.BestValidationAccuracy:P2}"));
+            Publish(outputFolder, plan, publish);
         }
 
         return Publish(outputFolder, plan, publish);
