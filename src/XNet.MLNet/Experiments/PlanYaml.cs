@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -15,6 +16,9 @@ internal static class PlanYaml
 {
     // A plan is a few levels deep; an alias that refers to itself would otherwise recurse without end.
     private const int MaxDepth = 32;
+
+    // YAML 1.2's decimal form (the core schema's float without .inf and .nan): digits with an optional point and exponent.
+    private static readonly Regex DecimalForm = new(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\z", RegexOptions.CultureInvariant);
 
     /// <summary>The JSON text of the single YAML document in <paramref name="yaml"/>.</summary>
     /// <exception cref="YamlException">When the text is not YAML, holds no or several documents, or nests too deep.</exception>
@@ -103,7 +107,7 @@ internal static class PlanYaml
         {
             writer.WriteNumberValue(whole);
         }
-        else if (IsDecimal(text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) &&
+        else if (DecimalForm.IsMatch(text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) &&
                  double.IsFinite(number))
         {
             writer.WriteNumberValue(number);
@@ -127,47 +131,5 @@ internal static class PlanYaml
             Last = inner.Current?.End ?? Last;
             return moved;
         }
-    }
-
-    /// <summary>YAML 1.2's decimal form: digits with an optional point and exponent (not 1_000, 0x10 or .inf).</summary>
-    private static bool IsDecimal(string text)
-    {
-        int i = text[0] is '-' or '+' ? 1 : 0, digits = 0;
-        for (; i < text.Length && char.IsAsciiDigit(text[i]); i++, digits++)
-        {
-        }
-
-        if (i < text.Length && text[i] == '.')
-        {
-            for (i++; i < text.Length && char.IsAsciiDigit(text[i]); i++, digits++)
-            {
-            }
-        }
-
-        if (digits == 0)
-        {
-            return false;
-        }
-
-        if (i < text.Length && text[i] is 'e' or 'E')
-        {
-            i++;
-            if (i < text.Length && text[i] is '-' or '+')
-            {
-                i++;
-            }
-
-            int exponent = 0;
-            for (; i < text.Length && char.IsAsciiDigit(text[i]); i++, exponent++)
-            {
-            }
-
-            if (exponent == 0)
-            {
-                return false;
-            }
-        }
-
-        return i == text.Length;
     }
 }
