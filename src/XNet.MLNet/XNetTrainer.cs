@@ -89,7 +89,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
             givenShape = options.ExplicitShape();
         }
 
-        var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, givenShape);
+        var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, givenShape, imagesToo: true);
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
         var (classNames, labelValueType) = LabelKeyValues.Read(trainData.Schema[options.LabelColumnName]);
         ModelZoo.EnsureKnown(options.Architecture);
@@ -198,7 +198,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
     private static ImageSet ReadValidation(IDataView validationData, string pixelColumn, Options options, ImageShape shape,
         IReadOnlyList<string> classNames, CancellationToken cancellation)
     {
-        DataViewImages.ResolveShape(validationData.Schema, pixelColumn, shape);
+        DataViewImages.ResolveShape(validationData.Schema, pixelColumn, shape, imagesToo: true);
         DataViewImages.LabelType(validationData.Schema, options.LabelColumnName);
         var (validationClasses, _) = LabelKeyValues.Read(validationData.Schema[options.LabelColumnName]);
         if (!validationClasses.SequenceEqual(classNames))
@@ -258,12 +258,9 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
     {
         var options = TrainerOptions;
         var label = Find(inputSchema, options.LabelColumnName, "Label");
-
         if (!label.IsKey)
         {
-            throw new ArgumentException(
-                $"Label column '{options.LabelColumnName}' has type {label.ItemType}; expected a key type. Add " +
-                $"mlContext.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\") before the X-Net trainer.", nameof(inputSchema));
+            throw DataViewImages.LabelNotKey(options.LabelColumnName, TypeText(label));
         }
 
         var features = Find(inputSchema, options.FeatureColumnName, "Features");
@@ -273,9 +270,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
                       || features.Kind == SchemaShape.Column.VectorKind.VariableVector && features.ItemType == NumberDataViewType.Byte;
         if (!pixels && !images)
         {
-            throw new ArgumentException(
-                $"Features column '{options.FeatureColumnName}' must hold pixels (a known-size vector of Single, from ExtractPixels) or images " +
-                "(MLImage from LoadImages, or encoded bytes from LoadRawImageBytes).", nameof(inputSchema));
+            throw DataViewImages.NotPixels(options.FeatureColumnName, TypeText(features), imagesToo: true);
         }
 
         // As ML.NET's multiclass scorer: the label's values travel in their own type (key values of PredictedLabel,
@@ -309,7 +304,11 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
 
     private static SchemaShape.Column Find(SchemaShape schema, string name, string role) =>
         schema.LastOrDefault(c => c.Name == name) is { Name: not null } column ? column
-            : throw new ArgumentException($"{role} column '{name}' was not found in the input schema.", nameof(schema));
+            : throw DataViewImages.MissingColumn(role, name, schema.Select(c => $"'{c.Name}' ({TypeText(c)})"));
+
+    /// <summary>A schema column's type as a DataViewSchema column's prints it (Vector&lt;Single&gt; rather than Single).</summary>
+    private static string TypeText(SchemaShape.Column column) =>
+        column.Kind == SchemaShape.Column.VectorKind.Scalar ? $"{column.ItemType}" : $"Vector<{column.ItemType}>";
 
     // SchemaShape.Column's constructor is internal to ML.NET; an estimator that adds columns has no public way to describe them.
     [UnsafeAccessor(UnsafeAccessorKind.Constructor)]

@@ -148,6 +148,28 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void SchemaCheckAndFitSayTheSame()
+    {
+        // A pipeline's schema check (GetOutputSchema, run before anything is fitted) and Fit itself report a wrong column
+        // with one message: the columns present, and that images are taken as well as pixels.
+        var trainer = context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions());
+        var text = Keyed(context.Data.LoadFromEnumerable(new[] { new TextFeatures { Label = "a" }, new TextFeatures { Label = "b" } }));
+        var fromSchema = Assert.ThrowsExactly<ArgumentException>(() => trainer.GetOutputSchema(TestData.ShapeOf(text.Schema)));
+        var fromFit = Assert.ThrowsExactly<ArgumentException>(() => trainer.Fit(text));
+        Assert.AreEqual(fromFit.Message, fromSchema.Message);
+        StringAssert.Contains(fromSchema.Message, "Features column 'Features' has type String; expected pixels");
+        StringAssert.Contains(fromSchema.Message, "or images (MLImage from LoadImages, or encoded bytes from LoadRawImageBytes)");
+
+        var unlabelled = context.Data.LoadFromEnumerable(new[] { new FeaturesOnly() });
+        var missing = Assert.ThrowsExactly<ArgumentException>(() => trainer.GetOutputSchema(TestData.ShapeOf(unlabelled.Schema)));
+        StringAssert.Contains(missing.Message, "Label column 'Label' was not found in the input schema; columns present: 'Features' (Vector<Single");
+
+        var unkeyed = context.Data.LoadFromEnumerable(Rows(4, "a", "b"));
+        var notKey = Assert.ThrowsExactly<ArgumentException>(() => trainer.GetOutputSchema(TestData.ShapeOf(unkeyed.Schema)));
+        Assert.AreEqual(Assert.ThrowsExactly<ArgumentException>(() => trainer.Fit(unkeyed)).Message, notKey.Message);
+    }
+
+    [TestMethod]
     public void InfinitePixelNamesColumnRowAndPixel()
     {
         var rows = Rows(6, "a", "b").ToArray();

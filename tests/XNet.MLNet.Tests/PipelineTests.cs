@@ -232,7 +232,7 @@ public sealed class PipelineTests
     public void EstimatorOutputSchemaAddsScoreAndPredictedLabel()
     {
         var keyed = Context.Transforms.Conversion.MapValueToKey("Label");
-        var shape = keyed.GetOutputSchema(ShapeOf(null, train.Schema));
+        var shape = keyed.GetOutputSchema(TestData.ShapeOf(train.Schema));
         var output = Context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).GetOutputSchema(shape);
 
         var score = output.Single(c => c.Name == "Score");
@@ -241,10 +241,6 @@ public sealed class PipelineTests
         Assert.AreEqual(NumberDataViewType.Single, score.ItemType);
         Assert.IsTrue(predicted.IsKey);
     }
-
-    // ML.NET keeps SchemaShape.Create internal; estimators only ever receive shapes from other estimators.
-    [System.Runtime.CompilerServices.UnsafeAccessor(System.Runtime.CompilerServices.UnsafeAccessorKind.StaticMethod, Name = "Create")]
-    private static extern SchemaShape ShapeOf(SchemaShape? type, DataViewSchema schema);
 
     private sealed class FashionRow
     {

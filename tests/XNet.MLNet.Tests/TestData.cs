@@ -23,6 +23,13 @@ internal static class TestData
     public static IDataView WithTextLabels(MLContext mlContext, IDataView keyed) =>
         mlContext.Transforms.Conversion.MapKeyToValue("Label").Fit(keyed).Transform(keyed);
 
+    /// <summary>The schema shape an estimator's GetOutputSchema receives for <paramref name="schema"/>.</summary>
+    public static SchemaShape ShapeOf(DataViewSchema schema) => CreateShape(null, schema);
+
+    // ML.NET keeps SchemaShape.Create internal; estimators only ever receive shapes from other estimators.
+    [System.Runtime.CompilerServices.UnsafeAccessor(System.Runtime.CompilerServices.UnsafeAccessorKind.StaticMethod, Name = "Create")]
+    private static extern SchemaShape CreateShape(SchemaShape? type, DataViewSchema schema);
+
     public static XNetTrainer.Options SmallOptions(int epochs = 1) => new()
     {
         Architecture = "x-resnet-8-2",

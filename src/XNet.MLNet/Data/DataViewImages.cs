@@ -13,17 +13,12 @@ internal static class DataViewImages
 {
     /// <summary>The image shape of a feature column: from the explicit shape, the vector's dimensions, or a square single channel.</summary>
     /// <exception cref="ArgumentException">When the column is missing, not a known-size Single vector, or does not match the shape.</exception>
-    public static ImageShape ResolveShape(DataViewSchema schema, string featureColumn, ImageShape? explicitShape)
+    public static ImageShape ResolveShape(DataViewSchema schema, string featureColumn, ImageShape? explicitShape, bool imagesToo = false)
     {
-        var column = schema.GetColumnOrNull(featureColumn)
-            ?? throw new ArgumentException(
-                $"Features column '{featureColumn}' was not found in the input schema; columns present: {ColumnList(schema)}.",
-                nameof(featureColumn));
+        var column = schema.GetColumnOrNull(featureColumn) ?? throw MissingColumn("Features", featureColumn, Present(schema));
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType type, IsKnownSize: true } vector || type != NumberDataViewType.Single)
         {
-            throw new ArgumentException(
-                $"Features column '{featureColumn}' has type {column.Type}; expected a known-size vector of Single pixels " +
-                "(Vector<Single, C*H*W>, e.g. from ExtractPixels).", nameof(featureColumn));
+            throw NotPixels(featureColumn, column.Type, imagesToo);
         }
 
         if (explicitShape is not null)
@@ -64,14 +59,10 @@ internal static class DataViewImages
     /// <exception cref="ArgumentException">When the column is missing, not a key, or has fewer than 2 classes.</exception>
     public static KeyDataViewType LabelType(DataViewSchema schema, string labelColumn)
     {
-        var column = schema.GetColumnOrNull(labelColumn)
-            ?? throw new ArgumentException(
-                $"Label column '{labelColumn}' was not found in the input schema; columns present: {ColumnList(schema)}.", nameof(labelColumn));
+        var column = schema.GetColumnOrNull(labelColumn) ?? throw MissingColumn("Label", labelColumn, Present(schema));
         if (column.Type is not KeyDataViewType key)
         {
-            throw new ArgumentException(
-                $"Label column '{labelColumn}' has type {column.Type}; expected a key type. Add " +
-                $"mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before the X-Net trainer.", nameof(labelColumn));
+            throw LabelNotKey(labelColumn, column.Type);
         }
 
         if (key.Count < 2 || key.Count > int.MaxValue)
@@ -196,6 +187,25 @@ internal static class DataViewImages
             : raw == typeof(byte) ? Widen<byte>(v => v) : Widen<ulong>(v => v);
     }
 
-    private static string ColumnList(DataViewSchema schema) =>
-        string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+    /// <summary>A missing column, with the columns that are there (name and type), as the schema check and the data path both say it.</summary>
+    public static ArgumentException MissingColumn(string role, string name, IEnumerable<string> present) =>
+        new($"{role} column '{name}' was not found in the input schema; columns present: {string.Join(", ", present)}.", name);
+
+    /// <summary>A label column that is not a key; ML.NET's multiclass trainers take key-typed labels.</summary>
+    public static ArgumentException LabelNotKey(string name, object type) =>
+        new($"Label column '{name}' has type {type}; expected a key type. Add " +
+            $"mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") before the X-Net trainer.", name);
+
+    /// <summary>
+    /// A feature column that does not hold pixels, or with <paramref name="imagesToo"/> (the trainer, which takes images as
+    /// well) neither pixels nor images.
+    /// </summary>
+    public static ArgumentException NotPixels(string name, object type, bool imagesToo) =>
+        new($"Features column '{name}' has type {type}; expected " + (imagesToo
+            ? "pixels (a known-size Vector<Single, C*H*W>, e.g. from ExtractPixels) or images (MLImage from LoadImages, or encoded " +
+              "bytes from LoadRawImageBytes)."
+            : "a known-size vector of Single pixels (Vector<Single, C*H*W>, e.g. from ExtractPixels)."), name);
+
+    private static IEnumerable<string> Present(DataViewSchema schema) =>
+        schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})");
 }
