@@ -128,33 +128,8 @@ public static class ModelZoo
 
     private static string UnknownNameMessage(string name)
     {
-        string key = Key(name);
-        var close = Names.OrderBy(n => EditDistance(key, n)).ThenBy(n => n, StringComparer.Ordinal).Take(3);
+        var close = Spelling.Closest(Key(name), Names, 3);
         return $"Unknown architecture '{name}'. Did you mean: {string.Join(", ", close)}? " +
                "Run 'xnet models' for the full list.";
-    }
-
-    private static int EditDistance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (int i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 }

@@ -95,6 +95,22 @@ public sealed class ExperimentPlanTests
         StringAssert.Contains(json.Message, "is not valid JSON for a plan", "a .json file is read as JSON only");
     }
 
+    [TestMethod]
+    [DataRow("plan.yaml", "models: [resnet-8]\nsedes: [0]\n", "it has no field 'sedes' (did you mean 'seeds'?); a plan has name, data, models, seeds, recipe")]
+    [DataRow("plan.json", """{ "model": ["resnet-8"] }""", "it has no field 'model' (did you mean 'models'?)")]
+    [DataRow("plan.yaml", "models: [resnet-8]\nrecipe: { epochs: 1, validationSetFraction: 0.1 }\n", "'recipe' has no option 'epochs' (did you mean 'epoch'?)")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "LearningRate": 0.1 } }""", "'recipe' has no option 'LearningRate' (did you mean 'learningRate'?)")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "frobnicate": 1 } }""", "'recipe' has no option 'frobnicate'; a recipe takes")]
+    [DataRow("plan.yaml", "models: [resnet-8]\nrecipe: { cropScale: [0.5], validationSetFraction: 0.1 }\n", "$.recipe.cropScale: a range is an array of two numbers")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "cropScale": [0.5] } }""", "$.recipe.cropScale: a range is an array of two numbers")]
+    public void AMisspeltNameOrABadValueIsNamedWithWhereItIs(string name, string text, string expected)
+    {
+        var ex = Assert.ThrowsExactly<InvalidDataException>(() => Load(name, text));
+
+        StringAssert.Contains(ex.Message, expected, ex.Message);
+        Assert.IsFalse(ex.Message.Contains("XNet.MLNet.", StringComparison.Ordinal), "no .NET type names: " + ex.Message);
+    }
+
     private ExperimentPlan Load(string name, string text)
     {
         string path = Path.Combine(root, name);

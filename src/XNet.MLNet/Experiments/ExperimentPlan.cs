@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using YamlDotNet.Core;
 
@@ -62,11 +63,12 @@ public sealed record ExperimentPlan
 
         bool yaml = Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml";
         string format = yaml ? "YAML" : "JSON", text = File.ReadAllText(path);
+        string? json = null;
         ExperimentPlan plan;
         try
         {
-            plan = JsonSerializer.Deserialize<ExperimentPlan>(yaml ? PlanYaml.ToJson(text) : text, XNetTrainer.Options.Json)
-                   ?? throw new JsonException("it is null");
+            json = yaml ? PlanYaml.ToJson(text) : text;
+            plan = JsonSerializer.Deserialize<ExperimentPlan>(json, XNetTrainer.Options.Json) ?? throw new JsonException("it is null");
         }
         catch (YamlException ex)
         {
@@ -77,6 +79,8 @@ public sealed record ExperimentPlan
         {
             // Of a YAML plan, the field's path says where; the line and byte are the converted text's, not the file's.
             string reason = yaml && ex.Message.IndexOf(" | LineNumber", StringComparison.Ordinal) is int cut and > 0 ? ex.Message[..cut] + "." : ex.Message;
+            // A converter's own message (a range that is not two numbers) does not say where; the path does.
+            reason = UnknownField(json) ?? (ex.Path is { Length: > 1 } at && !reason.Contains("Path: ", StringComparison.Ordinal) ? $"{at}: {reason}" : reason);
             throw new InvalidDataException($"Experiment plan '{path}' is not valid {format} for a plan: {reason}", ex);
         }
 
@@ -93,6 +97,49 @@ public sealed record ExperimentPlan
             ? plan with { Data = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, data)) }
             : plan;
     }
+
+    /// <summary>
+    /// The first field of the plan, or option of its recipe, that neither has, with the name it most likely meant
+    /// (System.Text.Json's own message names a .NET type instead); null when every name is known or the text is no JSON object.
+    /// </summary>
+    private static string? UnknownField(string? json)
+    {
+        JsonObject? root;
+        try
+        {
+            root = JsonNode.Parse(json ?? "", documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+                as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        var fields = JsonNames(typeof(ExperimentPlan));
+        var options = JsonNames(typeof(XNetTrainer.Options));
+        string recipe = XNetTrainer.Options.Json.PropertyNamingPolicy!.ConvertName(nameof(Recipe));
+        foreach (var (key, value) in root ?? [])
+        {
+            if (!fields.Contains(key))
+            {
+                return $"it has no field '{key}'{Meant(key, fields)}; a plan has {string.Join(", ", fields)}.";
+            }
+
+            if (key == recipe && value is JsonObject given && given.Select(o => o.Key).FirstOrDefault(o => !options.Contains(o)) is string option)
+            {
+                return $"'{recipe}' has no option '{option}'{Meant(option, options)}; a recipe takes the trainer's options " +
+                       "(XNetTrainer.Options) by their camelCase names: epoch, batchSize, learningRate, ...";
+            }
+        }
+
+        return null;
+    }
+
+    private static string[] JsonNames(Type type) => XNetTrainer.Options.Json.GetTypeInfo(type).Properties.Select(p => p.Name).ToArray();
+
+    private static string Meant(string name, IEnumerable<string> names) =>
+        Architectures.Spelling.Closest(name, names, 1, within: Math.Max(2, name.Length / 3)).FirstOrDefault() is string meant
+            ? $" (did you mean '{meant}'?)" : "";
 
     /// <summary>Throws when the plan cannot run, naming the field.</summary>
     /// <exception cref="ArgumentException">When a field is missing or out of range.</exception>
