@@ -96,11 +96,13 @@ public sealed class ExperimentPlanTests
     }
 
     [TestMethod]
-    [DataRow("plan.yaml", "models: [resnet-8]\nsedes: [0]\n", "it has no field 'sedes' (did you mean 'seeds'?); a plan has name, data, models, seeds, recipe")]
-    [DataRow("plan.json", """{ "model": ["resnet-8"] }""", "it has no field 'model' (did you mean 'models'?)")]
-    [DataRow("plan.yaml", "models: [resnet-8]\nrecipe: { epochs: 1, validationSetFraction: 0.1 }\n", "'recipe' has no option 'epochs' (did you mean 'epoch'?)")]
-    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "LearningRate": 0.1 } }""", "'recipe' has no option 'LearningRate' (did you mean 'learningRate'?)")]
-    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "frobnicate": 1 } }""", "'recipe' has no option 'frobnicate'; a recipe takes")]
+    [DataRow("plan.yaml", "models: [resnet-8]\nsedes: [0]\n", "the plan has no field 'sedes' (did you mean 'seeds'?); it takes name, data, models, seeds, recipe")]
+    [DataRow("plan.json", """{ "model": ["resnet-8"] }""", "the plan has no field 'model' (did you mean 'models'?)")]
+    [DataRow("plan.yaml", "models: [resnet-8]\nrecipe: { epochs: 1, validationSetFraction: 0.1 }\n", "'recipe' has no field 'epochs' (did you mean 'epoch'?).")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "LearningRate": 0.1 } }""", "'recipe' has no field 'LearningRate' (did you mean 'learningRate'?)")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "frobnicate": 1 } }""", "'recipe' has no field 'frobnicate'.")]
+    [DataRow("plan.yaml", "models: [resnet-8]\nrecipe:\n  learningRateSchedule: { kind: cosine, warmup: 1 }\n", "'recipe.learningRateSchedule' (kind cosine) has no field 'warmup' (did you mean 'warmupEpochs'?); it takes kind, ")]
+    [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "earlyStoppingCriteria": { "metric": "loss", "patients": 2 } } }""", "'recipe.earlyStoppingCriteria' has no field 'patients' (did you mean 'patience'?)")]
     [DataRow("plan.yaml", "models: [resnet-8]\nrecipe: { cropScale: [0.5], validationSetFraction: 0.1 }\n", "$.recipe.cropScale: a range is an array of two numbers")]
     [DataRow("plan.json", """{ "models": ["resnet-8"], "recipe": { "cropScale": [0.5] } }""", "$.recipe.cropScale: a range is an array of two numbers")]
     public void AMisspeltNameOrABadValueIsNamedWithWhereItIs(string name, string text, string expected)

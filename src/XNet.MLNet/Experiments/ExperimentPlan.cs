@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using YamlDotNet.Core;
 
 namespace XNet.MLNet.Experiments;
@@ -99,46 +100,74 @@ public sealed record ExperimentPlan
     }
 
     /// <summary>
-    /// The first field of the plan, or option of its recipe, that neither has, with the name it most likely meant
-    /// (System.Text.Json's own message names a .NET type instead); null when every name is known or the text is no JSON object.
+    /// The first name in the plan, at any depth (a recipe's option, a schedule's field), that its object has no field
+    /// for, with the name it most likely meant and, for small objects, the names it takes (System.Text.Json's own
+    /// message names a .NET type instead); null when every name is known or the text is no JSON object.
     /// </summary>
     private static string? UnknownField(string? json)
     {
-        JsonObject? root;
         try
         {
-            root = JsonNode.Parse(json ?? "", documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
-                as JsonObject;
+            return JsonNode.Parse(json ?? "", documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+                is JsonObject root ? UnknownField(root, typeof(ExperimentPlan), "") : null;
         }
         catch (JsonException)
         {
             return null;
         }
+    }
 
-        var fields = JsonNames(typeof(ExperimentPlan));
-        var options = JsonNames(typeof(XNetTrainer.Options));
-        string recipe = XNetTrainer.Options.Json.PropertyNamingPolicy!.ConvertName(nameof(Recipe));
-        foreach (var (key, value) in root ?? [])
+    /// <param name="given">The object as written.</param>
+    /// <param name="type">What it is read into.</param>
+    /// <param name="path">Its dotted path in the plan ("" for the plan itself).</param>
+    private static string? UnknownField(JsonObject given, Type type, string path)
+    {
+        string what = path == "" ? "the plan" : $"'{path}'";
+        var info = XNetTrainer.Options.Json.GetTypeInfo(Nullable.GetUnderlyingType(type) ?? type);
+        string? discriminator = info.PolymorphismOptions?.TypeDiscriminatorPropertyName;
+        if (discriminator is not null)
         {
-            if (!fields.Contains(key))
+            // A polymorphic object (a learning-rate schedule): its fields are those of the kind it names.
+            string? kind = given[discriminator] is JsonValue value && value.TryGetValue(out string? text) ? text : null;
+            var derived = info.PolymorphismOptions!.DerivedTypes.FirstOrDefault(d => d.TypeDiscriminator as string == kind).DerivedType;
+            if (derived is null)
             {
-                return $"it has no field '{key}'{Meant(key, fields)}; a plan has {string.Join(", ", fields)}.";
+                return null; // no kind, or an unknown one: the serializer's own message says so
             }
 
-            if (key == recipe && value is JsonObject given && given.Select(o => o.Key).FirstOrDefault(o => !options.Contains(o)) is string option)
+            info = XNetTrainer.Options.Json.GetTypeInfo(derived);
+            what = $"{what} (kind {kind})";
+        }
+
+        if (info.Kind != JsonTypeInfoKind.Object)
+        {
+            return null;
+        }
+
+        var names = (discriminator is null ? [] : new[] { discriminator }).Concat(info.Properties.Select(p => p.Name)).ToArray();
+        foreach (var (key, value) in given)
+        {
+            var property = info.Properties.FirstOrDefault(p => p.Name == key);
+            if (property is null && key != discriminator)
             {
-                return $"'{recipe}' has no option '{option}'{Meant(option, options)}; a recipe takes the trainer's options " +
-                       "(XNetTrainer.Options) by their camelCase names: epoch, batchSize, learningRate, ...";
+                string takes = names.Length <= 12 ? $"; it takes {string.Join(", ", names)}" : "";
+                return $"{what} has no field '{key}'{Meant(key, names)}{takes}.";
+            }
+
+            if (property is not null && value is JsonObject inner &&
+                UnknownField(inner, property.PropertyType, path == "" ? key : $"{path}.{key}") is string unknown)
+            {
+                return unknown;
             }
         }
 
         return null;
     }
 
-    private static string[] JsonNames(Type type) => XNetTrainer.Options.Json.GetTypeInfo(type).Properties.Select(p => p.Name).ToArray();
-
-    private static string Meant(string name, IEnumerable<string> names) =>
-        Architectures.Spelling.Closest(name, names, 1, within: Math.Max(2, name.Length / 3)).FirstOrDefault() is string meant
+    /// <summary>A near spelling of <paramref name="name"/> among <paramref name="names"/>, or one it begins (warmup: warmupEpochs).</summary>
+    private static string Meant(string name, IReadOnlyCollection<string> names) =>
+        (Architectures.Spelling.Closest(name, names, 1, within: Math.Max(2, name.Length / 3)).FirstOrDefault()
+         ?? names.FirstOrDefault(n => name.Length >= 4 && n.StartsWith(name, StringComparison.OrdinalIgnoreCase))) is string meant
             ? $" (did you mean '{meant}'?)" : "";
 
     /// <summary>Throws when the plan cannot run, naming the field.</summary>
