@@ -127,9 +127,10 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>The equivalent dense weight, (C_out, C_in, k, k), zero where there is no connection; differentiable.</summary>
     public Tensor DenseWeight()
     {
-        using var index = indices.view(OutputChannels, Degree, 1, 1).expand(OutputChannels, Degree, KernelSize, KernelSize);
+        using var scope = NewDisposeScope(); // holds the intermediates (see forward)
+        var index = indices.view(OutputChannels, Degree, 1, 1).expand(OutputChannels, Degree, KernelSize, KernelSize);
         return zeros(new long[] { OutputChannels, InputChannels, KernelSize, KernelSize }, weight.dtype, weight.device)
-            .scatter_(1, index, weight);
+            .scatter_(1, index, weight).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -156,13 +157,23 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     public ExpanderExecution ResolvedExecution => ExpanderExecutionPolicy.Resolve(execution, this, () => forms.Blocks);
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input) => ResolvedExecution switch
+    /// <remarks>
+    /// Runs in a dispose scope of its own, so that the layer is safe outside a model's scope: the scope holds every
+    /// intermediate tensor until the pass returns, where an unreferenced one could be freed by the finalizer thread while
+    /// libtorch still reads it.
+    /// </remarks>
+    public override Tensor forward(Tensor input)
     {
-        ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
-        ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
-        ExpanderExecution.DirectSparse when RunsDirectSparse(input) => forms.DirectSparse(input),
-        _ => forms.Reference(input),
-    };
+        using var scope = NewDisposeScope();
+        var output = ResolvedExecution switch
+        {
+            ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
+            ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
+            ExpanderExecution.DirectSparse when RunsDirectSparse(input) => forms.DirectSparse(input),
+            _ => forms.Reference(input),
+        };
+        return output.MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Inference through the direct kernel (where <see cref="RunsDirectSparse"/>) with <paramref name="foldedWeight"/> (the

@@ -11,7 +11,8 @@ namespace XNet.Architectures.Layers;
 /// </summary>
 /// <remarks>
 /// That state is rebuilt when the <c>indices</c> buffer changes (loading a state dict copies into it), so every form
-/// follows the graph the layer holds now.
+/// follows the graph the layer holds now. The forward forms run inside the layer's dispose scope
+/// (<see cref="ExpanderConv2d.forward"/>), which holds their intermediates.
 /// </remarks>
 internal sealed class ExpanderConvForms : IDisposable
 {
@@ -41,15 +42,13 @@ internal sealed class ExpanderConvForms : IDisposable
     public Tensor BlockGrouped(Tensor input)
     {
         int blocks = Plan();
-        using var scope = NewDisposeScope();
         var gathered = input.index_select(1, planGather!);
-        return nn.functional.conv2d(gathered, layer.Weight, layer.Bias, Strides, Pads, groups: blocks).MoveToOuterDisposeScope();
+        return nn.functional.conv2d(gathered, layer.Weight, layer.Bias, Strides, Pads, groups: blocks);
     }
 
     /// <summary>For a 1x1 layer without padding: a gather of every output's D inputs and a batched product with the compact weight.</summary>
     public Tensor GatherMatmul(Tensor input)
     {
-        using var scope = NewDisposeScope();
         int stride = layer.Stride;
         var x = stride == 1 ? input : input.slice(2, 0, input.shape[2], stride).slice(3, 0, input.shape[3], stride);
         long n = x.shape[0], h = x.shape[2], w = x.shape[3];
@@ -62,7 +61,7 @@ internal sealed class ExpanderConvForms : IDisposable
             y = y.Plus(layer.Bias.view(1, layer.OutputChannels, 1, 1));
         }
 
-        return y.MoveToOuterDisposeScope();
+        return y;
     }
 
     /// <summary>Whether the vectorised kernels can take this input (float32 on a CPU with AVX2 + FMA); otherwise the reference runs.</summary>

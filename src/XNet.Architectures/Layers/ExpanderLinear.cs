@@ -77,8 +77,12 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <summary>The equivalent dense weight, (out, in), zero where there is no connection; differentiable.</summary>
-    public Tensor DenseWeight() =>
-        zeros(new long[] { OutputFeatures, InputFeatures }, weight.dtype, weight.device).scatter_(1, indices, weight);
+    public Tensor DenseWeight()
+    {
+        using var scope = NewDisposeScope(); // holds the zeros scatter_ writes into (see forward)
+        return zeros(new long[] { OutputFeatures, InputFeatures }, weight.dtype, weight.device).scatter_(1, indices, weight)
+            .MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// How the forward pass runs: <see cref="ExpanderExecution.Reference"/> (the scattered dense weight, the default and what
@@ -101,20 +105,20 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Runs in a dispose scope of its own, so that the layer is safe outside a model's scope: the scope holds every
+    /// intermediate tensor until the pass returns, where an unreferenced one could be freed by the finalizer thread while
+    /// libtorch still reads it.
+    /// </remarks>
     public override Tensor forward(Tensor input)
     {
-        if (execution == ExpanderExecution.GatherMatmul)
-        {
-            return GatherMatmulForward(input);
-        }
-
-        using var dense = DenseWeight();
-        return nn.functional.linear(input, dense, bias);
+        using var scope = NewDisposeScope();
+        var output = execution == ExpanderExecution.GatherMatmul ? GatherMatmulForward(input) : nn.functional.linear(input, DenseWeight(), bias);
+        return output.MoveToOuterDisposeScope();
     }
 
     private Tensor GatherMatmulForward(Tensor input)
     {
-        using var scope = NewDisposeScope();
         var leading = input.shape[..^1];
         var rows = input.reshape(-1, InputFeatures);
         var gathered = rows.index_select(1, indices.view(-1)).view(-1, OutputFeatures, Degree);
@@ -124,7 +128,7 @@ public sealed class ExpanderLinear : nn.Module<Tensor, Tensor>, IOnnxExportable
             y = y.Plus(bias);
         }
 
-        return y.reshape(leading.Append(OutputFeatures).ToArray()).MoveToOuterDisposeScope();
+        return y.reshape(leading.Append(OutputFeatures).ToArray());
     }
 
     /// <inheritdoc />

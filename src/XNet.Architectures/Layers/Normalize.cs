@@ -24,8 +24,10 @@ public sealed class Normalize : nn.Module<Tensor, Tensor>, IOnnxExportable
                 $"Normalize: expected one finite mean and one positive std per channel, got mean [{string.Join(", ", mean)}] and std [{string.Join(", ", std)}].");
         }
 
-        this.mean = tensor(mean.ToArray()).view(1, -1, 1, 1);
-        this.std = tensor(std.ToArray()).view(1, -1, 1, 1);
+        using var means = tensor(mean.ToArray()); // named, so that it outlives the view taken from it
+        using var deviations = tensor(std.ToArray());
+        this.mean = means.view(1, -1, 1, 1);
+        this.std = deviations.view(1, -1, 1, 1);
         register_buffer(nameof(mean), this.mean);
         register_buffer(nameof(std), this.std);
     }

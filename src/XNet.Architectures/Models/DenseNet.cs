@@ -115,7 +115,7 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     private readonly bool cifar;
     private readonly nn.Module<Tensor, Tensor>? conv1; // CIFAR's stem; ImageNet's is features.conv0
     private readonly Sequential features; // CIFAR's "blocks"
-    private readonly BatchNorm2d? bn1; // CIFAR's final BN, on the fast training path; ImageNet's is features.norm5
+    private readonly BatchNorm2d finalNorm; // CIFAR's bn1; ImageNet's features.norm5, the body's last module
     private readonly Linear classifier; // CIFAR's "fc"
 
     /// <summary>Builds the ImageNet form.</summary>
@@ -163,17 +163,17 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
             }
         }
 
+        finalNorm = nn.BatchNorm2d(channels);
         if (!cifar)
         {
-            modules.Add(("norm5", nn.BatchNorm2d(channels)));
+            modules.Add(("norm5", finalNorm));
         }
 
         features = nn.Sequential(modules);
         register_module(body, features);
         if (cifar)
         {
-            bn1 = nn.BatchNorm2d(channels);
-            register_module(nameof(bn1), bn1);
+            register_module("bn1", finalNorm);
         }
 
         classifier = nn.Linear(channels, numClasses);
@@ -222,8 +222,15 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = features.call(conv1 is null ? input : conv1.call(input));
-        x = bn1 is null ? nn.functional.relu(x) : TrainingBatchNorm.Call(bn1, x, Activation.ReLU);
+        var x = conv1 is null ? input : conv1.call(input);
+        // Module by module, so that the final batch norm runs with its ReLU through TrainingBatchNorm in both forms (a plain
+        // BatchNorm2d's forward advances its batch counter with a temporary scalar, see TensorSum).
+        foreach (var module in features.children().Where(module => module != finalNorm))
+        {
+            x = ((nn.Module<Tensor, Tensor>)module).call(x);
+        }
+
+        x = TrainingBatchNorm.Call(finalNorm, x, Activation.ReLU);
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return classifier.call(x).MoveToOuterDisposeScope();
     }
@@ -233,7 +240,7 @@ public sealed class DenseNet : nn.Module<Tensor, Tensor>, IOnnxExportable
     {
         var x = conv1 is null ? input : OnnxExport.Module(graph, conv1, input, OnnxExport.Child(path, "conv1"));
         x = OnnxExport.Module(graph, features, x, OnnxExport.Child(path, cifar ? "blocks" : "features"));
-        x = graph.Relu(bn1 is null ? x : OnnxExport.BatchNorm(graph, bn1, x, OnnxExport.Child(path, "bn1")));
+        x = graph.Relu(cifar ? OnnxExport.BatchNorm(graph, finalNorm, x, OnnxExport.Child(path, "bn1")) : x); // ImageNet: features.norm5
         x = OnnxExport.GlobalPoolFlatten(graph, x);
         return OnnxExport.Module(graph, classifier, x, OnnxExport.Child(path, cifar ? "fc" : "classifier"));
     }

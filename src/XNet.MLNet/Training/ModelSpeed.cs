@@ -38,7 +38,7 @@ public sealed class ModelSpeed : IDisposable
         network = ModelZoo.Create(name, input, classes, seed: 0).FoldBatchNormsInInference();
         Cost = ModelCost.Measure(network, input);
         network.to(device);
-        optimizer = optim.SGD(network.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4, nesterov: true);
+        optimizer = new KeptScalarOptimizers.SGD(network.parameters(), 0.01, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true);
         images = randn(new long[] { batchSize, input.Channels, input.Height, input.Width }, device: device);
         labels = randint(classes, new long[] { batchSize }, device: device);
     }

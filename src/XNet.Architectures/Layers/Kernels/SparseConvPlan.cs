@@ -161,13 +161,13 @@ internal sealed class SparseConvPlan
         }
 
         long batch = input.shape[0];
+        using var source = input.contiguous();
         if (PhasesSplit && SparseCorrelation.CanRun(input))
         {
-            using var source = input.contiguous();
             return SplitIntoPhases(source, batch, threads);
         }
 
-        var padded = nn.functional.pad(input.contiguous(),
+        var padded = nn.functional.pad(source,
             new long[] { padding, stride * phaseWidth - width - padding, padding, stride * phaseRows - height - padding });
         if (stride == 1)
         {
@@ -175,7 +175,8 @@ internal sealed class SparseConvPlan
         }
 
         using (padded)
-        using (var phases = padded.view(batch, inputChannels, phaseRows, stride, phaseWidth, stride).permute(0, 1, 3, 5, 2, 4))
+        using (var rows = padded.view(batch, inputChannels, phaseRows, stride, phaseWidth, stride))
+        using (var phases = rows.permute(0, 1, 3, 5, 2, 4))
         {
             return phases.contiguous();
         }
@@ -288,7 +289,8 @@ internal sealed class SparseConvPlan
             }
         }
 
-        return tensor(flat).view(outputChannels, degree, kernel, kernel);
+        using var compact = tensor(flat); // named, so that it outlives the view taken from it
+        return compact.view(outputChannels, degree, kernel, kernel);
     }
 
     private unsafe void InputGradientStride2(Tensor upstream, Tensor weight, Tensor gradient, int threads)
