@@ -25,6 +25,38 @@ public sealed class ModelZooTests
         Assert.AreEqual(PinnedCosts.ByName[name], (cost.Parameters, cost.MultiplyAccumulates), name);
     }
 
+    /// <summary>
+    /// No batch norm of a registered model runs TorchSharp's own <c>BatchNorm2d</c> forward in training: it advances the
+    /// batch counter with temporary native scalars, which a garbage collection on another thread can free while libtorch
+    /// reads them (troubleshooting.md, toFloat). Every one goes through <c>TrainingBatchNorm</c>, which keeps its scalars.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(RegisteredModels))]
+    public void EveryRegisteredModelTrainsItsBatchNormsWithKeptScalars(string name)
+    {
+        var family = ModelZoo.FamilyOf(name);
+        var input = new ImageShape(family.Input.Channels, 32, 32); // the smallest input every family takes
+        using var scope = NewDisposeScope();
+        using var model = ModelZoo.Create(name, input, family.Classes, seed: 0);
+        var plain = new List<string>();
+        foreach (var (path, module) in model.named_modules())
+        {
+            if (module is TorchSharp.Modules.BatchNorm2d norm)
+            {
+                norm.register_forward_hook((_, _, output) =>
+                {
+                    plain.Add(path);
+                    return output;
+                });
+            }
+        }
+
+        model.train();
+        model.call(randn(2, input.Channels, input.Height, input.Width));
+
+        Assert.AreEqual(0, plain.Count, $"{name} trains these batch norms through BatchNorm2d.forward: {string.Join(", ", plain)}");
+    }
+
     [TestMethod]
     public void EveryRegisteredModelHasAPinnedCostAndEveryPinIsRegistered()
     {
