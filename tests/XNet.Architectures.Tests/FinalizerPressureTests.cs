@@ -24,7 +24,7 @@ public sealed class FinalizerPressureTests
     [DataRow(ExpanderExecution.DirectSparse, 3, 1)]
     [DataRow(ExpanderExecution.DirectSparse, 3, 2)]
     [DataRow(ExpanderExecution.GatherMatmul, 1, 1)]
-    public void ExpanderConvTrainsAndScattersUnderFinalizerPressure(ExpanderExecution execution, int kernel, int stride)
+    public void ExpanderConvTrainsUnderFinalizerPressure(ExpanderExecution execution, int kernel, int stride)
     {
         manual_seed(1);
         using var layer = new ExpanderConv2d("pressure.conv", 64, 64, kernel, 4, seed: 2, stride: stride, padding: kernel / 2)
@@ -56,7 +56,7 @@ public sealed class FinalizerPressureTests
     [TestMethod]
     [DataRow(ExpanderExecution.Reference)]
     [DataRow(ExpanderExecution.GatherMatmul)]
-    public void ExpanderLinearTrainsAndScattersUnderFinalizerPressure(ExpanderExecution execution)
+    public void ExpanderLinearTrainsUnderFinalizerPressure(ExpanderExecution execution)
     {
         manual_seed(3);
         using var layer = new ExpanderLinear("pressure.fc", 256, 128, 4, seed: 4, bias: true) { Execution = execution };
