@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using TorchSharp;
+using XNet.Architectures;
 using XNet.MLNet.Data;
 using XNet.MLNet.Training;
 using XNet.Tests.Shared;
@@ -108,6 +109,71 @@ public sealed class ResumeTests
         }
 
         CollectionAssert.AreEqual(MetricsWithoutTimings(whole), MetricsWithoutTimings(split));
+    }
+
+    [TestMethod]
+    public void RunCancelledWhileValidatingKeepsTheEpochAndResumesExactly()
+    {
+        // 40 images in batches of 8: 5 batches an epoch. The stop comes when the first validation pass reads its first image,
+        // after epoch 1's last batch: the checkpoint holds the whole epoch's training, and the resumed run only validates it.
+        var shape = new ImageShape(1, 8, 8);
+        var identity = new ModelIdentity("x-resnet-8-2", shape, ["a", "b"]);
+        var options = new XNetTrainer.Options { Epoch = 2, BatchSize = 8, Seed = 3, RandomCropPadding = 1 };
+        var train = TrainingEngineTests.TinySet(40, seed: 1);
+        var validation = TrainingEngineTests.TinySet(16, seed: 2);
+        (TrainingEngine Engine, torch.nn.Module<torch.Tensor, torch.Tensor> Model) NewRun()
+        {
+            torch.manual_seed(3);
+            var model = ModelZoo.Create("x-resnet-8-2", shape, 2, 3);
+            return (new TrainingEngine(model, options, torch.CPU), model);
+        }
+
+        var (engine, whole) = NewRun();
+        var expected = engine.Fit(train, validation, new CheckpointStore(Folder("whole"), identity), resumeFrom: null);
+
+        using var cancel = new CancellationTokenSource();
+        var stopping = new ImageSet(shape, new ReadingCallsBack(TrainingEngineTests.TinySet(16, seed: 2), cancel.Cancel), 2, indices: null, ownsStorage: true);
+        string split = Folder("split");
+        var (stopped, _) = NewRun();
+        var ex = Assert.ThrowsExactly<OperationCanceledException>(
+            () => stopped.Fit(train, stopping, new CheckpointStore(split, identity), resumeFrom: null, cancel.Token));
+        StringAssert.Contains(ex.Message, "validation of epoch 1");
+        string checkpoint = Path.Combine(split, "checkpoint-0000-000005.xckpt");
+        StringAssert.Contains(ex.Message, checkpoint);
+
+        var (resumedEngine, resumed) = NewRun();
+        var actual = resumedEngine.Fit(train, validation, new CheckpointStore(split, identity), TrainingCheckpoint.Read(checkpoint));
+
+        foreach (var (name, tensor) in whole.state_dict())
+        {
+            Assert.IsTrue(tensor.eq(resumed.state_dict()[name]).all().item<bool>(), $"tensor '{name}' differs after resuming");
+        }
+
+        // Every metric but the timings is the same; the resumed epoch's throughput is still the epoch's, not a division by nothing.
+        static object Untimed(EpochMetrics m) => m with { ImagesPerSecond = 0, Elapsed = TimeSpan.Zero };
+        CollectionAssert.AreEqual(expected.Select(Untimed).ToArray(), actual.Select(Untimed).ToArray());
+        Assert.IsTrue(actual.All(m => double.IsFinite(m.ImagesPerSecond) && m.ImagesPerSecond > 0),
+            string.Join(", ", actual.Select(m => m.ImagesPerSecond)));
+    }
+
+    /// <summary>An image set's pixels that call back when the first is read.</summary>
+    private sealed class ReadingCallsBack(ImageSet images, Action callback) : IImageStorage
+    {
+        private int read;
+
+        public int Count => images.Count;
+
+        public int Label(int index) => images.Label(index);
+
+        public void CopyImage(int index, Span<float> destination)
+        {
+            if (Interlocked.Exchange(ref read, 1) == 0)
+            {
+                callback();
+            }
+
+            images.CopyImage(index, destination);
+        }
     }
 
     [TestMethod]

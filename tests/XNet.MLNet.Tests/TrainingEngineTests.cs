@@ -272,7 +272,8 @@ public sealed class TrainingEngineTests
         return model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
     }
 
-    private static ImageSet TinySet(int count, int seed)
+    /// <summary>Two classes of 8x8 images told apart by which half is brighter.</summary>
+    internal static ImageSet TinySet(int count, int seed)
     {
         var random = new Random(seed);
         var labels = Enumerable.Range(0, count).Select(i => i % 2).ToArray();

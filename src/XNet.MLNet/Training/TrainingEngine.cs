@@ -93,7 +93,7 @@ public sealed class TrainingEngine
             }
 
             var trained = TrainEpoch(optimizer, train, run, store, Elapsed, cancellation);
-            var validated = validation is null ? null : Evaluate(model, validation, options.InferenceBatchSize, device, cancellation);
+            var validated = validation is null ? null : Validate(optimizer, validation, run, store, cancellation);
             var metrics = new EpochMetrics(run.Epoch + 1, options.Epoch, trained.Loss, trained.Accuracy, trained.Top5Accuracy,
                 validated?.Loss, validated?.Accuracy, validated?.Top5Accuracy, trained.Rate, trained.ImagesPerSecond,
                 TimeSpan.FromSeconds(Elapsed()));
@@ -122,6 +122,41 @@ public sealed class TrainingEngine
 
         model.eval();
         return new TrainingHistory(run.History, run.BestEpoch);
+    }
+
+    /// <summary>
+    /// Scores the epoch just trained on the validation set. A cancellation here keeps the epoch's training: the checkpoint
+    /// is written at the epoch's last batch, and a resumed run repeats only the validation.
+    /// </summary>
+    private EvaluationResult Validate(OptimizerHelper optimizer, ImageSet validation, RunState run, CheckpointStore? store,
+        CancellationToken cancellation)
+    {
+        try
+        {
+            return Evaluate(model, validation, options.InferenceBatchSize, device, cancellation);
+        }
+        catch (OperationCanceledException ex) when (cancellation.IsCancellationRequested)
+        {
+            throw Cancelled(optimizer, run, store, $"the validation of epoch {run.Epoch + 1} (its training is done)", ex, cancellation);
+        }
+    }
+
+    /// <summary>
+    /// The exception a cancellation ends the run with, after writing the checkpoint of the current position (between
+    /// batches, or between an epoch's last batch and its validation, the position is consistent: the run can continue
+    /// exactly there).
+    /// </summary>
+    private OperationCanceledException Cancelled(OptimizerHelper optimizer, RunState run, CheckpointStore? store, string where,
+        OperationCanceledException ex, CancellationToken cancellation)
+    {
+        if (store is null)
+        {
+            return new OperationCanceledException($"Training was cancelled at {where}.", ex, cancellation);
+        }
+
+        string path = Checkpoint(store, optimizer, run, run.Epoch, run.Batch, best: false);
+        return new OperationCanceledException(
+            $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Directory}'.", ex, cancellation);
     }
 
     /// <summary>
@@ -179,14 +214,13 @@ public sealed class TrainingEngine
         using var loader = new BatchLoader(train, options.BatchSize, seed * 1_000_003 + epoch, plan, cancellation, run.Batch);
         var (lossSum, correct, correctTop5, seen, _) = run.Progress;
         long seenBefore = seen;
-        double rate = options.LearningRate;
         var clock = Stopwatch.StartNew();
         try
         {
             foreach (var batch in loader.Batches())
             {
                 cancellation.ThrowIfCancellationRequested();
-                rate = options.LearningRateSchedule.At(options.LearningRate, epoch, run.Batch, loader.BatchCount, options.Epoch);
+                double rate = options.LearningRateSchedule.At(options.LearningRate, epoch, run.Batch, loader.BatchCount, options.Epoch);
                 foreach (var group in optimizer.ParamGroups)
                 {
                     group.LearningRate = rate;
@@ -231,16 +265,7 @@ public sealed class TrainingEngine
         }
         catch (OperationCanceledException ex) when (cancellation.IsCancellationRequested)
         {
-            // Between batches the position is consistent: keep it, so the run can continue exactly here.
-            string where = $"epoch {epoch + 1}, after batch {run.Batch}";
-            if (store is null)
-            {
-                throw new OperationCanceledException($"Training was cancelled at {where}.", ex, cancellation);
-            }
-
-            string path = Checkpoint(store, optimizer, run, epoch, run.Batch, best: false);
-            throw new OperationCanceledException(
-                $"Training was cancelled at {where}; checkpoint '{path}' was written. Resume from '{store.Directory}'.", ex, cancellation);
+            throw Cancelled(optimizer, run, store, $"epoch {epoch + 1}, after batch {run.Batch}", ex, cancellation);
         }
         catch (ExternalException ex)
         {
@@ -250,8 +275,13 @@ public sealed class TrainingEngine
                 (store?.Latest is string latest ? $" The last checkpoint, '{latest}', is kept; resume from '{store.Directory}'." : ""), ex);
         }
 
-        return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, rate,
-            (seen - seenBefore) / clock.Elapsed.TotalSeconds);
+        // Both from the run's state rather than this call's, so they are the epoch's even when the run was resumed within it
+        // (or after its last batch, when this call trains nothing): the last step's rate and the epoch's training time,
+        // measured from the previous epoch's end.
+        double lastRate = options.LearningRateSchedule.At(options.LearningRate, epoch, loader.BatchCount - 1, loader.BatchCount, options.Epoch);
+        double epochStart = run.History.Count > 0 ? run.History[^1].Elapsed.TotalSeconds : 0;
+        return (lossSum / seen, (double)correct / seen, (double)correctTop5 / seen, lastRate,
+            seen / (run.Progress.ElapsedSeconds - epochStart));
     }
 
     /// <summary>The first line of a libtorch error and the function that raised it, without the native frames.</summary>
