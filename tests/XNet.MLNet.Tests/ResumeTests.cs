@@ -286,6 +286,24 @@ public sealed class ResumeTests
     }
 
     [TestMethod]
+    public void ResumingOnOtherTrainingDataIsRefusedNamingBothSizes()
+    {
+        string run = Folder("other-data");
+        var first = Options(run);
+        first.Epoch = 1;
+        using (Context.MulticlassClassification.Trainers.XNet(first).Fit(data))
+        {
+        }
+
+        // 80 images instead of 96: 60 trained after the quarter held out, where the checkpoint's run trained 72.
+        var fewer = Context.Data.Cache(TestData.Take(Context, "train", 80));
+        var resumed = new XNetTrainer.Options { ResumeFrom = run, Epoch = 1 };
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(resumed).Fit(fewer));
+        StringAssert.Contains(ex.Message, "training on 72 images; this run has 60");
+        StringAssert.Contains(ex.Message, Path.Combine(run, "checkpoints"));
+    }
+
+    [TestMethod]
     public void ResumingFromAFolderWithoutCheckpointsNamesIt()
     {
         string empty = Folder("empty");

@@ -35,8 +35,8 @@ internal sealed class CheckpointStore(string directory, ModelIdentity identity)
             : Enumerable.Empty<string>();
 
     /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
-    public string Save(int epoch, int batch, XNetTrainer.Options options, EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch,
-        IReadOnlyDictionary<string, byte[]> blobs, bool best)
+    public string Save(int epoch, int batch, XNetTrainer.Options options, int trainingImages, EpochProgress progress, IReadOnlyList<EpochMetrics> history,
+        int? bestEpoch, IReadOnlyDictionary<string, byte[]> blobs, bool best)
     {
         if (Latest is null)
         {
@@ -46,7 +46,7 @@ internal sealed class CheckpointStore(string directory, ModelIdentity identity)
 
         string path = Path.Combine(directory, $"{Prefix}{epoch:D4}-{batch:D6}{TrainingCheckpoint.Extension}");
         void Write(Stream stream) =>
-            TrainingCheckpoint.Write(stream, identity, options, epoch, batch, progress, history, bestEpoch, blobs);
+            TrainingCheckpoint.Write(stream, identity, options, trainingImages, epoch, batch, progress, history, bestEpoch, blobs);
         AtomicFile.Write(path, Write);
         if (best)
         {

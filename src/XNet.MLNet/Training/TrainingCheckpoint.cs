@@ -51,6 +51,7 @@ public sealed class TrainingCheckpoint
         Progress = manifest.Progress;
         History = manifest.History;
         BestEpoch = manifest.BestEpoch;
+        TrainingImages = manifest.TrainingImages;
         Digests = manifest.Sha256;
     }
 
@@ -80,6 +81,9 @@ public sealed class TrainingCheckpoint
 
     /// <summary>1-based epoch of the best validation accuracy whose weights are kept (KeepBestValidationModel), if any.</summary>
     public int? BestEpoch { get; }
+
+    /// <summary>How many images the run trains on (its training set after any validation split); null in checkpoints written before it was recorded.</summary>
+    public int? TrainingImages { get; }
 
     internal EpochProgress Progress { get; }
 
@@ -213,13 +217,13 @@ public sealed class TrainingCheckpoint
         return null;
     }
 
-    internal static void Write(Stream stream, ModelIdentity identity, XNetTrainer.Options options, int epoch, int batch, EpochProgress progress,
-        IReadOnlyList<EpochMetrics> history, int? bestEpoch, IReadOnlyDictionary<string, byte[]> blobs)
+    internal static void Write(Stream stream, ModelIdentity identity, XNetTrainer.Options options, int trainingImages, int epoch, int batch,
+        EpochProgress progress, IReadOnlyList<EpochMetrics> history, int? bestEpoch, IReadOnlyDictionary<string, byte[]> blobs)
     {
         var manifest = new Manifest(FormatVersion, identity.Architecture, identity.InputShape.Channels, identity.InputShape.Height,
             identity.InputShape.Width, identity.ClassNames.ToArray(),
             JsonSerializer.SerializeToElement(options, XNetTrainer.Options.Json), epoch, batch, progress, history.ToArray(), bestEpoch,
-            blobs.ToDictionary(b => b.Key, b => Convert.ToHexString(SHA256.HashData(b.Value))));
+            blobs.ToDictionary(b => b.Key, b => Convert.ToHexString(SHA256.HashData(b.Value))), trainingImages);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         using (var entry = zip.CreateEntry(ManifestEntry).Open())
         {
@@ -235,7 +239,7 @@ public sealed class TrainingCheckpoint
 
     private sealed record Manifest(int FormatVersion, string Architecture, int Channels, int Height, int Width, string[] ClassNames,
         JsonElement Options, int Epoch, int Batch, EpochProgress Progress, EpochMetrics[] History, int? BestEpoch,
-        Dictionary<string, string> Sha256);
+        Dictionary<string, string> Sha256, int? TrainingImages);
 }
 
 /// <summary>The running sums of an epoch in progress, so a run resumed within it reports the same epoch metrics.</summary>

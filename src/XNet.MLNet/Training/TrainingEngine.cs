@@ -81,7 +81,7 @@ public sealed class TrainingEngine
 
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = CreateOptimizer(parameters);
-        var run = resumeFrom is null ? new RunState() : Restore(resumeFrom, optimizer);
+        var run = resumeFrom is null ? new RunState { TrainingImages = train.Count } : Restore(resumeFrom, optimizer, train.Count);
         var clock = Stopwatch.StartNew();
         double elapsedBefore = run.Progress.ElapsedSeconds;
         double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
@@ -295,8 +295,17 @@ public sealed class TrainingEngine
     }
 
     /// <summary>Loads a checkpoint's weights, optimizer state, random state and position.</summary>
-    private RunState Restore(TrainingCheckpoint checkpoint, OptimizerHelper optimizer)
+    private RunState Restore(TrainingCheckpoint checkpoint, OptimizerHelper optimizer, int trainingImages)
     {
+        // The position (epoch, batch, the epoch's sums) means something only for the data the run was started on.
+        if (checkpoint.TrainingImages is int images && images != trainingImages)
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{checkpoint.Path}' was written by a run training on {images:N0} images; this run has {trainingImages:N0}. " +
+                "Resume with the training data (and validation split) the run was started with, or start a new run.",
+                nameof(XNetTrainer.Options.ResumeFrom));
+        }
+
         if (checkpoint.Seed != seed)
         {
             throw new ArgumentException(
@@ -342,6 +351,7 @@ public sealed class TrainingEngine
 
         return new RunState
         {
+            TrainingImages = trainingImages,
             Epoch = checkpoint.Epoch,
             Batch = checkpoint.Batch,
             Progress = checkpoint.Progress,
@@ -353,7 +363,7 @@ public sealed class TrainingEngine
 
     /// <summary>Writes the checkpoint of position (<paramref name="epoch"/>, <paramref name="batch"/>) and returns its path.</summary>
     private string Checkpoint(CheckpointStore store, OptimizerHelper optimizer, RunState run, int epoch, int batch, bool best) =>
-        store.Save(epoch, batch, options, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best);
+        store.Save(epoch, batch, options, run.TrainingImages, run.Progress, run.History, run.BestEpoch, Blobs(optimizer, run), best);
 
     /// <summary>The binary parts of a checkpoint: weights (with graphs and BN statistics), optimizer state, random state.</summary>
     private Dictionary<string, byte[]> Blobs(OptimizerHelper optimizer, RunState run)
@@ -438,9 +448,11 @@ public sealed class TrainingEngine
         return (images.pin_memory().to(device, non_blocking: true), labels.pin_memory().to(device, non_blocking: true));
     }
 
-    /// <summary>Where a run stands: the position, the running sums of the current epoch, the history and the best epoch.</summary>
+    /// <summary>Where a run stands: its training set's size, the position, the running sums of the current epoch, the history and the best epoch.</summary>
     private sealed class RunState
     {
+        public int TrainingImages { get; init; }
+
         public int Epoch { get; set; }
 
         public int Batch { get; set; }
