@@ -132,7 +132,7 @@ public sealed class ResumeTests
         var expected = engine.Fit(train, validation, new CheckpointStore(Folder("whole"), identity), resumeFrom: null);
 
         using var cancel = new CancellationTokenSource();
-        var stopping = new ImageSet(shape, new ReadingCallsBack(TrainingEngineTests.TinySet(16, seed: 2), cancel.Cancel), 2, indices: null, ownsStorage: true);
+        var stopping = new ImageSet(shape, new ReadingCallsBack(validation, cancel.Cancel), 2, indices: null, ownsStorage: true);
         string split = Folder("split");
         var (stopped, _) = NewRun();
         var ex = Assert.ThrowsExactly<OperationCanceledException>(
