@@ -103,6 +103,26 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     }
 
     /// <summary>
+    /// <see cref="forward"/>, and <paramref name="input"/> as returned by the convolution's autograd node when it can
+    /// return it (<see cref="ExpanderConv2d.SharesNextInput"/>), else <paramref name="input"/> itself: a residual block
+    /// that adds that input back as its identity shortcut has the input's two gradients summed in the convolution's
+    /// backward pass instead of in a pass of their own. A returned input other than <paramref name="input"/> belongs to
+    /// no dispose scope: the caller disposes it (or attaches it to its scope).
+    /// </summary>
+    internal (Tensor Output, Tensor Input) ForwardSharingInput(Tensor input)
+    {
+        if (conv is not ExpanderConv2d expander || !is_grad_enabled())
+        {
+            return (call(input), input);
+        }
+
+        expander.SharesNextInput = true;
+        var output = call(input);
+        expander.SharesNextInput = false; // in case the pass did not run the convolution
+        return (output, expander.TakeSharedInput() ?? input);
+    }
+
+    /// <summary>
     /// Whether a pass over <paramref name="input"/> folds the batch norm into the convolution: <see cref="FoldsInInference"/>
     /// in evaluation mode without gradients, on the CPU (on a GPU the folding's read-back of the statistics would cost more
     /// than the batch norm it saves), with running statistics, and a convolution that runs the direct kernel for this input

@@ -165,7 +165,17 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var output = ResolvedExecution switch
+        bool share = SharesNextInput;
+        (SharesNextInput, SharedInput) = (false, null);
+        var execution = ResolvedExecution;
+        if (share && execution == ExpanderExecution.DirectSparse && RunsDirectSparse(input) &&
+            forms.DirectSparseSharingInput(input) is var (shared, sharedInput))
+        {
+            SharedInput = sharedInput.DetachFromDisposeScope(); // the taker's (TakeSharedInput)
+            return shared.MoveToOuterDisposeScope();
+        }
+
+        var output = execution switch
         {
             ExpanderExecution.BlockGrouped => forms.BlockGrouped(input),
             ExpanderExecution.GatherMatmul => forms.GatherMatmul(input),
@@ -174,6 +184,28 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         };
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Asks the next forward pass to return its input from the convolution's autograd node as well
+    /// (<see cref="SharedInput"/>), for a residual block's identity shortcut, so that the input's two gradients are summed
+    /// in the convolution's backward pass (<see cref="SharedInputSparseConvFunction"/>). A request rather than an
+    /// argument, so that the pass still runs through <c>call</c> and its hooks fire; the pass clears it.
+    /// </summary>
+    internal bool SharesNextInput { get; set; }
+
+    /// <summary>
+    /// The input as the last forward pass's autograd node returned it, when <see cref="SharesNextInput"/> asked for it and
+    /// the pass could (the direct kernel, no bias, an input gradient that adds: <see cref="SparseConvPlan.InputGradientAdds"/>);
+    /// otherwise null. Taking it clears it; the taker owns it (it belongs to no dispose scope).
+    /// </summary>
+    internal Tensor? TakeSharedInput()
+    {
+        var input = SharedInput;
+        SharedInput = null;
+        return input;
+    }
+
+    private Tensor? SharedInput { get; set; }
 
     /// <summary>
     /// Inference through the direct kernel (where <see cref="RunsDirectSparse"/>) with <paramref name="foldedWeight"/> (the

@@ -75,6 +75,23 @@ internal sealed class ExpanderConvForms : IDisposable
     }
 
     /// <summary>
+    /// <see cref="DirectSparse"/> for a layer without a bias, returning its input too as the second output of the
+    /// convolution's autograd node (<see cref="SharedInputSparseConvFunction"/>), for a residual block's identity
+    /// shortcut; null where the plan's input gradient cannot add the shortcut's (<see cref="SparseConvPlan.InputGradientAdds"/>).
+    /// </summary>
+    public (Tensor Output, Tensor Input)? DirectSparseSharingInput(Tensor input)
+    {
+        var plan = PlanFor(input);
+        if (layer.Bias is not null || !plan.InputGradientAdds)
+        {
+            return null;
+        }
+
+        var outputs = SharedInputSparseConvFunction.apply(input, layer.Weight, plan, torch.get_num_threads());
+        return (outputs[0], outputs[1]);
+    }
+
+    /// <summary>
     /// Inference through the direct kernel, without autograd: <paramref name="foldedWeight"/> (the compact weight with an
     /// evaluation-mode batch norm's multipliers in it) and <paramref name="epilogue"/> applied to each output plane as it is
     /// finished (the batch norm's shift and the activation; the caller folds the layer's own bias into the shift).

@@ -282,15 +282,21 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = input;
-        for (int i = 0; i < convolutions.Count - 1; i++)
+        // With an identity shortcut the first convolution hands the input back from its autograd node, so that the input's
+        // two gradients (the branch's and the shortcut's) are summed in that convolution's backward pass.
+        var (x, identity) = downsample is null ? convolutions[0].ForwardSharingInput(input) : (convolutions[0].call(input), downsample.call(input));
+        if (downsample is null && !ReferenceEquals(identity, input))
+        {
+            scope.Attach(identity);
+        }
+
+        for (int i = 1; i < convolutions.Count - 1; i++)
         {
             x = convolutions[i].call(x);
         }
 
         // The last unit adds the shortcut and applies the ReLU in its batch norm's pass (training) or its convolution's
         // (folded inference), instead of an addition and a ReLU over the whole output each.
-        var identity = downsample is null ? input : downsample.call(input);
         return convolutions[^1].Forward(x, identity.contiguous(), Activation.ReLU).MoveToOuterDisposeScope();
     }
 

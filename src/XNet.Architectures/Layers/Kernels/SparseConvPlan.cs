@@ -203,14 +203,32 @@ internal sealed class SparseConvPlan
         return output;
     }
 
-    /// <summary>The gradient with respect to the layer's input, (N, C_in, H, W).</summary>
-    public Tensor InputGradient(Tensor upstream, Tensor weight, int threads)
+    /// <summary>
+    /// Whether <see cref="InputGradient"/> can add another gradient of the input to each plane as it finishes it (1x1 and
+    /// unit-stride 3x3 layers, whose input gradient is a correlation over the output gradient as it is).
+    /// </summary>
+    public bool InputGradientAdds => Unpadded || Flat;
+
+    /// <summary>
+    /// The gradient with respect to the layer's input, (N, C_in, H, W); with <paramref name="added"/> (the input's gradient
+    /// from its other reader, a residual block's shortcut), their sum, each plane added as the kernel finishes it, where
+    /// <see cref="InputGradientAdds"/>.
+    /// </summary>
+    public Tensor InputGradient(Tensor upstream, Tensor weight, int threads, Tensor? added = null)
     {
         long batch = upstream.shape[0];
+        if (added is not null && !InputGradientAdds)
+        {
+            throw new InvalidOperationException($"A {kernel}x{kernel} layer of stride {stride} and padding {padding} does not add to its input gradient.");
+        }
+
         if (Unpadded || Flat)
         {
             var plain = empty(batch, inputChannels, height, width);
-            Correlate(input, upstream, OutputWidth, weight, plain, threads);
+            // A zero shift, the added gradient as the residual: (g + 0) + added, the bits of the two gradients' own sum.
+            var epilogue = added is null ? null : new PlaneEpilogue(new float[inputChannels], Activation.None, added);
+            epilogue?.Bind(plain);
+            Correlate(input, upstream, OutputWidth, weight, plain, threads, epilogue);
             return plain;
         }
 
