@@ -117,9 +117,15 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
         }
 
         expander.SharesNextInput = true;
-        var output = call(input);
-        expander.SharesNextInput = false; // in case the pass did not run the convolution
-        return (output, expander.TakeSharedInput() ?? input);
+        try
+        {
+            var output = call(input);
+            return (output, expander.TakeSharedInput() ?? input);
+        }
+        finally
+        {
+            expander.SharesNextInput = false; // in case the pass did not reach the convolution
+        }
     }
 
     /// <summary>
