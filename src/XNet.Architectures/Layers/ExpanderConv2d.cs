@@ -168,8 +168,7 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
         bool share = SharesNextInput;
         (SharesNextInput, SharedInput) = (false, null);
         var execution = ResolvedExecution;
-        if (share && execution == ExpanderExecution.DirectSparse && RunsDirectSparse(input) &&
-            forms.DirectSparseSharingInput(input) is var (shared, sharedInput))
+        if (share && RunsDirectSparse(input) && forms.DirectSparseSharingInput(input) is var (shared, sharedInput))
         {
             SharedInput = sharedInput.DetachFromDisposeScope(); // the taker's (TakeSharedInput)
             return shared.MoveToOuterDisposeScope();

@@ -282,12 +282,20 @@ internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        // With an identity shortcut the first convolution hands the input back from its autograd node, so that the input's
-        // two gradients (the branch's and the shortcut's) are summed in that convolution's backward pass.
-        var (x, identity) = downsample is null ? convolutions[0].ForwardSharingInput(input) : (convolutions[0].call(input), downsample.call(input));
-        if (downsample is null && !ReferenceEquals(identity, input))
+        Tensor x, identity;
+        if (downsample is null)
         {
-            scope.Attach(identity);
+            // The first convolution hands the input back from its autograd node, so that the input's two gradients (the
+            // branch's and the shortcut's) are summed in that convolution's backward pass.
+            (x, identity) = convolutions[0].ForwardSharingInput(input);
+            if (!ReferenceEquals(identity, input))
+            {
+                scope.Attach(identity);
+            }
+        }
+        else
+        {
+            (x, identity) = (convolutions[0].call(input), downsample.call(input));
         }
 
         for (int i = 1; i < convolutions.Count - 1; i++)
