@@ -1,5 +1,6 @@
 using TorchSharp;
 using XNet.Architectures.Layers;
+using XNet.Architectures.Models;
 using static TorchSharp.torch;
 
 namespace XNet.Architectures.Tests;
@@ -78,6 +79,88 @@ public sealed class FinalizerPressureTests
             loss.backward();
             return output.data<float>().ToArray();
         }
+    }
+
+    /// <summary>
+    /// The project's autograd functions (the direct kernel's convolution, the one that also returns a residual block's
+    /// input, the batch norm's) hand their gradients to TorchSharp, which copies them only after the backward call has
+    /// returned: a small block, so that many backward calls run while another thread collects garbage.
+    /// </summary>
+    [TestMethod]
+    public void AutogradFunctionsHandOverTheirGradientsUnderFinalizerPressure()
+    {
+        manual_seed(5);
+        using var block = new ResidualBlock("layer1.0", new[] { (16, 16, 3, 1), (16, 16, 3, 1) }, Connectivity.Expander(4), seed: 0);
+        block.train();
+        using var input = randn(1, 16, 8, 8);
+        using (var probe = input.detach().requires_grad_(true))
+        using (var shared = block.Branch.Units[0].ForwardSharingInput(probe).Input)
+        {
+            Assert.AreNotSame(probe, shared, "the block's first convolution returns its input from its own autograd node");
+        }
+
+        var expected = Step(block, input);
+        using var pressure = new FinalizerPressure();
+        for (int round = 0; round < 2 * Rounds; round++)
+        {
+            var actual = Step(block, input);
+            CollectionAssert.AreEqual(expected.InputGradient, actual.InputGradient, $"input gradient of round {round}");
+            CollectionAssert.AreEqual(expected.WeightGradient, actual.WeightGradient, $"first weight gradient of round {round}");
+        }
+
+        static (float[] InputGradient, float[] WeightGradient) Step(ResidualBlock block, Tensor input)
+        {
+            block.zero_grad();
+            using var leaf = input.detach().requires_grad_(true);
+            using var output = block.forward(leaf);
+            using var loss = output.sum();
+            loss.backward();
+            using var inputGradient = leaf.grad!;
+            using var weightGradient = block.parameters().First().grad!;
+            return (inputGradient.data<float>().ToArray(), weightGradient.data<float>().ToArray());
+        }
+    }
+
+    /// <summary>
+    /// The direct kernel's autograd function on a layer so small that the backward calls come fast: before the gradients
+    /// were handed over (<see cref="Layers.Kernels.GradientHandOver"/>), this crashed the process in one of two runs.
+    /// </summary>
+    [TestMethod]
+    public void ATinyDirectKernelLayerTrainsUnderFinalizerPressure()
+    {
+        using var layer = new ExpanderConv2d("pressure.conv", 16, 16, 3, 4, seed: 1, padding: 1) { Execution = ExpanderExecution.DirectSparse };
+        using var input = randn(1, 16, 4, 4).requires_grad_(true);
+        var expected = Step(layer, input);
+
+        using var pressure = new FinalizerPressure();
+        for (int round = 0; round < 50 * Rounds; round++)
+        {
+            var actual = Step(layer, input);
+            Assert.IsTrue(expected.AsSpan().SequenceEqual(actual), $"the weight gradient differs in round {round}");
+        }
+
+        static float[] Step(ExpanderConv2d layer, Tensor input)
+        {
+            layer.zero_grad();
+            using var output = layer.forward(input);
+            using var loss = output.sum();
+            loss.backward();
+            using var weightGradient = layer.Weight.grad!;
+            return weightGradient.data<float>().ToArray();
+        }
+    }
+
+    [TestMethod]
+    public void AHandedOverGradientLivesUntilTheThreadsNextBackwardCall()
+    {
+        var first = new List<Tensor> { ones(2), null! };
+        Assert.AreSame(first, Layers.Kernels.GradientHandOver.Return(first));
+        Assert.IsFalse(first[0].IsInvalid, "the gradients just returned are kept for libtorch to copy");
+
+        var second = new List<Tensor> { ones(2) };
+        Layers.Kernels.GradientHandOver.Return(second);
+        Assert.IsTrue(first[0].IsInvalid, "the previous call's gradients are disposed at the next call (libtorch copied them)");
+        Assert.IsFalse(second[0].IsInvalid);
     }
 
     /// <summary>The dense weights (what the reference forms and the ONNX export use), many times: each call is short.</summary>

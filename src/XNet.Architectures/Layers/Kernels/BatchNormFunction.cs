@@ -98,7 +98,7 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
                 _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
             };
             saved.ForEach(t => t.Dispose());
-            return new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated };
+            return GradientHandOver.Return(new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated }, grad_output);
         }
 
         var (inputGradient, weightGradient, biasGradient) = activation switch
@@ -109,7 +109,7 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         };
 
         saved.ForEach(t => t.Dispose());
-        return new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! };
+        return GradientHandOver.Return(new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! }, grad_output);
     }
 
     /// <summary>

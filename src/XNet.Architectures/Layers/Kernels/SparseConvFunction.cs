@@ -82,6 +82,6 @@ internal static class SparseConvPasses
         var inputGradient = (bool)ctx.get_data(InputGradientKey) ? plan.InputGradient(upstream, saved[1], threads, added) : null;
         var weightGradient = plan.WeightGradient(saved[0], upstream, threads);
         saved.ForEach(t => t.Dispose());
-        return new List<Tensor> { inputGradient!, weightGradient, null!, null! };
+        return GradientHandOver.Return(new List<Tensor> { inputGradient!, weightGradient, null!, null! }, upstreamGradient, inputGradientAdded);
     }
 }
