@@ -33,24 +33,14 @@ public sealed class FinalizerPressureTests
             Execution = execution,
         };
         using var input = randn(2, 64, 8, 8);
-        var expected = Step(layer, input);
+        var expected = TrainingStep(layer, input);
 
         using var pressure = new FinalizerPressure();
         for (int round = 0; round < Rounds; round++)
         {
-            var actual = Step(layer, input);
+            var actual = TrainingStep(layer, input);
             CollectionAssert.AreEqual(expected.Output, actual.Output, $"output of round {round}");
             CollectionAssert.AreEqual(expected.WeightGradient, actual.WeightGradient, $"weight gradient of round {round}");
-        }
-
-        static (float[] Output, float[] WeightGradient) Step(ExpanderConv2d layer, Tensor input)
-        {
-            layer.zero_grad();
-            using var output = layer.forward(input);
-            using var loss = output.sum();
-            loss.backward();
-            using var weightGradient = layer.Weight.grad!;
-            return (output.data<float>().ToArray(), weightGradient.data<float>().ToArray());
         }
     }
 
@@ -130,23 +120,13 @@ public sealed class FinalizerPressureTests
     {
         using var layer = new ExpanderConv2d("pressure.conv", 16, 16, 3, 4, seed: 1, padding: 1) { Execution = ExpanderExecution.DirectSparse };
         using var input = randn(1, 16, 4, 4).requires_grad_(true);
-        var expected = Step(layer, input);
+        var expected = TrainingStep(layer, input).WeightGradient;
 
         using var pressure = new FinalizerPressure();
         for (int round = 0; round < 50 * Rounds; round++)
         {
-            var actual = Step(layer, input);
+            var actual = TrainingStep(layer, input).WeightGradient;
             Assert.IsTrue(expected.AsSpan().SequenceEqual(actual), $"the weight gradient differs in round {round}");
-        }
-
-        static float[] Step(ExpanderConv2d layer, Tensor input)
-        {
-            layer.zero_grad();
-            using var output = layer.forward(input);
-            using var loss = output.sum();
-            loss.backward();
-            using var weightGradient = layer.Weight.grad!;
-            return weightGradient.data<float>().ToArray();
         }
     }
 
@@ -198,6 +178,17 @@ public sealed class FinalizerPressureTests
             CollectionAssert.AreEqual(new[] { 0.5f, 0.25f }, normalize.Mean, $"means of round {round}");
             CollectionAssert.AreEqual(new[] { 2f, 4f }, normalize.Std, $"deviations of round {round}");
         }
+    }
+
+    /// <summary>One training step of <paramref name="layer"/> outside any dispose scope: its output and weight gradient.</summary>
+    private static (float[] Output, float[] WeightGradient) TrainingStep(ExpanderConv2d layer, Tensor input)
+    {
+        layer.zero_grad();
+        using var output = layer.forward(input);
+        using var loss = output.sum();
+        loss.backward();
+        using var weightGradient = layer.Weight.grad!;
+        return (output.data<float>().ToArray(), weightGradient.data<float>().ToArray());
     }
 
     /// <summary>A thread that collects garbage and waits for the finalizers, over and over, until disposed.</summary>
