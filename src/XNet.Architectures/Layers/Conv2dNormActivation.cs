@@ -22,6 +22,7 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     private readonly Activation activation;
     private readonly object foldedGate = new();
     private FoldedWeights? folded;
+    private Tensor? sharedInput;
 
     /// <summary>A k x k convolution that follows <paramref name="connectivity"/>, then batch norm and <paramref name="activation"/>.</summary>
     /// <param name="connectivity">The convolution's connectivity.</param>
@@ -98,8 +99,55 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
             return FoldedForward(input, residual, activation);
         }
 
+        if (UnitPlanFor(input, residual) is { } plan)
+        {
+            return TrainedAsOne(input, residual, activation, plan);
+        }
+
         var y = conv.call(input);
         return KeepsLibtorchNorm ? TrainingBatchNorm.Unfused(norm, y, activation, residual) : TrainingBatchNorm.Call(norm, y, activation, residual);
+    }
+
+    /// <summary>
+    /// The direct kernel's plan when a training pass over <paramref name="input"/> runs the unit as one autograd function
+    /// (<see cref="ConvNormFunction"/>): with gradients, an expander convolution whose plan has unit gradients
+    /// (<see cref="ExpanderConv2d.UnitPlanFor"/>) and a batch norm on the vectorised path; otherwise null.
+    /// </summary>
+    private SparseConvPlan? UnitPlanFor(Tensor input, Tensor? residual)
+    {
+        if (KeepsLibtorchNorm || !training || !is_grad_enabled() || conv is not ExpanderConv2d expander || expander.UnitPlanFor(input) is not { } plan)
+        {
+            return null;
+        }
+
+        long[] output = { input.shape[0], plan.OutputChannels, plan.OutputHeight, plan.OutputWidth };
+        return TrainingBatchNorm.RunsVectorised(norm, output, residual) ? plan : null;
+    }
+
+    /// <summary>
+    /// The training pass as one autograd function: the convolution, the batch norm and the activation (after
+    /// <paramref name="residual"/>), whose backward pass hands the batch norm's input gradient to the convolution's chunk by
+    /// chunk. It does not run the convolution's own call, so forward hooks on the convolution do not fire in it (those on
+    /// the unit do). With <see cref="ExpanderConv2d.SharesNextInput"/> asked by <see cref="ForwardSharingInput"/>, the
+    /// input comes back from the function too.
+    /// </summary>
+    private Tensor TrainedAsOne(Tensor input, Tensor? residual, Activation activation, SparseConvPlan plan)
+    {
+        var expander = (ExpanderConv2d)conv;
+        bool share = expander.SharesNextInput;
+        expander.SharesNextInput = false;
+        var statistics = new double[2][];
+        object[] arguments = residual is null
+            ? new object[] { input, expander.Weight, norm.weight!, norm.bias!, plan, get_num_threads(), norm.eps, activation, statistics, share }
+            : new object[] { input, expander.Weight, norm.weight!, norm.bias!, plan, get_num_threads(), norm.eps, activation, statistics, share, residual };
+        var outputs = ConvNormFunction.apply(arguments);
+        TrainingBatchNorm.Count(norm, statistics, outputs[0].shape);
+        if (share)
+        {
+            sharedInput = outputs[1].DetachFromDisposeScope(); // the taker's (ForwardSharingInput)
+        }
+
+        return outputs[0];
     }
 
     /// <summary>
@@ -120,7 +168,9 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
         try
         {
             var output = call(input);
-            return (output, expander.TakeSharedInput() ?? input);
+            var shared = sharedInput ?? expander.TakeSharedInput();
+            sharedInput = null;
+            return (output, shared ?? input);
         }
         finally
         {

@@ -217,6 +217,15 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
     /// <summary>The direct kernel's plan for <paramref name="input"/>'s size.</summary>
     internal SparseConvPlan DirectPlanFor(Tensor input) => forms.PlanFor(input);
 
+    /// <summary>
+    /// The direct kernel's plan for a training unit that runs this convolution and its batch norm as one autograd function
+    /// (<see cref="ConvNormFunction"/>): where the direct kernel runs for <paramref name="input"/>, the layer has no bias,
+    /// and the plan's gradients can follow a chunked output gradient (<see cref="SparseConvPlan.RunsUnitGradients"/>);
+    /// otherwise null.
+    /// </summary>
+    internal SparseConvPlan? UnitPlanFor(Tensor input) =>
+        bias is null && RunsDirectSparse(input) && forms.PlanFor(input) is { RunsUnitGradients: true } plan ? plan : null;
+
     /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
     internal bool RunsDirectSparse(Tensor input) =>
         ResolvedExecution == ExpanderExecution.DirectSparse && forms.RunsDirectSparse(input) &&

@@ -24,23 +24,39 @@ internal static class TrainingBatchNorm
     /// </summary>
     public static Tensor Call(BatchNorm2d norm, Tensor input, Activation activation = Activation.None, Tensor? residual = null)
     {
-        if (!norm.training || norm.weight is null || norm.bias is null || norm.running_mean is null || norm.running_var is null ||
-            norm.num_batches_tracked is null || input.dim() != 4 || input.shape[1] != norm.num_features ||
-            input.shape[0] * input.shape[2] * input.shape[3] <= 1 || input.device_type != DeviceType.CPU ||
-            input.dtype != ScalarType.Float32 || !input.is_contiguous() || norm.weight.device_type != DeviceType.CPU ||
-            norm.weight.dtype != ScalarType.Float32 || (residual is not null && (!residual.shape.SequenceEqual(input.shape) ||
-            residual.device_type != DeviceType.CPU || residual.dtype != ScalarType.Float32 || !residual.is_contiguous())))
+        if (input.dim() != 4 || input.device_type != DeviceType.CPU || input.dtype != ScalarType.Float32 || !input.is_contiguous() ||
+            !RunsVectorised(norm, input.shape, residual))
         {
             return Unfused(norm, input, activation, residual);
         }
 
         var statistics = new double[2][];
         var output = residual is null
-            ? BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics)
-            : BatchNormFunction.apply(input, norm.weight, norm.bias, norm.eps, activation, statistics, residual);
-        UpdateRunningStatistics(norm, statistics[0], statistics[1], input.shape[0] * input.shape[2] * input.shape[3]);
+            ? BatchNormFunction.apply(input, norm.weight!, norm.bias!, norm.eps, activation, statistics)
+            : BatchNormFunction.apply(input, norm.weight!, norm.bias!, norm.eps, activation, statistics, residual);
+        Count(norm, statistics, input.shape);
         return output;
     }
+
+    /// <summary>
+    /// Whether a training batch norm over a contiguous float32 CPU input of <paramref name="shape"/> (N, C, H, W) runs the
+    /// vectorised kernels (<see cref="BatchNormPasses"/>): the module in training mode with its affine parameters and
+    /// running statistics, float32 on the CPU, more than one value per channel, and a residual (if any) of the input's
+    /// shape, contiguous float32 on the CPU.
+    /// </summary>
+    public static bool RunsVectorised(BatchNorm2d norm, long[] shape, Tensor? residual) =>
+        norm.training && norm.weight is not null && norm.bias is not null && norm.running_mean is not null && norm.running_var is not null &&
+        norm.num_batches_tracked is not null && shape.Length == 4 && shape[1] == norm.num_features && shape[0] * shape[2] * shape[3] > 1 &&
+        norm.weight.device_type == DeviceType.CPU && norm.weight.dtype == ScalarType.Float32 &&
+        (residual is null || (residual.shape.SequenceEqual(shape) && residual.device_type == DeviceType.CPU &&
+                              residual.dtype == ScalarType.Float32 && residual.is_contiguous()));
+
+    /// <summary>
+    /// Counts a batch the vectorised kernels normalised (<paramref name="statistics"/>: its mean and biased variance, over
+    /// an input of <paramref name="shape"/>) in the module's batch counter and running statistics.
+    /// </summary>
+    public static void Count(BatchNorm2d norm, double[][] statistics, long[] shape) =>
+        UpdateRunningStatistics(norm, statistics[0], statistics[1], shape[0] * shape[2] * shape[3]);
 
     /// <summary>
     /// <see cref="Call"/>'s result as separate operations: libtorch's batch norm (<see cref="Libtorch"/>), then the addition

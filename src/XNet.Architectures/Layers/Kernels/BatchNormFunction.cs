@@ -5,7 +5,7 @@ namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
 /// A training-mode batch norm over a contiguous (N, C, H, W) float32 CPU tensor as an autograd function, forward and
-/// backward through <see cref="BatchNormKernels"/>: y = (x - mean) / sqrt(var + eps) · weight + bias with the batch's
+/// backward through <see cref="BatchNormPasses"/>: y = (x - mean) / sqrt(var + eps) · weight + bias with the batch's
 /// own statistics, optionally followed by a ReLU or ReLU6, and the input, weight and bias gradients that libtorch's batch
 /// norm (and activation) give. With an activation the backward pass recomputes its mask from the input instead of keeping
 /// the output.
@@ -19,18 +19,73 @@ namespace XNet.Architectures.Layers.Kernels;
 /// </remarks>
 internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction>
 {
-    private const string MeanKey = "mean", InverseStdKey = "inverse std", WeightKey = "weight", ShiftKey = "bias", ActivationKey = "activation";
-    private const string ScaleKey = "scale";
-    private const string InputGradientKey = "input needs a gradient", ResidualKey = "residual";
+    private const string StateKey = "batch norm", InputGradientKey = "input needs a gradient";
 
     /// <inheritdoc />
     public override string Name => nameof(BatchNormFunction);
 
     /// <inheritdoc />
-    public override unsafe Tensor forward(AutogradContext ctx, params object[] vars)
+    public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
         var (input, weight, bias, eps, activation) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (Activation)vars[4]);
-        var statistics = (double[][])vars[5];
+        var residual = vars.Length > 6 ? (Tensor)vars[6] : null;
+        var (output, state) = BatchNormPasses.Forward(input, weight, bias, eps, activation, (double[][])vars[5], residual);
+        ctx.save_for_backward(residual is null ? new List<Tensor> { input } : new List<Tensor> { input, residual });
+        ctx.save_data(StateKey, state);
+        ctx.save_data(InputGradientKey, input.requires_grad);
+        return output;
+    }
+
+    /// <inheritdoc />
+    public override unsafe List<Tensor> backward(AutogradContext ctx, Tensor grad_output)
+    {
+        var saved = ctx.get_saved_variables();
+        var (input, residual) = (saved[0], saved.Count > 1 ? saved[1] : null);
+        using var upstream = grad_output.contiguous();
+        // With a residual, the activation's gradient (masked by bn(x) + residual) is the residual's too.
+        var gated = residual is null ? null : empty_like(input);
+        var gradient = BatchNormPasses.Backward(input, upstream, (BatchNormState)ctx.get_data(StateKey), residual, gated);
+        Tensor? inputGradient = null;
+        if ((bool)ctx.get_data(InputGradientKey))
+        {
+            inputGradient = empty_like(input);
+            gradient.InputGradient(TensorMemory.Floats(inputGradient), 0, (int)input.shape[0], get_num_threads());
+        }
+
+        var gradients = new List<Tensor> { inputGradient!, tensor(gradient.Weight), tensor(gradient.Bias), null!, null!, null! };
+        if (gated is not null)
+        {
+            gradients.Add(gated);
+        }
+
+        saved.ForEach(t => t.Dispose());
+        return GradientHandOver.Return(gradients, grad_output);
+    }
+}
+
+/// <summary>The per-channel values a training batch norm's forward pass computes and its backward pass reads.</summary>
+/// <param name="Mean">The batch mean.</param>
+/// <param name="InverseStd">1 / sqrt(biased variance + eps).</param>
+/// <param name="Scale">weight · InverseStd: the forward's multiplier, with which the backward pass recomputes the activation's mask.</param>
+/// <param name="Gamma">The weight.</param>
+/// <param name="Beta">The bias.</param>
+/// <param name="Activation">The activation after the batch norm.</param>
+internal sealed record BatchNormState(float[] Mean, float[] InverseStd, float[] Scale, float[] Gamma, float[] Beta, Activation Activation);
+
+/// <summary>
+/// A training-mode batch norm's forward and backward passes over contiguous (N, C, H, W) float32 CPU tensors through
+/// <see cref="BatchNormKernels"/>, for the autograd functions that run one (<see cref="BatchNormFunction"/>, and
+/// <see cref="ConvNormFunction"/> after its convolution).
+/// </summary>
+internal static unsafe class BatchNormPasses
+{
+    /// <summary>
+    /// act(bn(<paramref name="input"/>) [+ <paramref name="residual"/>]) with the batch's statistics, which go to
+    /// <paramref name="statistics"/> (mean and biased variance, in double), and the state the backward pass needs.
+    /// </summary>
+    public static (Tensor Output, BatchNormState State) Forward(Tensor input, Tensor weight, Tensor bias, double eps, Activation activation,
+        double[][] statistics, Tensor? residual)
+    {
         var (batch, channels, plane) = Shape(input);
         int threads = get_num_threads();
         var (mean, variance) = (new double[channels], new double[channels]);
@@ -47,7 +102,6 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
             scale[c] = (float)(gamma[c] * inv);
         }
 
-        var residual = vars.Length > 6 ? (Tensor)vars[6] : null;
         var output = empty_like(input);
         float* x = TensorMemory.Floats(input), y = TensorMemory.Floats(output), r = residual is null ? null : TensorMemory.Floats(residual);
         switch (activation)
@@ -64,104 +118,90 @@ internal sealed class BatchNormFunction : SingleTensorFunction<BatchNormFunction
         }
 
         (statistics[0], statistics[1]) = (mean, variance);
-        ctx.save_for_backward(residual is null ? new List<Tensor> { input } : new List<Tensor> { input, residual });
-        ctx.save_data(ResidualKey, residual is not null);
-        ctx.save_data(MeanKey, meanF);
-        ctx.save_data(ScaleKey, scale); // the backward pass recomputes the activation's mask with the forward's own values
-        ctx.save_data(InverseStdKey, inverseStd);
-        ctx.save_data(WeightKey, gamma);
-        ctx.save_data(ShiftKey, beta);
-        ctx.save_data(ActivationKey, activation);
-        ctx.save_data(InputGradientKey, input.requires_grad);
-        return output;
-    }
-
-    /// <inheritdoc />
-    public override unsafe List<Tensor> backward(AutogradContext ctx, Tensor grad_output)
-    {
-        var saved = ctx.get_saved_variables();
-        var input = saved[0];
-        var (mean, inverseStd, gamma) = ((float[])ctx.get_data(MeanKey), (float[])ctx.get_data(InverseStdKey), (float[])ctx.get_data(WeightKey));
-        var (beta, activation, scale) = ((float[])ctx.get_data(ShiftKey), (Activation)ctx.get_data(ActivationKey), (float[])ctx.get_data(ScaleKey));
-        using var upstream = grad_output.contiguous();
-        float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
-        bool inputNeedsGradient = (bool)ctx.get_data(InputGradientKey);
-        if ((bool)ctx.get_data(ResidualKey))
-        {
-            // The activation's gradient, masked by bn(x) + residual, is the residual's; the batch norm's backward takes it as is.
-            var gated = empty_like(input);
-            float* g = TensorMemory.Floats(gated), r = TensorMemory.Floats(saved[1]);
-            var (dx, dw, db) = activation switch
-            {
-                Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
-                Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
-                _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient, r, g),
-            };
-            saved.ForEach(t => t.Dispose());
-            return GradientHandOver.Return(new List<Tensor> { dx!, tensor(dw), tensor(db), null!, null!, null!, gated }, grad_output);
-        }
-
-        var (inputGradient, weightGradient, biasGradient) = activation switch
-        {
-            Activation.ReLU => Gradients<Relu>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            Activation.ReLU6 => Gradients<Relu6>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-            _ => Gradients<Identity>(input, x, dy, mean, inverseStd, gamma, scale, beta, inputNeedsGradient),
-        };
-
-        saved.ForEach(t => t.Dispose());
-        return GradientHandOver.Return(new List<Tensor> { inputGradient!, tensor(weightGradient), tensor(biasGradient), null!, null!, null! }, grad_output);
+        return (output, new BatchNormState(meanF, inverseStd, scale, gamma, beta, activation));
     }
 
     /// <summary>
-    /// The input gradient (null unless <paramref name="inputNeedsGradient"/>), weight gradient and bias gradient, with the
-    /// upstream gradient passed back through <typeparamref name="TActivation"/> (its mask recomputed from the input with
-    /// the forward pass's <paramref name="scale"/>, so that it is the forward output's exactly). With a
-    /// <paramref name="residual"/>, the mask is act(bn(x) + residual)'s and the gated gradient goes to
-    /// <paramref name="gated"/>, from which the input gradient is taken as is.
+    /// The weight and bias gradients for the output gradient <paramref name="upstream"/>, passed back through the
+    /// activation (its mask recomputed from the input with the forward pass's scale, so that it is the forward output's
+    /// exactly), and the input gradient as a pass to run. With a <paramref name="residual"/>, the mask is act(bn(x) +
+    /// residual)'s and the gated gradient (the residual's) goes to <paramref name="gated"/>, from which the input gradient
+    /// is taken as is. The tensors must outlive the returned pass.
     /// </summary>
-    private static unsafe (Tensor? Input, float[] Weight, float[] Bias) Gradients<TActivation>(Tensor input, float* x, float* dy,
-        float[] mean, float[] inverseStd, float[] gamma, float[] scale, float[] beta, bool inputNeedsGradient, float* residual = null,
-        float* gated = null)
-        where TActivation : struct, IActivation
+    public static BatchNormGradient Backward(Tensor input, Tensor upstream, BatchNormState state, Tensor? residual, Tensor? gated)
     {
         var (batch, channels, plane) = Shape(input);
-        int threads = get_num_threads();
+        float* x = TensorMemory.Floats(input), dy = TensorMemory.Floats(upstream);
+        float* r = residual is null ? null : TensorMemory.Floats(residual), g = gated is null ? null : TensorMemory.Floats(gated);
         var (sumDy, sumDyX) = (new double[channels], new double[channels]);
-        BatchNormKernels.GradientSums<TActivation>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads, residual, gated);
+        var (mean, scale, beta) = (state.Mean, state.Scale, state.Beta);
+        int threads = get_num_threads();
+        switch (state.Activation)
+        {
+            case Activation.ReLU:
+                BatchNormKernels.GradientSums<Relu>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads, r, g);
+                break;
+            case Activation.ReLU6:
+                BatchNormKernels.GradientSums<Relu6>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads, r, g);
+                break;
+            default:
+                BatchNormKernels.GradientSums<Identity>(x, dy, batch, channels, plane, mean, scale, beta, sumDy, sumDyX, threads, r, g);
+                break;
+        }
 
         double count = (double)batch * plane;
         var (weightGradient, biasGradient) = (new float[channels], new float[channels]);
         var (a, b, k) = (new float[channels], new float[channels], new float[channels]);
         for (int c = 0; c < channels; c++)
         {
-            double inv = inverseStd[c], g = gamma[c];
+            double inv = state.InverseStd[c], gamma = state.Gamma[c];
             weightGradient[c] = (float)(sumDyX[c] * inv);
             biasGradient[c] = (float)sumDy[c];
             // dx = g·inv·(dy - Σdy/M - (x - mean)·inv²·Σdy(x - mean)/M), as dy·a + (x - mean)·b + k (dy through the activation).
-            a[c] = (float)(g * inv);
-            b[c] = (float)(-g * inv * inv * inv * sumDyX[c] / count);
-            k[c] = (float)(-g * inv * sumDy[c] / count);
+            a[c] = (float)(gamma * inv);
+            b[c] = (float)(-gamma * inv * inv * inv * sumDyX[c] / count);
+            k[c] = (float)(-gamma * inv * sumDy[c] / count);
         }
 
-        if (!inputNeedsGradient)
-        {
-            return (null, weightGradient, biasGradient);
-        }
-
-        var inputGradient = empty_like(input);
-        float* dx = TensorMemory.Floats(inputGradient);
-        if (gated == null)
-        {
-            BatchNormKernels.InputGradient<TActivation>(x, dy, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-        }
-        else
-        {
-            BatchNormKernels.InputGradient<Identity>(x, gated, dx, batch, channels, plane, mean, scale, beta, a, b, k, threads);
-        }
-
-        return (inputGradient, weightGradient, biasGradient);
+        // The gated gradient has been through the activation already.
+        return new BatchNormGradient(weightGradient, biasGradient, x, g == null ? dy : g, g == null ? state.Activation : Activation.None,
+            channels, plane, state, a, b, k);
     }
 
     private static (int Batch, int Channels, int Plane) Shape(Tensor input) =>
         ((int)input.shape[0], (int)input.shape[1], checked((int)(input.shape[2] * input.shape[3])));
+}
+
+/// <summary>
+/// A batch norm's weight and bias gradients, and its input gradient as a pass over batch items: dx = g · a[c] + (x -
+/// mean[c]) · b[c] + k[c], with g the output gradient through the activation (<see cref="BatchNormPasses.Backward"/>).
+/// </summary>
+internal sealed unsafe class BatchNormGradient(float[] weight, float[] bias, float* input, float* upstream, Activation activation, int channels,
+    int plane, BatchNormState state, float[] a, float[] b, float[] k)
+{
+    /// <summary>The weight gradient.</summary>
+    public float[] Weight => weight;
+
+    /// <summary>The bias gradient.</summary>
+    public float[] Bias => bias;
+
+    /// <summary>Writes the input gradient of items [<paramref name="first"/>, first + <paramref name="count"/>) to <paramref name="into"/> (item <paramref name="first"/>'s place).</summary>
+    public void InputGradient(float* into, int first, int count, int threads)
+    {
+        long offset = (long)first * channels * plane;
+        float* x = input + offset, g = upstream + offset;
+        var (mean, scale, shift) = (state.Mean, state.Scale, state.Beta);
+        switch (activation)
+        {
+            case Activation.ReLU:
+                BatchNormKernels.InputGradient<Relu>(x, g, into, count, channels, plane, mean, scale, shift, a, b, k, threads);
+                break;
+            case Activation.ReLU6:
+                BatchNormKernels.InputGradient<Relu6>(x, g, into, count, channels, plane, mean, scale, shift, a, b, k, threads);
+                break;
+            default:
+                BatchNormKernels.InputGradient<Identity>(x, g, into, count, channels, plane, mean, scale, shift, a, b, k, threads);
+                break;
+        }
+    }
 }

@@ -110,10 +110,13 @@ internal static unsafe partial class Stencil3x3
     /// each group streamed the whole batch from memory: 1.7x slower in a training step). The chunks' sums are added in
     /// chunk order, so the result does not depend on which thread ran which chunk. With <paramref name="byInput"/> (groups
     /// in the order of the input they read, and each group's plane: <see cref="TermTable.ByInput"/>) a chunk reads each
-    /// input plane once, while all its readers use it, and only its output-gradient planes need to stay in cache.
+    /// input plane once, while all its readers use it, and only its output-gradient planes need to stay in cache. With
+    /// <paramref name="chunkUpstream"/>, each task takes its items' output gradient from it instead of from
+    /// <paramref name="upstream"/> (which is then not read) and hands it back after its sums.
     /// </remarks>
     public static void WeightGradient(float* input, long inBatch, nint inRow, float* upstream, int batch, int planes, int outH, int outW,
-        int* start, nint* origin, float* gradient, int threads, nint phaseStep = 0, (int[] Groups, int[] Planes)? byInput = null)
+        int* start, nint* origin, float* gradient, int threads, nint phaseStep = 0, (int[] Groups, int[] Planes)? byInput = null,
+        IChunkUpstream? chunkUpstream = null)
     {
         var (inputAddress, upstreamAddress, startAddress, originAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)origin);
         int pixels = outH * outW;
@@ -124,21 +127,29 @@ internal static unsafe partial class Stencil3x3
         ChunkSums.Run(chunks, values, threads, (task, chunkSums) =>
         {
             int b0 = (int)task * chunk, count = Math.Min(chunk, batch - b0);
-            var chunkOf = new GradientChunk((float*)inputAddress + b0 * inBatch, inBatch, inRow, phaseStep, (float*)upstreamAddress + b0 * (long)planes * pixels,
-                (long)planes * pixels, count, outH, outW, (nint*)originAddress);
-            if (byInput is var (groups, planeOf))
+            float* dy = chunkUpstream is null ? (float*)upstreamAddress + b0 * (long)planes * pixels : chunkUpstream.Take(b0, count);
+            try
             {
-                foreach (int g in groups)
+                var chunkOf = new GradientChunk((float*)inputAddress + b0 * inBatch, inBatch, inRow, phaseStep, dy, (long)planes * pixels, count,
+                    outH, outW, (nint*)originAddress);
+                if (byInput is var (groups, planeOf))
                 {
-                    chunkOf.Run(planeOf[g], g, g + 1, chunkSums);
+                    foreach (int g in groups)
+                    {
+                        chunkOf.Run(planeOf[g], g, g + 1, chunkSums);
+                    }
+                }
+                else
+                {
+                    for (int q = 0; q < planes; q++)
+                    {
+                        chunkOf.Run(q, ((int*)startAddress)[q], ((int*)startAddress)[q + 1], chunkSums);
+                    }
                 }
             }
-            else
+            finally
             {
-                for (int q = 0; q < planes; q++)
-                {
-                    chunkOf.Run(q, ((int*)startAddress)[q], ((int*)startAddress)[q + 1], chunkSums);
-                }
+                chunkUpstream?.Done(b0, count, dy);
             }
         }, gradient);
     }
