@@ -76,7 +76,7 @@ internal static class XNetApp
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, 130));
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, 143));
         bool verbose = args.Contains("--verbose");
-        int exit = CliErrors.Run(() => app.Run(args.Where(a => a != "--verbose"), cancel.Token), verbose);
+        int exit = CliErrors.Run(() => app.Run(args.Where(a => a != "--verbose"), cancel.Token), verbose, args);
         return exit == 130 && signalExit != 0 ? signalExit : exit;
     }
 }

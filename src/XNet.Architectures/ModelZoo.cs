@@ -75,6 +75,30 @@ public static class ModelZoo
         }
     }
 
+    /// <summary>
+    /// Throws unless <paramref name="name"/> builds for <paramref name="input"/> and <paramref name="numClasses"/>: a name the
+    /// zoo parses may still not build (a CIFAR ResNet depth other than 6n + 2, an input below the family's smallest). Builds
+    /// the network once and disposes it.
+    /// </summary>
+    /// <param name="name">The name.</param>
+    /// <param name="input">The input shape.</param>
+    /// <param name="numClasses">The class count.</param>
+    /// <param name="parameterName">The option the error names, as "Option {parameterName} = '{name}': ...".</param>
+    /// <exception cref="ArgumentException">When the name is unknown or does not build.</exception>
+    public static void EnsureBuildable(string name, ImageShape input, int numClasses, string parameterName)
+    {
+        EnsureKnown(name, parameterName);
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var network = Create(name, input, numClasses, seed: 0);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"Option {parameterName} = '{name}': {ex.Message}", parameterName, ex);
+        }
+    }
+
     /// <summary>Builds the named network; expander graphs are drawn from (<paramref name="seed"/>, layer path).</summary>
     /// <exception cref="ArgumentException">When the name is unknown (the message lists close matches) or the configuration is invalid.</exception>
     public static nn.Module<Tensor, Tensor> Create(string name, ImageShape input, int numClasses, long seed)

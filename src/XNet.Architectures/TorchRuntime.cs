@@ -74,7 +74,9 @@ public static class TorchRuntime
                 ? " The system libstdc++ is older than the one TorchSharp 0.107 was built with (it records GLIBCXX_3.4.32). " +
                   "The XNet build targets (build/ in the repository, buildTransitive/ in the XNet.Architectures package) mark " +
                   "that unused version need weak after build and publish; if you copied the output by hand or set " +
-                  "XNetPatchLibTorchSharp=false, rebuild or republish with them. See docs/troubleshooting.md."
+                  "XNetPatchLibTorchSharp=false, rebuild or republish with them, and a project that references XNet.MLNet's " +
+                  "project file from outside the repository imports build/XNet.LibTorchSharpFix.targets itself. " +
+                  "See docs/troubleshooting.md."
                 : " See docs/troubleshooting.md.";
             return $"TorchSharp's native library '{library}' cannot be loaded: {cause}.{hint}";
         }

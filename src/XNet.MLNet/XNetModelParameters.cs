@@ -58,7 +58,7 @@ public sealed partial class XNetModelParameters : IDisposable
 
     /// <summary>
     /// Class names, in the order of the label's key values (slot i of Score is class i): the key values as invariant
-    /// text ("0".."N-1" when the label had none).
+    /// text (the keys 1..N when the label had none).
     /// </summary>
     public IReadOnlyList<string> ClassNames { get; }
 

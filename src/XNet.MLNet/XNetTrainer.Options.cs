@@ -305,6 +305,10 @@ public sealed partial class XNetTrainer
             Check(!string.IsNullOrWhiteSpace(Architecture), nameof(Architecture), Architecture, "a zoo name such as x-resnet-20-4");
             ModelZoo.EnsureKnown(Architecture!, nameof(Architecture));
 
+            Check(ImageChannels is null or (>= 1 and <= ImageShape.MaxChannels), nameof(ImageChannels), ImageChannels ?? 0,
+                $"from 1 to {ImageShape.MaxChannels}, or null");
+            Check(ImageHeight is null or (>= 1 and <= ImageShape.MaxSide), nameof(ImageHeight), ImageHeight ?? 0, $"from 1 to {ImageShape.MaxSide}, or null");
+            Check(ImageWidth is null or (>= 1 and <= ImageShape.MaxSide), nameof(ImageWidth), ImageWidth ?? 0, $"from 1 to {ImageShape.MaxSide}, or null");
             Check(Epoch >= 1, nameof(Epoch), Epoch, "at least 1");
             Check(BatchSize is >= 1 and <= 65_536, nameof(BatchSize), BatchSize, "from 1 to 65,536");
             Check(LearningRate > 0 && float.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "a positive number");

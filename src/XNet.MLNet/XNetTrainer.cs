@@ -92,7 +92,8 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         var shape = DataViewImages.ResolveShape(trainData.Schema, pixelColumn, givenShape, imagesToo: true);
         int classes = (int)DataViewImages.LabelType(trainData.Schema, options.LabelColumnName).Count;
         var (classNames, labelValueType) = LabelKeyValues.Read(trainData.Schema[options.LabelColumnName]);
-        ModelZoo.EnsureKnown(options.Architecture);
+        // Before the data is read: a name the zoo parses may still not build for this input (resnet-9, a too small image).
+        ModelZoo.EnsureBuildable(options.Architecture, shape, classes, nameof(Options.Architecture));
         options.CheckNormalization(shape);
         var identity = new ModelIdentity(options.Architecture, shape, classNames);
         if (resume is not null && !resume.Identity.Matches(identity))
@@ -119,7 +120,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
 
         Log(channel, $"X-Net: training on {choice.Description}.");
         var (train, skipped) = DataViewImages.Read(trainData, pixelColumn, options.LabelColumnName, shape, classes,
-            "training", cancellation);
+            "training", cancellation, toPixels is null ? null : options.FeatureColumnName);
         using var trainImages = train; // owns the pixels; a held-out split is a view of them
         Log(channel, $"X-Net: read {train.Count} training images of {shape} in {classes} classes" +
                      (skipped > 0 ? $" ({skipped} rows without a label skipped)." : "."));
@@ -210,7 +211,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         return DataViewImages.Read(validationData, pixelColumn, options.LabelColumnName, shape, classNames.Count, "validation",
-            cancellation).Images;
+            cancellation, pixelColumn == options.FeatureColumnName ? null : options.FeatureColumnName).Images;
     }
 
     /// <summary>The model of <see cref="Options.InitialModel"/>, checked against the network this run trains.</summary>

@@ -156,6 +156,8 @@ public sealed class CommandTests
     [DataRow("--scheduler", "linear", "--scheduler 'linear' is not known")]
     [DataRow("--augment", "mixup", "--augment 'mixup' is not known")]
     [DataRow("--image-size", "4", "--image-size 4 must be from 8 to 8192")]
+    [DataRow("--lr", "abc", "--lr: 'abc' is not a number.")]
+    [DataRow("--epochs", "1.5", "--epochs: '1.5' is not a whole number.")]
     public void BadOptionsAreUsageErrors(string option, string value, string message)
     {
         var (exitCode, output) = XNetRunner.Run("train", option, value);

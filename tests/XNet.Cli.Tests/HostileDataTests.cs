@@ -285,6 +285,30 @@ public sealed class HostileDataTests : HostileTestBase
         HostileCases.AssertRefused(run, 1, [image]);
     }
 
+    [TestMethod]
+    public void TrainSkipsAnUnreadableImageWhenAskedAndSaysSoOnce()
+    {
+        string root = NewFolder();
+        string data = Path.Combine(root, "images");
+        foreach (string label in new[] { "a", "b" })
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                HostileCases.WriteImage(Path.Combine(data, label, $"{i}.bmp"), size: 12, seed: i);
+            }
+        }
+
+        string culprit = Path.Combine(data, "a", "truncated.bmp");
+        HostileCases.WriteImage(culprit);
+        HostileCases.Truncate(culprit, 60);
+
+        var run = Train(false, data, Path.Combine(root, "out"), "--skip-unreadable");
+
+        HostileCases.AssertSucceeded(run);
+        Assert.AreEqual(1, run.Output.Split('\n').Count(line => line.Contains("skipped unreadable image", StringComparison.Ordinal)), run.Output);
+        StringAssert.Contains(run.Output, "truncated.bmp");
+    }
+
     /// <summary><c>xnet train</c> of one tiny epoch on <paramref name="data"/> into <paramref name="output"/>.</summary>
     private static HostileRun Train(bool isolated, string data, string output, params string[] more)
     {

@@ -49,6 +49,40 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    [DataRow("ImageHeight", 0)]
+    [DataRow("ImageWidth", -32)]
+    [DataRow("ImageHeight", 100_000)]
+    [DataRow("ImageChannels", 65)]
+    public void AnImageSizeOutOfRangeIsNamedBeforeTheDataIsRead(string option, int value)
+    {
+        var options = TestData.SmallOptions();
+        typeof(XNetTrainer.Options).GetField(option)!.SetValue(options, value);
+        var ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, $"Option {option} = {value} must be from 1 to");
+        Assert.AreEqual(option, ex.ParamName);
+    }
+
+    [TestMethod]
+    public void AnArchitectureThatDoesNotBuildIsNamedBeforeTheDataIsRead()
+    {
+        var options = TestData.SmallOptions();
+        options.Architecture = "x-resnet-99-4";
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(Keyed(Rows(4, "a", "b"))));
+        StringAssert.Contains(ex.Message, "Option Architecture = 'x-resnet-99-4': ResNet (CIFAR) depth 99 must be 6n + 2");
+        Assert.AreEqual("Architecture", ex.ParamName);
+    }
+
+    [TestMethod]
+    public void AKeyFittedOnNoRowsPointsAtTheEmptyData()
+    {
+        var empty = context.Data.LoadFromEnumerable(Array.Empty<TestData.PixelRow>());
+        var pipeline = context.Transforms.Conversion.MapValueToKey("Label").Append(context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()));
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => pipeline.Fit(empty));
+        StringAssert.Contains(ex.Message, "Label column 'Label' has 1 classes; expected at least 2");
+        StringAssert.Contains(ex.Message, "check that the data is not empty");
+    }
+
+    [TestMethod]
     public void EmptyDataIsRefused()
     {
         var keys = context.Transforms.Conversion.MapValueToKey("Label").Fit(context.Data.LoadFromEnumerable(Rows(4, "a", "b")));

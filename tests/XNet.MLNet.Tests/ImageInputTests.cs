@@ -118,6 +118,50 @@ public sealed class ImageInputTests
         }
     }
 
+    [TestMethod]
+    [DataRow("empty.png", "it is empty (0 bytes)")]
+    [DataRow("readme.txt", "its 20 bytes are not an image (PNG, JPEG, BMP, ...)")]
+    [DataRow("truncated.png", "it is truncated (IncompleteInput)")]
+    public void EncodedBytesThatAreNoWholeImageAreNamedWithTheirColumn(string file, string reason)
+    {
+        string bad = Path.Combine(folder, file);
+        using (var bitmap = new SkiaSharp.SKBitmap(20, 20))
+        using (var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100))
+        {
+            byte[] whole = png.ToArray();
+            File.WriteAllBytes(bad, file switch
+            {
+                "empty.png" => [],
+                "readme.txt" => "one folder per class"u8.ToArray(),
+                _ => whole[..(whole.Length * 2 / 3)],
+            });
+        }
+
+        try
+        {
+            var ml = new MLContext(seed: 0);
+            var data = ml.Data.LoadFromEnumerable(rows.Append(new ImagePath { File = file, Label = "left" }));
+            var options = TestData.SmallOptions(epochs: 1);
+            (options.ImageChannels, options.ImageHeight, options.ImageWidth, options.FeatureColumnName) = (3, 16, 16, "Image");
+            var pipeline = ml.Transforms.LoadRawImageBytes("Image", folder, nameof(ImagePath.File))
+                .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+                .Append(ml.MulticlassClassification.Trainers.XNet(options));
+            var ex = Assert.ThrowsExactly<InvalidDataException>(() => pipeline.Fit(data));
+            StringAssert.Contains(ex.Message, "Features column 'Image' of the training data: An image's bytes cannot be decoded: " + reason);
+
+            // Scoring the same bytes says why too.
+            var model = pipeline.Fit(ml.Data.LoadFromEnumerable(rows));
+            using var engine = ml.Model.CreatePredictionEngine<ImagePath, Prediction>(model);
+            var scoring = Assert.ThrowsExactly<InvalidDataException>(() => engine.Predict(new ImagePath { File = file, Label = "left" }));
+            StringAssert.Contains(scoring.Message, "An image's bytes cannot be decoded: " + reason);
+            model.LastTransformer.Dispose();
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
     public sealed class ImagePath
     {
         public string File { get; set; } = "";

@@ -28,6 +28,35 @@ public sealed class LabelTypeTests
     [TestMethod]
     public void BoolLabelsRoundTrip() => RoundTrip(i => i >= 5, bool.Parse);
 
+    [TestMethod]
+    public void TimeSpanLabelsRoundTrip() =>
+        RoundTrip(i => TimeSpan.FromMinutes(90 * i - 200), s => TimeSpan.ParseExact(s, "c", CultureInfo.InvariantCulture));
+
+    [TestMethod]
+    public void DateTimeOffsetLabelsRoundTrip() =>
+        RoundTrip(i => new DateTimeOffset(2021, 3, 1 + i, 12, 0, 0, TimeSpan.FromHours(i - 4)),
+            s => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind));
+
+    [TestMethod]
+    public void DateTimeLabelsRoundTrip() =>
+        RoundTrip(i => new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddDays(-37 * i), s => DateTime.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind));
+
+    [TestMethod]
+    public void AKeyLabelWithoutKeyValuesGetsItsKeysBack()
+    {
+        var keyed = TestData.Take(Context, "train", 90);
+        var rows = Context.Data.CreateEnumerable<KeyedRow>(keyed, reuseRowObject: false)
+            .Select(r => new ThreeKeys { Label = (r.Label - 1) % 3 + 1, Features = r.Features })
+            .ToArray();
+        var data = Context.Data.LoadFromEnumerable(rows);
+        using var model = Context.MulticlassClassification.Trainers.XNet(TestData.SmallOptions(epochs: 1)).Fit(data);
+        Assert.AreEqual("1|2|3", string.Join("|", model.Model.ClassNames));
+        var scored = model.Transform(data);
+        var keys = scored.GetColumn<uint>("PredictedLabel").ToArray();
+        var values = Context.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(scored).Transform(scored).GetColumn<uint>("PredictedLabel").ToArray();
+        CollectionAssert.AreEqual(keys, values, "MapKeyToValue gives back the key a [KeyType(3)] column holds");
+    }
+
     private static void RoundTrip<T>(Func<int, T> valueOfClass, Func<string, T> parse)
         where T : notnull
     {
@@ -48,7 +77,7 @@ public sealed class LabelTypeTests
         {
             var scored = model.Transform(data);
             Assert.AreEqual(RawType<T>(), scored.Schema["PredictedLabel"].Type.RawType);
-            string classNames = KeyValueText(scored.Schema["Label"]);
+            string classNames = KeyValueText<T>(scored.Schema["Label"]);
             CheckScoreAnnotations<T>(scored.Schema["Score"], classNames);
 
             using var engine = Context.Model.CreatePredictionEngine<Row<T>, Prediction<T>>(model);
@@ -65,12 +94,7 @@ public sealed class LabelTypeTests
             (loaded as IDisposable)?.Dispose();
 
             var probe = MlNetPersistenceTests.RunProbe(zip, WriteRows(folder, rows), typed: true);
-            Assert.AreEqual(typeof(T) == typeof(string) ? "String" : Type.GetTypeCode(typeof(T)) switch
-            {
-                TypeCode.UInt32 => "UInt32",
-                TypeCode.Int32 => "Int32",
-                _ => "Boolean",
-            }, probe.Single(l => l[0] == "typed")[1]);
+            Assert.AreEqual(typeof(T) == typeof(string) ? "String" : typeof(T).Name, probe.Single(l => l[0] == "typed")[1]);
             string slotNames = probe.Single(l => l[0] == "slot-names").ElementAtOrDefault(1) ?? "";
             Assert.AreEqual(typeof(T) == typeof(string) ? classNames : "", slotNames);
             var values = probe.Where(l => l[0] == "value").Select(l => parse(l[2])).ToArray();
@@ -97,10 +121,10 @@ public sealed class LabelTypeTests
         }
     }
 
-    private static string KeyValueText(DataViewSchema.Column key)
+    private static string KeyValueText<T>(DataViewSchema.Column key)
     {
-        var type = ((VectorDataViewType)key.Annotations.Schema["KeyValues"].Type).ItemType.RawType;
-        return type == typeof(uint) ? Join<uint>(key) : type == typeof(int) ? Join<int>(key) : type == typeof(bool) ? Join<bool>(key) : Join<ReadOnlyMemory<char>>(key);
+        Assert.AreEqual(RawType<T>(), ((VectorDataViewType)key.Annotations.Schema["KeyValues"].Type).ItemType.RawType);
+        return typeof(T) == typeof(string) ? Join<ReadOnlyMemory<char>>(key) : Join<T>(key);
     }
 
     private static string Join<TValue>(DataViewSchema.Column key)
@@ -117,13 +141,28 @@ public sealed class LabelTypeTests
     {
         string path = Path.Combine(folder, "rows.tsv");
         File.WriteAllLines(path, new[] { "features\t784" }.Concat(rows.Select(r =>
-            Convert.ToString(r.Label, CultureInfo.InvariantCulture) + "\t" +
+            r.Label switch
+            {
+                DateTime time => time.ToString("O", CultureInfo.InvariantCulture),
+                DateTimeOffset time => time.ToString("O", CultureInfo.InvariantCulture),
+                TimeSpan span => span.ToString("c", CultureInfo.InvariantCulture),
+                var value => Convert.ToString(value, CultureInfo.InvariantCulture),
+            } + "\t" +
             string.Join(",", r.Features.Select(v => v.ToString("R", CultureInfo.InvariantCulture))))));
         return path;
     }
 
     private sealed class KeyedRow
     {
+        public uint Label { get; set; }
+
+        [VectorType(1, 28, 28)]
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class ThreeKeys
+    {
+        [KeyType(3)]
         public uint Label { get; set; }
 
         [VectorType(1, 28, 28)]

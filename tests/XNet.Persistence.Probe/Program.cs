@@ -18,6 +18,12 @@ if (args.Length == 3 && args[0] == "typed")
     int code = labelType == typeof(uint) ? TypedProbe.Run<uint>(typedContext, typedModel, typedSchema, args[2], uint.Parse)
         : labelType == typeof(int) ? TypedProbe.Run<int>(typedContext, typedModel, typedSchema, args[2], int.Parse)
         : labelType == typeof(bool) ? TypedProbe.Run<bool>(typedContext, typedModel, typedSchema, args[2], bool.Parse)
+        : labelType == typeof(DateTime) ? TypedProbe.Run<DateTime>(typedContext, typedModel, typedSchema, args[2],
+            s => DateTime.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind))
+        : labelType == typeof(DateTimeOffset) ? TypedProbe.Run<DateTimeOffset>(typedContext, typedModel, typedSchema, args[2],
+            s => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind))
+        : labelType == typeof(TimeSpan) ? TypedProbe.Run<TimeSpan>(typedContext, typedModel, typedSchema, args[2],
+            s => TimeSpan.ParseExact(s, "c", CultureInfo.InvariantCulture))
         : TypedProbe.Run<string>(typedContext, typedModel, typedSchema, args[2], s => s);
     (typedModel as IDisposable)?.Dispose();
     return code;
@@ -109,7 +115,14 @@ internal static class TypedProbe
         using var engine = ml.Model.CreatePredictionEngine<TypedRow<T>, TypedPrediction<T>>(model, inputSchemaDefinition: definition);
         for (int i = 0; i < rows.Length; i++)
         {
-            Console.WriteLine($"value\t{i}\t{engine.Predict(rows[i]).PredictedLabel}");
+            var value = engine.Predict(rows[i]).PredictedLabel;
+            Console.WriteLine($"value\t{i}\t{value switch
+            {
+                DateTime time => time.ToString("O", culture),
+                DateTimeOffset time => time.ToString("O", culture),
+                TimeSpan span => span.ToString("c", culture),
+                _ => Convert.ToString(value, culture),
+            }}");
         }
 
         return 0;

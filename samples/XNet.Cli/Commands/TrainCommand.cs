@@ -332,7 +332,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet train[/]: {options.Architecture} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{data ?? DatasetSource.Embedded}[/]");
-        foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles))
+        // A folder split into training and test images lists its skipped files in both.
+        foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles).Distinct())
         {
             AnsiConsole.MarkupLineInterpolated($"[yellow]skipped unreadable image[/] {skipped}");
         }

@@ -67,7 +67,9 @@ internal static class DataViewImages
 
         if (key.Count < 2 || key.Count > int.MaxValue)
         {
-            throw new ArgumentException($"Label column '{labelColumn}' has {key.Count} classes; expected at least 2.", nameof(labelColumn));
+            throw new ArgumentException(
+                $"Label column '{labelColumn}' has {key.Count} classes; expected at least 2. (A MapValueToKey fitted on data without " +
+                "rows makes a key of one value: check that the data is not empty.)", nameof(labelColumn));
         }
 
         return key;
@@ -78,7 +80,7 @@ internal static class DataViewImages
     /// When a pixel is NaN or infinite, a label lies outside its key range, or no labelled row exists; the message names the column and row.
     /// </exception>
     public static (ImageSet Images, long SkippedRows) Read(IDataView data, string featureColumn, string labelColumn, ImageShape shape,
-        int numClasses, string role, CancellationToken cancellation)
+        int numClasses, string role, CancellationToken cancellation, string? imageColumn = null)
     {
         if (data is ByteImageDataView { Images: var stored } view && view.Shape == shape && view.ClassNames.Count == numClasses
             && featureColumn == "Features" && labelColumn == "Label")
@@ -158,6 +160,13 @@ internal static class DataViewImages
                     $"The {role} data has no rows with a label in column '{labelColumn}' ({row + 1} rows read, {skipped} without a label).");
             }
         }
+        catch (Exception ex) when (Undecodable(ex) is { } undecodable)
+        {
+            // ML.NET's cursor reads rows on several threads, so the row it reports is not the image's: name the column.
+            bytes.Dispose();
+            throw new InvalidDataException(
+                $"Features column '{imageColumn ?? featureColumn}' of the {role} data: {undecodable.Message} Remove that row or replace its image.", ex);
+        }
         catch
         {
             bytes.Dispose();
@@ -171,6 +180,20 @@ internal static class DataViewImages
 
         bytes.Dispose();
         return (new ImageSet(shape, pixels.ToArray(), labels.ToArray(), numClasses), skipped);
+    }
+
+    /// <summary>The exception in <paramref name="ex"/>'s chain that says an encoded image cannot be decoded, if any.</summary>
+    private static Exception? Undecodable(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex.Data.Contains(ImageColumn.UndecodableImage))
+            {
+                return ex;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A key column's value widened to ulong, whichever of ML.NET's key raw types (byte, ushort, uint, ulong) it has.</summary>

@@ -18,6 +18,9 @@ internal static class ImageColumn
     /// <summary>The pixel column the transforms add (and the transformer drops again after scoring).</summary>
     public const string PixelColumn = "XNetPixels";
 
+    /// <summary>The key of <see cref="Exception.Data"/> that marks encoded image bytes that cannot be decoded (<see cref="DecodeImageBytes"/>).</summary>
+    public const string UndecodableImage = "XNet.UndecodableImage";
+
     private const string EncodedColumn = "XNetEncodedImage";
     private const string DecodedColumn = "XNetDecodedImage";
 
@@ -70,8 +73,25 @@ internal static class ImageColumn
         public const string Contract = "XNet.DecodeImageBytes";
 
         /// <inheritdoc />
+        /// <remarks>
+        /// The bytes are checked to be a whole image first (<see cref="ImageFileInput.CheckComplete(byte[])"/>): ML.NET's
+        /// decoder fills the missing rows of a truncated image in silently and says only "Invalid input stream contents"
+        /// for bytes that are no image at all.
+        /// </remarks>
         public override Action<EncodedImage, DecodedImage> GetMapping() =>
-            (encoded, decoded) => decoded.Image = MLImage.CreateFromStream(new MemoryStream(encoded.Bytes, writable: false));
+            (encoded, decoded) =>
+            {
+                try
+                {
+                    ImageFileInput.CheckComplete(encoded.Bytes);
+                }
+                catch (InvalidDataException ex)
+                {
+                    throw new InvalidDataException($"An image's bytes cannot be decoded: {ex.Message}.", ex) { Data = { [UndecodableImage] = true } };
+                }
+
+                decoded.Image = MLImage.CreateFromStream(new MemoryStream(encoded.Bytes, writable: false));
+            };
     }
 
     /// <summary>The input row of <see cref="DecodeImageBytes"/>.</summary>

@@ -122,6 +122,28 @@ public static class ImageFileInput
     internal static void CheckComplete(string path)
     {
         using var codec = SkiaSharp.SKCodec.Create(path) ?? throw new InvalidDataException("it is not an image file (PNG, JPEG, BMP, ...)");
+        CheckComplete(codec);
+    }
+
+    /// <summary>
+    /// <see cref="CheckComplete(string)"/> for an encoded image in memory (a <c>LoadRawImageBytes</c> column's value).
+    /// </summary>
+    /// <exception cref="InvalidDataException">When the bytes are empty or not an image, or the image is too large or incomplete.</exception>
+    internal static void CheckComplete(byte[] encoded)
+    {
+        if (encoded.Length == 0)
+        {
+            throw new InvalidDataException("it is empty (0 bytes)");
+        }
+
+        using var data = SkiaSharp.SKData.CreateCopy(encoded);
+        using var codec = SkiaSharp.SKCodec.Create(data)
+            ?? throw new InvalidDataException($"its {encoded.Length:N0} bytes are not an image (PNG, JPEG, BMP, ...)");
+        CheckComplete(codec);
+    }
+
+    private static void CheckComplete(SkiaSharp.SKCodec codec)
+    {
         var info = codec.Info;
         if ((long)info.Width * info.Height > 20_000L * 20_000)
         {

@@ -8,7 +8,7 @@ namespace XNet.MLNet.Data;
 /// A label's key values in their own ML.NET type. Every multiclass trainer in ML.NET gives PredictedLabel the key values
 /// of the label it was trained on, so <c>MapKeyToValue</c> returns what the user put into <c>MapValueToKey</c>: uint,
 /// int, long, bool, string... An X-Net keeps the values as invariant text (its class names) plus the type's name, and
-/// turns them back into typed annotations and lookup data here. Labels without key values get "0".."N-1" as text.
+/// turns them back into typed annotations and lookup data here. Labels without key values get their keys, 1..N.
 /// </summary>
 internal static class LabelKeyValues
 {
@@ -31,21 +31,40 @@ internal static class LabelKeyValues
         new Kind<ulong>(NumberDataViewType.UInt64, s => ulong.Parse(s, CultureInfo.InvariantCulture), v => v.ToString(CultureInfo.InvariantCulture)),
         new Kind<float>(NumberDataViewType.Single, s => float.Parse(s, CultureInfo.InvariantCulture), v => v.ToString("R", CultureInfo.InvariantCulture)),
         new Kind<double>(NumberDataViewType.Double, s => double.Parse(s, CultureInfo.InvariantCulture), v => v.ToString("R", CultureInfo.InvariantCulture)),
+        new Kind<DateTime>(DateTimeDataViewType.Instance, s => DateTime.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
+            v => v.ToString("O", CultureInfo.InvariantCulture)),
+        new Kind<DateTimeOffset>(DateTimeOffsetDataViewType.Instance,
+            s => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), v => v.ToString("O", CultureInfo.InvariantCulture)),
+        new Kind<TimeSpan>(TimeSpanDataViewType.Instance, s => TimeSpan.ParseExact(s, "c", CultureInfo.InvariantCulture),
+            v => v.ToString("c", CultureInfo.InvariantCulture)),
     }.ToDictionary(k => k.Name, StringComparer.Ordinal);
 
-    /// <summary>The label's key values as text, and the name of their type (<see cref="Text"/> when the label has none).</summary>
+    /// <summary>
+    /// The label's key values as text, and the name of their type. A label without key values gets its keys themselves,
+    /// 1..N as UInt32, so that <c>MapKeyToValue</c> gives back the values a key column declared with <c>[KeyType(N)]</c> holds.
+    /// </summary>
+    /// <exception cref="ArgumentException">When the key values are of a type no kind here keeps, or not one per key.</exception>
     public static (string[] Names, string ValueType) Read(DataViewSchema.Column label)
     {
         int count = (int)((KeyDataViewType)label.Type).Count;
         var keyValues = label.Annotations.Schema.GetColumnOrNull(KeyValuesKind);
-        if (keyValues?.Type is VectorDataViewType { Size: var size, ItemType: var itemType } && size == count
-            && Kinds.TryGetValue(itemType.RawType == typeof(ReadOnlyMemory<char>) ? Text : itemType.RawType.Name, out var kind)
-            && kind.Read(label, count) is { } names)
+        if (keyValues is null)
         {
-            return (names, kind.Name);
+            return (Enumerable.Range(1, count).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), typeof(uint).Name);
         }
 
-        return (Enumerable.Range(0, count).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), Text);
+        var itemType = (keyValues.Value.Type as VectorDataViewType)?.ItemType;
+        if (itemType is null || !Kinds.TryGetValue(itemType.RawType == typeof(ReadOnlyMemory<char>) ? Text : itemType.RawType.Name, out var kind))
+        {
+            throw new ArgumentException(
+                $"Label column '{label.Name}' has key values of type {keyValues.Value.Type}; an X-Net keeps key values of these types: " +
+                $"{string.Join(", ", Kinds.Keys)}. Map the label to one of them before MapValueToKey.");
+        }
+
+        return kind.Read(label, count) is { } names
+            ? (names, kind.Name)
+            : throw new ArgumentException(
+                $"Label column '{label.Name}' has {count} keys but key values of another length; expected one value per key.");
     }
 
     /// <summary>Checks a stored type name and the class names against it.</summary>
