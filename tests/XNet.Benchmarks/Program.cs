@@ -16,8 +16,8 @@
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- phases [--models a,b] [--density 4] [--batch-size 64] [--threads 2] [--input CxHxW]
 //        [--kernel 3|1]
 //        (where a DirectSparse 3x3 layer's time goes: layout, forward, input gradient, weight gradient, the autograd call, dense)
-//   dotnet run -c Release --project tests/XNet.Benchmarks -- profile [--models resnet-20,x-resnet-20-4] [--input 1x28x28] [--classes 10]
-//        [--batch-size 128] [--warmup 5] [--steps 20]   (a training step by phase, and its forward pass by op class)
+//   dotnet run -c Release --project tests/XNet.Benchmarks -- profile [--models resnet-20,x-resnet-20-4] [--input 1x28x28] [--classes 10] [--split]
+//        [--batch-size 128] [--warmup 5] [--steps 20]   (a training step by phase; with --split its forward pass by op class too, the expander units then run apart)
 //   dotnet run -c Release --project tests/XNet.Benchmarks -- models [--models resnet-20,x-resnet-20-4,s-resnet-20-4] [--batch-size 64]
 //        [--warmup 5] [--batches 30] [--threads 2] [--size S] [--classes N]
 //        (whole-model training img/s on synthetic batches vs the first model; --size: 3xSxS input instead of the family's)
@@ -113,7 +113,8 @@ int Run()
             break;
         case "profile":
             StepProfile.Run(List("models", "resnet-20,x-resnet-20-4"),
-                ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20));
+                ImageShapeOption("input", "1x28x28"), Int("classes", 10), Int("batch-size", 128), Int("warmup", 5), Int("steps", 20),
+                arguments.ContainsKey("split"));
             break;
         case "phases":
             KernelPhases.Run(List("models", "x-resnet-20-4,x-densenet-bc-40-24-2"), 1 / Number("density", 4),

@@ -10,12 +10,13 @@ using static TorchSharp.torch;
 /// The <c>profile</c> mode: where a whole training step goes, per model. Each step is timed by phase (augmentation of the
 /// batch, zero_grad, forward, loss, backward, optimiser step) and its forward pass by op class through forward hooks
 /// (expander convolutions, dense convolutions, the batch norm and activation of each conv unit, the rest of the
-/// forward pass; a unit that trains as one function, an expander convolution with its batch norm and activation, counts
-/// as an expander convolution). Medians of the per-step milliseconds over the timed steps; the backward pass is one figure.
+/// forward pass) with <c>--split</c>. The split's hooks on the expander convolutions make their units run apart (a unit
+/// trains as one function only where its convolution has no hooks), so without <c>--split</c> no hooks are set, the step is
+/// the one training runs, and the op-class columns are empty. Medians of the per-step milliseconds over the timed steps; the backward pass is one figure.
 /// </summary>
 internal static class StepProfile
 {
-    public static void Run(IReadOnlyList<string> models, ImageShape input, int classes, int batch, int warmup, int steps)
+    public static void Run(IReadOnlyList<string> models, ImageShape input, int classes, int batch, int warmup, int steps, bool split)
     {
         Console.WriteLine($"profile: {input}, {classes} classes, batch {batch}, {warmup} warm-up steps, median ms of {steps} timed steps, {get_num_threads()} threads");
         Console.WriteLine();
@@ -23,11 +24,11 @@ internal static class StepProfile
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (string name in models)
         {
-            Profile(name, input, classes, batch, warmup, steps);
+            Profile(name, input, classes, batch, warmup, steps, split);
         }
     }
 
-    private static void Profile(string name, ImageShape input, int classes, int batch, int warmup, int steps)
+    private static void Profile(string name, ImageShape input, int classes, int batch, int warmup, int steps, bool split)
     {
         manual_seed(0);
         using var network = ModelZoo.Create(name, input, classes, seed: 0);
@@ -42,7 +43,7 @@ internal static class StepProfile
         // (convolution, batch norm, activation) adds its time less that of the convolution inside it.
         double expander = 0, dense = 0, unitRest = 0;
         var started = new Dictionary<nn.Module, (long At, double Convolutions)>();
-        foreach (var module in network.modules().OfType<nn.Module<Tensor, Tensor>>())
+        foreach (var module in split ? network.modules().OfType<nn.Module<Tensor, Tensor>>() : [])
         {
             if (module is not (ExpanderConv2d or Conv2dNormActivation or TorchSharp.Modules.Conv2d))
             {
@@ -61,11 +62,6 @@ internal static class StepProfile
                 switch (m)
                 {
                     case ExpanderConv2d: expander += ms; break;
-                    // A unit trained as one function (an expander convolution on the direct kernel, ConvNormFunction)
-                    // skips its convolution's call: its batch norm and activation count with the convolution.
-                    case Conv2dNormActivation when expander + dense == convolutionsBefore && m.modules().OfType<ExpanderConv2d>().Any():
-                        expander += ms;
-                        break;
                     case Conv2dNormActivation: unitRest += ms - (expander + dense - convolutionsBefore); break;
                     default: dense += ms; break;
                 }
@@ -125,7 +121,8 @@ internal static class StepProfile
         }
 
         double Median(string phase) => phases[phase].Order().ElementAt(phases[phase].Count / 2);
+        string Cell(string phase) => !split && phase is "expander" or "dense" or "bn" or "rest" ? "" : Median(phase).ToString("F1", CultureInfo.InvariantCulture);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {string.Join(" | ", phases.Keys.Select(p => Median(p).ToString("F1", CultureInfo.InvariantCulture)))} | {batch * 1000 / Median("step"):F0} |"));
+            $"| {name} | {string.Join(" | ", phases.Keys.Select(Cell))} | {batch * 1000 / Median("step"):F0} |"));
     }
 }

@@ -108,10 +108,13 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
         return KeepsLibtorchNorm ? TrainingBatchNorm.Unfused(norm, y, activation, residual) : TrainingBatchNorm.Call(norm, y, activation, residual);
     }
 
+    /// <summary>Whether a training pass over <paramref name="input"/> (without a residual) runs the unit as one autograd function.</summary>
+    internal bool TrainsAsOne(Tensor input) => UnitPlanFor(input, null) is not null;
+
     /// <summary>
     /// The direct kernel's plan when a training pass over <paramref name="input"/> runs the unit as one autograd function
-    /// (<see cref="ConvNormFunction"/>): with gradients, an expander convolution whose plan has unit gradients
-    /// (<see cref="ExpanderConv2d.UnitPlanFor"/>) and a batch norm on the vectorised path; otherwise null.
+    /// (<see cref="ConvNormFunction"/>): with gradients, an expander convolution whose plan has unit gradients and that
+    /// has no forward hooks (<see cref="ExpanderConv2d.UnitPlanFor"/>), and a batch norm on the vectorised path; otherwise null.
     /// </summary>
     private SparseConvPlan? UnitPlanFor(Tensor input, Tensor? residual)
     {
@@ -127,14 +130,14 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
     /// <summary>
     /// The training pass as one autograd function: the convolution, the batch norm and the activation (after
     /// <paramref name="residual"/>), whose backward pass hands the batch norm's input gradient to the convolution's chunk by
-    /// chunk. It does not run the convolution's own call, so forward hooks on the convolution do not fire in it (those on
-    /// the unit do). With <see cref="ExpanderConv2d.SharesNextInput"/> asked by <see cref="ForwardSharingInput"/>, the
+    /// chunk. It does not run the convolution's own call, so it runs only for a convolution without forward hooks (those
+    /// on the unit fire as ever). With <see cref="ExpanderConv2d.SharesNextInput"/> asked by <see cref="ForwardSharingInput"/>, the
     /// input comes back from the function too.
     /// </summary>
     private Tensor TrainedAsOne(Tensor input, Tensor? residual, Activation activation, SparseConvPlan plan)
     {
         var expander = (ExpanderConv2d)conv;
-        bool share = expander.SharesNextInput;
+        bool share = expander.SharesNextInput && plan.InputGradientAdds;
         expander.SharesNextInput = false;
         var statistics = new double[2][];
         object[] arguments = residual is null

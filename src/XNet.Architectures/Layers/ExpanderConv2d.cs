@@ -219,12 +219,13 @@ public sealed class ExpanderConv2d : nn.Module<Tensor, Tensor>, IOnnxExportable
 
     /// <summary>
     /// The direct kernel's plan for a training unit that runs this convolution and its batch norm as one autograd function
-    /// (<see cref="ConvNormFunction"/>): where the direct kernel runs for <paramref name="input"/>, the layer has no bias,
-    /// and the plan's gradients can follow a chunked output gradient (<see cref="SparseConvPlan.RunsUnitGradients"/>);
-    /// otherwise null.
+    /// (<see cref="ConvNormFunction"/>): where the direct kernel runs for <paramref name="input"/>, the layer has no bias
+    /// and no forward hooks (the unit's function does not run this layer's call, so hooks would not fire), and the plan's
+    /// gradients can follow a chunked output gradient (<see cref="SparseConvPlan.RunsUnitGradients"/>); otherwise null.
     /// </summary>
     internal SparseConvPlan? UnitPlanFor(Tensor input) =>
-        bias is null && RunsDirectSparse(input) && forms.PlanFor(input) is { RunsUnitGradients: true } plan ? plan : null;
+        bias is null && pre_hooks.Count + post_hooks.Count + module_pre_hooks.Count + module_post_hooks.Count == 0 && RunsDirectSparse(input) &&
+        forms.PlanFor(input) is { RunsUnitGradients: true } plan ? plan : null;
 
     /// <summary>Whether <see cref="forward"/> runs the direct kernel for <paramref name="input"/>.</summary>
     internal bool RunsDirectSparse(Tensor input) =>

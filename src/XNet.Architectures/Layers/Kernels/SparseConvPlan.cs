@@ -261,10 +261,10 @@ internal sealed class SparseConvPlan
         WeightGradient(laidOut, TensorMemory.Floats(upstream), threads, null);
 
     /// <summary>
-    /// Whether <see cref="UnitGradients"/> can run: a unit-stride 3x3 layer, whose weight gradient runs in chunks of batch
-    /// items that its input gradient can follow chunk by chunk.
+    /// Whether <see cref="UnitGradients"/> can run: a 3x3 layer of stride 1 or 2 and padding 1, whose weight gradient runs
+    /// in chunks of batch items that its input gradient can follow chunk by chunk.
     /// </summary>
-    public bool RunsUnitGradients => Unpadded;
+    public bool RunsUnitGradients => Unpadded || TransposedPhases;
 
     /// <summary>
     /// The input gradient (null unless <paramref name="inputNeedsGradient"/>; with <paramref name="added"/>, plus it, as
@@ -281,9 +281,10 @@ internal sealed class SparseConvPlan
     public unsafe (Tensor? Input, Tensor Weight) UnitGradients(Tensor laidOut, Tensor weight, int threads, FillUpstream fill, bool inputNeedsGradient,
         Tensor? added = null)
     {
-        if (!RunsUnitGradients)
+        if (!RunsUnitGradients || (added is not null && !InputGradientAdds))
         {
-            throw new InvalidOperationException($"A {kernel}x{kernel} layer of stride {stride} and padding {padding} has no unit gradients.");
+            throw new InvalidOperationException(
+                $"A {kernel}x{kernel} layer of stride {stride} and padding {padding} has no unit gradients{(RunsUnitGradients ? " that add" : "")}.");
         }
 
         long batch = laidOut.shape[0];
@@ -316,9 +317,23 @@ internal sealed class SparseConvPlan
         {
             try
             {
-                if (inputGradient != null)
+                if (inputGradient == null)
                 {
-                    float* into = inputGradient + first * inputItem;
+                    return;
+                }
+
+                float* into = inputGradient + first * inputItem;
+                if (plan.TransposedPhases)
+                {
+                    fixed (int* start = plan.input.Start)
+                    fixed (nint* origin = plan.input.Offset)
+                    {
+                        Stencil3x3.InputGradientStride2(upstream, outputItem, into, count, plan.inputChannels, plan.height, plan.width, start, origin,
+                            weights, threads: 1);
+                    }
+                }
+                else
+                {
                     plan.Correlate(plan.input, upstream, outputItem, plan.OutputWidth, into, count, plan.inputChannels, plan.height, plan.width,
                         weights, threads: 1, epilogue?.At(into, added + first * inputItem));
                 }
