@@ -154,7 +154,7 @@ public sealed partial class XNetModelParameters : IDisposable
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"X-Net model file '{path}' does not exist.", path);
+            throw IO.MissingPath.File("X-Net model file", path);
         }
 
         using var file = File.OpenRead(path);

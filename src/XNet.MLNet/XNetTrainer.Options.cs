@@ -242,11 +242,13 @@ public sealed partial class XNetTrainer
             if (ImageChannels is not int c || ImageHeight is not int h || ImageWidth is not int w)
             {
                 throw new ArgumentException(
-                    $"Set all of ImageChannels, ImageHeight and ImageWidth or none (got {ImageChannels}, {ImageHeight}, {ImageWidth}).");
+                    $"Set all of ImageChannels, ImageHeight and ImageWidth or none (got {Given(ImageChannels)}, {Given(ImageHeight)}, {Given(ImageWidth)}).");
             }
 
             return new ImageShape(c, h, w);
         }
+
+        private static string Given(int? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "unset";
 
         /// <summary>The normalisation of the network's input: the given constants, or the statistics of the training images.</summary>
         /// <exception cref="ArgumentException">When a given mean or std has the wrong length or an invalid value.</exception>

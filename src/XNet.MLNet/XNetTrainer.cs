@@ -69,6 +69,14 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         }
 
         options.Validate();
+        if (options.KeepBestValidationModel && validationData is null && options.ValidationSetFraction is null && options.EarlyStoppingCriteria is null)
+        {
+            // Checked here, before the run folder is opened: opening it removes an earlier run's files.
+            throw new ArgumentException(
+                "Option KeepBestValidationModel = true needs a validation set; pass one (ValidationSet, or Fit's validation data), " +
+                "set ValidationSetFraction, or set KeepBestValidationModel to false.", nameof(Options.KeepBestValidationModel));
+        }
+
         int seed = options.Seed!.Value;
         // Images, decoded or encoded, become pixels through ML.NET's own transforms, fitted here and kept by the transformer.
         ITransformer? toPixels = null;

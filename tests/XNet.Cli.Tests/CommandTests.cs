@@ -32,7 +32,7 @@ public sealed class CommandTests
     {
         var (exitCode, output) = XNetRunner.Run("bench", "x-resnet-8-2", "--input", "1x8x8", flag, value);
 
-        Assert.AreNotEqual(0, exitCode, output);
+        Assert.AreEqual(2, exitCode, output);
         StringAssert.Contains(output, message);
         Assert.AreEqual(1, output.Split('\n').Count(l => l.StartsWith("error:", StringComparison.Ordinal)), output);
     }
@@ -124,6 +124,29 @@ public sealed class CommandTests
         StringAssert.Contains(output, "352,234");
         StringAssert.Contains(output, "144.7 M");
         Assert.DoesNotContain("ResNet", output, "the filter keeps other families out");
+    }
+
+    [TestMethod]
+    public void ModelsShowsAnUnlistedNameItBuildsAndSaysWhenNothingMatches()
+    {
+        var (exitCode, output) = XNetRunner.Run("models", "x-resnet-8-2");
+        Assert.AreEqual(0, exitCode, output);
+        StringAssert.Contains(output, "x-resnet-8-2");
+
+        (exitCode, output) = XNetRunner.Run("models", "nosuchnet");
+        Assert.AreEqual(1, exitCode, output);
+        StringAssert.Contains(output, "no architecture matches 'nosuchnet'");
+    }
+
+    [TestMethod]
+    public void ExportRefusesOneFileForBothForms()
+    {
+        string root = TestFolders.Create(TestContext);
+        string same = Path.Combine(root, "model.out");
+        var (exitCode, output) = XNetRunner.Run("export", "--model", Path.Combine(root, "model.xnet"), "--onnx", same, "--mlnet", same);
+        Assert.AreEqual(2, exitCode, output);
+        StringAssert.Contains(output, "--onnx and --mlnet name the same file");
+        Assert.IsFalse(File.Exists(same));
     }
 
     [TestMethod]

@@ -40,6 +40,16 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void OptionsThatContradictTheColumnsDeclaredShapeAreRefused()
+    {
+        var data = Keyed(context.Data.LoadFromEnumerable(new[] { new Declared { Label = "a" }, new Declared { Label = "b" } }));
+        var options = TestData.SmallOptions();
+        (options.ImageChannels, options.ImageHeight, options.ImageWidth) = (1, 6, 4);
+        var ex = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(options).Fit(data));
+        StringAssert.Contains(ex.Message, "Features column 'Features' declares its shape as (1, 4, 6), but ImageChannels, ImageHeight and ImageWidth give 1x6x4");
+    }
+
+    [TestMethod]
     public void UninferableShapeAsksForTheOptions()
     {
         var data = Keyed(context.Data.LoadFromEnumerable(new[] { new Odd { Label = "a" }, new Odd { Label = "b" } }));
@@ -306,6 +316,14 @@ public sealed class BadInputTests
         public string Label { get; set; } = "";
 
         public string Features { get; set; } = "pixels";
+    }
+
+    private sealed class Declared
+    {
+        public string Label { get; set; } = "";
+
+        [VectorType(1, 4, 6)]
+        public float[] Features { get; set; } = new float[24];
     }
 
     private sealed class RawKey

@@ -344,6 +344,14 @@ public sealed class ResumeTests
             Assert.AreEqual(5, TrainingCheckpoint.Read(file).Seed, $"{Path.GetFileName(file)} belongs to the new run");
         }
 
+        // Options refused before training leave the earlier run's files where they are.
+        var before = Directory.GetFiles(run, "*", SearchOption.AllDirectories).Order().ToArray();
+        var refused = Options(run);
+        (refused.KeepBestValidationModel, refused.ValidationSetFraction) = (true, null);
+        var keepBest = Assert.ThrowsExactly<ArgumentException>(() => Context.MulticlassClassification.Trainers.XNet(refused).Fit(data));
+        StringAssert.Contains(keepBest.Message, "Option KeepBestValidationModel = true needs a validation set");
+        CollectionAssert.AreEqual(before, Directory.GetFiles(run, "*", SearchOption.AllDirectories).Order().ToArray());
+
         // While a run holds the folder, a second one is refused before it writes anything.
         using (RunFolder.Open(run, resuming: true, _ => { }))
         {

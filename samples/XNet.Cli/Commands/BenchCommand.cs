@@ -65,9 +65,18 @@ internal sealed partial class BenchCommand : Command<BenchCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        ModelZoo.EnsureKnown(settings.Model, "MODEL");
-        string twin = settings.Twin ?? ModelZoo.DenseTwinOf(settings.Model);
-        ModelZoo.EnsureKnown(twin, "--twin");
+        string twin;
+        try
+        {
+            ModelZoo.EnsureKnown(settings.Model, "MODEL");
+            twin = settings.Twin ?? ModelZoo.DenseTwinOf(settings.Model);
+            ModelZoo.EnsureKnown(twin, "--twin");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException(ex.Message, ex); // an unknown name is a bad argument (exit code 2), as elsewhere
+        }
+
         var device = TorchDevices.Resolve(settings.Device);
         var family = ModelZoo.FamilyOf(settings.Model);
         var input = settings.Input is null ? family.Input : ModelsCommand.Settings.ParseShape(settings.Input)!;

@@ -28,6 +28,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             Onnx is null && MLNet is null ? ValidationResult.Error("give --onnx FILE, --mlnet FILE or both")
             : Onnx?.Trim() == "" ? ValidationResult.Error("--onnx needs a file name")
             : MLNet?.Trim() == "" ? ValidationResult.Error("--mlnet needs a file name")
+            : Onnx is not null && MLNet is not null && Path.GetFullPath(Onnx) == Path.GetFullPath(MLNet)
+                ? ValidationResult.Error($"--onnx and --mlnet name the same file ('{Onnx}'); the second would overwrite the first. Give two names.")
             : ValidationResult.Success();
     }
 

@@ -45,15 +45,24 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var denseMacs = new Dictionary<string, long>();
+        string? filter = settings.Filter?.Trim().ToLowerInvariant();
+        int shown = 0;
         foreach (var family in ModelZoo.ModelFamilies)
         {
             var input = settings.Input is null ? family.Input : Settings.ParseShape(settings.Input)!;
             int classes = settings.Classes ?? family.Classes;
-            var names = family.Variants.Where(n => settings.Filter is null || n.Contains(settings.Filter, StringComparison.OrdinalIgnoreCase)).ToList();
+            var names = family.Variants.Where(n => filter is null || n.Contains(filter, StringComparison.Ordinal)).ToList();
+            if (filter is not null && !names.Contains(filter) && family.Parse(filter) is not null)
+            {
+                names.Add(filter); // a name the family builds without listing it (x-resnet-8-2, resnet-26)
+            }
+
             if (names.Count == 0)
             {
                 continue;
             }
+
+            shown += names.Count;
 
             var table = new Table().Title($"{family.Name}, input {input}, {classes} classes").Caption(Suits(family)).AddColumn("name")
                 .AddColumn(new TableColumn("parameters").RightAligned())
@@ -84,6 +93,13 @@ internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
             }
 
             AnsiConsole.Write(table);
+        }
+
+        if (shown == 0)
+        {
+            AnsiConsole.MarkupLineInterpolated(
+                $"[red]error:[/] no architecture matches '{settings.Filter}': it is not part of a listed name, nor a name a family builds. 'xnet models' lists them all.");
+            return 1;
         }
 
         AnsiConsole.MarkupLine(

@@ -30,6 +30,24 @@ internal sealed record SavedModel(string Description, ImageShape InputShape, IRe
                 "the CLI scores zips written by 'xnet export --mlnet' or pipelines that start from the Features pixel vector.");
         }
 
+        // The CLI gives a model its pixels only: a pipeline that also reads another column (a MapValueToKey("Label") saved
+        // in front of the trainer, say) is told apart here rather than failing on the first image.
+        var featuresOnly = new DataViewSchema.Builder();
+        featuresOnly.AddColumn("Features", inputSchema["Features"].Type, inputSchema["Features"].Annotations);
+        try
+        {
+            transformer.GetOutputSchema(featuresOnly.ToSchema());
+        }
+        catch (ArgumentOutOfRangeException ex) when (ex.Message.Contains("Could not find input column", StringComparison.Ordinal))
+        {
+            (transformer as IDisposable)?.Dispose();
+            string other = System.Text.RegularExpressions.Regex.Match(ex.Message, "column '([^']*)'").Groups[1].Value;
+            throw new InvalidDataException(
+                $"ML.NET model '{path}' reads input column '{other}' besides 'Features' (its pipeline transforms it, e.g. a MapValueToKey " +
+                "saved in front of the trainer); the CLI gives a model its pixels only. Save the trained X-Net transformer alone, or " +
+                "write the zip with 'xnet export --mlnet'.", ex);
+        }
+
         return new($"{architecture} (ML.NET zip, ONNX Runtime)", shape, classNames, transformer);
     }
 

@@ -47,10 +47,21 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
                 AnsiConsole.WriteLine("  " + e.Message[(e.Message.IndexOf("X-Net epoch ", StringComparison.Ordinal) + 6)..]);
             }
         };
-        var train = DatasetSource.Load(mlContext, plan.Data, "train", new ImageShape(3, 32, 32), skipUnreadable: false);
+        // An image folder is read at the recipe's image size when it gives one, else at the first model family's reference
+        // size (32x32 for the CIFAR families); its pixel column then declares that shape, so the recipe need not.
+        var recipe = plan.Recipe;
+        var folderShape = recipe.ImageHeight is int height && recipe.ImageWidth is int width
+            ? new ImageShape(recipe.ImageChannels ?? 3, height, width)
+            : ModelZoo.FamilyOf(plan.Models[0]).Input;
+        if (DatasetSource.IsImageFolder(plan.Data))
+        {
+            (recipe.ImageChannels, recipe.ImageHeight, recipe.ImageWidth) = (null, null, null);
+        }
+
+        var train = DatasetSource.Load(mlContext, plan.Data, "train", folderShape, skipUnreadable: false);
         var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
         AnsiConsole.MarkupLineInterpolated(
-            $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} -> {output} (build {XNetApp.Version})");
+            $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} ({train.Shape}) -> {output} (build {XNetApp.Version})");
         ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device, line => AnsiConsole.WriteLine(line),
             cancellationToken, trainMissing: !settings.Report,
             publish: results => ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output));

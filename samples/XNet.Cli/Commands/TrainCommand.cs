@@ -320,6 +320,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         options.ResumeFrom = settings.Resume;
         options.CancellationToken = cancellationToken;
         OptionErrorsNameTheirFlag(() => { options.Validate(); return options; });
+        if (options.KeepBestValidationModel && options.ValidationSetFraction is null)
+        {
+            throw new UsageException("--keep-best needs --validation-fraction: the best epoch is chosen on images held out of training.");
+        }
 
         var mlContext = new MLContext(seed: settings.Seed);
         var train = DatasetSource.Load(mlContext, data, "train", new ImageShape(3, imageSize, imageSize), skipUnreadable, settings.CacheDirectory);
@@ -332,6 +336,12 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet train[/]: {options.Architecture} on {train.Data.GetRowCount():N0} training and {test.Data.GetRowCount():N0} test images ({train.Format}, {train.Shape}, {train.ClassNames.Count} classes) from [grey]{data ?? DatasetSource.Embedded}[/]");
+        if (!DatasetSource.IsImageFolder(data) && DataFlags.Skip(1).Where(Given).ToList() is { Count: > 0 } folderOnly)
+        {
+            AnsiConsole.MarkupLineInterpolated(
+                $"[yellow]note:[/] {string.Join(" and ", folderOnly)} {(folderOnly.Count == 1 ? "applies" : "apply")} to image folders only; this data is read as it is ({train.Shape}).");
+        }
+
         // A folder split into training and test images lists its skipped files in both.
         foreach (string skipped in train.SkippedFiles.Concat(test.SkippedFiles).Distinct())
         {

@@ -21,16 +21,30 @@ internal static class DataViewImages
             throw NotPixels(featureColumn, column.Type, imagesToo);
         }
 
+        var dims = vector.Dimensions;
         if (explicitShape is not null)
         {
             explicitShape.Validate($"Features column '{featureColumn}'");
-            return explicitShape.Size == vector.Size ? explicitShape
-                : throw new ArgumentException(
+            if (explicitShape.Size != vector.Size)
+            {
+                throw new ArgumentException(
                     $"Features column '{featureColumn}' has {vector.Size} values per row, but the image shape {explicitShape} needs {explicitShape.Size}.",
                     nameof(featureColumn));
+            }
+
+            // A column that declares its (C, H, W) or (H, W) is read as declared: options that say otherwise would
+            // silently read its pixels in another order (one channel interleaved, (H, W, 1), is the same order).
+            int[] declared = dims.Length == 2 ? [1, dims[0], dims[1]] : dims.Length == 3 && dims[2] == 1 ? [1, dims[0], dims[1]] : dims.ToArray();
+            if (declared.Length == 3 && !declared.SequenceEqual(new[] { explicitShape.Channels, explicitShape.Height, explicitShape.Width }))
+            {
+                throw new ArgumentException(
+                    $"Features column '{featureColumn}' declares its shape as ({string.Join(", ", dims.ToArray())}), but ImageChannels, " +
+                    $"ImageHeight and ImageWidth give {explicitShape}; leave them unset, or give the column's own shape.", nameof(featureColumn));
+            }
+
+            return explicitShape;
         }
 
-        var dims = vector.Dimensions;
         if (dims.Length == 3 && dims[2] <= 4 && dims[0] > 4)
         {
             throw new ArgumentException(

@@ -129,7 +129,7 @@ public static class ImageDatasets
         ArgumentNullException.ThrowIfNull(mlContext);
         if (!Directory.Exists(path))
         {
-            throw new DirectoryNotFoundException($"Dataset folder '{path}' does not exist.");
+            throw IO.MissingPath.Folder("Dataset folder", path);
         }
 
         string normalized = split.ToLowerInvariant() switch

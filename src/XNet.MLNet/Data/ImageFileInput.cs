@@ -85,7 +85,7 @@ public static class ImageFileInput
     {
         if (!File.Exists(imagePath))
         {
-            throw new FileNotFoundException($"Image file '{imagePath}' does not exist.", imagePath);
+            throw IO.MissingPath.File("Image file", imagePath);
         }
 
         if (new FileInfo(imagePath).Length == 0)

@@ -98,7 +98,7 @@ public static class ImageFolderDataset
     {
         if (!Directory.Exists(root))
         {
-            throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
+            throw IO.MissingPath.Folder("Image folder", root);
         }
 
         var classDirs = ClassFolders(root);

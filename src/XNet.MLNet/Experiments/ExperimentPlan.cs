@@ -54,7 +54,7 @@ public sealed record ExperimentPlan
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Experiment plan '{path}' does not exist.", path);
+            throw IO.MissingPath.File("Experiment plan", path);
         }
 
         if (new FileInfo(path).Length is 0 or > 1 << 20)

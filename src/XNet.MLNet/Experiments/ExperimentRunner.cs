@@ -196,8 +196,16 @@ public static class ExperimentRunner
 
     private static ModelCost Cost(string model, ImageShape shape, int classes)
     {
-        using var network = ModelZoo.Create(model, shape, classes, seed: 0);
-        return ModelCost.Measure(network, shape);
+        try
+        {
+            using var network = ModelZoo.Create(model, shape, classes, seed: 0);
+            return ModelCost.Measure(network, shape);
+        }
+        catch (ArgumentException ex)
+        {
+            // Every model is built here before the first run trains: say which one the plan cannot build.
+            throw new ArgumentException($"Model '{model}' of the plan cannot be built for {shape} and {classes} classes: {ex.Message}", "models", ex);
+        }
     }
 
     private static ExperimentResult ReadResult(string path)

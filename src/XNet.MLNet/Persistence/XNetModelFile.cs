@@ -212,7 +212,7 @@ public static class XNetModelFile
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
+            throw IO.MissingPath.File("Model file", path);
         }
 
         if (new FileInfo(path).Length == 0)

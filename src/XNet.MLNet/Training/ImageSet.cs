@@ -100,7 +100,9 @@ public sealed class ImageSet : IDisposable
         if (!(fraction > 0 && fraction < 1) || take == 0 || take == Count)
         {
             throw new ArgumentException(
-                $"Validation fraction {fraction} must lie in (0, 1) and leave images on both sides of {Count}.", nameof(fraction));
+                string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"Validation fraction {(float)fraction} must lie in (0, 1) and leave images on both sides of {Count} (it would hold out {take})."),
+                nameof(fraction));
         }
 
         var order = Enumerable.Range(0, Count).ToArray();

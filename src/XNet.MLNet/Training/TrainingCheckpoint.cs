@@ -123,7 +123,7 @@ public sealed class TrainingCheckpoint
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+            throw IO.MissingPath.File("Checkpoint", path);
         }
 
         try
