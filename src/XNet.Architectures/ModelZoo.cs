@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace XNet.Architectures;
 
-/// <summary>Builds a network for an input shape, a class count and a model seed.</summary>
+/// <summary>
+/// Builds a network for an input shape, a class count and a model seed. The seed draws the expander graphs (with each
+/// layer's path); the weights are initialised from TorchSharp's global generator, which <c>torch.manual_seed</c> seeds.
+/// </summary>
 public delegate nn.Module<Tensor, Tensor> ModelBuilder(ImageShape input, int numClasses, long seed);
 
 /// <summary>A model family in the zoo: its canonical variant names and a parser from a paper-style name to a builder.</summary>
@@ -91,7 +94,10 @@ public static class ModelZoo
         try
         {
             using var scope = NewDisposeScope();
-            using var network = Create(name, input, numClasses, seed: 0);
+            lock (GlobalGenerator.Gate) // its weights draw from the global generator, which another thread may have seeded
+            {
+                using var network = Create(name, input, numClasses, seed: 0);
+            }
         }
         catch (ArgumentException ex)
         {

@@ -23,6 +23,7 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
     private readonly IHostEnvironment environment;
 
     /// <summary>Creates the trainer; logs go to <c>mlContext.Log</c>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">When an option is out of range (<see cref="Options.Validate"/>).</exception>
     public XNetTrainer(MLContext mlContext, Options options)
         : this((IHostEnvironment)mlContext, options)
     {
@@ -34,6 +35,9 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
         ArgumentNullException.ThrowIfNull(options);
         this.environment = environment;
         host = environment.Register(nameof(XNetTrainer));
+        // Checked here as ML.NET's own trainers check their arguments, so a bad option surfaces at the catalog call (and
+        // in GetOutputSchema), not only at Fit; Fit checks again, since an Options object can change in between.
+        options.Validate();
         TrainerOptions = options;
     }
 
@@ -148,17 +152,22 @@ public sealed partial class XNetTrainer : IEstimator<XNetTransformer>
                 $"X-Net: holding out {validation.Count} of the training images ({fraction * 100:0.#}%) for validation."));
         }
 
-        manual_seed(seed);
         XNetModelParameters model;
-        if (options.InitialModel is string initialPath)
+        var normalization = options.InitialModel is null ? options.Normalization(train, shape) : default; // an initial model keeps its own
+        // The weights draw from TorchSharp's global generator: seeded and drawn in one piece, so that a run on another thread
+        // cannot draw from this run's stream in between (two seeded Fits at once then repeat each other).
+        lock (GlobalGenerator.Gate)
         {
-            model = LoadInitialModel(initialPath, identity, device);
-            Log(channel, $"X-Net: continuing from the weights of '{initialPath}' (its normalisation and expander graphs are kept).");
+            manual_seed(seed);
+            model = options.InitialModel is string initialPath
+                ? LoadInitialModel(initialPath, identity, device)
+                : XNetModelParameters.Create(options.Architecture, seed, shape, classNames, labelValueType, normalization.Mean, normalization.Std,
+                    device);
         }
-        else
+
+        if (options.InitialModel is string initial)
         {
-            var (mean, std) = options.Normalization(train, shape);
-            model = XNetModelParameters.Create(options.Architecture, seed, shape, classNames, labelValueType, mean, std, device);
+            Log(channel, $"X-Net: continuing from the weights of '{initial}' (its normalisation and expander graphs are kept).");
         }
 
         Log(channel, $"X-Net: {options.Architecture}, {model.ParameterCount:N0} parameters, on {device.type}, seed {seed}.");

@@ -83,6 +83,17 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void ABadOptionIsRefusedAtTheCatalogAsMlNetsTrainersDo()
+    {
+        var options = TestData.SmallOptions();
+        options.Epoch = 0;
+        var fromOptions = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => context.MulticlassClassification.Trainers.XNet(options));
+        Assert.AreEqual("Epoch", fromOptions.ParamName);
+        var fromNames = Assert.ThrowsExactly<ArgumentException>(() => context.MulticlassClassification.Trainers.XNet(architecture: "x-resnt-8-2"));
+        StringAssert.Contains(fromNames.Message, "Unknown architecture 'x-resnt-8-2'");
+    }
+
+    [TestMethod]
     public void AKeyFittedOnNoRowsPointsAtTheEmptyData()
     {
         var empty = context.Data.LoadFromEnumerable(Array.Empty<TestData.PixelRow>());

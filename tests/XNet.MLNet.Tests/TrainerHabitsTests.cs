@@ -1,5 +1,6 @@
 using System.Reflection;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using XNet.MLNet.Training;
 
 namespace XNet.MLNet.Tests;
@@ -43,6 +44,30 @@ public sealed class TrainerHabitsTests
         }
 
         Assert.IsNull(new XNetTransformer(XNetModelFile.Load(SaveTo(model))).TrainingHistory, "a model read from a file has no history");
+    }
+
+    [TestMethod]
+    public void SeededFitsRunningAtOnceRepeatASeededFitRunAlone()
+    {
+        // Weights draw from TorchSharp's global generator: two Fits at once must not draw from each other's seeded stream.
+        var data = TestData.Take(new MLContext(seed: 0), "train", 96);
+        float[] Scores()
+        {
+            var ml = new MLContext(seed: 0);
+            using var model = ml.MulticlassClassification.Trainers.XNet(TestData.SmallOptions()).Fit(data);
+            return model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+        }
+
+        var alone = Scores();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            var together = Enumerable.Range(0, 2).Select(_ => Task.Run(Scores)).ToArray();
+            Task.WaitAll(together);
+            foreach (var run in together)
+            {
+                CollectionAssert.AreEqual(alone, run.Result, $"attempt {attempt}: a seeded Fit beside another gave other scores");
+            }
+        }
     }
 
     [TestMethod]

@@ -34,8 +34,12 @@ public sealed class ModelSpeed : IDisposable
     {
         Name = name;
         this.batchSize = batchSize;
-        manual_seed(0);
-        network = ModelZoo.Create(name, input, classes, seed: 0).FoldBatchNormsInInference();
+        lock (GlobalGenerator.Gate)
+        {
+            manual_seed(0);
+            network = ModelZoo.Create(name, input, classes, seed: 0).FoldBatchNormsInInference();
+        }
+
         Cost = ModelCost.Measure(network, input);
         network.to(device);
         optimizer = new KeptScalarOptimizers.SGD(network.parameters(), 0.01, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true);
