@@ -358,7 +358,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
 
         // The ML.NET pipeline: every reader already gives a key-typed Label and a Vector<Single, C, H, W> Features column.
-        var pipeline = mlContext.MulticlassClassification.Trainers.XNet(options);
+        var pipeline = OptionErrorsNameTheirFlag(() => mlContext.MulticlassClassification.Trainers.XNet(options));
         XNetTransformer model;
         try
         {
