@@ -108,6 +108,40 @@ public sealed class CrashSafetyTests
         Assert.IsGreaterThan(0, checkpoint.Batch, "the checkpoint holds the batches trained before Ctrl+C");
     }
 
+    [TestMethod]
+    public void ACtrlCDuringASweepSaysToRunTheSweepAgain()
+    {
+        string root = TestFolders.Create(TestContext);
+        string data = GeneratedDatasets.WriteIdx(Path.Combine(root, "mnist"), trainImages: 2048, testImages: 64);
+        string plan = Path.Combine(root, "plan.json");
+        File.WriteAllText(plan, $$"""
+            { "data": "{{data}}", "models": ["x-resnet-8-2"], "seeds": [0],
+              "recipe": { "epoch": 4, "batchSize": 16, "validationSetFraction": 0.1 } }
+            """);
+        using var child = Start("sweep", plan);
+        string run = Path.Combine(root, "plan", "runs", "x-resnet-8-2", "seed-0");
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(Path.Combine(run, RunFolderLock)) && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            Thread.Sleep(100);
+        }
+
+        Thread.Sleep(1500); // into the first epoch
+        using (var interrupt = Process.Start("kill", new[] { "-s", "INT", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+        {
+            interrupt.WaitForExit();
+        }
+
+        string output = child.StandardOutput.ReadToEnd();
+        child.WaitForExit();
+
+        Assert.AreEqual(130, child.ExitCode, output);
+        string flat = output.Replace("\n", "");
+        StringAssert.Contains(flat, "Training was cancelled at epoch 1");
+        StringAssert.Contains(flat, $"Continue with: xnet sweep {plan} (finished runs are skipped, this one resumes).");
+        Assert.DoesNotContain("Resume from", flat);
+    }
+
     private const string RunFolderLock = "run.lock"; // taken once the data is read, before the first batch
 
     /// <summary>Waits until a checkpoint is being written (its temporary file exists), so the kill lands inside the write.</summary>

@@ -62,9 +62,21 @@ internal sealed class SweepCommand : Command<SweepCommand.Settings>
         var test = DatasetSource.Load(mlContext, plan.Data, "test", train.Shape, skipUnreadable: false);
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]xnet sweep[/] {plan.Name}: {plan.Models.Count} models x {plan.Seeds.Count} seeds, {plan.Recipe.Epoch} epochs each, on {plan.Data ?? DatasetSource.Embedded} ({train.Shape}) -> {output} (build {XNetApp.Version})");
-        ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device, line => AnsiConsole.WriteLine(line),
-            cancellationToken, trainMissing: !settings.Report,
-            publish: results => ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output));
+        try
+        {
+            ExperimentRunner.Run(mlContext, plan, train.Data, test.Data, output, settings.Device, line => AnsiConsole.WriteLine(line),
+                cancellationToken, trainMissing: !settings.Report,
+                publish: results => ExperimentPlot.Write(ExperimentRunner.Summarize(results), plan.Name, output));
+        }
+        catch (OperationCanceledException ex) when (!settings.Report)
+        {
+            // The trainer names the run's checkpoints folder; a sweep goes on by running the same command again.
+            string stopped = System.Text.RegularExpressions.Regex.Replace(ex.Message, @" Resume from '[^']*'\.$", "");
+            throw new OperationCanceledException(
+                $"{stopped} Continue with: xnet sweep {settings.Plan}{(settings.OutputDir is null ? "" : $" --output-dir {settings.OutputDir}")} " +
+                "(finished runs are skipped, this one resumes).", ex);
+        }
+
         AnsiConsole.WriteLine(File.ReadAllText(Path.Combine(output, "results.md")));
         AnsiConsole.MarkupLineInterpolated($"Results in {output}: results.csv, results.md, {ExperimentPlot.MacsFile}, {ExperimentPlot.ParametersFile}");
         return 0;
