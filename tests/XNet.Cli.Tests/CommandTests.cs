@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using XNet.Tests.Shared;
 
 namespace XNet.Cli.Tests;
@@ -136,6 +137,33 @@ public sealed class CommandTests
         (exitCode, output) = XNetRunner.Run("models", "nosuchnet");
         Assert.AreEqual(1, exitCode, output);
         StringAssert.Contains(output, "no architecture matches 'nosuchnet'");
+    }
+
+    [TestMethod]
+    public void PredictNamesTheColumnAPipelineZipReadsBesidesThePixels()
+    {
+        string root = TestFolders.Create(TestContext);
+        var (data, _) = GeneratedDatasets.WriteCifar10(root, recordsPerBatch: 2, testRecords: 5);
+        var ml = new Microsoft.ML.MLContext(seed: 0);
+        var train = XNet.MLNet.Data.ImageDatasets.Load(ml, data, "train").Data;
+        // A whole pipeline saved as it was fitted: its label mapping reads the Label column, which predict does not have.
+        var pipeline = ml.Transforms.Conversion.MapKeyToValue("Label")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.MulticlassClassification.Trainers.XNet(new XNet.MLNet.XNetTrainer.Options { Architecture = "x-resnet-8-2", Epoch = 1, BatchSize = 4, Seed = 0 }));
+        string zip = Path.Combine(root, "pipeline.zip");
+        using (var model = pipeline.Fit(train))
+        {
+            ml.Model.Save(model, train.Schema, zip);
+        }
+
+        string image = Path.Combine(root, "image.bmp");
+        GeneratedDatasets.WriteBmp(image, GeneratedDatasets.Pattern(32, 32, seed: 1));
+
+        var (exitCode, output) = XNetRunner.Run("predict", "--model", zip, "--image", image);
+
+        Assert.AreEqual(1, exitCode, output);
+        StringAssert.Contains(output.Replace("\n", " "), "reads input column 'Label' besides 'Features'");
+        Assert.DoesNotContain("could not be read as an image", output);
     }
 
     [TestMethod]

@@ -94,6 +94,26 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void APathOfTheOtherKindSaysWhatItIs()
+    {
+        string folder = Directory.CreateTempSubdirectory("xnet-kinds-").FullName;
+        string file = Path.Combine(folder, "notes.txt");
+        File.WriteAllText(file, "not a dataset");
+        try
+        {
+            var model = Assert.ThrowsExactly<IOException>(() => XNetModelFile.Load(folder));
+            StringAssert.Contains(model.Message, $"Model file '{folder}' is a folder, not a file.");
+            var data = Assert.ThrowsExactly<IOException>(() => Data.ImageDatasets.Load(context, file, "train"));
+            StringAssert.Contains(data.Message, $"Dataset folder '{file}' is a file, not a folder.");
+            Assert.ThrowsExactly<FileNotFoundException>(() => XNetModelFile.Load(Path.Combine(folder, "missing.xnet")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void AKeyFittedOnNoRowsPointsAtTheEmptyData()
     {
         var empty = context.Data.LoadFromEnumerable(Array.Empty<TestData.PixelRow>());
