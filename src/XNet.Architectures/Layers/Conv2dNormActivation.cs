@@ -140,10 +140,13 @@ internal sealed class Conv2dNormActivation : nn.Module<Tensor, Tensor>, IOnnxExp
         bool share = expander.SharesNextInput && plan.InputGradientAdds;
         expander.SharesNextInput = false;
         var statistics = new double[2][];
-        object[] arguments = residual is null
-            ? new object[] { input, expander.Weight, norm.weight!, norm.bias!, plan, get_num_threads(), norm.eps, activation, statistics, share }
-            : new object[] { input, expander.Weight, norm.weight!, norm.bias!, plan, get_num_threads(), norm.eps, activation, statistics, share, residual };
-        var outputs = ConvNormFunction.apply(arguments);
+        var arguments = new List<object> { input, expander.Weight, norm.weight!, norm.bias!, plan, get_num_threads(), norm.eps, activation, statistics, share };
+        if (residual is not null)
+        {
+            arguments.Add(residual);
+        }
+
+        var outputs = ConvNormFunction.apply(arguments.ToArray());
         TrainingBatchNorm.Count(norm, statistics, outputs[0].shape);
         if (share)
         {

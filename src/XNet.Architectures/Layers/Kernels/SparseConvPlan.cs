@@ -214,7 +214,7 @@ internal sealed class SparseConvPlan
     /// from its other reader, a residual block's shortcut), their sum, each plane added as the kernel finishes it, where
     /// <see cref="InputGradientAdds"/>.
     /// </summary>
-    public Tensor InputGradient(Tensor upstream, Tensor weight, int threads, Tensor? added = null)
+    public unsafe Tensor InputGradient(Tensor upstream, Tensor weight, int threads, Tensor? added = null)
     {
         long batch = upstream.shape[0];
         if (added is not null && !InputGradientAdds)
@@ -222,20 +222,14 @@ internal sealed class SparseConvPlan
             throw new InvalidOperationException($"A {kernel}x{kernel} layer of stride {stride} and padding {padding} does not add to its input gradient.");
         }
 
-        if (Unpadded || Flat)
-        {
-            var plain = empty(batch, inputChannels, height, width);
-            // A zero shift, the added gradient as the residual: (g + 0) + added, the bits of the two gradients' own sum.
-            var epilogue = added is null ? null : new PlaneEpilogue(new float[inputChannels], Activation.None, added);
-            epilogue?.Bind(plain);
-            Correlate(input, upstream, OutputWidth, weight, plain, threads, epilogue);
-            return plain;
-        }
-
-        if (TransposedPhases)
+        if (InputGradientOverItems)
         {
             var pixels = empty(batch, inputChannels, height, width);
-            InputGradientStride2(upstream, weight, pixels, threads);
+            // A zero shift, the added gradient as the residual: (g + 0) + added, the bits of the two gradients' own sum.
+            var epilogue = added is null ? null : new PlaneEpilogue(new float[inputChannels], Activation.None, added);
+            epilogue?.Bind(pixels);
+            using var passWeights = PassWeights(input, weight);
+            InputGradientItems(TensorMemory.Floats(upstream), TensorMemory.Floats(pixels), (int)batch, TensorMemory.Floats(passWeights), threads, epilogue);
             return pixels;
         }
 
@@ -323,20 +317,7 @@ internal sealed class SparseConvPlan
                 }
 
                 float* into = inputGradient + first * inputItem;
-                if (plan.TransposedPhases)
-                {
-                    fixed (int* start = plan.input.Start)
-                    fixed (nint* origin = plan.input.Offset)
-                    {
-                        Stencil3x3.InputGradientStride2(upstream, outputItem, into, count, plan.inputChannels, plan.height, plan.width, start, origin,
-                            weights, threads: 1);
-                    }
-                }
-                else
-                {
-                    plan.Correlate(plan.input, upstream, outputItem, plan.OutputWidth, into, count, plan.inputChannels, plan.height, plan.width,
-                        weights, threads: 1, epilogue?.At(into, added + first * inputItem));
-                }
+                plan.InputGradientItems(upstream, into, count, weights, threads: 1, epilogue?.At(into, added + first * inputItem));
             }
             finally
             {
@@ -399,21 +380,36 @@ internal sealed class SparseConvPlan
         return compact.view(outputChannels, degree, kernel, kernel);
     }
 
-    private unsafe void InputGradientStride2(Tensor upstream, Tensor weight, Tensor gradient, int threads)
+    /// <summary>
+    /// Whether the input gradient runs over raw batch items straight into the input's own layout
+    /// (<see cref="InputGradientItems"/>): 1x1 and unit-stride 3x3 layers, and 3x3 layers of stride 2 and padding 1.
+    /// </summary>
+    private bool InputGradientOverItems => Unpadded || Flat || TransposedPhases;
+
+    /// <summary>
+    /// The input gradient of <paramref name="items"/> contiguous items of output gradient at <paramref name="upstream"/>
+    /// into (items, C_in, H, W) at <paramref name="into"/>, with the input pass's <paramref name="weights"/>
+    /// (<see cref="PassWeights"/>) and, where <see cref="InputGradientAdds"/>, <paramref name="epilogue"/> applied to each
+    /// plane. Only where <see cref="InputGradientOverItems"/>.
+    /// </summary>
+    private unsafe void InputGradientItems(float* upstream, float* into, int items, float* weights, int threads, PlaneEpilogue? epilogue)
     {
-        long batch = upstream.shape[0];
-        if (batch == 0)
+        long outputItem = (long)outputChannels * OutputHeight * OutputWidth;
+        if (items == 0)
         {
+            return; // an empty batch: nothing to write
+        }
+
+        if (!TransposedPhases)
+        {
+            Correlate(input, upstream, outputItem, OutputWidth, into, items, inputChannels, height, width, weights, threads, epilogue);
             return;
         }
 
-        using var passWeights = PassWeights(input, weight);
         fixed (int* start = input.Start)
         fixed (nint* origin = input.Offset)
         {
-            float* weights = TensorMemory.Floats(passWeights);
-            Stencil3x3.InputGradientStride2(TensorMemory.Floats(upstream), upstream.numel() / batch, TensorMemory.Floats(gradient),
-                (int)batch, inputChannels, height, width, start, origin, weights, threads);
+            Stencil3x3.InputGradientStride2(upstream, outputItem, into, items, inputChannels, height, width, start, origin, weights, threads);
         }
     }
 
