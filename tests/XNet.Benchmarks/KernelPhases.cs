@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 /// input layout, the forward kernel, the input gradient, the weight gradient (each run in turn with the others, as in a
 /// training step, so their data come partly from memory), the whole autograd call, and the dense layer's forward +
 /// backward; then the forward again, back to back so that its data stay in cache, and its multiply-add rate there against
-/// this machine's peak (measured first: independent 16-lane multiply-add chains on one thread).
+/// this machine's peak (measured first: independent multiply-add chains of the widest vectors the kernels use, on one thread).
 /// </summary>
 internal static class KernelPhases
 {
@@ -23,10 +23,12 @@ internal static class KernelPhases
     {
         var shapes = LayerShape.Distinct(models, s => s.Kernel == kernel, input);
         int threads = get_num_threads();
-        double peak = PeakMultiplyAdds();
+        int lanes = Simd.Allow512 ? 16 : 8;
+        double peak = PeakMultiplyAdds(lanes);
+        string widths = lanes == 16 ? "the kernels use 16 lanes for planes wider than 8" : "no AVX-512: the kernels use 8 lanes";
         Console.WriteLine($"phases: batch {batch}, density 1/{1 / density:0}, {threads} threads, median of {repetitions} after {warmup} warm-up");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"peak: {peak:F2} G 16-lane multiply-adds/s on one thread ({peak * threads:F2} on {threads}); the kernels use 16 lanes for planes wider than 8"));
+            $"peak: {peak:F2} G {lanes}-lane multiply-adds/s on one thread ({peak * threads:F2} on {threads}); {widths}"));
         Console.WriteLine();
         Console.WriteLine("| layer shape | lay out | forward | input grad | weight grad | sum | autograd call | dense fwd+bwd | forward, repeated | its G FMA/s (of peak) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -61,7 +63,7 @@ internal static class KernelPhases
             var repeated = InterleavedRounds.Time(new Action[] { () => plan.Forward(laidOut, weight, threads).Dispose() }, warmup, repetitions)[0];
 
             var m = times.Append(repeated).Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
-            double vectorFmas = (double)batch * s.Out * plan.OutputHeight * plan.OutputWidth * degree * kernel * kernel / 16;
+            double vectorFmas = (double)batch * s.Out * plan.OutputHeight * plan.OutputWidth * degree * kernel * kernel / lanes;
             double rate = vectorFmas / m[6] / 1e6;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {s.Label} | {m[0]:F2} | {m[1]:F2} | {m[2]:F2} | {m[3]:F2} | {m[0] + m[1] + m[2] + m[3]:F2} | {m[4]:F2} | {m[5]:F2} | {m[6]:F2} | {rate:F1} ({rate / (peak * threads):P0}) |"));
@@ -70,45 +72,44 @@ internal static class KernelPhases
         }
     }
 
-    /// <summary>G 16-lane multiply-adds per second of one thread: 12 independent chains, enough to hide the latency.</summary>
-    private static double PeakMultiplyAdds()
+    /// <summary>G multiply-adds of <paramref name="lanes"/>-lane vectors per second of one thread: 12 independent chains, enough to hide the latency.</summary>
+    private static double PeakMultiplyAdds(int lanes)
     {
-        if (!Avx512F.IsSupported)
-        {
-            return double.NaN;
-        }
-
-        Chains(1000);
+        Func<long, float> chains = lanes == 16 ? Chains<Simd512, Vector512<float>> : Chains<Simd256, Vector256<float>>;
+        chains(1000);
         const long Steps = 100_000_000;
         long start = Stopwatch.GetTimestamp();
-        float sink = Chains(Steps);
+        float sink = chains(Steps);
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         return sink == 0 ? double.NaN : Steps * 12 / seconds / 1e9;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Chains(long steps)
+    private static float Chains<TSimd, TVector>(long steps)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
     {
-        var m = Vector512.Create(0.9999f);
-        var c = Vector512.Create(0.0001f);
-        Vector512<float> a0 = Vector512.Create(1f), a1 = a0 * 1.1f, a2 = a0 * 1.2f, a3 = a0 * 1.3f, a4 = a0 * 1.4f, a5 = a0 * 1.5f;
-        Vector512<float> a6 = a0 * 1.6f, a7 = a0 * 1.7f, a8 = a0 * 1.8f, a9 = a0 * 1.9f, a10 = a0 * 2.0f, a11 = a0 * 2.1f;
+        var (m, c) = (TSimd.Broadcast(0.9999f), TSimd.Broadcast(0.0001f));
+        TVector a0 = TSimd.Broadcast(1f), a1 = TSimd.Broadcast(1.1f), a2 = TSimd.Broadcast(1.2f), a3 = TSimd.Broadcast(1.3f);
+        TVector a4 = TSimd.Broadcast(1.4f), a5 = TSimd.Broadcast(1.5f), a6 = TSimd.Broadcast(1.6f), a7 = TSimd.Broadcast(1.7f);
+        TVector a8 = TSimd.Broadcast(1.8f), a9 = TSimd.Broadcast(1.9f), a10 = TSimd.Broadcast(2.0f), a11 = TSimd.Broadcast(2.1f);
         for (long i = 0; i < steps; i++)
         {
-            a0 = Avx512F.FusedMultiplyAdd(a0, m, c);
-            a1 = Avx512F.FusedMultiplyAdd(a1, m, c);
-            a2 = Avx512F.FusedMultiplyAdd(a2, m, c);
-            a3 = Avx512F.FusedMultiplyAdd(a3, m, c);
-            a4 = Avx512F.FusedMultiplyAdd(a4, m, c);
-            a5 = Avx512F.FusedMultiplyAdd(a5, m, c);
-            a6 = Avx512F.FusedMultiplyAdd(a6, m, c);
-            a7 = Avx512F.FusedMultiplyAdd(a7, m, c);
-            a8 = Avx512F.FusedMultiplyAdd(a8, m, c);
-            a9 = Avx512F.FusedMultiplyAdd(a9, m, c);
-            a10 = Avx512F.FusedMultiplyAdd(a10, m, c);
-            a11 = Avx512F.FusedMultiplyAdd(a11, m, c);
+            a0 = TSimd.MultiplyAdd(a0, m, c);
+            a1 = TSimd.MultiplyAdd(a1, m, c);
+            a2 = TSimd.MultiplyAdd(a2, m, c);
+            a3 = TSimd.MultiplyAdd(a3, m, c);
+            a4 = TSimd.MultiplyAdd(a4, m, c);
+            a5 = TSimd.MultiplyAdd(a5, m, c);
+            a6 = TSimd.MultiplyAdd(a6, m, c);
+            a7 = TSimd.MultiplyAdd(a7, m, c);
+            a8 = TSimd.MultiplyAdd(a8, m, c);
+            a9 = TSimd.MultiplyAdd(a9, m, c);
+            a10 = TSimd.MultiplyAdd(a10, m, c);
+            a11 = TSimd.MultiplyAdd(a11, m, c);
         }
 
-        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).ToScalar();
+        var sum = TSimd.Add(TSimd.Add(TSimd.Add(a0, a1), TSimd.Add(a2, a3)), TSimd.Add(TSimd.Add(a4, a5), TSimd.Add(a6, a7)));
+        return TSimd.Sum(TSimd.Add(sum, TSimd.Add(TSimd.Add(a8, a9), TSimd.Add(a10, a11))));
     }
 }

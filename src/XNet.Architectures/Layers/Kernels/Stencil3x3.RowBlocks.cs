@@ -89,46 +89,90 @@ internal static unsafe partial class Stencil3x3
     /// input gradient 1.38-1.42 -> 1.18-1.27 ms at batch 128; x-resnet-18-4's 64->64 @24 (16 groups) forward 5.8-6.2 ->
     /// 4.8 ms and input gradient 6.1-6.3 -> 4.7 ms at batch 64; x-resnet-50-4's 64->64 @56 (three and a half strips) even.
     /// </remarks>
-    private static bool InRowBlocks(int height, int width, int groups) =>
-        Simd.Allow512 && width > Simd256.Lanes && height >= BlockRows && (width <= Simd512.Lanes || groups <= 32);
+    private static bool InRowBlocks(int height, int width, int groups) => Simd.Allow512
+        ? width > Simd256.Lanes && height >= BlockRows && (width <= Simd512.Lanes || groups <= 32)
+        : width > Simd256.Lanes / 2 && height >= 7 && (width <= Simd256.Lanes || groups <= 32);
 
     /// <summary>
     /// One output plane in row blocks (<see cref="InRowBlocks"/>). A height that is not a multiple of 8 ends with a block
     /// moved up to the plane's last row, which computes a few rows twice rather than running a shorter block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlocks(float* input, float* output, int height, int width, int first, int end, nint* origin,
+    private static void CorrelateRowBlocks<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end, nint* origin,
         float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
     {
-        if (BlockHeight(height) == SevenRows.Rows)
+        if (TSimd.Lanes == Simd256.Lanes)
         {
-            CorrelateRowBlocks<SevenRows>(input, output, height, width, first, end, origin, weight);
+            CorrelateSmallRowBlocks<TSimd, TVector>(input, output, height, width, first, end, origin, weight);
+        }
+        else if (BlockHeight(height) == SevenRows.Rows)
+        {
+            CorrelateRowBlocks<TSimd, TVector, SevenRows>(input, output, height, width, first, end, origin, weight);
         }
         else
         {
-            CorrelateRowBlocks<EightRows>(input, output, height, width, first, end, origin, weight);
+            CorrelateRowBlocks<TSimd, TVector, EightRows>(input, output, height, width, first, end, origin, weight);
         }
     }
 
-    private static void CorrelateRowBlocks<TBlock>(float* input, float* output, int height, int width, int first, int end, nint* origin,
-        float* weight)
+    /// <summary>
+    /// <see cref="CorrelateRowBlocks{TSimd, TVector}"/> in blocks of 4 rows, then of 3, that cover the plane exactly (7 rows:
+    /// 4 and 3; 14: 4, 4, 3, 3); a height no such mix covers (5) runs blocks of 4 with the last moved up. AVX2's 16 vector
+    /// registers hold 4 accumulators beside the 9 weights and a row's 3 shifted vectors, where 8 left the JIT spilling.
+    /// </summary>
+    private static void CorrelateSmallRowBlocks<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end,
+        nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int blocks = (height + 3) / 4, fours = height - 3 * blocks;
+        for (int j0 = 0; j0 < width; j0 += TSimd.Lanes)
+        {
+            int valid = Math.Min(TSimd.Lanes, width - j0);
+            for (int b = 0, next = 0; b < blocks; b++)
+            {
+                bool four = fours < 0 || b < fours;
+                int r0 = fours < 0 ? BlockStart(4 * b, height, 4) : next;
+                next = r0 + (four ? 4 : 3);
+                if (four)
+                {
+                    var block = new RowBlock<TSimd, TVector, FourRows>(input + j0, output + j0, r0, height, width, valid, first, end, origin, weight);
+                    StripKinds.Run(j0, width - j0, TSimd.Lanes, ref block);
+                }
+                else
+                {
+                    var block = new RowBlock<TSimd, TVector, ThreeRows>(input + j0, output + j0, r0, height, width, valid, first, end, origin, weight);
+                    StripKinds.Run(j0, width - j0, TSimd.Lanes, ref block);
+                }
+            }
+        }
+    }
+
+    private static void CorrelateRowBlocks<TSimd, TVector, TBlock>(float* input, float* output, int height, int width, int first, int end,
+        nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
         where TBlock : struct, IBlockHeight
     {
-        for (int j0 = 0; j0 < width; j0 += Simd512.Lanes)
+        for (int j0 = 0; j0 < width; j0 += TSimd.Lanes)
         {
-            int valid = Math.Min(Simd512.Lanes, width - j0);
+            int valid = Math.Min(TSimd.Lanes, width - j0);
             for (int r = 0; r < height; r += TBlock.Rows)
             {
-                var block = new RowBlock<TBlock>(input + j0, output + j0, BlockStart(r, height, TBlock.Rows), height, width, valid, first, end,
-                    origin, weight);
-                StripKinds.Run(j0, width - j0, Simd512.Lanes, ref block);
+                var block = new RowBlock<TSimd, TVector, TBlock>(input + j0, output + j0, BlockStart(r, height, TBlock.Rows), height, width, valid,
+                    first, end, origin, weight);
+                StripKinds.Run(j0, width - j0, TSimd.Lanes, ref block);
             }
         }
     }
 
     /// <summary>One block of rows of one strip, for <see cref="StripKinds.Run"/>.</summary>
-    private readonly struct RowBlock<TBlock>(float* input, float* output, int r0, int height, int width, int valid, int first, int end,
-        nint* origin, float* weight) : IStripWork
+    private readonly struct RowBlock<TSimd, TVector, TBlock>(float* input, float* output, int r0, int height, int width, int valid, int first,
+        int end, nint* origin, float* weight) : IStripWork
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
         where TBlock : struct, IBlockHeight
     {
         public void Run<TReader>(bool partial)
@@ -136,11 +180,11 @@ internal static unsafe partial class Stencil3x3
         {
             if (partial)
             {
-                CorrelateRowBlock<TReader, StoreMaskedRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
+                CorrelateRowBlock<TSimd, TVector, TReader, StoreMaskedRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
             else
             {
-                CorrelateRowBlock<TReader, StoreRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
+                CorrelateRowBlock<TSimd, TVector, TReader, StoreRow, TBlock>(input, output, r0, height, width, valid, first, end, origin, weight);
             }
         }
     }
@@ -151,87 +195,122 @@ internal static unsafe partial class Stencil3x3
     /// are zero padding, never read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowBlock<TReader, TWriter, TBlock>(float* input, float* output, int r0, int height, int width, int valid,
-        int first, int end, nint* origin, float* weight)
+    private static void CorrelateRowBlock<TSimd, TVector, TReader, TWriter, TBlock>(float* input, float* output, int r0, int height, int width,
+        int valid, int first, int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
         where TReader : struct, IStripReader
         where TWriter : struct, IRowWriter
         where TBlock : struct, IBlockHeight
     {
-        var zero = Vector512<float>.Zero;
-        var mask = Simd512.MaskOf(valid);
-        Vector512<float> a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
-        bool eight = TBlock.Rows == 8, top = r0 > 0, bottom = r0 + TBlock.Rows < height;
+        var zero = TSimd.Zero;
+        var mask = TSimd.MaskOf(valid);
+        TVector a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
+        int rows = TBlock.Rows;
+        bool top = r0 > 0, bottom = r0 + rows < height;
         nint row = width;
         for (int g = first; g < end; g++)
         {
             float* w = weight + 9 * g;
-            var w00 = Vector512.Create(w[0]); var w01 = Vector512.Create(w[1]); var w02 = Vector512.Create(w[2]);
-            var w10 = Vector512.Create(w[3]); var w11 = Vector512.Create(w[4]); var w12 = Vector512.Create(w[5]);
-            var w20 = Vector512.Create(w[6]); var w21 = Vector512.Create(w[7]); var w22 = Vector512.Create(w[8]);
+            TVector w00 = TSimd.Broadcast(w[0]), w01 = TSimd.Broadcast(w[1]), w02 = TSimd.Broadcast(w[2]);
+            TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
+            TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
             float* x = input + origin[g] + r0 * row; // input row r0
-            Vector512<float> l, c, r;
+            TVector l, c, r;
             if (top)
             {
-                TReader.Read<Simd512, Vector512<float>>(x - row, mask, out l, out c, out r);
-                a0 = Taps3(a0, l, c, r, w00, w01, w02);
+                TReader.Read<TSimd, TVector>(x - row, mask, out l, out c, out r);
+                a0 = Taps3<TSimd, TVector>(a0, l, c, r, w00, w01, w02);
             }
 
-            TReader.Read<Simd512, Vector512<float>>(x, mask, out l, out c, out r);
-            a0 = Taps3(a0, l, c, r, w10, w11, w12);
-            a1 = Taps3(a1, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + row, mask, out l, out c, out r);
-            a0 = Taps3(a0, l, c, r, w20, w21, w22);
-            a1 = Taps3(a1, l, c, r, w10, w11, w12);
-            a2 = Taps3(a2, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 2 * row, mask, out l, out c, out r);
-            a1 = Taps3(a1, l, c, r, w20, w21, w22);
-            a2 = Taps3(a2, l, c, r, w10, w11, w12);
-            a3 = Taps3(a3, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 3 * row, mask, out l, out c, out r);
-            a2 = Taps3(a2, l, c, r, w20, w21, w22);
-            a3 = Taps3(a3, l, c, r, w10, w11, w12);
-            a4 = Taps3(a4, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 4 * row, mask, out l, out c, out r);
-            a3 = Taps3(a3, l, c, r, w20, w21, w22);
-            a4 = Taps3(a4, l, c, r, w10, w11, w12);
-            a5 = Taps3(a5, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 5 * row, mask, out l, out c, out r);
-            a4 = Taps3(a4, l, c, r, w20, w21, w22);
-            a5 = Taps3(a5, l, c, r, w10, w11, w12);
-            a6 = Taps3(a6, l, c, r, w00, w01, w02);
-            TReader.Read<Simd512, Vector512<float>>(x + 6 * row, mask, out l, out c, out r);
-            a5 = Taps3(a5, l, c, r, w20, w21, w22);
-            a6 = Taps3(a6, l, c, r, w10, w11, w12);
-            if (eight)
+            // Input row r0 + k gives output row r0 + k - 1 its kernel row 2, r0 + k its row 1 and r0 + k + 1 its row 0;
+            // the row after the block's last (k = rows) only its last row's kernel row 2, where the plane goes on.
+            TReader.Read<TSimd, TVector>(x, mask, out l, out c, out r);
+            a0 = Taps3<TSimd, TVector>(a0, l, c, r, w10, w11, w12);
+            a1 = Taps3<TSimd, TVector>(a1, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + row, mask, out l, out c, out r);
+            a0 = Taps3<TSimd, TVector>(a0, l, c, r, w20, w21, w22);
+            a1 = Taps3<TSimd, TVector>(a1, l, c, r, w10, w11, w12);
+            a2 = Taps3<TSimd, TVector>(a2, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + 2 * row, mask, out l, out c, out r);
+            a1 = Taps3<TSimd, TVector>(a1, l, c, r, w20, w21, w22);
+            a2 = Taps3<TSimd, TVector>(a2, l, c, r, w10, w11, w12);
+            if (rows == 3)
             {
-                a7 = Taps3(a7, l, c, r, w00, w01, w02);
-                TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
-                a6 = Taps3(a6, l, c, r, w20, w21, w22);
-                a7 = Taps3(a7, l, c, r, w10, w11, w12);
                 if (bottom)
                 {
-                    TReader.Read<Simd512, Vector512<float>>(x + 8 * row, mask, out l, out c, out r);
-                    a7 = Taps3(a7, l, c, r, w20, w21, w22);
+                    TReader.Read<TSimd, TVector>(x + 3 * row, mask, out l, out c, out r);
+                    a2 = Taps3<TSimd, TVector>(a2, l, c, r, w20, w21, w22);
+                }
+
+                continue;
+            }
+
+            a3 = Taps3<TSimd, TVector>(a3, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + 3 * row, mask, out l, out c, out r);
+            a2 = Taps3<TSimd, TVector>(a2, l, c, r, w20, w21, w22);
+            a3 = Taps3<TSimd, TVector>(a3, l, c, r, w10, w11, w12);
+            if (rows == 4)
+            {
+                if (bottom)
+                {
+                    TReader.Read<TSimd, TVector>(x + 4 * row, mask, out l, out c, out r);
+                    a3 = Taps3<TSimd, TVector>(a3, l, c, r, w20, w21, w22);
+                }
+
+                continue;
+            }
+
+            a4 = Taps3<TSimd, TVector>(a4, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + 4 * row, mask, out l, out c, out r);
+            a3 = Taps3<TSimd, TVector>(a3, l, c, r, w20, w21, w22);
+            a4 = Taps3<TSimd, TVector>(a4, l, c, r, w10, w11, w12);
+            a5 = Taps3<TSimd, TVector>(a5, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + 5 * row, mask, out l, out c, out r);
+            a4 = Taps3<TSimd, TVector>(a4, l, c, r, w20, w21, w22);
+            a5 = Taps3<TSimd, TVector>(a5, l, c, r, w10, w11, w12);
+            a6 = Taps3<TSimd, TVector>(a6, l, c, r, w00, w01, w02);
+            TReader.Read<TSimd, TVector>(x + 6 * row, mask, out l, out c, out r);
+            a5 = Taps3<TSimd, TVector>(a5, l, c, r, w20, w21, w22);
+            a6 = Taps3<TSimd, TVector>(a6, l, c, r, w10, w11, w12);
+            if (rows == 8)
+            {
+                a7 = Taps3<TSimd, TVector>(a7, l, c, r, w00, w01, w02);
+                TReader.Read<TSimd, TVector>(x + 7 * row, mask, out l, out c, out r);
+                a6 = Taps3<TSimd, TVector>(a6, l, c, r, w20, w21, w22);
+                a7 = Taps3<TSimd, TVector>(a7, l, c, r, w10, w11, w12);
+                if (bottom)
+                {
+                    TReader.Read<TSimd, TVector>(x + 8 * row, mask, out l, out c, out r);
+                    a7 = Taps3<TSimd, TVector>(a7, l, c, r, w20, w21, w22);
                 }
             }
             else if (bottom)
             {
-                TReader.Read<Simd512, Vector512<float>>(x + 7 * row, mask, out l, out c, out r);
-                a6 = Taps3(a6, l, c, r, w20, w21, w22);
+                TReader.Read<TSimd, TVector>(x + 7 * row, mask, out l, out c, out r);
+                a6 = Taps3<TSimd, TVector>(a6, l, c, r, w20, w21, w22);
             }
         }
 
         float* y = output + r0 * row;
-        TWriter.Write<Simd512, Vector512<float>>(y, a0, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + row, a1, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 2 * row, a2, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 3 * row, a3, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 4 * row, a4, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 5 * row, a5, mask);
-        TWriter.Write<Simd512, Vector512<float>>(y + 6 * row, a6, mask);
-        if (eight)
+        TWriter.Write<TSimd, TVector>(y, a0, mask);
+        TWriter.Write<TSimd, TVector>(y + row, a1, mask);
+        TWriter.Write<TSimd, TVector>(y + 2 * row, a2, mask);
+        if (rows > 3)
         {
-            TWriter.Write<Simd512, Vector512<float>>(y + 7 * row, a7, mask);
+            TWriter.Write<TSimd, TVector>(y + 3 * row, a3, mask);
+        }
+
+        if (rows > 4)
+        {
+            TWriter.Write<TSimd, TVector>(y + 4 * row, a4, mask);
+            TWriter.Write<TSimd, TVector>(y + 5 * row, a5, mask);
+            TWriter.Write<TSimd, TVector>(y + 6 * row, a6, mask);
+        }
+
+        if (rows > 7)
+        {
+            TWriter.Write<TSimd, TVector>(y + 7 * row, a7, mask);
         }
     }
 
@@ -567,7 +646,9 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>sum + one kernel row's three taps on one input row's left, centre and right neighbours.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Taps3(Vector512<float> sum, Vector512<float> left, Vector512<float> centre, Vector512<float> right,
-        Vector512<float> wLeft, Vector512<float> wCentre, Vector512<float> wRight) =>
-        Avx512F.FusedMultiplyAdd(wRight, right, Avx512F.FusedMultiplyAdd(wCentre, centre, Avx512F.FusedMultiplyAdd(wLeft, left, sum)));
+    private static TVector Taps3<TSimd, TVector>(TVector sum, TVector left, TVector centre, TVector right, TVector wLeft, TVector wCentre,
+        TVector wRight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct =>
+        TSimd.MultiplyAdd(wRight, right, TSimd.MultiplyAdd(wCentre, centre, TSimd.MultiplyAdd(wLeft, left, sum)));
 }

@@ -83,9 +83,13 @@ internal static unsafe partial class Stencil3x3
             {
                 CorrelatePaired(x, y, outH, from, to, (nint*)originAddress, (float*)weightAddress);
             }
+            else if (InRowBlocks(outH, outW, to - from) && wide)
+            {
+                CorrelateRowBlocks<Simd512, Vector512<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
             else if (InRowBlocks(outH, outW, to - from))
             {
-                CorrelateRowBlocks(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelateRowBlocks<Simd256, Vector256<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else if (wide)
             {
