@@ -77,6 +77,25 @@ internal static unsafe partial class Stencil3x3
     private static int BlockStart(int r, int rows, int block) => Math.Max(0, Math.Min(r, rows - block));
 
     /// <summary>
+    /// Whether row blocks are short (4 and 3 rows, <see cref="SmallBlock"/>): AVX2 has 16 vector registers, which hold 4
+    /// accumulators beside a group's 9 weights and a row's 3 vectors; with 8 the JIT spilled them. AVX-512 has 32.
+    /// </summary>
+    private static bool SmallBlocks => !Simd.Allow512;
+
+    /// <summary>How many blocks of 4 rows, then of 3, cover <paramref name="rows"/> rows (<see cref="SmallBlock"/>).</summary>
+    private static int SmallBlockCount(int rows) => (rows + 3) / 4;
+
+    /// <summary>
+    /// Block <paramref name="b"/> of the blocks of 4 rows, then of 3, that cover <paramref name="rows"/> rows (3 or more)
+    /// exactly (7 rows: 4 and 3; 14: 4, 4, 3, 3); 5 rows, which no such mix covers, run blocks of 4 with the last moved up.
+    /// </summary>
+    private static (int Start, bool Four) SmallBlock(int b, int rows)
+    {
+        int fours = rows - 3 * SmallBlockCount(rows);
+        return fours < 0 ? (BlockStart(4 * b, rows, 4), true) : b < fours ? (4 * b, true) : (4 * fours + 3 * (b - fours), false);
+    }
+
+    /// <summary>
     /// Whether a unit-stride plane of <paramref name="groups"/> groups runs in row blocks: AVX-512, more than 8 columns
     /// wide (the masked lanes of a narrower row would waste more than half of each vector), at least a block high, and
     /// one 16-lane strip to a row or, for wider planes (a strip at a time), at most 32 groups.
@@ -91,7 +110,7 @@ internal static unsafe partial class Stencil3x3
     /// </remarks>
     private static bool InRowBlocks(int height, int width, int groups) => Simd.Allow512
         ? width > Simd256.Lanes && height >= BlockRows && (width <= Simd512.Lanes || groups <= 32)
-        : width > Simd256.Lanes / 2 && height >= 7 && (width <= Simd256.Lanes || groups <= 32);
+        : width > Simd256.Lanes / 2 && height >= 3 && (width <= Simd256.Lanes || groups <= 32);
 
     /// <summary>
     /// One output plane in row blocks (<see cref="InRowBlocks"/>). A height that is not a multiple of 8 ends with a block
@@ -103,7 +122,7 @@ internal static unsafe partial class Stencil3x3
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        if (TSimd.Lanes == Simd256.Lanes)
+        if (SmallBlocks)
         {
             CorrelateSmallRowBlocks<TSimd, TVector>(input, output, height, width, first, end, origin, weight);
         }
@@ -117,25 +136,18 @@ internal static unsafe partial class Stencil3x3
         }
     }
 
-    /// <summary>
-    /// <see cref="CorrelateRowBlocks{TSimd, TVector}"/> in blocks of 4 rows, then of 3, that cover the plane exactly (7 rows:
-    /// 4 and 3; 14: 4, 4, 3, 3); a height no such mix covers (5) runs blocks of 4 with the last moved up. AVX2's 16 vector
-    /// registers hold 4 accumulators beside the 9 weights and a row's 3 shifted vectors, where 8 left the JIT spilling.
-    /// </summary>
+    /// <summary><see cref="CorrelateRowBlocks{TSimd, TVector}"/> in blocks of 4 and 3 rows (<see cref="SmallBlocks"/>).</summary>
     private static void CorrelateSmallRowBlocks<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end,
         nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        int blocks = (height + 3) / 4, fours = height - 3 * blocks;
         for (int j0 = 0; j0 < width; j0 += TSimd.Lanes)
         {
             int valid = Math.Min(TSimd.Lanes, width - j0);
-            for (int b = 0, next = 0; b < blocks; b++)
+            for (int b = 0; b < SmallBlockCount(height); b++)
             {
-                bool four = fours < 0 || b < fours;
-                int r0 = fours < 0 ? BlockStart(4 * b, height, 4) : next;
-                next = r0 + (four ? 4 : 3);
+                var (r0, four) = SmallBlock(b, height);
                 if (four)
                 {
                     var block = new RowBlock<TSimd, TVector, FourRows>(input + j0, output + j0, r0, height, width, valid, first, end, origin, weight);
@@ -315,18 +327,21 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Whether a stride-2 plane runs in row blocks: on an AVX-512 machine (32 vector registers), an output row that fits one
-    /// vector of <paramref name="lanes"/> and fills more than half of it (the CIFAR ResNets' 16->32 and 32->64 layers, and
-    /// the same layers at a 28x28 input).
+    /// Whether a stride-2 plane of <paramref name="groups"/> groups runs in row blocks: on an AVX-512 machine (32 vector
+    /// registers), an output row that fits one vector of <paramref name="lanes"/> and fills more than half of it (the CIFAR
+    /// ResNets' 16->32 and 32->64 layers, and the same layers at a 28x28 input); on AVX2 (<see cref="SmallBlocks"/>) rows
+    /// over half a vector wide, a strip at a time where a plane has at most 32 groups (as <see cref="InRowBlocks"/>).
     /// </summary>
-    private static bool PhasesInRowBlocks(int outW, int lanes) => Simd.Allow512 && outW <= lanes && outW > lanes / 2;
+    private static bool PhasesInRowBlocks(int outW, int lanes, int groups) => Simd.Allow512
+        ? outW <= lanes && outW > lanes / 2
+        : outW > lanes / 2 && (outW <= lanes || groups <= 32);
 
     /// <summary>
-    /// One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>), each phase
-    /// row's next column read as <typeparamref name="TNext"/> says: the last
-    /// block moved up to the plane's last row, or for a plane under 8 rows one block whose rows past the plane are summed
-    /// and not stored. Its reads stay inside the slack rows <see cref="SparseConvPlan"/> gives the phase planes, which
-    /// cover whole tiles of 8 output rows one vector wide.
+    /// One stride-2 output plane in row blocks over the input's phase planes (<see cref="PhasesInRowBlocks"/>), a strip of
+    /// columns at a time, each phase row's next column read as <typeparamref name="TNext"/> says: the last block moved up
+    /// to the plane's last row, or for a plane under 8 rows one block whose rows past the plane are summed and not stored
+    /// (on AVX2, blocks of 4 and 3 rows that cover the plane: <see cref="SmallBlock"/>). Its reads stay inside the slack
+    /// rows <see cref="SparseConvPlan"/> gives the phase planes, which cover whole tiles of 8 output rows a vector wide.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelatePhaseRowBlocks<TSimd, TVector, TNext>(float* input, nint inRow, nint phaseStep, float* output, int outH,
@@ -335,39 +350,72 @@ internal static unsafe partial class Stencil3x3
         where TVector : struct
         where TNext : struct, IPhaseNext
     {
-        if (BlockHeight(outH) == SevenRows.Rows)
+        for (int j0 = 0; j0 < outW; j0 += TSimd.Lanes)
         {
-            CorrelatePhaseRowBlocks<TSimd, TVector, TNext, SevenRows>(input, inRow, phaseStep, output, outH, outW, first, end, origin, weight);
-        }
-        else
-        {
-            CorrelatePhaseRowBlocks<TSimd, TVector, TNext, EightRows>(input, inRow, phaseStep, output, outH, outW, first, end, origin, weight);
+            var strip = new PhaseStripBlocks(input + j0, inRow, phaseStep, output + j0, outH, outW, Math.Min(TSimd.Lanes, outW - j0), first, end,
+                origin, weight);
+            if (SmallBlocks)
+            {
+                for (int b = 0; b < SmallBlockCount(outH); b++)
+                {
+                    var (r0, four) = SmallBlock(b, outH);
+                    if (four)
+                    {
+                        strip.Run<TSimd, TVector, TNext, FourRows>(r0);
+                    }
+                    else
+                    {
+                        strip.Run<TSimd, TVector, TNext, ThreeRows>(r0);
+                    }
+                }
+            }
+            else if (BlockHeight(outH) == SevenRows.Rows)
+            {
+                strip.RunAll<TSimd, TVector, TNext, SevenRows>();
+            }
+            else
+            {
+                strip.RunAll<TSimd, TVector, TNext, EightRows>();
+            }
         }
     }
 
-    private static void CorrelatePhaseRowBlocks<TSimd, TVector, TNext, TBlock>(float* input, nint inRow, nint phaseStep, float* output,
-        int outH, int outW, int first, int end, nint* origin, float* weight)
-        where TSimd : struct, ISimd<TVector>
-        where TVector : struct
-        where TNext : struct, IPhaseNext
-        where TBlock : struct, IBlockHeight
+    /// <summary>One strip of a stride-2 plane, run a block at a time.</summary>
+    private readonly struct PhaseStripBlocks(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW, int valid, int first,
+        int end, nint* origin, float* weight)
     {
-        for (int r = 0; r < outH; r += TBlock.Rows)
-        {
-            int r0 = BlockStart(r, outH, TBlock.Rows);
-            CorrelatePhaseRowBlock<TSimd, TVector, TNext, TBlock>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW,
+        /// <summary>The block of <typeparamref name="TBlock"/> rows from row <paramref name="r0"/>; rows past the plane are not stored.</summary>
+        public void Run<TSimd, TVector, TNext, TBlock>(int r0)
+            where TSimd : struct, ISimd<TVector>
+            where TVector : struct
+            where TNext : struct, IPhaseNext
+            where TBlock : struct, IBlockHeight =>
+            CorrelatePhaseRowBlock<TSimd, TVector, TNext, TBlock>(input + r0 * inRow, inRow, phaseStep, output + r0 * outW, outW, valid,
                 Math.Min(TBlock.Rows, outH - r0), first, end, origin, weight);
+
+        /// <summary>Blocks of <typeparamref name="TBlock"/> rows over the plane, the last moved up to its last row.</summary>
+        public void RunAll<TSimd, TVector, TNext, TBlock>()
+            where TSimd : struct, ISimd<TVector>
+            where TVector : struct
+            where TNext : struct, IPhaseNext
+            where TBlock : struct, IBlockHeight
+        {
+            for (int r = 0; r < outH; r += TBlock.Rows)
+            {
+                Run<TSimd, TVector, TNext, TBlock>(BlockStart(r, outH, TBlock.Rows));
+            }
         }
     }
 
     /// <summary>
-    /// Output rows r0 .. r0 + 6 or r0 + 7 (<typeparamref name="TBlock"/>) of a stride-2 plane
-    /// (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps), of which the first <paramref name="rows"/> are stored:
-    /// phase row r0 + k gives output row r0 + k its kernel rows 0 and 1 and output row r0 + k - 1 its kernel row 2.
+    /// Output rows r0 .. r0 + 2, 3, 6 or 7 (<typeparamref name="TBlock"/>) of one strip of a stride-2 plane
+    /// (<see cref="PhaseStrip{TSimd, TVector, TWriter}"/>'s taps), of which the first <paramref name="rows"/> are stored,
+    /// <paramref name="valid"/> columns of each: phase row r0 + k gives output row r0 + k its kernel rows 0 and 1 and
+    /// output row r0 + k - 1 its kernel row 2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelatePhaseRowBlock<TSimd, TVector, TNext, TBlock>(float* input, nint inRow, nint phaseStep, float* output, int outW,
-        int rows, int first, int end, nint* origin, float* weight)
+        int valid, int rows, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TNext : struct, IPhaseNext
@@ -390,31 +438,39 @@ internal static unsafe partial class Stencil3x3
                 w12, w20, w21, w22);
             a2 = PhaseBlockRow<TSimd, TVector, TNext>(a2, p + 2 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
                 w12, w20, w21, w22);
-            a3 = PhaseBlockRow<TSimd, TVector, TNext>(a3, p + 3 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
-                w12, w20, w21, w22);
-            a4 = PhaseBlockRow<TSimd, TVector, TNext>(a4, p + 4 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
-                w12, w20, w21, w22);
-            a5 = PhaseBlockRow<TSimd, TVector, TNext>(a5, p + 5 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
-                w12, w20, w21, w22);
-            a6 = PhaseBlockRow<TSimd, TVector, TNext>(a6, p + 6 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10, w11,
-                w12, w20, w21, w22);
-            if (TBlock.Rows == 8)
+            if (TBlock.Rows > 3)
+            {
+                a3 = PhaseBlockRow<TSimd, TVector, TNext>(a3, p + 3 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
+                    w11, w12, w20, w21, w22);
+            }
+
+            if (TBlock.Rows > 4)
+            {
+                a4 = PhaseBlockRow<TSimd, TVector, TNext>(a4, p + 4 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
+                    w11, w12, w20, w21, w22);
+                a5 = PhaseBlockRow<TSimd, TVector, TNext>(a5, p + 5 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
+                    w11, w12, w20, w21, w22);
+                a6 = PhaseBlockRow<TSimd, TVector, TNext>(a6, p + 6 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
+                    w11, w12, w20, w21, w22);
+            }
+
+            if (TBlock.Rows > 7)
             {
                 a7 = PhaseBlockRow<TSimd, TVector, TNext>(a7, p + 7 * inRow, inRow, phaseStep, ref even, ref odd, ref next, w00, w01, w02, w10,
                     w11, w12, w20, w21, w22);
             }
         }
 
-        // Whole rows of a plane one vector wide are plain stores; rows past the plane are not written.
+        // Rows past the plane are not written.
         nint row = outW;
-        TSimd.Store(output, a0, outW);
-        StoreRowIf<TSimd, TVector>(rows > 1, output + row, a1, outW);
-        StoreRowIf<TSimd, TVector>(rows > 2, output + 2 * row, a2, outW);
-        StoreRowIf<TSimd, TVector>(rows > 3, output + 3 * row, a3, outW);
-        StoreRowIf<TSimd, TVector>(rows > 4, output + 4 * row, a4, outW);
-        StoreRowIf<TSimd, TVector>(rows > 5, output + 5 * row, a5, outW);
-        StoreRowIf<TSimd, TVector>(rows > 6, output + 6 * row, a6, outW);
-        StoreRowIf<TSimd, TVector>(rows > 7, output + 7 * row, a7, outW);
+        TSimd.Store(output, a0, valid);
+        StoreRowIf<TSimd, TVector>(rows > 1, output + row, a1, valid);
+        StoreRowIf<TSimd, TVector>(rows > 2, output + 2 * row, a2, valid);
+        StoreRowIf<TSimd, TVector>(rows > 3, output + 3 * row, a3, valid);
+        StoreRowIf<TSimd, TVector>(rows > 4, output + 4 * row, a4, valid);
+        StoreRowIf<TSimd, TVector>(rows > 5, output + 5 * row, a5, valid);
+        StoreRowIf<TSimd, TVector>(rows > 6, output + 6 * row, a6, valid);
+        StoreRowIf<TSimd, TVector>(rows > 7, output + 7 * row, a7, valid);
     }
 
     /// <summary>How a stride-2 block reads a phase row one column on from the vector it loaded at the same place.</summary>
@@ -507,17 +563,13 @@ internal static unsafe partial class Stencil3x3
         where TVector : struct
     {
         int rows = height / 2, cols = width / 2, lanes = TSimd.Lanes;
-        // Blocks of 4 output-gradient rows, then of 3, that cover the rows exactly (14 rows: 4, 4, 3, 3, where blocks of 4
-        // moved up compute 16); 5 rows, which no such mix covers, run blocks of 4 with the last moved up.
-        int blocks = (rows + 3) / 4, fours = rows - 3 * blocks;
+        // Blocks of 4 output-gradient rows, then of 3 (14 rows: 4, 4, 3, 3, where blocks of 4 moved up compute 16).
         for (int j0 = 0; j0 < cols; j0 += lanes)
         {
             int valid = Math.Min(lanes, cols - j0), high = 2 * valid - lanes; // input columns in the upper, interleaved half
-            for (int b = 0, next = 0; b < blocks; b++)
+            for (int b = 0; b < SmallBlockCount(rows); b++)
             {
-                bool four = fours < 0 || b < fours;
-                int r0 = fours < 0 ? BlockStart(4 * b, rows, 4) : next;
-                next = r0 + (four ? 4 : 3);
+                var (r0, four) = SmallBlock(b, rows);
                 float* y = output + 2 * r0 * width + 2 * j0;
                 var block = new TransposedBlock<TSimd, TVector>(upstream + j0, y, r0, rows, width, valid, high, first, end, origin, weight);
                 switch (j0 + lanes < cols, four)

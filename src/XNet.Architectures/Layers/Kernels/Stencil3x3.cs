@@ -50,7 +50,7 @@ internal static unsafe partial class Stencil3x3
             }
             else if (phaseStep > 0)
             {
-                if (wide && PhasesInRowBlocks(outW, Simd512.Lanes) && outW < Simd512.Lanes)
+                if (wide && PhasesInRowBlocks(outW, Simd512.Lanes, to - from) && outW < Simd512.Lanes)
                 {
                     // The next column by a lane permute: on 16 lanes cheaper than the load it replaces, which crosses a cache
                     // line (the 256->256 3x3/2 @28 forward of x-resnet-50-4 8.7-9.9 -> 7.8-7.9 ms at batch 16); on 8 lanes
@@ -58,12 +58,12 @@ internal static unsafe partial class Stencil3x3
                     CorrelatePhaseRowBlocks<Simd512, Vector512<float>, ShiftedNext>(x, inRow, phaseStep, y, outH, outW, from, to,
                         (nint*)originAddress, (float*)weightAddress);
                 }
-                else if (wide && PhasesInRowBlocks(outW, Simd512.Lanes))
+                else if (wide && PhasesInRowBlocks(outW, Simd512.Lanes, to - from))
                 {
                     CorrelatePhaseRowBlocks<Simd512, Vector512<float>, LoadedNext>(x, inRow, phaseStep, y, outH, outW, from, to,
                         (nint*)originAddress, (float*)weightAddress);
                 }
-                else if (!wide && PhasesInRowBlocks(outW, Simd256.Lanes))
+                else if (!wide && PhasesInRowBlocks(outW, Simd256.Lanes, to - from))
                 {
                     CorrelatePhaseRowBlocks<Simd256, Vector256<float>, LoadedNext>(x, inRow, phaseStep, y, outH, outW, from, to,
                         (nint*)originAddress, (float*)weightAddress);
