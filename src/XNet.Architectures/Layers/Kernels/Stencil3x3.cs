@@ -678,9 +678,44 @@ internal static unsafe partial class Stencil3x3
         });
     }
 
+    /// <summary>
+    /// The most floats of an input plane that <see cref="TransposedPlane{TSimd, TVector}"/> sums in a stack buffer of whole
+    /// vectors (32 KB: a 14 x 14 plane takes 14 x 16, a 56 x 56 one 56 x 64).
+    /// </summary>
+    private const int ScratchFloats = 8192;
+
+    /// <summary>
+    /// One input channel's gradient, its groups summed a strip at a time. On AVX2, a plane whose rows end in a partial
+    /// vector is summed in a stack buffer of whole vectors and copied out once: there a partial row is stored as 4-, 2-
+    /// and 1-lane stores, and the next group's whole-vector load of it waits for them to leave the store buffer.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposedPlane<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
         nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int lanes = TSimd.Lanes, cols = (width + 1) / 2, wholeWidth = 2 * lanes * ((cols + lanes - 1) / lanes);
+        if (Simd.Allow512 || wholeWidth == width || height * wholeWidth > ScratchFloats)
+        {
+            TransposedGroups<TSimd, TVector>(upstream, output, width, height, width, first, end, origin, weight, wholeRows: false);
+            return;
+        }
+
+        float* scratch = stackalloc float[height * wholeWidth];
+        TransposedGroups<TSimd, TVector>(upstream, scratch, wholeWidth, height, width, first, end, origin, weight, wholeRows: true);
+        for (int r = 0; r < height; r++)
+        {
+            new ReadOnlySpan<float>(scratch + r * wholeWidth, width).CopyTo(new Span<float>(output + r * width, width));
+        }
+    }
+
+    /// <summary>
+    /// The groups of <see cref="TransposedPlane{TSimd, TVector}"/> into rows <paramref name="row"/> floats apart: the
+    /// first group stores, the others add; with <paramref name="wholeRows"/> the last strip writes whole vectors too.
+    /// </summary>
+    private static void TransposedGroups<TSimd, TVector>(float* upstream, float* output, nint row, int height, int width, int first, int end,
+        nint* origin, float* weight, bool wholeRows)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
@@ -690,16 +725,16 @@ internal static unsafe partial class Stencil3x3
             bool add = g > first;
             for (int j0 = 0; j0 < cols; j0 += lanes)
             {
-                float* dy = upstream + origin[g] + j0, y = output + 2 * j0;
+                float* dy = upstream + origin[g] + j0, y = output + 2 * j0, w = weight + 9 * g;
                 if (j0 + lanes < cols)
                 {
                     if (add)
                     {
-                        TransposedStrip<TSimd, TVector, InnerPairs, AddRow>(dy, y, height, width, weight + 9 * g, TSimd.Zero, TSimd.Zero, TSimd.Zero);
+                        TransposedStrip<TSimd, TVector, InnerPairs, AddRow>(dy, y, row, height, width, w, TSimd.Zero, TSimd.Zero, TSimd.Zero);
                     }
                     else
                     {
-                        TransposedStrip<TSimd, TVector, InnerPairs, StoreRow>(dy, y, height, width, weight + 9 * g, TSimd.Zero, TSimd.Zero, TSimd.Zero);
+                        TransposedStrip<TSimd, TVector, InnerPairs, StoreRow>(dy, y, row, height, width, w, TSimd.Zero, TSimd.Zero, TSimd.Zero);
                     }
 
                     continue;
@@ -708,13 +743,20 @@ internal static unsafe partial class Stencil3x3
                 // The last strip: its output-gradient lanes, and the input columns of its two interleaved halves, masked.
                 int pixels = width - 2 * j0;
                 var (valid, low, high) = (TSimd.MaskOf(cols - j0), TSimd.MaskOf(Math.Min(pixels, lanes)), TSimd.MaskOf(Math.Max(pixels - lanes, 0)));
-                if (add)
+                switch (add, wholeRows)
                 {
-                    TransposedStrip<TSimd, TVector, LastPairs, AddMaskedRow>(dy, y, height, width, weight + 9 * g, valid, low, high);
-                }
-                else
-                {
-                    TransposedStrip<TSimd, TVector, LastPairs, StoreMaskedRow>(dy, y, height, width, weight + 9 * g, valid, low, high);
+                    case (true, true):
+                        TransposedStrip<TSimd, TVector, LastPairs, AddRow>(dy, y, row, height, width, w, valid, low, high);
+                        break;
+                    case (false, true):
+                        TransposedStrip<TSimd, TVector, LastPairs, StoreRow>(dy, y, row, height, width, w, valid, low, high);
+                        break;
+                    case (true, false):
+                        TransposedStrip<TSimd, TVector, LastPairs, AddMaskedRow>(dy, y, row, height, width, w, valid, low, high);
+                        break;
+                    default:
+                        TransposedStrip<TSimd, TVector, LastPairs, StoreMaskedRow>(dy, y, row, height, width, w, valid, low, high);
+                        break;
                 }
             }
         }
@@ -726,7 +768,7 @@ internal static unsafe partial class Stencil3x3
     /// its even columns w01·d and odd columns w02·d + w00·d⁺. The row below the plane is zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposedStrip<TSimd, TVector, TReader, TWriter>(float* dy, float* y, int height, int width, float* w,
+    private static void TransposedStrip<TSimd, TVector, TReader, TWriter>(float* dy, float* y, nint row, int height, int width, float* w,
         TVector valid, TVector low, TVector high)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -737,7 +779,6 @@ internal static unsafe partial class Stencil3x3
         TVector w10 = TSimd.Broadcast(w[3]), w11 = TSimd.Broadcast(w[4]), w12 = TSimd.Broadcast(w[5]);
         TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
         int lanes = TSimd.Lanes, rows = (height + 1) / 2, cols = (width + 1) / 2;
-        nint row = width;
         TVector carryEven = TSimd.Zero, carryOdd = TSimd.Zero;
         for (int r = 0; r < rows; r++, dy += cols)
         {
