@@ -145,6 +145,11 @@ public sealed class FastExpanderTests
     // ... and in row blocks a strip at a time: two strips (16 and 12 columns of output gradient), three.
     [DataRow(8, 16, 3, 2, 1, 2.0, 20, 56, false, 65L)]
     [DataRow(12, 10, 3, 2, 1, 4.0, 10, 88, true, 66L)]
+    // Planes of more than 32 groups swept one group at a time, rows ending in a partial vector (on AVX2 summed in rows of
+    // whole vectors and copied out): unit stride 14 wide, stride 2 to 14 wide, and a stride-2 input gradient 30 wide.
+    [DataRow(160, 16, 3, 1, 1, 4.0, 14, 14, false, 72L)]
+    [DataRow(160, 16, 3, 2, 1, 4.0, 28, 28, true, 73L)]
+    [DataRow(16, 160, 3, 2, 1, 4.0, 30, 30, false, 74L)]
     public void DirectSparseMatchesTheReference(int cin, int cout, int k, int stride, int padding, double e, int height, int width,
         bool bias, long seed)
     {

@@ -70,12 +70,20 @@ internal static unsafe partial class Stencil3x3
                 }
                 else if (wide)
                 {
-                    CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
+                    CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outW, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
+                }
+                else if (InWholeRows(outH, outW, WholeWidth(outW, Simd256.Lanes)))
+                {
+                    int wholeWidth = WholeWidth(outW, Simd256.Lanes);
+                    float* whole = stackalloc float[outH * wholeWidth];
+                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, whole, wholeWidth, outH, outW, from, to,
+                        (nint*)originAddress, (float*)weightAddress);
+                    CopyRows(whole, wholeWidth, y, outH, outW);
                 }
                 else
                 {
-                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
+                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outW, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
                 }
             }
@@ -93,11 +101,18 @@ internal static unsafe partial class Stencil3x3
             }
             else if (wide)
             {
-                CorrelatePlane<Simd512, Vector512<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePlane<Simd512, Vector512<float>>(x, y, outW, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+            }
+            else if (InWholeRows(outH, outW, WholeWidth(outW, Simd256.Lanes)))
+            {
+                int wholeWidth = WholeWidth(outW, Simd256.Lanes);
+                float* whole = stackalloc float[outH * wholeWidth];
+                CorrelatePlane<Simd256, Vector256<float>>(x, whole, wholeWidth, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CopyRows(whole, wholeWidth, y, outH, outW);
             }
             else
             {
-                CorrelatePlane<Simd256, Vector256<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePlane<Simd256, Vector256<float>>(x, y, outW, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
 
             epilogue?.Apply(y, plane, outH * outW);
@@ -220,7 +235,7 @@ internal static unsafe partial class Stencil3x3
     /// others add, each strip with the reader for its place in the row and the writer for its width.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePlane<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end,
+    private static void CorrelatePlane<TSimd, TVector>(float* input, float* output, nint outRow, int height, int width, int first, int end,
         nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -234,24 +249,27 @@ internal static unsafe partial class Stencil3x3
             {
                 float* x = input + origin[g] + j0, y = output + j0;
                 int valid = width - j0;
-                var work = new CorrelateWork<TSimd, TVector>(add, x, y, height, width, w, valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero);
+                var work = new CorrelateWork<TSimd, TVector>(add, x, y, outRow, height, width, w, valid < lanes ? TSimd.MaskOf(valid) : TSimd.Zero);
                 StripKinds.Run(j0, valid, lanes, ref work);
             }
         }
     }
 
     /// <summary>One strip of a unit-stride group, for <see cref="StripKinds.Run"/>.</summary>
-    private readonly struct CorrelateWork<TSimd, TVector>(bool add, float* x, float* y, int height, int width, float* w, TVector mask)
+    private readonly struct CorrelateWork<TSimd, TVector>(bool add, float* x, float* y, nint outRow, int height, int width, float* w,
+        TVector mask)
         : IStripWork
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         public void Run<TReader>(bool partial)
             where TReader : struct, IStripReader =>
-            CorrelateStrip<TSimd, TVector, TReader>(add, partial, x, y, height, width, w, mask);
+            // A partial strip writes whole vectors into rows of whole vectors (InWholeRows), masked ones elsewhere.
+            CorrelateStrip<TSimd, TVector, TReader>(add, partial && outRow % TSimd.Lanes != 0, x, y, outRow, height, width, w, mask);
     }
 
-    private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, int height, int width, float* w,
+    private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, nint outRow, int height, int width,
+        float* w,
         TVector mask)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -261,20 +279,20 @@ internal static unsafe partial class Stencil3x3
         {
             if (add)
             {
-                CorrelateRows<TSimd, TVector, TReader, AddMaskedRow>(x, y, height, width, w, mask);
+                CorrelateRows<TSimd, TVector, TReader, AddMaskedRow>(x, y, outRow, height, width, w, mask);
             }
             else
             {
-                CorrelateRows<TSimd, TVector, TReader, StoreMaskedRow>(x, y, height, width, w, mask);
+                CorrelateRows<TSimd, TVector, TReader, StoreMaskedRow>(x, y, outRow, height, width, w, mask);
             }
         }
         else if (add)
         {
-            CorrelateRows<TSimd, TVector, TReader, AddRow>(x, y, height, width, w, mask);
+            CorrelateRows<TSimd, TVector, TReader, AddRow>(x, y, outRow, height, width, w, mask);
         }
         else
         {
-            CorrelateRows<TSimd, TVector, TReader, StoreRow>(x, y, height, width, w, mask);
+            CorrelateRows<TSimd, TVector, TReader, StoreRow>(x, y, outRow, height, width, w, mask);
         }
     }
 
@@ -285,7 +303,8 @@ internal static unsafe partial class Stencil3x3
     /// bottom half's last output row is complete without the row below the plane. The main loop has no branch but its own.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRows<TSimd, TVector, TReader, TWriter>(float* x, float* y, int height, int width, float* w, TVector mask)
+    private static void CorrelateRows<TSimd, TVector, TReader, TWriter>(float* x, float* y, nint outRow, int height, int width, float* w,
+        TVector mask)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TReader : struct, IStripReader
@@ -296,7 +315,7 @@ internal static unsafe partial class Stencil3x3
         TVector w20 = TSimd.Broadcast(w[6]), w21 = TSimd.Broadcast(w[7]), w22 = TSimd.Broadcast(w[8]);
         int half = (height + 1) / 2, lowRows = height - half;
         nint row = width;
-        float* yLow = y + half * row;
+        float* yLow = y + half * outRow;
         // Output rows i - 1 (two kernel rows done) and i (one done) in flight while input row i + 1 is read, in each half.
         TVector older = TSimd.Zero, old = TSimd.Zero, olderLow = TSimd.Zero, oldLow = TSimd.Zero;
         float* xLow = x + (half - 1) * row;
@@ -314,8 +333,8 @@ internal static unsafe partial class Stencil3x3
         {
             var done = WindowRow<TSimd, TVector, TReader>(x, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref older, ref old);
             var doneLow = WindowRow<TSimd, TVector, TReader>(xLow, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref olderLow, ref oldLow);
-            TWriter.Write<TSimd, TVector>(y + i * row, done, mask);
-            TWriter.Write<TSimd, TVector>(yLow + i * row, doneLow, mask);
+            TWriter.Write<TSimd, TVector>(y + i * outRow, done, mask);
+            TWriter.Write<TSimd, TVector>(yLow + i * outRow, doneLow, mask);
         }
 
         // The last row of each half: the bottom half's needs only the zero row below the plane; the top half's reads row
@@ -325,10 +344,10 @@ internal static unsafe partial class Stencil3x3
             var done = i + 1 < height
                 ? WindowRow<TSimd, TVector, TReader>(x, mask, w00, w01, w02, w10, w11, w12, w20, w21, w22, ref older, ref old)
                 : older;
-            TWriter.Write<TSimd, TVector>(y + i * row, done, mask);
+            TWriter.Write<TSimd, TVector>(y + i * outRow, done, mask);
             if (i < lowRows)
             {
-                TWriter.Write<TSimd, TVector>(yLow + i * row, olderLow, mask);
+                TWriter.Write<TSimd, TVector>(yLow + i * outRow, olderLow, mask);
             }
         }
     }
@@ -479,8 +498,8 @@ internal static unsafe partial class Stencil3x3
 
     /// <summary>One output plane of a stride-2 layer: the first group stores, the others add, each strip by the writer for its width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
-        int first, int end, nint* origin, float* weight)
+    private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, nint outRow, int outH,
+        int outW, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
@@ -492,24 +511,24 @@ internal static unsafe partial class Stencil3x3
             {
                 float* x = input + origin[g] + j0, y = output + j0, w = weight + 9 * g;
                 int valid = outW - j0;
-                if (valid >= lanes)
+                if (valid >= lanes || outRow % lanes == 0) // whole vectors into rows of whole vectors (InWholeRows)
                 {
                     if (add)
                     {
-                        PhaseStrip<TSimd, TVector, AddRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.Zero);
+                        PhaseStrip<TSimd, TVector, AddRow>(x, inRow, phaseStep, y, outRow, outH, w, TSimd.Zero);
                     }
                     else
                     {
-                        PhaseStrip<TSimd, TVector, StoreRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.Zero);
+                        PhaseStrip<TSimd, TVector, StoreRow>(x, inRow, phaseStep, y, outRow, outH, w, TSimd.Zero);
                     }
                 }
                 else if (add)
                 {
-                    PhaseStrip<TSimd, TVector, AddMaskedRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.MaskOf(valid));
+                    PhaseStrip<TSimd, TVector, AddMaskedRow>(x, inRow, phaseStep, y, outRow, outH, w, TSimd.MaskOf(valid));
                 }
                 else
                 {
-                    PhaseStrip<TSimd, TVector, StoreMaskedRow>(x, inRow, phaseStep, y, outH, outW, w, TSimd.MaskOf(valid));
+                    PhaseStrip<TSimd, TVector, StoreMaskedRow>(x, inRow, phaseStep, y, outRow, outH, w, TSimd.MaskOf(valid));
                 }
             }
         }
@@ -520,7 +539,7 @@ internal static unsafe partial class Stencil3x3
     /// r - 1 (kernel row 2), so 6 loads feed 9 multiply-adds. The phase planes are padded, so every load is whole.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PhaseStrip<TSimd, TVector, TWriter>(float* p00, nint inRow, nint phaseStep, float* y, int outH, int outW, float* w,
+    private static void PhaseStrip<TSimd, TVector, TWriter>(float* p00, nint inRow, nint phaseStep, float* y, nint outRow, int outH, float* w,
         TVector mask)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -536,7 +555,7 @@ internal static unsafe partial class Stencil3x3
         {
             TVector a0 = TSimd.Load(p00), a1 = TSimd.Load(p00 + 1), b0 = TSimd.Load(p00 + phaseStep);
             var done = TSimd.MultiplyAdd(w21, b0, TSimd.MultiplyAdd(w22, a1, TSimd.MultiplyAdd(w20, a0, old)));
-            TWriter.Write<TSimd, TVector>(y + (nint)(r - 1) * outW, done, mask);
+            TWriter.Write<TSimd, TVector>(y + (r - 1) * outRow, done, mask);
             old = PhaseRowStart<TSimd, TVector>(p00, phaseStep, w00, w01, w02, w10, w11, w12);
         }
     }
@@ -678,36 +697,47 @@ internal static unsafe partial class Stencil3x3
         });
     }
 
-    /// <summary>
-    /// The most floats of an input plane that <see cref="TransposedPlane{TSimd, TVector}"/> sums in a stack buffer of whole
-    /// vectors (32 KB: a 14 x 14 plane takes 14 x 16, a 56 x 56 one 56 x 64).
-    /// </summary>
-    private const int ScratchFloats = 8192;
+    /// <summary>The most floats of a plane that the sweeps sum in a stack buffer (<see cref="InWholeRows"/>): 32 KB.</summary>
+    private const int WholeRowsFloats = 8192;
 
     /// <summary>
-    /// One input channel's gradient, its groups summed a strip at a time. On AVX2, a plane whose rows end in a partial
-    /// vector is summed in a stack buffer of whole vectors and copied out once: there a partial row is stored as 4-, 2-
-    /// and 1-lane stores, and the next group's whole-vector load of it waits for them to leave the store buffer.
+    /// Whether a plane swept one group at a time is summed in a stack buffer of rows <paramref name="wholeWidth"/> wide and
+    /// copied out once: on AVX2, where its rows end in a partial vector and it fits <see cref="WholeRowsFloats"/>. There a
+    /// partial row is stored as 4-, 2- and 1-lane stores, and the next group's whole-vector load of it waits for them to
+    /// leave the store buffer (the 512->512 3x3/2 @14 input gradient of x-resnet-50-4 at batch 16: 58 -> 34 ms).
     /// </summary>
+    private static bool InWholeRows(int rows, int width, int wholeWidth) =>
+        !Simd.Allow512 && wholeWidth != width && rows * wholeWidth <= WholeRowsFloats;
+
+    /// <summary><paramref name="width"/> rounded up to whole vectors of <paramref name="lanes"/>.</summary>
+    private static int WholeWidth(int width, int lanes) => (width + lanes - 1) / lanes * lanes;
+
+    /// <summary>Copies <paramref name="rows"/> rows of <paramref name="width"/> from rows <paramref name="wholeWidth"/> apart.</summary>
+    private static void CopyRows(float* whole, int wholeWidth, float* output, int rows, int width)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<float>(whole + r * wholeWidth, width).CopyTo(new Span<float>(output + r * width, width));
+        }
+    }
+
+    /// <summary>One input channel's gradient, its groups summed a strip at a time (in whole rows: <see cref="InWholeRows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposedPlane<TSimd, TVector>(float* upstream, float* output, int height, int width, int first, int end,
         nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        int lanes = TSimd.Lanes, cols = (width + 1) / 2, wholeWidth = 2 * lanes * ((cols + lanes - 1) / lanes);
-        if (Simd.Allow512 || wholeWidth == width || height * wholeWidth > ScratchFloats)
+        int wholeWidth = 2 * WholeWidth((width + 1) / 2, TSimd.Lanes); // even and odd columns, a vector of each
+        if (!InWholeRows(height, width, wholeWidth))
         {
             TransposedGroups<TSimd, TVector>(upstream, output, width, height, width, first, end, origin, weight, wholeRows: false);
             return;
         }
 
-        float* scratch = stackalloc float[height * wholeWidth];
-        TransposedGroups<TSimd, TVector>(upstream, scratch, wholeWidth, height, width, first, end, origin, weight, wholeRows: true);
-        for (int r = 0; r < height; r++)
-        {
-            new ReadOnlySpan<float>(scratch + r * wholeWidth, width).CopyTo(new Span<float>(output + r * width, width));
-        }
+        float* whole = stackalloc float[height * wholeWidth];
+        TransposedGroups<TSimd, TVector>(upstream, whole, wholeWidth, height, width, first, end, origin, weight, wholeRows: true);
+        CopyRows(whole, wholeWidth, output, height, width);
     }
 
     /// <summary>
