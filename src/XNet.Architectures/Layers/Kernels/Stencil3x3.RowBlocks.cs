@@ -10,6 +10,8 @@ namespace XNet.Architectures.Layers.Kernels;
 /// unit-stride planes over 8 wide (wider than 16 a 16-lane strip at a time, where a plane has few groups: <see cref="InRowBlocks"/>), and stride-2
 /// layers whose output rows fit one vector (their 16->32 and 32->64 layers), forward and input gradient. Rows narrower
 /// than the vector are masked, and a height that is not a multiple of the block's ends with a block moved up to the last row.
+/// On AVX2 (16 registers) the blocks are 4 and 3 rows high (<see cref="SmallBlocks"/>) and serve unit-stride planes
+/// (forward and input gradient) and stride-2 forward passes over 4 wide, 8-lane strips at a time.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
@@ -96,7 +98,8 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Whether a unit-stride plane of <paramref name="groups"/> groups runs in row blocks: AVX-512, more than 8 columns
+    /// Whether a unit-stride plane of <paramref name="groups"/> groups runs in row blocks (on AVX2: over 4 columns wide and at
+    /// least 3 rows high, one 8-lane strip to a row or at most 32 groups): AVX-512, more than 8 columns
     /// wide (the masked lanes of a narrower row would waste more than half of each vector), at least a block high, and
     /// one 16-lane strip to a row or, for wider planes (a strip at a time), at most 32 groups.
     /// </summary>
@@ -202,7 +205,7 @@ internal static unsafe partial class Stencil3x3
     }
 
     /// <summary>
-    /// Output rows r0 .. r0 + 6 or r0 + 7 (<typeparamref name="TBlock"/>): input row r0 - 1 + k meets output row r0 + k
+    /// Output rows r0 .. r0 + 2, 3, 6 or 7 (<typeparamref name="TBlock"/>): input row r0 - 1 + k meets output row r0 + k
     /// through kernel row 0, r0 + k - 1 through kernel row 1 and r0 + k - 2 through kernel row 2; rows outside the plane
     /// are zero padding, never read.
     /// </summary>

@@ -269,8 +269,7 @@ internal static unsafe partial class Stencil3x3
     }
 
     private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, nint outRow, int height, int width,
-        float* w,
-        TVector mask)
+        float* w, TVector mask)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
         where TReader : struct, IStripReader
