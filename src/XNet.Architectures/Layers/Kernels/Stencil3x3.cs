@@ -70,20 +70,12 @@ internal static unsafe partial class Stencil3x3
                 }
                 else if (wide)
                 {
-                    CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outW, outH, outW, from, to, (nint*)originAddress,
+                    CorrelatePhasePlane<Simd512, Vector512<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
-                }
-                else if (InWholeRows(outH, outW, WholeWidth(outW, Simd256.Lanes)))
-                {
-                    int wholeWidth = WholeWidth(outW, Simd256.Lanes);
-                    float* whole = stackalloc float[outH * wholeWidth];
-                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, whole, wholeWidth, outH, outW, from, to,
-                        (nint*)originAddress, (float*)weightAddress);
-                    CopyRows(whole, wholeWidth, y, outH, outW);
                 }
                 else
                 {
-                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outW, outH, outW, from, to, (nint*)originAddress,
+                    CorrelatePhasePlane<Simd256, Vector256<float>>(x, inRow, phaseStep, y, outH, outW, from, to, (nint*)originAddress,
                         (float*)weightAddress);
                 }
             }
@@ -101,18 +93,11 @@ internal static unsafe partial class Stencil3x3
             }
             else if (wide)
             {
-                CorrelatePlane<Simd512, Vector512<float>>(x, y, outW, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
-            }
-            else if (InWholeRows(outH, outW, WholeWidth(outW, Simd256.Lanes)))
-            {
-                int wholeWidth = WholeWidth(outW, Simd256.Lanes);
-                float* whole = stackalloc float[outH * wholeWidth];
-                CorrelatePlane<Simd256, Vector256<float>>(x, whole, wholeWidth, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
-                CopyRows(whole, wholeWidth, y, outH, outW);
+                CorrelatePlane<Simd512, Vector512<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
             else
             {
-                CorrelatePlane<Simd256, Vector256<float>>(x, y, outW, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
+                CorrelatePlane<Simd256, Vector256<float>>(x, y, outH, outW, from, to, (nint*)originAddress, (float*)weightAddress);
             }
 
             epilogue?.Apply(y, plane, outH * outW);
@@ -230,12 +215,32 @@ internal static unsafe partial class Stencil3x3
     private static int ItemsPerChunk(long floatsPerItem, int leastItems) =>
         (int)Math.Clamp(Math.Max(512 * 1024 / (4 * floatsPerItem), leastItems), 1, 16);
 
+    /// <summary>One output plane of a unit-stride layer, swept one group at a time (in whole rows: <see cref="InWholeRows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelatePlane<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end, nint* origin,
+        float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int wholeWidth = WholeWidth(width, TSimd.Lanes);
+        if (!InWholeRows(height, width, wholeWidth))
+        {
+            CorrelateGroups<TSimd, TVector>(input, output, width, height, width, first, end, origin, weight);
+            return;
+        }
+
+        float* whole = stackalloc float[height * wholeWidth];
+        CorrelateGroups<TSimd, TVector>(input, whole, wholeWidth, height, width, first, end, origin, weight);
+        CopyRows(whole, wholeWidth, output, height, width);
+    }
+
     /// <summary>
-    /// One output plane of a unit-stride layer (padding 1, read from unpadded input planes): the first group stores, the
-    /// others add, each strip with the reader for its place in the row and the writer for its width.
+    /// The groups of <see cref="CorrelatePlane{TSimd, TVector}"/> into rows <paramref name="outRow"/> floats apart (padding 1,
+    /// read from unpadded input planes): the first group stores, the others add, each strip with the reader for its place
+    /// in the row and the writer for its width.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePlane<TSimd, TVector>(float* input, float* output, nint outRow, int height, int width, int first, int end,
+    private static void CorrelateGroups<TSimd, TVector>(float* input, float* output, nint outRow, int height, int width, int first, int end,
         nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -264,8 +269,7 @@ internal static unsafe partial class Stencil3x3
     {
         public void Run<TReader>(bool partial)
             where TReader : struct, IStripReader =>
-            // A partial strip writes whole vectors into rows of whole vectors (InWholeRows), masked ones elsewhere.
-            CorrelateStrip<TSimd, TVector, TReader>(add, partial && outRow % TSimd.Lanes != 0, x, y, outRow, height, width, w, mask);
+            CorrelateStrip<TSimd, TVector, TReader>(add, partial && !WholeVectors(outRow, TSimd.Lanes), x, y, outRow, height, width, w, mask);
     }
 
     private static void CorrelateStrip<TSimd, TVector, TReader>(bool add, bool partial, float* x, float* y, nint outRow, int height, int width,
@@ -495,9 +499,31 @@ internal static unsafe partial class Stencil3x3
         private TVector first;
     }
 
-    /// <summary>One output plane of a stride-2 layer: the first group stores, the others add, each strip by the writer for its width.</summary>
+    /// <summary>One output plane of a stride-2 layer, swept one group at a time (in whole rows: <see cref="InWholeRows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, nint outRow, int outH,
+    private static void CorrelatePhasePlane<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, int outH, int outW,
+        int first, int end, nint* origin, float* weight)
+        where TSimd : struct, ISimd<TVector>
+        where TVector : struct
+    {
+        int wholeWidth = WholeWidth(outW, TSimd.Lanes);
+        if (!InWholeRows(outH, outW, wholeWidth))
+        {
+            CorrelatePhaseGroups<TSimd, TVector>(input, inRow, phaseStep, output, outW, outH, outW, first, end, origin, weight);
+            return;
+        }
+
+        float* whole = stackalloc float[outH * wholeWidth];
+        CorrelatePhaseGroups<TSimd, TVector>(input, inRow, phaseStep, whole, wholeWidth, outH, outW, first, end, origin, weight);
+        CopyRows(whole, wholeWidth, output, outH, outW);
+    }
+
+    /// <summary>
+    /// The groups of <see cref="CorrelatePhasePlane{TSimd, TVector}"/> into rows <paramref name="outRow"/> floats apart: the
+    /// first group stores, the others add, each strip by the writer for its width.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelatePhaseGroups<TSimd, TVector>(float* input, nint inRow, nint phaseStep, float* output, nint outRow, int outH,
         int outW, int first, int end, nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -510,7 +536,7 @@ internal static unsafe partial class Stencil3x3
             {
                 float* x = input + origin[g] + j0, y = output + j0, w = weight + 9 * g;
                 int valid = outW - j0;
-                if (valid >= lanes || outRow % lanes == 0) // whole vectors into rows of whole vectors (InWholeRows)
+                if (valid >= lanes || WholeVectors(outRow, lanes))
                 {
                     if (add)
                     {
@@ -711,6 +737,12 @@ internal static unsafe partial class Stencil3x3
     /// <summary><paramref name="width"/> rounded up to whole vectors of <paramref name="lanes"/>.</summary>
     private static int WholeWidth(int width, int lanes) => (width + lanes - 1) / lanes * lanes;
 
+    /// <summary>
+    /// Whether rows <paramref name="row"/> floats apart hold whole vectors of <paramref name="lanes"/>, so that a row's last
+    /// strip may be written whole (its lanes past the plane's width fall in the row's own padding, or there are none).
+    /// </summary>
+    private static bool WholeVectors(nint row, int lanes) => row % lanes == 0;
+
     /// <summary>Copies <paramref name="rows"/> rows of <paramref name="width"/> from rows <paramref name="wholeWidth"/> apart.</summary>
     private static void CopyRows(float* whole, int wholeWidth, float* output, int rows, int width)
     {
@@ -730,25 +762,27 @@ internal static unsafe partial class Stencil3x3
         int wholeWidth = 2 * WholeWidth((width + 1) / 2, TSimd.Lanes); // even and odd columns, a vector of each
         if (!InWholeRows(height, width, wholeWidth))
         {
-            TransposedGroups<TSimd, TVector>(upstream, output, width, height, width, first, end, origin, weight, wholeRows: false);
+            TransposedGroups<TSimd, TVector>(upstream, output, width, height, width, first, end, origin, weight);
             return;
         }
 
         float* whole = stackalloc float[height * wholeWidth];
-        TransposedGroups<TSimd, TVector>(upstream, whole, wholeWidth, height, width, first, end, origin, weight, wholeRows: true);
+        TransposedGroups<TSimd, TVector>(upstream, whole, wholeWidth, height, width, first, end, origin, weight);
         CopyRows(whole, wholeWidth, output, height, width);
     }
 
     /// <summary>
     /// The groups of <see cref="TransposedPlane{TSimd, TVector}"/> into rows <paramref name="row"/> floats apart: the
-    /// first group stores, the others add; with <paramref name="wholeRows"/> the last strip writes whole vectors too.
+    /// first group stores, the others add; into rows of whole vector pairs the last strip writes whole vectors too.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposedGroups<TSimd, TVector>(float* upstream, float* output, nint row, int height, int width, int first, int end,
-        nint* origin, float* weight, bool wholeRows)
+        nint* origin, float* weight)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
         int lanes = TSimd.Lanes, cols = (width + 1) / 2;
+        bool wholeRows = WholeVectors(row, 2 * lanes);
         for (int g = first; g < end; g++)
         {
             bool add = g > first;
