@@ -205,6 +205,11 @@ public sealed class FastExpanderTests
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 37L)]
     [DataRow(32, 24, 1, 1, 0, 4.0, 7, 7, true, 39L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 38L)]
+    // Blocks summed a kernel column at a time: strips two vectors wide at the left edge, inside and at the right edge (45
+    // wide: 16, 16 and 13 columns), and planes one vector wide in blocks of 7 (21 high) and 8 rows (16 high).
+    [DataRow(16, 16, 3, 1, 1, 4.0, 11, 45, false, 75L)]
+    [DataRow(16, 16, 3, 1, 1, 4.0, 21, 7, true, 76L)]
+    [DataRow(16, 16, 3, 1, 1, 4.0, 16, 6, false, 77L)]
     public void DirectSparseMatchesTheReferenceOnTheAvx2Paths(int cin, int cout, int k, int stride, int padding, double e, int height,
         int width, bool bias, long seed)
     {

@@ -52,6 +52,9 @@ internal unsafe interface ISimd<TVector>
     /// <summary>The first <paramref name="valid"/> lanes set, the rest clear, for the masked loads and stores.</summary>
     static abstract TVector MaskOf(int valid);
 
+    /// <summary>Lanes <paramref name="first"/> to <paramref name="end"/> - 1 set, the rest clear, for masked loads.</summary>
+    static abstract TVector MaskBetween(int first, int end);
+
     /// <summary>Lane k takes lane k - 1 and lane 0 is zero: the left neighbours of a plane's first strip (zero padding).</summary>
     static abstract TVector ShiftUp(TVector value);
 
@@ -150,6 +153,13 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MaskOf(int valid) => Simd.Mask(valid);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaskBetween(int first, int end)
+    {
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        return (Vector256.GreaterThanOrEqual(lane, Vector256.Create(first)) & Vector256.LessThan(lane, Vector256.Create(end))).AsSingle();
+    }
 
     // A lane shift across the two 128-bit halves as a half swap with zero and a byte align: two shuffles and no constant
     // register (a permute with an index vector and a blend with zero left the JIT spilling both in register-bound kernels).
@@ -283,6 +293,13 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MaskOf(int valid) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(valid)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MaskBetween(int first, int end)
+    {
+        var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        return (Vector512.GreaterThanOrEqual(lane, Vector512.Create(first)) & Vector512.LessThan(lane, Vector512.Create(end))).AsSingle();
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) =>

@@ -10,8 +10,10 @@ namespace XNet.Architectures.Layers.Kernels;
 /// unit-stride planes over 8 wide (wider than 16 a 16-lane strip at a time, where a plane has few groups: <see cref="InRowBlocks"/>), and stride-2
 /// layers whose output rows fit one vector (their 16->32 and 32->64 layers), forward and input gradient. Rows narrower
 /// than the vector are masked, and a height that is not a multiple of the block's ends with a block moved up to the last row.
-/// On AVX2 (16 registers) the blocks are 4 and 3 rows high (<see cref="SmallBlocks"/>) and serve unit-stride planes
-/// (forward and input gradient) and stride-2 forward passes over 4 wide, 8-lane strips at a time.
+/// On AVX2 (16 registers) unit-stride planes are summed a kernel column at a time (<see cref="CorrelateSmallRowBlocks"/>),
+/// and the blocks here are 4 and 3 rows high (<see cref="SmallBlocks"/>), 8-lane strips at a time: the last 8 columns or
+/// fewer of a wider unit-stride plane, narrow planes whose height is no multiple of 7 or 8, and stride-2 forward passes
+/// over 4 wide.
 /// </summary>
 /// <remarks>
 /// <see cref="CorrelatePlane{TSimd, TVector}"/> sweeps one group at a time and adds each finished row into the stored
@@ -136,32 +138,6 @@ internal static unsafe partial class Stencil3x3
         else
         {
             CorrelateRowBlocks<TSimd, TVector, EightRows>(input, output, height, width, first, end, origin, weight);
-        }
-    }
-
-    /// <summary><see cref="CorrelateRowBlocks{TSimd, TVector}"/> in blocks of 4 and 3 rows (<see cref="SmallBlocks"/>).</summary>
-    private static void CorrelateSmallRowBlocks<TSimd, TVector>(float* input, float* output, int height, int width, int first, int end,
-        nint* origin, float* weight)
-        where TSimd : struct, ISimd<TVector>
-        where TVector : struct
-    {
-        for (int j0 = 0; j0 < width; j0 += TSimd.Lanes)
-        {
-            int valid = Math.Min(TSimd.Lanes, width - j0);
-            for (int b = 0; b < SmallBlockCount(height); b++)
-            {
-                var (r0, four) = SmallBlock(b, height);
-                if (four)
-                {
-                    var block = new RowBlock<TSimd, TVector, FourRows>(input + j0, output + j0, r0, height, width, valid, first, end, origin, weight);
-                    StripKinds.Run(j0, width - j0, TSimd.Lanes, ref block);
-                }
-                else
-                {
-                    var block = new RowBlock<TSimd, TVector, ThreeRows>(input + j0, output + j0, r0, height, width, valid, first, end, origin, weight);
-                    StripKinds.Run(j0, width - j0, TSimd.Lanes, ref block);
-                }
-            }
         }
     }
 
