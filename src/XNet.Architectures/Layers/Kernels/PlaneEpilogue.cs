@@ -44,34 +44,56 @@ internal sealed unsafe class PlaneEpilogue(float[] shift, Activation activation,
     public PlaneEpilogue At(float* into, float* residualAt) => new(shift, activation) { output = into, added = residualAt };
 
     /// <summary>Shifts, adds the residual to and activates the <paramref name="length"/> values of output channel <paramref name="channel"/>'s plane in place.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called per plane from the kernels' tasks: optimised from the first call
     public void Apply(float* plane, int channel, int length)
     {
-        float* sum = added == null ? null : added + (plane - output);
-        var by = new Vector<float>(shift[channel]);
-        var (low, high) = activation switch
+        float* residual = added == null ? null : added + (plane - output);
+        switch (activation)
         {
-            Activation.ReLU => (0f, float.PositiveInfinity),
-            Activation.ReLU6 => (0f, 6f),
-            _ => (float.NegativeInfinity, float.PositiveInfinity),
-        };
-        var (lowest, highest) = (new Vector<float>(low), new Vector<float>(high));
-        int i = 0;
-        for (; i <= length - Vector<float>.Count; i += Vector<float>.Count)
+            case Activation.ReLU:
+                Apply<Relu>(plane, residual, shift[channel], length);
+                break;
+            case Activation.ReLU6:
+                Apply<Relu6>(plane, residual, shift[channel], length);
+                break;
+            default:
+                Apply<Identity>(plane, residual, shift[channel], length);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Apply(float*, int, int)"/> with the activation a type argument and a loop each with and without a
+    /// residual: with the choices made inside one loop, x-resnet-20-4's scoring ran about 5 % slower (AVX2, 2026-12-07).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called per plane from the kernels' tasks: optimised from the first call
+    private static void Apply<TActivation>(float* plane, float* residual, float shift, int length)
+        where TActivation : struct, IActivation
+    {
+        var by = new Vector<float>(shift);
+        int i = 0, lanes = Vector<float>.Count;
+        if (residual == null)
         {
-            var value = Vector.Load(plane + i) + by;
-            if (sum != null)
+            for (; i <= length - lanes; i += lanes)
             {
-                value += Vector.Load(sum + i);
+                Vector.Store(TActivation.Apply(Vector.Load(plane + i) + by), plane + i);
             }
 
-            Vector.Store(activation == Activation.None ? value : Vector.Min(Vector.Max(value, lowest), highest), plane + i);
+            for (; i < length; i++)
+            {
+                plane[i] = TActivation.Apply(plane[i] + shift);
+            }
+
+            return;
+        }
+
+        for (; i <= length - lanes; i += lanes)
+        {
+            Vector.Store(TActivation.Apply(Vector.Load(plane + i) + by + Vector.Load(residual + i)), plane + i);
         }
 
         for (; i < length; i++)
         {
-            float value = plane[i] + shift[channel] + (sum == null ? 0 : sum[i]);
-            plane[i] = activation == Activation.None ? value : Math.Min(Math.Max(value, low), high);
+            plane[i] = TActivation.Apply(plane[i] + shift + residual[i]);
         }
     }
 }
