@@ -79,17 +79,17 @@ public sealed class FastExpanderTests
     [DataRow(12, 8, 3, 2, 1, 3.0, 9, 11, true, 6L)]
     [DataRow(20, 30, 1, 1, 0, 3.0, 5, 5, false, 7L)]
     // 1x1 layers over flat planes: 49 floats (a masked piece of 4 vectors), 196 (8 + 4 whole vectors and a masked one;
-    // source blocks of 20 planes, many of whose runs are empty at density 1/8), 256 (whole pieces only), a term count not
-    // a multiple of 8 (D = 5).
+    // source blocks of 83 planes, 83 + 83 + 26, many of whose runs are empty at density 1/16), 256 (whole pieces only), a
+    // term count not a multiple of 8 (D = 5).
     [DataRow(32, 24, 1, 1, 0, 4.0, 7, 7, true, 54L)]
-    [DataRow(64, 48, 1, 1, 0, 8.0, 14, 14, false, 55L)]
+    [DataRow(192, 48, 1, 1, 0, 16.0, 14, 14, false, 55L)]
     [DataRow(16, 16, 1, 1, 0, 4.0, 16, 16, false, 56L)]
     [DataRow(20, 12, 1, 1, 0, 4.0, 9, 11, true, 57L)]
-    // ... and in tiles of 128 pixels and a last one of 16 in source blocks of 32 planes: 128 channels of 36 x 36 (4 blocks),
-    // the weight gradient in tiles of 1,024 and 272 pixels, where an item's input passes 512 KB, and the input gradient's
-    // 128 output-gradient channels.
-    [DataRow(128, 64, 1, 1, 0, 4.0, 36, 36, false, 70L)]
-    [DataRow(64, 128, 1, 1, 0, 4.0, 36, 36, true, 71L)]
+    // ... and in tiles of 128 pixels and a last one of 16 in source blocks of 128 planes: 320 channels of 36 x 36 (128 +
+    // 128 + 64), the weight gradient in tiles of 384 and 144 pixels, where an item's input passes 512 KB, and the input
+    // gradient's 320 output-gradient channels.
+    [DataRow(320, 64, 1, 1, 0, 4.0, 36, 36, false, 70L)]
+    [DataRow(64, 320, 1, 1, 0, 4.0, 36, 36, true, 71L)]
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 8L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 1, 1, false, 9L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]

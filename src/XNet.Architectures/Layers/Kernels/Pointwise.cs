@@ -23,10 +23,10 @@ internal static unsafe class Pointwise
     /// </summary>
     /// <remarks>
     /// Each task, one item's pixel tile, runs every output plane's terms of one source block before the next block, adding
-    /// to the output tile in place: a block's source rows (<see cref="BlockBytes"/>) stay in the first-level cache while
-    /// all their readers use them, and each output tile is read and written once a block. Plane by plane over all its
-    /// terms, each term read its source row from the second-level cache, one load per multiply-add: x-resnet-50-4's 1x1
-    /// layers ran at 22-37 % of the multiply-add peak (2026-12-06).
+    /// to the output tile in place: a block's source rows (<see cref="BlockBytes"/>) stay in the core's cache while all
+    /// their readers use them, and each output tile is read and written once a block. Plane by plane over all its terms,
+    /// each term read its source row from wherever the item's whole input was, one load per multiply-add: x-resnet-50-4's
+    /// 1x1 layers ran at 22-37 % of the multiply-add peak (2026-12-06).
     /// </remarks>
     public static void Correlate(float* input, long inBatch, float* output, int batch, int planes, int plane, int blocks, int* start,
         nint* offset, float* weight, int threads, PlaneEpilogue? epilogue = null)
@@ -63,8 +63,18 @@ internal static unsafe class Pointwise
         });
     }
 
-    /// <summary>The bytes of one tile's source rows that a block of <see cref="Correlate"/> keeps in the first-level cache (half of its 32 KB).</summary>
-    private const int BlockBytes = 16 * 1024;
+    /// <summary>
+    /// The bytes of one tile's source rows in a block of <see cref="Correlate"/>, which stay in the core's second-level
+    /// cache while every output plane's terms in the block read them.
+    /// </summary>
+    /// <remarks>
+    /// Blocks that fit the first-level cache (16 KB) held few terms of each output plane on small planes (about 5 a
+    /// plane for x-resnet-50-4's 1024->256 @14), so reading and writing each output tile once a block was much of the
+    /// work. With 64 KB the forward passes and input gradients of its 14 x 14 and 7 x 7 layers took 30-45 % less time,
+    /// those at 28 x 28 10-25 % less, 56 x 56 about the same, and 128 KB no less than 64 (AVX2, 2026-12-07, the
+    /// <c>phases</c> benchmark at batch 16). The sums run in the same order whatever the block, so the bits do not change.
+    /// </remarks>
+    private const int BlockBytes = 64 * 1024;
 
     /// <summary>
     /// <see cref="Correlate"/>'s pixel tile over planes of <paramref name="plane"/> floats (the whole plane up to 256, else
