@@ -101,6 +101,24 @@ internal static unsafe class Pointwise
     }
 
     /// <summary>
+    /// Batch items per <see cref="WeightGradient"/> task where its tile is the whole plane: enough for 2,048 pixels, never
+    /// more than half the batch, and on planes of 128 pixels or more no more than keep the task's input within
+    /// <see cref="TileBytes"/> (at least one).
+    /// </summary>
+    /// <remarks>
+    /// Runs of 2,048 pixels alone gave x-resnet-50-4's 1024->256 @14 tasks of 8 items, 6.4 MB of input read by every output
+    /// plane; kept to the cache (1 or 2 items), its 14 x 14 weight gradients took 13.4-15.2 -> 9.6-10.0 ms and
+    /// 25.9-27.9 -> 23.9-25.0 ms, and 128->512 @28 9.7-10.1 -> 7.1-7.4 ms (AVX2, 2026-12-07, batch 16, in turns). On 7 x 7
+    /// planes (49 pixels an item) the same cap made the tasks too small to pay for their partial sums: 2048->512 @7
+    /// 16.7-19.3 -> 20.8-27.1 ms, so there the run keeps its 2,048 pixels.
+    /// </remarks>
+    private static int WholePlaneRun(long inBatch, int plane, int batch)
+    {
+        int run = Math.Clamp((2048 + plane - 1) / plane, 1, Math.Max(1, (batch + 1) / 2));
+        return plane < 128 ? run : (int)Math.Clamp(TileBytes / (4 * inBatch), 1, run);
+    }
+
+    /// <summary>
     /// The smallest pixel tile of a <see cref="WeightGradient"/> task; with less, a plane runs whole. Each task ends each
     /// term's sum with a horizontal addition and leaves a partial sum of every weight, so small tiles cost more than they
     /// save: x-resnet-50-4's 1024->512 1x1 @14 (tiles of 128 pixels) took 24 ms for its weight gradient at batch 16
@@ -113,8 +131,8 @@ internal static unsafe class Pointwise
     /// <see cref="Correlate"/>. Every plane's term run must be a multiple of 8 long (<see cref="TermTable.PaddedToEight"/>).
     /// </summary>
     /// <remarks>
-    /// Tasks are pixel tiles of runs of items (<see cref="TilePixels"/>, at least <see cref="LeastGradientTile"/>; a run
-    /// long enough for 2,048 pixels where the tile is the whole plane, never more than half the batch), each summing every term over its tile, so that the tile's
+    /// Tasks are pixel tiles of runs of items (<see cref="TilePixels"/>, at least <see cref="LeastGradientTile"/>; runs of
+    /// <see cref="WholePlaneRun"/> items where the tile is the whole plane), each summing every term over its tile, so that the tile's
     /// input rows come from memory once and from cache for all their readers; the tasks' sums are added in task order
     /// (<see cref="ChunkSums"/>), so the result does not depend on the thread count. Output plane by output plane over the
     /// whole batch, as before, each plane streamed its D input planes of every item from memory: x-resnet-50-4's 256->128
@@ -126,7 +144,7 @@ internal static unsafe class Pointwise
         int tile = TilePixels(inBatch / plane, plane);
         tile = tile < LeastGradientTile ? plane : tile;
         int tiles = (plane + tile - 1) / tile;
-        int run = tile < plane ? 1 : Math.Clamp((2048 + plane - 1) / plane, 1, Math.Max(1, (batch + 1) / 2));
+        int run = tile < plane ? 1 : WholePlaneRun(inBatch, plane, batch);
         long tasks = (long)(batch + run - 1) / run * tiles;
         var (inputAddress, upstreamAddress, startAddress, offsetAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)offset);
         bool wide = Simd.Allow512;
