@@ -417,8 +417,9 @@ internal static unsafe partial class Stencil3x3
         nint row = width;
         // A plane up to 8 wide is a few cache lines an item, the next item's a whole batch stride away (a page or more),
         // where the hardware prefetcher does not look: most of the time went on waiting for the input row's load, so each row
-        // asks for the same rows of the next item. x-resnet-20-4's 64->64 @7 weight gradient: 2.4-3.0 -> 2.0-2.5 ms (AVX2,
-        // 2026-12-07, both in turns); on the 14- and 28-wide planes it made no difference or cost a little.
+        // asks for the same rows of the next item (past the last item, a prefetch never faults). x-resnet-20-4's 64->64 @7
+        // weight gradient: 2.4-3.0 -> 2.0-2.5 ms (AVX2, 2026-12-07, the two forms in turns); on the 14- and 28-wide planes
+        // it made no difference or cost a little.
         bool narrow = Sse.IsSupported && width <= Vector256<float>.Count;
         for (int b = 0; b < batch; b++)
         {
