@@ -296,7 +296,7 @@ internal static unsafe partial class Stencil3x3
     /// <remarks>
     /// The three kernel columns are written out (<see cref="NarrowColumn"/>), each with its own constant column shift and
     /// edge mask: as a loop over the shift, the mask was chosen by branches and the pointers rebuilt on every pass, and
-    /// the 64->64 @7 layers of x-resnet-20-4 ran their forward pass and input gradient 7-13 % slower (2026-12-07).
+    /// the 64->64 @7 layers of x-resnet-20-4 ran their forward pass and input gradient 5-13 % slower (2026-12-07).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateNarrowBlock<TSimd, TVector, TBlock>(float* input, float* output, int r0, int height, int width,
