@@ -86,10 +86,17 @@ public sealed class FastExpanderTests
     [DataRow(16, 16, 1, 1, 0, 4.0, 16, 16, false, 56L)]
     [DataRow(20, 12, 1, 1, 0, 4.0, 9, 11, true, 57L)]
     // ... and in tiles of 128 pixels and a last one of 16 in source blocks of 128 planes: 320 channels of 36 x 36 (128 +
-    // 128 + 64), the weight gradient in tiles of 384 and 144 pixels, where an item's input passes 512 KB, and the input
-    // gradient's 320 output-gradient channels.
+    // 128 + 64), and the input gradient's 320 output-gradient channels.
     [DataRow(320, 64, 1, 1, 0, 4.0, 36, 36, false, 70L)]
     [DataRow(64, 320, 1, 1, 0, 4.0, 36, 36, true, 71L)]
+    // ... and weight gradients whose reused side (the fewer channels: the input, or with fewer outputs the output gradient)
+    // passes 512 KB an item, in tiles of 656 and 640 pixels: 128 input channels of 36 x 36, 192 output-gradient
+    // channels; and under it, in tiles of 2 items and of 1 (a batch of 3): 128 input channels of 14 x 14, 128
+    // output-gradient channels.
+    [DataRow(128, 320, 1, 1, 0, 4.0, 36, 36, true, 78L)]
+    [DataRow(320, 192, 1, 1, 0, 4.0, 36, 36, false, 79L)]
+    [DataRow(128, 160, 1, 1, 0, 4.0, 14, 14, false, 80L)]
+    [DataRow(160, 128, 1, 1, 0, 4.0, 14, 14, true, 81L)]
     [DataRow(48, 96, 1, 2, 0, 2.0, 9, 9, false, 8L)]
     [DataRow(8, 8, 3, 1, 1, 2.0, 1, 1, false, 9L)]
     [DataRow(16, 16, 5, 1, 2, 4.0, 11, 13, true, 10L)]

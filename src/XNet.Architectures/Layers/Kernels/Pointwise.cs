@@ -86,90 +86,102 @@ internal static unsafe class Pointwise
         return (tile, Math.Max(8, BlockBytes / (4 * tile)));
     }
 
-    /// <summary>The input bytes of a <see cref="WeightGradient"/> pixel tile that stay in a core's cache (half its L2 on the measured machine) while every output plane reads them.</summary>
+    /// <summary>
+    /// The most bytes of the reused rows (<see cref="WeightGradient"/>) that one tile holds: a pixel range of every reused
+    /// plane that all the streamed planes' terms read from the core's second-level cache (512 KB a core on the measured
+    /// AVX2 machine, where a budget of 256 KB was slower at 28 x 28 and 56 x 56).
+    /// </summary>
     private const int TileBytes = 512 * 1024;
 
     /// <summary>
-    /// Pixels per tile of <see cref="WeightGradient"/>: the whole plane where an item's input fits <see cref="TileBytes"/>,
-    /// else the most whole 8-vector tiles (128 floats) whose <paramref name="channels"/> input rows do, at least one.
-    /// </summary>
-    private static int TilePixels(long channels, int plane)
-    {
-        const int Step = 128;
-        long fits = TileBytes / (4 * channels);
-        return fits >= plane ? plane : (int)Math.Max(Step, fits / Step * Step);
-    }
-
-    /// <summary>
-    /// Batch items per <see cref="WeightGradient"/> task where its tile is the whole plane: enough for 2,048 pixels, never
-    /// more than half the batch, and on planes of 128 pixels or more no more than keep the task's input within
-    /// <see cref="TileBytes"/> (at least one).
+    /// A <see cref="WeightGradient"/> tile over planes of <paramref name="plane"/> floats whose reused rows take
+    /// <paramref name="reusedItem"/> floats an item: whole planes of as many items as fit half of <see cref="TileBytes"/>
+    /// (at least one) where an item's rows fit it, else one item's pixels in equal ranges within it, whole vectors of 16.
     /// </summary>
     /// <remarks>
-    /// Runs of 2,048 pixels alone gave x-resnet-50-4's 1024->256 @14 tasks of 8 items, 6.4 MB of input read by every output
-    /// plane; kept to the cache (1 or 2 items), its 14 x 14 weight gradients took 13.4-15.2 -> 9.6-10.0 ms and
-    /// 25.9-27.9 -> 23.9-25.0 ms, and 128->512 @28 9.7-10.1 -> 7.1-7.4 ms (AVX2, 2026-12-07, batch 16, in turns). On 7 x 7
-    /// planes (49 pixels an item) the same cap made the tasks too small to pay for their partial sums: 2048->512 @7
-    /// 16.7-19.3 -> 20.8-27.1 ms, so there the run keeps its 2,048 pixels.
+    /// Items of 7 x 7 and 14 x 14 planes filling all of <see cref="TileBytes"/> (5 of x-resnet-50-4's 512->2048 @7, 2 of
+    /// its 256->1024 @14) were 5-10 % slower than half of it, as the tasks' gradient sums also pass through the cache at
+    /// every tile; a plane split to fit half (1024->512 @14 in two tiles) was a third slower than whole.
     /// </remarks>
-    private static int WholePlaneRun(long inBatch, int plane, int batch)
+    private static (int Items, int Pixels) GradientTile(long reusedItem, int plane, int batch)
     {
-        int run = Math.Clamp((2048 + plane - 1) / plane, 1, Math.Max(1, (batch + 1) / 2));
-        return plane < 128 ? run : (int)Math.Clamp(TileBytes / (4 * inBatch), 1, run);
-    }
-
-    /// <summary>
-    /// The smallest pixel tile of a <see cref="WeightGradient"/> task; with less, a plane runs whole. Each task ends each
-    /// term's sum with a horizontal addition and leaves a partial sum of every weight, so small tiles cost more than they
-    /// save: x-resnet-50-4's 1024->512 1x1 @14 (tiles of 128 pixels) took 24 ms for its weight gradient at batch 16
-    /// against 17-18 whole (2026-12-06), while 512->256 @28 (tiles of 256) took 13.3-13.6 ms against 16.3-17.6.
-    /// </summary>
-    private const int LeastGradientTile = 256;
-
-    /// <summary>
-    /// gradient[t] = Σ over b, p of upstream[b, q(t), p] · input[b · inBatch + offset[t] + p]: the weight gradient of
-    /// <see cref="Correlate"/>. Every plane's term run must be a multiple of 8 long (<see cref="TermTable.PaddedToEight"/>).
-    /// </summary>
-    /// <remarks>
-    /// Tasks are pixel tiles of runs of items (<see cref="TilePixels"/>, at least <see cref="LeastGradientTile"/>; runs of
-    /// <see cref="WholePlaneRun"/> items where the tile is the whole plane), each summing every term over its tile, so that the tile's
-    /// input rows come from memory once and from cache for all their readers; the tasks' sums are added in task order
-    /// (<see cref="ChunkSums"/>), so the result does not depend on the thread count. Output plane by output plane over the
-    /// whole batch, as before, each plane streamed its D input planes of every item from memory: x-resnet-50-4's 256->128
-    /// 1x1 @56 weight gradient took 27-31 ms at batch 16, twice its forward pass.
-    /// </remarks>
-    public static void WeightGradient(float* input, long inBatch, float* upstream, int batch, int planes, int plane, int* start, nint* offset,
-        float* gradient, int threads)
-    {
-        int tile = TilePixels(inBatch / plane, plane);
-        tile = tile < LeastGradientTile ? plane : tile;
-        int tiles = (plane + tile - 1) / tile;
-        int run = tile < plane ? 1 : WholePlaneRun(inBatch, plane, batch);
-        long tasks = (long)(batch + run - 1) / run * tiles;
-        var (inputAddress, upstreamAddress, startAddress, offsetAddress) = ((nint)input, (nint)upstream, (nint)start, (nint)offset);
-        bool wide = Simd.Allow512;
-        long dyBatch = (long)planes * plane;
-        ChunkSums.Run(tasks, start[planes], threads, (task, sums) =>
+        long itemBytes = 4 * reusedItem;
+        if (itemBytes <= TileBytes)
         {
-            int b0 = (int)(task / tiles) * run, count = Math.Min(run, batch - b0);
-            int p0 = (int)(task % tiles) * tile, length = Math.Min(tile, plane - p0);
-            float* x = (float*)inputAddress + b0 * inBatch + p0;
-            for (int q = 0; q < planes; q++)
+            return ((int)Math.Clamp(TileBytes / 2 / itemBytes, 1, batch), plane);
+        }
+
+        int fits = (int)Math.Max(16, TileBytes / (itemBytes / plane));
+        int tiles = (plane + fits - 1) / fits;
+        return (1, Math.Min(plane, ((plane + tiles - 1) / tiles + 15) / 16 * 16));
+    }
+
+    /// <summary>
+    /// gradient[t] = Σ over b, p of streamed[b, q(t), p] · reused[b · reusedItem + offset[t] + p]: the weight gradient of
+    /// <see cref="Correlate"/>, its terms by streamed plane q (each run a multiple of 8 long,
+    /// <see cref="TermTable.PaddedToEight"/>); either side may be the layer's input, the other its output gradient.
+    /// </summary>
+    /// <remarks>
+    /// The batch runs in tiles (<see cref="GradientTile"/>) of the reused side, each read from memory once by each core and
+    /// from its cache by all the streamed planes' terms; each thread owns a range of the streamed planes with an equal
+    /// share of the terms and adds every tile's sums to their weights, in tile order, so the result does not depend on
+    /// the thread count, and no task leaves partial sums of every weight. The caller makes the side with fewer channels
+    /// the reused one. Tasks of pixel tiles, each writing a partial sum of every weight added up afterwards (as the 3 x 3
+    /// weight gradients run), with the input always reused, took 10-45 % longer on x-resnet-50-4's 1x1 layers with more
+    /// inputs than outputs, and on its 7 x 7 and 14 x 14 layers (AVX2, 2026-12-08, batch 16: 512->128 @28 12.9-16.3 ->
+    /// 8.1-8.2 ms, 1024->512 @14 20.9-25.6 -> 18.7-18.9, 512->2048 @7 15.5-18.3 -> 13.5-13.8; 64->64 and 64->256 @56 the same).
+    /// </remarks>
+    public static void WeightGradient(float* reused, long reusedItem, float* streamed, long streamedItem, int batch, int planes,
+        int plane, int* start, nint* offset, float* gradient, int threads)
+    {
+        var (items, tile) = GradientTile(reusedItem, plane, batch);
+        int tasks = Math.Min(threads, planes);
+        var bounds = new int[tasks + 1];
+        for (int k = 1, q = 0; k <= tasks; k++)
+        {
+            long share = (long)start[planes] * k / tasks;
+            while (q < planes && start[q] < share)
             {
-                float* dy = (float*)upstreamAddress + b0 * dyBatch + (long)q * plane + p0;
-                for (int t = ((int*)startAddress)[q], end = ((int*)startAddress)[q + 1]; t < end; t += 8)
+                q++;
+            }
+
+            bounds[k] = k == tasks ? planes : q;
+        }
+
+        var (reusedAddress, streamedAddress, startAddress, offsetAddress, gradientAddress) =
+            ((nint)reused, (nint)streamed, (nint)start, (nint)offset, (nint)gradient);
+        bool wide = Simd.Allow512;
+        KernelThreads.ForEach(tasks, threads, task =>
+        {
+            int q0 = bounds[task], q1 = bounds[task + 1];
+            int* runs = (int*)startAddress;
+            float* sums = (float*)gradientAddress;
+            new Span<float>(sums + runs[q0], runs[q1] - runs[q0]).Clear();
+            for (int b0 = 0; b0 < batch; b0 += items)
+            {
+                int count = Math.Min(items, batch - b0);
+                for (int p0 = 0; p0 < plane; p0 += tile)
                 {
-                    if (wide)
+                    int length = Math.Min(tile, plane - p0);
+                    float* x = (float*)reusedAddress + b0 * reusedItem + p0;
+                    for (int q = q0; q < q1; q++)
                     {
-                        EightDotProducts<Simd512, Vector512<float>>(x, inBatch, dy, dyBatch, count, length, (nint*)offsetAddress + t, sums + t);
-                    }
-                    else
-                    {
-                        EightDotProducts<Simd256, Vector256<float>>(x, inBatch, dy, dyBatch, count, length, (nint*)offsetAddress + t, sums + t);
+                        float* dy = (float*)streamedAddress + b0 * streamedItem + (long)q * plane + p0;
+                        for (int t = runs[q], end = runs[q + 1]; t < end; t += 8)
+                        {
+                            if (wide)
+                            {
+                                EightDotProducts<Simd512, Vector512<float>>(x, reusedItem, dy, streamedItem, count, length, (nint*)offsetAddress + t, sums + t);
+                            }
+                            else
+                            {
+                                EightDotProducts<Simd256, Vector256<float>>(x, reusedItem, dy, streamedItem, count, length, (nint*)offsetAddress + t, sums + t);
+                            }
+                        }
                     }
                 }
             }
-        }, gradient);
+        });
     }
 
     /// <summary>
@@ -311,9 +323,9 @@ internal static unsafe class Pointwise
         TSimd.StoreMasked(y, mask, TSimd.Add(a0, a1));
     }
 
-    /// <summary>The 8 terms' dot products of the output gradient's plane with their input planes over the batch.</summary>
+    /// <summary>The 8 terms' dot products of a streamed plane with their reused planes over a tile, added to their weights' sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void EightDotProducts<TSimd, TVector>(float* input, long inBatch, float* dy, long dyBatch, int batch, int length,
+    private static void EightDotProducts<TSimd, TVector>(float* reused, long reusedItem, float* streamed, long streamedItem, int batch, int length,
         nint* offset, float* gradient)
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
@@ -324,7 +336,7 @@ internal static unsafe class Pointwise
         var tail = TSimd.MaskOf(length % l);
         for (int b = 0; b < batch; b++)
         {
-            float* x = input + b * inBatch, g = dy + b * dyBatch;
+            float* x = reused + b * reusedItem, g = streamed + b * streamedItem;
             int p = 0;
             for (; p + l <= length; p += l)
             {
@@ -355,7 +367,7 @@ internal static unsafe class Pointwise
             }
         }
 
-        TSimd.StoreSums(gradient, a0, a1, a2, a3, a4, a5, a6, a7);
+        (Vector256.Load(gradient) + TSimd.Sums(a0, a1, a2, a3, a4, a5, a6, a7)).Store(gradient);
     }
 
     /// <summary>The lanes of vector <paramref name="k"/> that lie within the first <paramref name="valid"/> floats.</summary>

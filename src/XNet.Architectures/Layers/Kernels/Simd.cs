@@ -80,12 +80,11 @@ internal unsafe interface ISimd<TVector>
     static abstract float Sum(TVector value);
 
     /// <summary>
-    /// The sums of the lanes of eight vectors (a weight gradient's accumulators), stored at into[0] .. into[7]: reduced
+    /// The sums of the lanes of eight vectors (a weight gradient's accumulators), in lanes 0 to 7: reduced
     /// together, lane pairs of two vectors at a time, where eight <see cref="Sum"/> calls reduce each alone (at 3 x 3
     /// @7 that took a quarter of a 512-channel layer's weight gradient).
     /// </summary>
-    static abstract void StoreSums(float* into, TVector a0, TVector a1, TVector a2, TVector a3, TVector a4, TVector a5, TVector a6,
-        TVector a7);
+    static abstract Vector256<float> Sums(TVector a0, TVector a1, TVector a2, TVector a3, TVector a4, TVector a5, TVector a6, TVector a7);
 }
 
 internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
@@ -203,14 +202,14 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     public static float Sum(Vector256<float> value) => Vector256.Sum(value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreSums(float* into, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+    public static Vector256<float> Sums(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
         Vector256<float> a4, Vector256<float> a5, Vector256<float> a6, Vector256<float> a7)
     {
         // Two rounds of pairwise additions leave, per 128-bit half, the half-sums of a0-a3 (and of a4-a7); adding the
         // halves across gives the eight sums in order.
         var a0123 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
         var a4567 = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
-        Avx.Store(into, Avx.Add(Avx.Permute2x128(a0123, a4567, 0x20), Avx.Permute2x128(a0123, a4567, 0x31)));
+        return Avx.Add(Avx.Permute2x128(a0123, a4567, 0x20), Avx.Permute2x128(a0123, a4567, 0x31));
     }
 }
 
@@ -312,9 +311,9 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static float Sum(Vector512<float> value) => Vector512.Sum(value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreSums(float* into, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+    public static Vector256<float> Sums(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
         Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7) =>
-        Simd256.StoreSums(into, Halves(a0), Halves(a1), Halves(a2), Halves(a3), Halves(a4), Halves(a5), Halves(a6), Halves(a7));
+        Simd256.Sums(Halves(a0), Halves(a1), Halves(a2), Halves(a3), Halves(a4), Halves(a5), Halves(a6), Halves(a7));
 
     /// <summary>The lower half of a vector plus its upper half.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -33,6 +33,9 @@ internal sealed class SparseConvPlan
     private readonly int phaseWidth;
     private readonly TermTable forward;
     private readonly TermTable weightGradient;
+    // 1x1: whether the weight gradient's terms run by input plane, reading the output gradient's planes from cache (fewer
+    // outputs than inputs; Pointwise.WeightGradient), rather than by output plane reading the input's.
+    private readonly bool pointwiseGradientByInput;
     // Stride-2 weight gradient: its groups by the input they read (each input's 4 phase planes are 4 times an output plane).
     private readonly (int[] Groups, int[] Planes)? weightGradientByInput;
 
@@ -83,7 +86,8 @@ internal sealed class SparseConvPlan
             int plane = height * width, perBlock = Pointwise.Blocking(plane).PerBlock;
             var (forwardPlanes, inputPlanes) = Terms(indices, plane, plane);
             var byPlane = TermTable.FromTerms(forwardPlanes);
-            weightGradient = byPlane.PaddedToEight();
+            pointwiseGradientByInput = outputChannels < inputChannels;
+            weightGradient = (pointwiseGradientByInput ? TermTable.FromTerms(inputPlanes) : byPlane).PaddedToEight();
             forward = byPlane.InSourceBlocks(plane, perBlock, CeilDiv(inputChannels, perBlock));
             input = TermTable.FromTerms(inputPlanes).InSourceBlocks(plane, perBlock, CeilDiv(outputChannels, perBlock));
             return;
@@ -345,8 +349,16 @@ internal sealed class SparseConvPlan
             float* gradient = inPlace ? TensorMemory.Floats(result!) : valuesPointer;
             if (Flat)
             {
-                Pointwise.WeightGradient(TensorMemory.Floats(laidOut), laidOut.numel() / batch, upstream, (int)batch,
-                    outputChannels, OutputHeight * OutputWidth, start, offset, gradient, threads);
+                long plane = OutputHeight * OutputWidth, inputItem = laidOut.numel() / batch, outputItem = outputChannels * plane;
+                float* x = TensorMemory.Floats(laidOut);
+                if (pointwiseGradientByInput)
+                {
+                    Pointwise.WeightGradient(upstream, outputItem, x, inputItem, (int)batch, inputChannels, (int)plane, start, offset, gradient, threads);
+                }
+                else
+                {
+                    Pointwise.WeightGradient(x, inputItem, upstream, outputItem, (int)batch, outputChannels, (int)plane, start, offset, gradient, threads);
+                }
             }
             else if (table.GroupSize == 9)
             {

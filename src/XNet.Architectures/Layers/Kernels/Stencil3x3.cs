@@ -501,7 +501,7 @@ internal static unsafe partial class Stencil3x3
         where TSimd : struct, ISimd<TVector>
         where TVector : struct
     {
-        TSimd.StoreSums(into, a00, a01, a02, a10, a11, a12, a20, a21);
+        TSimd.Sums(a00, a01, a02, a10, a11, a12, a20, a21).Store(into);
         into[8] = TSimd.Sum(a22);
     }
 
