@@ -85,8 +85,8 @@ public sealed class FastExpanderTests
     [DataRow(192, 48, 1, 1, 0, 16.0, 14, 14, false, 55L)]
     [DataRow(16, 16, 1, 1, 0, 4.0, 16, 16, false, 56L)]
     [DataRow(20, 12, 1, 1, 0, 4.0, 9, 11, true, 57L)]
-    // ... and in tiles of 128 pixels and a last one of 16 in source blocks of 128 planes: 320 channels of 36 x 36 (128 +
-    // 128 + 64), and the input gradient's 320 output-gradient channels.
+    // ... and in tiles of 128 pixels and a last one of 16 in source blocks of 64 planes: 320 channels of 36 x 36 (five
+    // blocks), and the input gradient's 320 output-gradient channels.
     [DataRow(320, 64, 1, 1, 0, 4.0, 36, 36, false, 70L)]
     [DataRow(64, 320, 1, 1, 0, 4.0, 36, 36, true, 71L)]
     // ... and weight gradients whose reused side (the fewer channels: the input, or with fewer outputs the output gradient)
