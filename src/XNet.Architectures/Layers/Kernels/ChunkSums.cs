@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace XNet.Architectures.Layers.Kernels;
 
 /// <summary>
-/// How the weight-gradient kernels sum over their tasks: each task writes its own partial sum of every weight, and these
+/// How the 3 x 3 weight-gradient kernels sum over their tasks: each task writes its own partial sum of every weight, and these
 /// are added in task order, so the result has the same bits on any number of threads.
 /// </summary>
 internal static unsafe class ChunkSums

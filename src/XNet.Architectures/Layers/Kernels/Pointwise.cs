@@ -102,7 +102,8 @@ internal static unsafe class Pointwise
     /// <summary>
     /// The most bytes of the reused rows (<see cref="WeightGradient"/>) that one tile holds: a pixel range of every reused
     /// plane that all the streamed planes' terms read from the core's second-level cache (512 KB a core on the measured
-    /// AVX2 machine, where a budget of 256 KB was slower at 28 x 28 and 56 x 56).
+    /// AVX2 machine, where a budget of 256 KB split the 400 KB planes of x-resnet-50-4's 512->128 @28 and 1024->512 @14
+    /// in two, 20-30 % slower).
     /// </summary>
     private const int TileBytes = 512 * 1024;
 
@@ -140,9 +141,9 @@ internal static unsafe class Pointwise
     /// share of the terms and adds every tile's sums to their weights, in tile order, so the result does not depend on
     /// the thread count, and no task leaves partial sums of every weight. The caller makes the side with fewer channels
     /// the reused one. Tasks of pixel tiles, each writing a partial sum of every weight added up afterwards (as the 3 x 3
-    /// weight gradients run), with the input always reused, took 10-45 % longer on x-resnet-50-4's 1x1 layers with more
-    /// inputs than outputs, and on its 7 x 7 and 14 x 14 layers (AVX2, 2026-12-08, batch 16: 512->128 @28 12.9-16.3 ->
-    /// 8.1-8.2 ms, 1024->512 @14 20.9-25.6 -> 18.7-18.9, 512->2048 @7 15.5-18.3 -> 13.5-13.8; 64->64 and 64->256 @56 the same).
+    /// weight gradients run), with the input always reused, were slower on x-resnet-50-4's 1x1 layers with more inputs
+    /// than outputs and on its 7 x 7 and 14 x 14 layers (AVX2, 2026-12-07, batch 16: 512->128 @28 12.9-16.3 -> 8.1-8.2 ms,
+    /// 1024->512 @14 20.9-25.6 -> 18.7-18.9, 512->2048 @7 15.5-18.3 -> 13.5-13.8; 64->64 and 64->256 @56 the same).
     /// </remarks>
     public static void WeightGradient(float* reused, long reusedItem, float* streamed, long streamedItem, int batch, int planes,
         int plane, int* start, nint* offset, float* gradient, int threads)
