@@ -85,11 +85,11 @@ internal sealed class SparseConvPlan
         {
             int plane = height * width, perBlock = Pointwise.Blocking(plane).PerBlock;
             var (forwardPlanes, inputPlanes) = Terms(indices, plane, plane);
-            var byPlane = TermTable.FromTerms(forwardPlanes);
+            var (byPlane, byInput) = (TermTable.FromTerms(forwardPlanes), TermTable.FromTerms(inputPlanes));
             pointwiseGradientByInput = outputChannels < inputChannels;
-            weightGradient = (pointwiseGradientByInput ? TermTable.FromTerms(inputPlanes) : byPlane).PaddedToEight();
+            weightGradient = (pointwiseGradientByInput ? byInput : byPlane).PaddedToEight();
             forward = byPlane.InSourceBlocks(plane, perBlock, CeilDiv(inputChannels, perBlock));
-            input = TermTable.FromTerms(inputPlanes).InSourceBlocks(plane, perBlock, CeilDiv(outputChannels, perBlock));
+            input = byInput.InSourceBlocks(plane, perBlock, CeilDiv(outputChannels, perBlock));
             return;
         }
 
