@@ -206,10 +206,11 @@ internal static unsafe partial class Stencil3x3
     /// </summary>
     /// <remarks>
     /// The three kernel columns are written out, each with its own constant shift: as a loop over the shift, every load of
-    /// a first vector at the plane's left edge was masked, the masks were chosen by branches and reloaded from the stack,
-    /// and x-resnet-50-4's forward passes of 64->64 @56 and 128->128 @28 took 15 % and 23 % longer, their input gradients
-    /// 12 % and 11 %, x-resnet-20-4's 32->32 @14 22 % and 25 % (AVX2, 2026-12-08, batch 16 and 128, both forms in one
-    /// process alternating, two runs; 256->256 @14 the same). The sums run in the same order, so the bits do not change.
+    /// a first vector at the plane's left edge was masked and the masks were chosen by branches and reloaded from the
+    /// stack. Written out, x-resnet-50-4's forward passes of 64->64 @56 and 128->128 @28 take 13-15 % and 18-23 % less
+    /// time, their input gradients 3-12 % and 8-11 % less, x-resnet-20-4's 32->32 @14 22 % and 25 % less (AVX2,
+    /// 2026-12-08, batch 16 and 128, both forms in one process alternating; 256->256 @14 the same). The sums run in the
+    /// same order, so the bits do not change.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateWideBlock<TSimd, TVector, TEdges, TBlock>(float* input, float* output, int r0, int height, int width,
